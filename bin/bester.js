@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Installed entry point: the command line for people.
+import '../src/cli/bester.ts';

@@ -1,0 +1,38 @@
+// Frames the server sends, in the original's shapes (docs/protocol.md §3.3, §3.4, §5).
+// Our additions are extra header fields only: `reason`, `code`, and the lists on partial delivery.
+import type { ErrorCode } from './errors.ts';
+
+/** The id of the status report that answers a login (§2.2). */
+export const AUTH_ID = 'auth_special';
+
+export interface StatusExtra {
+  readonly code?: ErrorCode;
+  readonly reason?: string;
+  readonly undelivered?: readonly string[];
+}
+
+export function statusReport(id: string, good: boolean, extra?: StatusExtra): object {
+  const header: Record<string, unknown> = { status: good ? 'good' : 'bad', messageType: 'statusReport' };
+  if (extra?.code !== undefined) header.code = extra.code;
+  if (extra?.reason !== undefined) header.reason = extra.reason;
+  if (extra?.undelivered !== undefined) header.undelivered = extra.undelivered;
+  return { header, payload: { id } };
+}
+
+/** §3.4: a handler's result delivered to a recipient. */
+export function delivery(type: string, data: unknown): object {
+  return { header: { messageType: 'receivedMessage' }, payload: { data, type } };
+}
+
+/** §5.1: the built-in `dummy` type's answer, exactly as the original sent it. */
+export function dummyReply(id: string): object {
+  return { header: { status: '0' }, payload: { data: null, type: 'dummy', id } };
+}
+
+/**
+ * Ours (§3.5): a fatal error where no message id is known (bad frame, bad JSON).
+ * The connection is closed right after it.
+ */
+export function errorFrame(code: ErrorCode, reason: string): object {
+  return { header: { status: 'bad', messageType: 'error', code, reason, fatal: true }, payload: { id: null } };
+}

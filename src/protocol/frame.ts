@@ -1,0 +1,159 @@
+// Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
+// No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
+import { BesterError } from './errors.ts';
+
+export const FRAME_HEADER_BYTES = 4;
+/** The largest length the 4-byte prefix can hold; the original read it as a signed int. */
+export const MAX_FRAME_LENGTH = 0xffff_ffff;
+
+/** Encodes one value as a frame. Throws if the value is not JSON-serialisable. */
+export function encodeFrame(value: unknown): Buffer {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError('value is not JSON-serialisable');
+  return encodeJsonFrame(json);
+}
+
+/** Wraps JSON text already serialised in a frame. */
+export function encodeJsonFrame(json: string): Buffer {
+  const length = Buffer.byteLength(json);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  frame.writeUInt32LE(length, 0);
+  frame.write(json, FRAME_HEADER_BYTES, 'utf8');
+  return frame;
+}
+
+export interface FrameSink {
+  /** One complete frame body. The buffer may be a view into a received chunk: copy it to keep it. */
+  frame(body: Buffer): void;
+  /** The stream is unusable from here on (oversize or empty frame); no more frames follow. */
+  error(err: BesterError): void;
+}
+
+/**
+ * Incremental frame decoder. Chunks may split frames anywhere or hold many frames.
+ * The declared length is checked against `maxFrameBytes` as soon as the prefix is complete,
+ * before any of the body is buffered (docs/protocol.md §1.2). Chunks are kept in a list and
+ * copied once into a body only when a frame spans several of them.
+ */
+export class FrameDecoder {
+  /** May be changed between frames, e.g. raised after login. */
+  maxFrameBytes: number;
+  readonly #sink: FrameSink;
+  readonly #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Body length of the frame being read, or -1 while waiting for a length prefix. */
+  #need = -1;
+  #stopped = false;
+
+  constructor(sink: FrameSink, maxFrameBytes: number) {
+    this.#sink = sink;
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Bytes received but not yet handed out as frames. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** Whether the decoder stopped (after an error or `stop()`). */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Ignore all further input (the connection is closing). */
+  stop(): void {
+    this.#stopped = true;
+    this.#chunks.length = 0;
+    this.#buffered = 0;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#stopped || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    while (!this.#stopped) {
+      if (this.#need < 0) {
+        if (this.#buffered < FRAME_HEADER_BYTES) return;
+        const length = this.#take(FRAME_HEADER_BYTES).readUInt32LE(0);
+        if (length === 0) {
+          this.#fail(new BesterError('malformed_frame', 'zero-length frame'));
+          return;
+        }
+        if (length > this.maxFrameBytes) {
+          this.#fail(
+            new BesterError(
+              'frame_too_large',
+              `frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes`,
+            ),
+          );
+          return;
+        }
+        this.#need = length;
+      }
+      if (this.#buffered < this.#need) return;
+      const body = this.#take(this.#need);
+      this.#need = -1;
+      this.#sink.frame(body);
+    }
+  }
+
+  /** Whether the stream ended in the middle of a frame. */
+  get midFrame(): boolean {
+    return this.#buffered > 0 || this.#need >= 0;
+  }
+
+  #fail(err: BesterError): void {
+    this.stop();
+    this.#sink.error(err);
+  }
+
+  /** Removes exactly n buffered bytes (n <= #buffered) and returns them. */
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const head = this.#chunks[0]!;
+    if (head.length > n) {
+      this.#chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    if (head.length === n) {
+      this.#chunks.shift();
+      return head;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let offset = 0;
+    while (offset < n) {
+      const chunk = this.#chunks[0]!;
+      const wanted = n - offset;
+      if (chunk.length <= wanted) {
+        chunk.copy(out, offset);
+        offset += chunk.length;
+        this.#chunks.shift();
+      } else {
+        chunk.copy(out, offset, 0, wanted);
+        this.#chunks[0] = chunk.subarray(wanted);
+        offset += wanted;
+      }
+    }
+    return out;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses a frame body as strict UTF-8 JSON (docs/protocol.md §1.3).
+ * Throws BesterError 'malformed_json' on invalid UTF-8 or JSON text.
+ */
+export function parseFrameJson(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch (cause) {
+    throw new BesterError('malformed_json', 'frame is not valid UTF-8', { cause });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new BesterError('malformed_json', 'frame is not valid JSON', { cause });
+  }
+}

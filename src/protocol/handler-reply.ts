@@ -1,0 +1,107 @@
+// A message handler's reply (docs/protocol.md §4.2): both shapes the original accepted,
+// normalised into one command. Pure: deciding what a reply means is separate from doing it.
+import type { ErrorCode } from './errors.ts';
+import { isObject, own, hasOwn, type JsonObject } from './json.ts';
+
+export type HandlerCommand =
+  | { readonly kind: 'sendClients'; readonly users: readonly string[] }
+  | { readonly kind: 'sendServers'; readonly servers: readonly string[] }
+  | { readonly kind: 'sendHandler'; readonly handler: string };
+
+export type HandlerReply =
+  | {
+      readonly ok: true;
+      readonly command: HandlerCommand;
+      readonly data: unknown;
+      /** Set when the original's lenient reading was needed (e.g. unknown command name with a list). */
+      readonly quirk: string | null;
+    }
+  | { readonly ok: false; readonly code: ErrorCode; readonly reason: string };
+
+function fail(code: ErrorCode, reason: string): HandlerReply {
+  return { ok: false, code, reason };
+}
+
+/** §4.2.1: status is a string holding a number ("0", "00" = success); a number is accepted too. */
+function readStatus(header: JsonObject): number | null {
+  const status = own(header, 'status');
+  if (typeof status === 'number' && Number.isInteger(status)) return status;
+  if (typeof status === 'string' && /^-?[0-9]{1,9}$/.test(status.trim())) return Number(status.trim());
+  return null;
+}
+
+function stringList(value: unknown): string[] | null {
+  if (!Array.isArray(value)) return null;
+  const out: string[] = [];
+  for (const item of value) {
+    if (typeof item !== 'string') return null;
+    out.push(item);
+  }
+  return out;
+}
+
+export function parseHandlerReply(reply: unknown): HandlerReply {
+  if (!isObject(reply)) return fail('handler_bad_reply', 'the handler reply is not a JSON object');
+  const header = own(reply, 'header');
+  if (!isObject(header)) return fail('handler_bad_reply', 'the handler reply has no "header" object');
+  const status = readStatus(header);
+  if (status === null) return fail('handler_bad_reply', 'the handler reply has no numeric "header.status"');
+  if (status !== 0) return fail('handler_error', `the handler answered status ${status}`);
+
+  // Code form: header.command = {type, data}; result in top-level `data`.
+  // Spec form: header.command = "name", header.commandData; result in payload.data.
+  const rawCommand = own(header, 'command');
+  let name: unknown;
+  let args: unknown;
+  if (isObject(rawCommand)) {
+    name = own(rawCommand, 'type');
+    args = own(rawCommand, 'data');
+  } else {
+    name = rawCommand;
+    args = own(header, 'commandData');
+  }
+  if (typeof name !== 'string') return fail('handler_bad_reply', 'the handler reply has no "header.command"');
+
+  let data: unknown = null;
+  if (hasOwn(reply, 'data')) data = own(reply, 'data');
+  else {
+    const payload = own(reply, 'payload');
+    if (isObject(payload)) data = own(payload, 'data') ?? null;
+  }
+
+  const command = readCommand(name, args);
+  if ('code' in command) return command;
+  return { ok: true, command: command.command, data, quirk: command.quirk };
+}
+
+function readCommand(
+  name: string,
+  args: unknown,
+): { command: HandlerCommand; quirk: string | null } | (HandlerReply & { ok: false }) {
+  switch (name) {
+    case 'sendClients':
+    case 'sendServers': {
+      const list = stringList(args);
+      if (list === null) return { ok: false, code: 'handler_bad_reply', reason: `"${name}" needs a list of strings` };
+      return name === 'sendClients'
+        ? { command: { kind: 'sendClients', users: list }, quirk: null }
+        : { command: { kind: 'sendServers', servers: list }, quirk: null };
+    }
+    case 'sendHandler': {
+      // The original named one handler; a one-element list is read the same way.
+      const handler = typeof args === 'string' ? args : (stringList(args)?.length === 1 ? stringList(args)![0] : undefined);
+      if (handler === undefined || handler === '') {
+        return { ok: false, code: 'handler_bad_reply', reason: '"sendHandler" needs the name of a handler type' };
+      }
+      return { command: { kind: 'sendHandler', handler }, quirk: null };
+    }
+    default: {
+      // The original treated an unknown command that carries a list of names as sendClients (§4.2.3).
+      const list = stringList(args);
+      if (list !== null) {
+        return { command: { kind: 'sendClients', users: list }, quirk: `unknown command "${name}" read as sendClients` };
+      }
+      return { ok: false, code: 'unknown_command', reason: `unknown handler command ${JSON.stringify(name)}` };
+    }
+  }
+}

@@ -1,0 +1,101 @@
+// The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
+// The file format (the original server.conf plus our keys) is in docs/configuration.md.
+
+export type ListenerKind = 'tcp4' | 'tcp6' | 'unix';
+
+export interface TcpListenerConfig {
+  readonly kind: 'tcp4' | 'tcp6';
+  /** Address to bind, e.g. "0.0.0.0", "127.0.0.1", "::". */
+  readonly host: string;
+  /** 0 asks the OS for a free port (tests); the bound port is read back from the listener. */
+  readonly port: number;
+}
+
+export interface UnixListenerConfig {
+  readonly kind: 'unix';
+  /** Absolute path of the socket file. */
+  readonly path: string;
+  /** File mode given to the socket file, e.g. 0o600. */
+  readonly mode: number;
+}
+
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig;
+
+export interface HandlerConfig {
+  /** The message type this handler serves (key of handlers.typeMap). */
+  readonly type: string;
+  /** Absolute path of the UNIX socket the handler listens on. */
+  readonly socketPath: string;
+  /** Absolute path of the program the daemon starts, or null for a handler run by someone else. */
+  readonly binary: string | null;
+  /** Extra arguments put before the socket path when the daemon starts the handler. */
+  readonly args: readonly string[];
+  /** How long one handler call may take before the sender gets `bad` (ms). */
+  readonly timeoutMs: number;
+}
+
+export interface SqliteAccountsConfig {
+  readonly kind: 'sqlite';
+  /** Absolute path of the SQLite file. */
+  readonly path: string;
+}
+
+export interface RedisAccountsConfig {
+  readonly kind: 'redis';
+  readonly host: string;
+  readonly port: number;
+}
+
+export type AccountsConfig = SqliteAccountsConfig | RedisAccountsConfig;
+
+export interface LimitsConfig {
+  /** Largest frame accepted from a client after login (bytes). */
+  readonly maxFrameBytes: number;
+  /** Largest first (login) frame accepted (bytes). */
+  readonly maxLoginFrameBytes: number;
+  /** Largest reply frame accepted from a handler (bytes). */
+  readonly maxHandlerFrameBytes: number;
+  /** How long a new connection may take to send its first frame (ms). */
+  readonly loginTimeoutMs: number;
+  /** How many sendHandler forwards one message may take before `bad`. */
+  readonly maxHandlerHops: number;
+}
+
+export interface HandlerSupervisionConfig {
+  /** How long a started handler may take before its socket accepts (ms). */
+  readonly startTimeoutMs: number;
+  /** First restart delay after a handler dies (ms); doubles up to maxRestartDelayMs. */
+  readonly restartDelayMs: number;
+  readonly maxRestartDelayMs: number;
+  /** How long a handler gets between SIGTERM and SIGKILL on shutdown (ms). */
+  readonly stopTimeoutMs: number;
+}
+
+export interface FederationConfig {
+  /**
+   * Accept the original's unauthenticated `scope: "server"` connections (one message each).
+   * Off by default: anyone who can connect could inject messages as a "server".
+   */
+  readonly acceptUnauthenticatedServers: boolean;
+}
+
+export interface LogConfig {
+  readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface ServerConfig {
+  /** Absolute path of the file this was loaded from (null when built in code). */
+  readonly configPath: string | null;
+  /** Folder relative paths were resolved from. */
+  readonly baseDir: string;
+  readonly listeners: readonly ListenerConfig[];
+  /** Keyed by message type, in the order of handlers.availableTypes. */
+  readonly handlers: ReadonlyMap<string, HandlerConfig>;
+  readonly accounts: AccountsConfig;
+  readonly limits: LimitsConfig;
+  readonly supervision: HandlerSupervisionConfig;
+  readonly federation: FederationConfig;
+  readonly log: LogConfig;
+  /** The config's admin.info, passed through as it is (the informer shows it). */
+  readonly adminInfo: unknown;
+}

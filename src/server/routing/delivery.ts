@@ -1,0 +1,34 @@
+// Carrying out sendClients: every connection of each named user gets the same encoded frame
+// (docs/protocol.md §4.3.1). Enqueues only: never waits on one recipient's socket.
+import { delivery } from '../../protocol/builders.ts';
+import { encodeFrame } from '../../protocol/frame.ts';
+import type { SessionRegistry } from '../session/registry.ts';
+
+export interface DeliveryResult {
+  /** Names that got the message on at least one connection. */
+  readonly delivered: string[];
+  /** Names with no open connection here (offline or unknown). */
+  readonly undelivered: string[];
+}
+
+/** Names are deduplicated: a name listed twice gets the message once (the original sent it twice). */
+export function deliverToUsers(
+  registry: SessionRegistry,
+  users: readonly string[],
+  type: string,
+  data: unknown,
+): DeliveryResult {
+  const delivered: string[] = [];
+  const undelivered: string[] = [];
+  const names = [...new Set(users.map((u) => u.trim()))];
+  if (names.length === 0) return { delivered, undelivered };
+  const frame = encodeFrame(delivery(type, data));
+  for (const name of names) {
+    let reached = false;
+    for (const session of registry.connectionsOf(name)) {
+      if (session.sendFrame(frame)) reached = true;
+    }
+    (reached ? delivered : undelivered).push(name);
+  }
+  return { delivered, undelivered };
+}

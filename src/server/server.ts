@@ -1,0 +1,109 @@
+// The daemon assembled: `await startServer(config)` returns a listening server; `close()` is
+// idempotent and waits for listeners, connections, handler processes and the store (STYLE.md #12).
+import type net from 'node:net';
+import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
+import type { ServerConfig } from './config/types.ts';
+import { callHandler } from './handlers/handler-call.ts';
+import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { Router } from './routing/router.ts';
+import { SessionRegistry } from './session/registry.ts';
+import { Session } from './session/session.ts';
+import { startListener, type Listener } from './transport/listener.ts';
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** Use this store instead of opening the one the config names (tests, embedding). Not closed by the server. */
+  readonly accounts?: AccountStore;
+}
+
+export interface BesterServer {
+  readonly config: ServerConfig;
+  readonly listeners: readonly Listener[];
+  readonly registry: SessionRegistry<Session>;
+  readonly startedAt: Date;
+  handlerStatus(): HandlerStatus[];
+  /** Stops accepting, closes every connection, stops handler processes, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
+  const logger = options.logger ?? silentLogger();
+  const ownsStore = options.accounts === undefined;
+  const accounts = options.accounts ?? (await openAccountStore(config.accounts));
+  const shutdown = new AbortController();
+  const registry = new SessionRegistry<Session>();
+  const sessions = new Set<Session>();
+  const supervisor = new HandlerSupervisor({
+    handlers: config.handlers,
+    supervision: config.supervision,
+    cwd: config.baseDir,
+    logger: logger.child({ component: 'handlers' }),
+  });
+  const router = new Router({
+    handlers: config.handlers,
+    limits: config.limits,
+    registry,
+    logger: logger.child({ component: 'router' }),
+    signal: shutdown.signal,
+    callHandler: (handler, data, callOptions) => callHandler(handler.socketPath, data, callOptions),
+  });
+  const sessionLogger = logger.child({ component: 'session' });
+  const onConnection = (socket: net.Socket): void => {
+    socket.on('error', () => undefined); // the session adds its own; this covers the gap before it
+    const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
+    const session = new Session(socket, remote, {
+      config,
+      accounts,
+      registry,
+      router,
+      logger: sessionLogger,
+      onClosed: (s) => sessions.delete(s),
+    });
+    sessions.add(session);
+  };
+
+  const listeners: Listener[] = [];
+  try {
+    await supervisor.start();
+    for (const listenerConfig of config.listeners) {
+      const listener = await startListener(listenerConfig, onConnection);
+      listeners.push(listener);
+      logger.info({ address: listener.address }, 'listening');
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await supervisor.stop();
+    if (ownsStore) await accounts.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = async (): Promise<void> => {
+    logger.info('shutting down');
+    const listenersClosed = Promise.all(listeners.map((l) => l.close()));
+    shutdown.abort();
+    for (const session of sessions) session.close();
+    await listenersClosed;
+    await waitForSessions(sessions, 3000);
+    await supervisor.stop();
+    if (ownsStore) await accounts.close();
+    logger.info('stopped');
+  };
+
+  return {
+    config,
+    listeners,
+    registry,
+    startedAt: new Date(),
+    handlerStatus: () => supervisor.status(),
+    close: () => (closing ??= close()),
+  };
+}
+
+async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (sessions.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
