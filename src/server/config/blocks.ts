@@ -1,0 +1,109 @@
+// The smaller blocks: database (the account store), admin, and our limits, supervision,
+// federation and log blocks (docs/configuration.md).
+import path from 'node:path';
+import {
+  DEFAULT_FEDERATION,
+  DEFAULT_LIMITS,
+  DEFAULT_LOG,
+  DEFAULT_SQLITE_PATH,
+  DEFAULT_SUPERVISION,
+  LOG_LEVELS,
+} from './defaults.ts';
+import type {
+  AccountsConfig,
+  FederationConfig,
+  HandlerSupervisionConfig,
+  LimitsConfig,
+  LogConfig,
+} from './types.ts';
+import { type Checker, describe, keyPath, own } from './validate.ts';
+
+export const REDIS_REFUSED =
+  '"redis" — the Redis account store is not available in this version yet; remove the "database" block ' +
+  '(or set "type": "sqlite") to use the embedded SQLite store';
+
+export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
+  const fallback: AccountsConfig = { kind: 'sqlite', path: path.resolve(c.baseDir, DEFAULT_SQLITE_PATH) };
+  const database = c.block(value, 'database');
+  if (database === undefined) return fallback;
+  c.unknownKeys(database, 'database', ['type', 'sqlite', 'redis']);
+  const type = own(database, 'type');
+  if (type === 'redis') {
+    c.error('database.type', REDIS_REFUSED);
+    return fallback;
+  }
+  if (type !== undefined && type !== 'sqlite') {
+    c.error('database.type', `must be "sqlite" (the only account store in this version), got ${describe(type)}`);
+    return fallback;
+  }
+  const sqlite = c.block(own(database, 'sqlite'), 'database.sqlite');
+  if (sqlite === undefined) return fallback;
+  c.unknownKeys(sqlite, 'database.sqlite', ['path']);
+  const file = own(sqlite, 'path');
+  if (file === undefined) return fallback;
+  return { kind: 'sqlite', path: c.filePath(file, 'database.sqlite.path') ?? fallback.path };
+}
+
+/** admin.info, any JSON, copied so that no object from the input is kept. */
+export function parseAdminInfo(c: Checker, value: unknown): unknown {
+  const admin = c.block(value, 'admin');
+  if (admin === undefined) return null;
+  c.unknownKeys(admin, 'admin', ['info']);
+  const info = own(admin, 'info');
+  if (info === undefined) return null;
+  try {
+    // JSON.parse creates own data properties only, so a "__proto__" key stays a plain key.
+    return JSON.parse(JSON.stringify(info)) as unknown;
+  } catch (err) {
+    c.error('admin.info', `must be JSON data (${err instanceof Error ? err.message : String(err)})`);
+    return null;
+  }
+}
+
+/** Positive integers, each with its default; used for the limits and supervision blocks. */
+function integerBlock<T extends Record<string, number>>(c: Checker, value: unknown, key: string, defaults: T): T {
+  const block = c.block(value, key);
+  if (block === undefined) return { ...defaults };
+  const names = Object.keys(defaults);
+  c.unknownKeys(block, key, names);
+  const result: Record<string, number> = {};
+  for (const name of names) {
+    result[name] = c.integer(own(block, name), keyPath(key, name), defaults[name] ?? 1);
+  }
+  return result as T;
+}
+
+export function parseLimits(c: Checker, value: unknown): LimitsConfig {
+  return integerBlock(c, value, 'limits', { ...DEFAULT_LIMITS });
+}
+
+export function parseSupervision(c: Checker, value: unknown): HandlerSupervisionConfig {
+  const supervision = integerBlock(c, value, 'supervision', { ...DEFAULT_SUPERVISION });
+  if (supervision.restartDelayMs > supervision.maxRestartDelayMs) {
+    c.error(
+      'supervision.restartDelayMs',
+      `must not exceed supervision.maxRestartDelayMs (${supervision.maxRestartDelayMs}), got ${supervision.restartDelayMs}`,
+    );
+  }
+  return supervision;
+}
+
+export function parseFederation(c: Checker, value: unknown): FederationConfig {
+  const block = c.block(value, 'federation');
+  if (block === undefined) return { ...DEFAULT_FEDERATION };
+  c.unknownKeys(block, 'federation', ['acceptUnauthenticatedServers']);
+  return {
+    acceptUnauthenticatedServers: c.boolean(
+      own(block, 'acceptUnauthenticatedServers'),
+      'federation.acceptUnauthenticatedServers',
+      DEFAULT_FEDERATION.acceptUnauthenticatedServers,
+    ),
+  };
+}
+
+export function parseLog(c: Checker, value: unknown): LogConfig {
+  const block = c.block(value, 'log');
+  if (block === undefined) return { ...DEFAULT_LOG };
+  c.unknownKeys(block, 'log', ['level']);
+  return { level: c.oneOf(own(block, 'level'), 'log.level', LOG_LEVELS, DEFAULT_LOG.level) };
+}

@@ -1,0 +1,40 @@
+// Every configuration default, in one place (STYLE.md #11). docs/configuration.md lists them too.
+import type { FederationConfig, HandlerSupervisionConfig, LimitsConfig, LogConfig } from './types.ts';
+
+export const DEFAULT_UNIX_MODE = 0o600;
+export const DEFAULT_TCP4_HOST = '0.0.0.0';
+export const DEFAULT_TCP6_HOST = '::';
+export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+/** Relative to the config file's folder. */
+export const DEFAULT_SQLITE_PATH = 'bester.db';
+
+export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
+  maxFrameBytes: 262_144,
+  maxLoginFrameBytes: 8192,
+  maxHandlerFrameBytes: 1_048_576,
+  loginTimeoutMs: 10_000,
+  maxHandlerHops: 16,
+});
+
+export const DEFAULT_SUPERVISION: HandlerSupervisionConfig = Object.freeze({
+  startTimeoutMs: 10_000,
+  restartDelayMs: 500,
+  maxRestartDelayMs: 30_000,
+  stopTimeoutMs: 5000,
+});
+
+export const DEFAULT_FEDERATION: FederationConfig = Object.freeze({
+  acceptUnauthenticatedServers: false,
+});
+
+export const DEFAULT_LOG: LogConfig = Object.freeze({ level: 'info' });
+
+export const LOG_LEVELS: readonly LogConfig['level'][] = Object.freeze([
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+]);

@@ -1,0 +1,127 @@
+// The `network` block: which listeners to open (docs/configuration.md, "network").
+import net from 'node:net';
+import { DEFAULT_TCP4_HOST, DEFAULT_TCP6_HOST, DEFAULT_UNIX_MODE } from './defaults.ts';
+import type { ListenerConfig, ListenerKind, TcpListenerConfig, UnixListenerConfig } from './types.ts';
+import { type Checker, type RawObject, describe, keyPath, own } from './validate.ts';
+
+/** Listener kinds in the order used when `network.types` is absent. */
+const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6'];
+
+export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
+  if (value === undefined) {
+    c.error('network', 'required: at least one listener (a "unix", "tcp4" or "tcp6" block) must be configured');
+    return [];
+  }
+  const network = c.block(value, 'network');
+  if (network === undefined) return [];
+  c.unknownKeys(network, 'network', ['types', ...KINDS]);
+
+  const kinds = selectKinds(c, network);
+  if (kinds === undefined) return [];
+  const listeners: ListenerConfig[] = [];
+  for (const kind of kinds) {
+    const key = keyPath('network', kind);
+    const block = c.block(own(network, kind), key);
+    if (block === undefined) continue;
+    listeners.push(kind === 'unix' ? parseUnix(c, block, key) : parseTcp(c, block, key, kind));
+  }
+  return listeners;
+}
+
+/** The kinds to open, in order; undefined after an error that makes the rest meaningless. */
+function selectKinds(c: Checker, network: RawObject): ListenerKind[] | undefined {
+  const present = KINDS.filter((kind) => Object.hasOwn(network, kind));
+  const types = own(network, 'types');
+  if (types === undefined) {
+    if (present.length === 0) {
+      c.error('network', 'no listener configured: add a "unix", "tcp4" or "tcp6" block');
+    }
+    return present;
+  }
+  if (!Array.isArray(types)) {
+    c.error('network.types', `must be an array of "unix", "tcp4", "tcp6", got ${describe(types)}`);
+    return undefined;
+  }
+  const kinds: ListenerKind[] = [];
+  let ok = true;
+  types.forEach((item: unknown, index) => {
+    const key = keyPath('network.types', index);
+    const kind = KINDS.find((k) => k === item);
+    if (kind === undefined) {
+      c.error(key, `must be one of "unix", "tcp4", "tcp6", got ${describe(item)}`);
+      ok = false;
+    } else if (kinds.includes(kind)) {
+      c.error(key, `"${kind}" is listed twice`);
+      ok = false;
+    } else {
+      kinds.push(kind);
+      if (!Object.hasOwn(network, kind)) {
+        c.error(keyPath('network', kind), `required because network.types lists "${kind}"`);
+      }
+    }
+  });
+  for (const kind of present) {
+    if (!kinds.includes(kind)) {
+      c.warn(keyPath('network', kind), `present but not listed in network.types (no ${kind} listener is opened)`);
+    }
+  }
+  if (ok && kinds.length === 0) c.error('network.types', 'is empty: no listener configured');
+  return kinds;
+}
+
+function parseUnix(c: Checker, block: RawObject, key: string): UnixListenerConfig {
+  c.unknownKeys(block, key, ['address', 'mode']);
+  const addressKey = keyPath(key, 'address');
+  const address = own(block, 'address');
+  let path = '';
+  if (address === undefined) c.error(addressKey, 'required: the path of the socket file');
+  else path = c.socketPath(address, addressKey) ?? '';
+  return { kind: 'unix', path, mode: parseMode(c, own(block, 'mode'), keyPath(key, 'mode')) };
+}
+
+/** `"0600"` (octal digits) or a number such as 384 (= 0o600). */
+function parseMode(c: Checker, value: unknown, key: string): number {
+  if (value === undefined) return DEFAULT_UNIX_MODE;
+  if (typeof value === 'string' && /^[0-7]{1,4}$/.test(value)) {
+    const mode = Number.parseInt(value, 8);
+    if (mode <= 0o777) return mode;
+  }
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0o777) return value;
+  let hint = '';
+  if (typeof value === 'number' && /^[0-7]{3,4}$/.test(String(value))) {
+    hint = ` (did you mean "${String(value).padStart(4, '0')}"? a number is read as decimal)`;
+  }
+  c.error(key, `must be a file mode: an octal string such as "0600" or a number 0-511, got ${describe(value)}${hint}`);
+  return DEFAULT_UNIX_MODE;
+}
+
+function parseTcp(c: Checker, block: RawObject, key: string, kind: 'tcp4' | 'tcp6'): TcpListenerConfig {
+  c.unknownKeys(block, key, ['address', 'port']);
+  const portKey = keyPath(key, 'port');
+  const rawPort = own(block, 'port');
+  let port = 0;
+  if (rawPort === undefined) c.error(portKey, 'required: a port number 0-65535 (a number or a string of digits)');
+  else port = parsePort(c, rawPort, portKey);
+
+  const fallback = kind === 'tcp4' ? DEFAULT_TCP4_HOST : DEFAULT_TCP6_HOST;
+  const addressKey = keyPath(key, 'address');
+  const rawHost = own(block, 'address');
+  const host = rawHost === undefined ? fallback : (c.text(rawHost, addressKey, 'a host name or IP address') ?? fallback);
+  if (kind === 'tcp4' && net.isIPv6(host)) {
+    c.error(addressKey, `${describe(host)} is an IPv6 address: put it under network.tcp6`);
+  } else if (kind === 'tcp6' && net.isIPv4(host)) {
+    c.error(addressKey, `${describe(host)} is an IPv4 address: put it under network.tcp4`);
+  }
+  return { kind, host, port };
+}
+
+/** The original wrote ports as strings ("2220"); numbers are accepted too. 0 lets the OS pick. */
+export function parsePort(c: Checker, value: unknown, key: string): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535) return value;
+  if (typeof value === 'string' && /^[0-9]{1,5}$/.test(value)) {
+    const port = Number(value);
+    if (port <= 65535) return port;
+  }
+  c.error(key, `must be a port number 0-65535 (a number or a string of digits), got ${describe(value)}`);
+  return 0;
+}
