@@ -1,6 +1,8 @@
 // The daemon assembled: `await startServer(config)` returns a listening server; `close()` is
 // idempotent and waits for listeners, connections, handler processes and the store (STYLE.md #12).
 import type net from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
 import { callHandler } from './handlers/handler-call.ts';
@@ -39,6 +41,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     supervision: config.supervision,
     cwd: config.baseDir,
     logger: logger.child({ component: 'handlers' }),
+    env: handlerEnvironment(),
   });
   const router = new Router({
     handlers: config.handlers,
@@ -65,6 +68,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   const listeners: Listener[] = [];
   try {
+    // Handlers bind their own sockets; make sure the folders the config names for them exist.
+    for (const handler of config.handlers.values()) {
+      if (handler.binary !== null) await mkdir(path.dirname(handler.socketPath), { recursive: true, mode: 0o700 });
+    }
     await supervisor.start();
     for (const listenerConfig of config.listeners) {
       const listener = await startListener(listenerConfig, onConnection);
@@ -83,7 +90,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger.info('shutting down');
     const listenersClosed = Promise.all(listeners.map((l) => l.close()));
     shutdown.abort();
-    for (const session of sessions) session.close();
+    for (const session of sessions) session.shutdown();
     await listenersClosed;
     await waitForSessions(sessions, 3000);
     await supervisor.stop();
@@ -99,6 +106,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     handlerStatus: () => supervisor.status(),
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * Handlers inherit the daemon's environment, with the folder of the Node.js running the daemon first
+ * on PATH: a handler script starting with `#!/usr/bin/env node` runs on the same Node (docs/configuration.md).
+ */
+function handlerEnvironment(): NodeJS.ProcessEnv {
+  const nodeDir = path.dirname(process.execPath);
+  const PATH = [nodeDir, ...(process.env.PATH ?? '').split(path.delimiter).filter((p) => p !== '' && p !== nodeDir)];
+  return { ...process.env, PATH: PATH.join(path.delimiter) };
 }
 
 async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promise<void> {

@@ -90,6 +90,11 @@ export class Session {
     this.#conn.close();
   }
 
+  /** Server shutdown: the peer is told why, then the connection closes (§3.5). */
+  shutdown(): void {
+    this.#fatal('shutting_down', 'the server is shutting down');
+  }
+
   #onFrame(body: Buffer): void {
     let value: unknown;
     try {

@@ -58,7 +58,10 @@ export class FrameConnection {
     stream.on('close', () => this.#finish(null));
     // A peer that half-closes is done sending; its owner answers what it has, then closes.
     stream.on('end', () => {
-      if (!this.#closing) events.ended();
+      if (this.#closing) return;
+      if (this.#decoder.midFrame) {
+        events.protocolError(new BesterError('malformed_frame', 'the connection ended in the middle of a frame'));
+      } else events.ended();
     });
   }
 

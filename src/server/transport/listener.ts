@@ -1,11 +1,12 @@
 // Listeners chosen by network.types (docs/configuration.md): tcp4, tcp6, unix. Each hands raw
 // streams to the server; sessions do the rest. UNIX sockets: stale files from a crash are
 // replaced, a live one is never stolen, the file gets the configured mode and is removed on close.
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import net from 'node:net';
 import type { ListenerConfig } from '../config/types.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { unixSocketAccepts } from './unix-probe.ts';
+import { clearStaleSocket } from './socket-probe.ts';
 
 export interface Listener {
   readonly kind: ListenerConfig['kind'];
@@ -23,7 +24,10 @@ export async function startListener(config: ListenerConfig, onConnection: (socke
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
   // Errors after listening (rare: EMFILE on accept) must not be thrown as 'error' without a listener.
   server.on('error', () => undefined);
-  if (config.kind === 'unix') await removeStaleSocket(config.path);
+  if (config.kind === 'unix') {
+    await mkdir(path.dirname(config.path), { recursive: true, mode: 0o700 });
+    await removeStaleSocket(config.path);
+  }
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new BesterError('config_invalid', `cannot listen on ${describe(config)}: ${err.code ?? err.message}`, { cause: err }));
@@ -65,15 +69,13 @@ export async function startListener(config: ListenerConfig, onConnection: (socke
 
 /** A socket file nobody answers on is left from a crash: remove it. One that answers is in use. */
 async function removeStaleSocket(path: string): Promise<void> {
-  const stat = await lstat(path).catch(() => null);
-  if (!stat) return;
-  if (!stat.isSocket()) {
+  const state = await clearStaleSocket(path);
+  if (state === 'not-a-socket') {
     throw new BesterError('config_invalid', `cannot listen on unix://${path}: a file that is not a socket is in the way`);
   }
-  if (await unixSocketAccepts(path)) {
+  if (state === 'in-use') {
     throw new BesterError('config_invalid', `cannot listen on unix://${path}: another process is accepting connections there`);
   }
-  await unlink(path);
 }
 
 function describe(config: ListenerConfig): string {

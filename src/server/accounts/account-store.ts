@@ -1,0 +1,71 @@
+// The account store contract: SQLite now (sqlite-store.ts), Redis later. Nothing backend-specific
+// belongs here; callers (sessions, the `bester user` command) only see this interface.
+
+import { BesterError } from '../../protocol/errors.ts';
+import type { AccountsConfig } from '../config/types.ts';
+
+export interface AccountStore {
+  /**
+   * True only if the user exists and the password matches. Takes about the same time for an
+   * unknown user as for a wrong password (a dummy scrypt runs), so logins do not reveal who exists.
+   * The username is normalized first; an invalid username or an empty password gives false.
+   */
+  verify(username: string, password: string): Promise<boolean>;
+  /** Throws BesterError('store_error', 'user "x" already exists') if present; rejects invalid names and empty passwords. */
+  add(username: string, password: string): Promise<void>;
+  /** False if there was no such user. */
+  remove(username: string): Promise<boolean>;
+  /** False if there was no such user; rejects an empty password. */
+  setPassword(username: string, password: string): Promise<boolean>;
+  has(username: string): Promise<boolean>;
+  /** All usernames, sorted by UTF-16 code units (JavaScript's default sort), whatever the backend. */
+  list(): Promise<string[]>;
+  /** Idempotent. Any other call after close rejects with store_error. */
+  close(): Promise<void>;
+}
+
+export const MAX_USERNAME_LENGTH = 64;
+
+/** The form usernames are stored and compared in: trimmed (the original trimmed too). */
+export function normalizeUsername(raw: string): string {
+  return raw.trim();
+}
+
+// Cc: C0 and C1 controls, DEL. Format characters (Cf, e.g. zero-width joiners) are allowed: some scripts need them.
+const CONTROL = /\p{Cc}/u;
+
+/** Null if `name` (already normalized) is an acceptable username, else the reason it is not. */
+export function checkUsername(name: string): string | null {
+  if (name.length === 0) return 'the username is empty';
+  if (!name.isWellFormed()) return 'the username is not valid Unicode';
+  if ([...name].length > MAX_USERNAME_LENGTH) return `the username is longer than ${MAX_USERNAME_LENGTH} characters`;
+  if (CONTROL.test(name)) return 'the username contains control characters';
+  return null;
+}
+
+/** Normalizes and checks a username for a write (add, setPassword); throws store_error if it is invalid. */
+export function requireValidUsername(raw: string): string {
+  const name = normalizeUsername(raw);
+  const reason = checkUsername(name);
+  if (reason !== null) throw new BesterError('store_error', `invalid username ${JSON.stringify(name)}: ${reason}`);
+  return name;
+}
+
+/** Throws store_error for a password the store will not save. */
+export function requireValidPassword(password: string): void {
+  if (typeof password !== 'string' || password.length === 0) {
+    throw new BesterError('store_error', 'the password is empty');
+  }
+}
+
+/** Opens the store the config names. The backend module is loaded only when it is used. */
+export async function openAccountStore(config: AccountsConfig): Promise<AccountStore> {
+  switch (config.kind) {
+    case 'sqlite': {
+      const { openSqliteAccountStore } = await import('./sqlite-store.ts');
+      return openSqliteAccountStore(config.path);
+    }
+    case 'redis':
+      throw new BesterError('store_error', 'the Redis account store is not available in this version yet');
+  }
+}

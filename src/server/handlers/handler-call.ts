@@ -1,0 +1,116 @@
+// One call to a message handler, exactly as the original's handlers expect it
+// (bester-original.md "Server -> handler"): a NEW connection to the handler's UNIX socket,
+// ONE frame holding only the message's `payload.data`, ONE reply frame, then close.
+import net from 'node:net';
+import { BesterError } from '../../protocol/errors.ts';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../../protocol/frame.ts';
+
+export interface HandlerCallOptions {
+  /** The whole call (connect, send, reply) must finish within this many ms. */
+  timeoutMs: number;
+  /** Largest reply frame accepted; checked from the length prefix, before buffering. */
+  maxReplyBytes: number;
+  /** Aborting it ends the call with 'shutting_down'. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Resolves with the reply frame parsed as JSON (any JSON value; the caller validates the shape).
+ * Rejects only with BesterError: 'handler_unavailable', 'handler_timeout', 'handler_bad_reply',
+ * 'shutting_down' (and 'internal_error' if `data` cannot be serialised, which parsed input never is).
+ * The socket is destroyed on every path; bytes after the first reply frame are ignored.
+ */
+export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+  return new Promise<unknown>((resolve, reject) => {
+    const { signal } = options;
+    if (signal?.aborted === true) {
+      reject(shuttingDown(socketPath));
+      return;
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(data);
+    } catch (cause) {
+      reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+      return;
+    }
+
+    let settled = false;
+    let connected = false;
+    const socket = net.createConnection({ path: socketPath });
+    const decoder = new FrameDecoder(
+      {
+        frame(body) {
+          let reply: unknown;
+          try {
+            reply = parseFrameJson(body);
+          } catch (cause) {
+            settle(badReply(socketPath, 'a reply that is not valid UTF-8 JSON', cause));
+            return;
+          }
+          settle(null, reply);
+        },
+        error(err) {
+          settle(badReply(socketPath, `an unusable reply frame: ${err.message}`, err));
+        },
+      },
+      options.maxReplyBytes,
+    );
+    const onAbort = (): void => settle(shuttingDown(socketPath));
+    const timer = setTimeout(() => {
+      settle(
+        new BesterError(
+          'handler_timeout',
+          `handler socket ${socketPath} did not reply within ${options.timeoutMs} ms`,
+        ),
+      );
+    }, options.timeoutMs);
+
+    /** The single exit: settles once, stops the timer, detaches the signal, destroys the socket. */
+    function settle(err: BesterError | null, reply?: unknown): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      decoder.stop();
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply);
+    }
+
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!connected) {
+        settle(
+          new BesterError(
+            'handler_unavailable',
+            `handler socket ${socketPath} is not accepting connections (${err.code ?? err.message})`,
+            { cause: err },
+          ),
+        );
+      } else {
+        settle(badReply(socketPath, `a connection error (${err.code ?? err.message})`, err));
+      }
+    });
+    socket.on('connect', () => {
+      connected = true;
+      socket.write(frame);
+    });
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    socket.on('end', () => settle(closedWithoutReply(socketPath, decoder.midFrame)));
+    socket.on('close', () => settle(closedWithoutReply(socketPath, decoder.midFrame)));
+  });
+}
+
+function shuttingDown(socketPath: string): BesterError {
+  return new BesterError('shutting_down', `call to handler socket ${socketPath} cancelled: shutting down`);
+}
+
+function badReply(socketPath: string, what: string, cause: unknown): BesterError {
+  return new BesterError('handler_bad_reply', `handler socket ${socketPath} sent ${what}`, { cause });
+}
+
+function closedWithoutReply(socketPath: string, midFrame: boolean): BesterError {
+  const how = midFrame ? 'in the middle of its reply' : 'without a reply';
+  return new BesterError('handler_bad_reply', `handler socket ${socketPath} closed the connection ${how}`);
+}

@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
+import { BesterError } from '../../src/protocol/errors.ts';
+import {
+  checkUsername,
+  normalizeUsername,
+  openAccountStore,
+  type AccountStore,
+} from '../../src/server/accounts/account-store.ts';
+import { SCHEMA_VERSION, openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
+
+let dir: string;
+let counter = 0;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bester-accounts-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function freshPath(): string {
+  counter += 1;
+  return join(dir, `db-${counter}`, 'accounts.db');
+}
+
+async function withStore(fn: (store: AccountStore, path: string) => Promise<void>): Promise<void> {
+  const path = freshPath();
+  const store = await openAccountStore({ kind: 'sqlite', path });
+  try {
+    await fn(store, path);
+  } finally {
+    await store.close();
+  }
+}
+
+function isStoreError(pattern: RegExp): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof BesterError, `expected a BesterError, got ${String(err)}`);
+    assert.equal(err.code, 'store_error');
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+void describe('username rules', () => {
+  void it('trims', () => {
+    assert.equal(normalizeUsername('  alice \t\n'), 'alice');
+  });
+
+  void it('accepts ordinary names up to 64 characters', () => {
+    assert.equal(checkUsername('alice'), null);
+    assert.equal(checkUsername('Jean-Luc Picard'), null);
+    assert.equal(checkUsername('a'.repeat(64)), null);
+    assert.equal(checkUsername('😀'.repeat(64)), null); // characters, not UTF-16 units
+  });
+
+  void it('gives a reason for bad names', () => {
+    assert.match(checkUsername('') ?? '', /empty/);
+    assert.match(checkUsername('a'.repeat(65)) ?? '', /longer than 64/);
+    assert.match(checkUsername('al\u0000ice') ?? '', /control/);
+    assert.match(checkUsername('al\nice') ?? '', /control/);
+    assert.match(checkUsername('al\u009bice') ?? '', /control/);
+    assert.match(checkUsername('\ud800abc') ?? '', /Unicode/);
+  });
+});
+
+void describe('SQLite account store', () => {
+  void it('adds, verifies, lists, changes a password and removes', async () => {
+    await withStore(async (store) => {
+      assert.deepEqual(await store.list(), []);
+      await store.add('bob', 'bob-pw');
+      await store.add('alice', 'alice-pw');
+      assert.deepEqual(await store.list(), ['alice', 'bob']);
+      assert.equal(await store.has('alice'), true);
+      assert.equal(await store.has('carol'), false);
+
+      assert.equal(await store.verify('alice', 'alice-pw'), true);
+      assert.equal(await store.verify('alice', 'bob-pw'), false);
+      assert.equal(await store.verify('carol', 'alice-pw'), false);
+      assert.equal(await store.verify('alice', ''), false);
+      assert.equal(await store.verify('', 'alice-pw'), false);
+
+      assert.equal(await store.setPassword('alice', 'new-pw'), true);
+      assert.equal(await store.verify('alice', 'alice-pw'), false);
+      assert.equal(await store.verify('alice', 'new-pw'), true);
+      assert.equal(await store.setPassword('carol', 'pw'), false);
+
+      assert.equal(await store.remove('alice'), true);
+      assert.equal(await store.remove('alice'), false);
+      assert.equal(await store.has('alice'), false);
+      assert.equal(await store.verify('alice', 'new-pw'), false);
+      assert.deepEqual(await store.list(), ['bob']);
+    });
+  });
+
+  void it('rejects adding a user twice', async () => {
+    await withStore(async (store) => {
+      await store.add('alice', 'pw1');
+      await assert.rejects(store.add('alice', 'pw2'), isStoreError(/^user "alice" already exists$/));
+      await assert.rejects(store.add('  alice ', 'pw2'), isStoreError(/already exists/));
+      assert.equal(await store.verify('alice', 'pw1'), true);
+    });
+  });
+
+  void it('trims usernames everywhere', async () => {
+    await withStore(async (store) => {
+      await store.add('  alice\t', 'pw');
+      assert.deepEqual(await store.list(), ['alice']);
+      assert.equal(await store.has(' alice '), true);
+      assert.equal(await store.verify('alice ', 'pw'), true);
+      assert.equal(await store.setPassword(' alice', 'pw2'), true);
+      assert.equal(await store.verify('alice', 'pw2'), true);
+      assert.equal(await store.remove('\talice'), true);
+    });
+  });
+
+  void it('is case-sensitive, like the original', async () => {
+    await withStore(async (store) => {
+      await store.add('Alice', 'pw');
+      assert.equal(await store.has('alice'), false);
+      assert.equal(await store.verify('alice', 'pw'), false);
+    });
+  });
+
+  void it('rejects invalid usernames and empty passwords', async () => {
+    await withStore(async (store) => {
+      await assert.rejects(store.add('', 'pw'), isStoreError(/invalid username "": .*empty/));
+      await assert.rejects(store.add('   ', 'pw'), isStoreError(/empty/));
+      await assert.rejects(store.add('x'.repeat(65), 'pw'), isStoreError(/longer than 64/));
+      await assert.rejects(store.add('a\u0007b', 'pw'), isStoreError(/invalid username "a\\u0007b": .*control/));
+      await assert.rejects(store.add('alice', ''), isStoreError(/password is empty/));
+      await store.add('alice', 'pw');
+      await assert.rejects(store.setPassword('alice', ''), isStoreError(/password is empty/));
+      await assert.rejects(store.setPassword('a\nb', 'pw'), isStoreError(/control/));
+      assert.deepEqual(await store.list(), ['alice']);
+      assert.equal(await store.verify('a\u0007b', 'pw'), false);
+    });
+  });
+
+  void it('sorts the list by code units whatever the insertion order', async () => {
+    await withStore(async (store) => {
+      for (const name of ['zed', 'Bob', 'amy', 'émile', '10', '9']) await store.add(name, 'pw');
+      assert.deepEqual(await store.list(), ['10', '9', 'Bob', 'amy', 'zed', 'émile']);
+    });
+  });
+
+  void it('creates the file (and its folder) with mode 0600, in WAL mode, with a schema version', async () => {
+    await withStore(async (store, path) => {
+      await store.add('alice', 'pw');
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      assert.equal((await stat(`${path}-wal`)).mode & 0o777, 0o600); // SQLite copies the file's mode
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
+        assert.equal(db.prepare('PRAGMA user_version').get()?.['user_version'], SCHEMA_VERSION);
+        const row = db.prepare('SELECT * FROM users').get();
+        assert.equal(row?.['username'], 'alice');
+        assert.match(String(row?.['password_hash']), /^scrypt\$/);
+        assert.equal(typeof row?.['created_at'], 'number');
+        assert.equal(row?.['created_at'], row?.['updated_at']);
+      } finally {
+        db.close();
+      }
+    });
+  });
+
+  void it('keeps its users and its mode across reopening', async () => {
+    const path = freshPath();
+    const first = await openSqliteAccountStore(path);
+    await first.add('alice', 'pw');
+    await first.close();
+    const again = await openSqliteAccountStore(path);
+    try {
+      assert.equal(await again.verify('alice', 'pw'), true);
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
+    } finally {
+      await again.close();
+    }
+  });
+
+  void it('lets two instances share one file (daemon and CLI)', async () => {
+    const path = freshPath();
+    const daemon = await openSqliteAccountStore(path);
+    const cli = await openSqliteAccountStore(path);
+    try {
+      assert.equal(await daemon.verify('alice', 'pw'), false);
+      await cli.add('alice', 'pw');
+      assert.equal(await daemon.has('alice'), true);
+      assert.equal(await daemon.verify('alice', 'pw'), true);
+      await cli.setPassword('alice', 'pw2');
+      assert.equal(await daemon.verify('alice', 'pw2'), true);
+      await assert.rejects(daemon.add('alice', 'x'), isStoreError(/already exists/));
+      assert.equal(await cli.remove('alice'), true);
+      assert.equal(await daemon.has('alice'), false);
+      assert.deepEqual(await daemon.list(), []);
+    } finally {
+      await cli.close();
+      await daemon.close();
+    }
+  });
+
+  void it('closes idempotently and refuses work afterwards', async () => {
+    const store = await openSqliteAccountStore(freshPath());
+    await store.close();
+    await store.close();
+    await assert.rejects(store.has('alice'), isStoreError(/closed/));
+    await assert.rejects(store.add('alice', 'pw'), isStoreError(/closed/));
+    await assert.rejects(store.verify('alice', 'pw'), isStoreError(/closed/));
+  });
+
+  void it('refuses a database written by a newer version', async () => {
+    const path = freshPath();
+    await (await openSqliteAccountStore(path)).close();
+    const db = new DatabaseSync(path);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    await assert.rejects(openSqliteAccountStore(path), isStoreError(/schema version 2, newer/));
+  });
+
+  void it('reports a file it cannot open as a store_error', async () => {
+    const path = join(dir, 'a-folder.db');
+    await mkdir(path);
+    await assert.rejects(openSqliteAccountStore(path), isStoreError(/cannot open the account database/));
+    const notDb = join(dir, 'not-a-db');
+    await writeFile(notDb, 'this is not a SQLite file, just text that is long enough to have a header.....');
+    await assert.rejects(openSqliteAccountStore(notDb), isStoreError(/not a database/));
+  });
+
+  void it('does not offer Redis yet', async () => {
+    await assert.rejects(
+      openAccountStore({ kind: 'redis', host: '127.0.0.1', port: 6379 }),
+      isStoreError(/Redis account store is not available in this version yet/));
+  });
+});

@@ -1,0 +1,98 @@
+// Starts a real daemon in this process for integration tests: temp dir, port 0, real SQLite file,
+// real handler processes. Every test gets its own; nothing is shared or fixed.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
+import { parseConfig } from '../../src/server/config/load.ts';
+import { silentLogger, type Logger } from '../../src/server/log.ts';
+import { startServer, type BesterServer } from '../../src/server/server.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FAKE_HANDLER = path.join(ROOT, 'test/fixtures/handlers/fake-handler.ts');
+export const PY_HANDLER = path.join(ROOT, 'test/fixtures/handlers/original_style.py');
+
+let python: string | null | undefined;
+/** Absolute path of python3 (the CI installs it). */
+export function python3(): string {
+  python ??= execFileSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();
+  return python;
+}
+
+export interface HandlerSpec {
+  /** "fake" (test/fixtures/handlers/fake-handler.ts, default), "python", or an explicit binary. */
+  readonly kind?: 'fake' | 'python';
+  readonly timeoutMs?: number;
+  readonly env?: Record<string, string>;
+}
+
+export interface TestDaemonOptions {
+  readonly handlers?: Record<string, HandlerSpec>;
+  readonly users?: Record<string, string>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix'>;
+  /** Extra top-level config blocks (limits, federation, ...). */
+  readonly extra?: Record<string, unknown>;
+  readonly logger?: Logger;
+}
+
+export interface TestDaemon {
+  readonly server: BesterServer;
+  readonly dir: string;
+  readonly port: number;
+  readonly unixPath: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'bt-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function rawConfig(dir: string, options: TestDaemonOptions): Record<string, unknown> {
+  const types = options.listeners ?? ['tcp4', 'unix'];
+  const handlers = options.handlers ?? {};
+  const typeMap: Record<string, unknown> = {};
+  for (const [type, spec] of Object.entries(handlers)) {
+    const kind = spec.kind ?? 'fake';
+    typeMap[type] = {
+      handlerBinary: kind === 'python' ? python3() : process.execPath,
+      handlerArgs: [kind === 'python' ? PY_HANDLER : FAKE_HANDLER],
+      unixDomainSocketPath: `h-${type}.sock`,
+      ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+    };
+  }
+  return {
+    network: {
+      types,
+      tcp4: { port: '0', address: '127.0.0.1' },
+      tcp6: { port: '0', address: '::1' },
+      unix: { address: path.join(dir, 'bester.sock') },
+    },
+    handlers: { availableTypes: Object.keys(handlers), typeMap },
+    supervision: { restartDelayMs: 50, maxRestartDelayMs: 200, startTimeoutMs: 10000, stopTimeoutMs: 2000 },
+    ...options.extra,
+  };
+}
+
+export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const dir = tempDir();
+  const { config } = parseConfig(rawConfig(dir, options), { baseDir: dir });
+  const users = options.users ?? { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw' };
+  if (config.accounts.kind !== 'sqlite') throw new Error('tests use the SQLite store');
+  const store = await openSqliteAccountStore(config.accounts.path);
+  for (const [name, pw] of Object.entries(users)) await store.add(name, pw);
+  await store.close();
+  const server = await startServer(config, { logger: options.logger ?? silentLogger() });
+  const tcp = server.listeners.find((l) => l.kind === 'tcp4' || l.kind === 'tcp6');
+  return {
+    server,
+    dir,
+    port: tcp?.port ?? 0,
+    unixPath: path.join(dir, 'bester.sock'),
+    async close() {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
+import net from 'node:net';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+
+export type Target = { port: number; host?: string } | { path: string };
+
+export class RawClient {
+  readonly socket: net.Socket;
+  readonly #frames: unknown[] = [];
+  readonly #waiters: Array<() => void> = [];
+  #closed = false;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    const decoder = new FrameDecoder(
+      {
+        frame: (body) => {
+          this.#frames.push(parseFrameJson(body));
+          this.#wake();
+        },
+        error: () => socket.destroy(),
+      },
+      64 * 1024 * 1024,
+    );
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#wake();
+    });
+  }
+
+  static connect(target: Target): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket =
+        'path' in target ? net.connect({ path: target.path }) : net.connect({ port: target.port, host: target.host ?? '127.0.0.1' });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new RawClient(socket));
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(value: unknown): void {
+    this.socket.write(encodeFrame(value));
+  }
+
+  write(bytes: Buffer | string): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next frame, or throws after timeoutMs; null if the connection closed first. */
+  async next(timeoutMs = 5000): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#frames.length === 0) {
+      if (this.#closed) return null;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no frame within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.#frames.shift();
+  }
+
+  /** Resolves true once the server closed the connection (within timeoutMs). */
+  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#closed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.#closed;
+  }
+
+  /** Frames received and not read yet. */
+  get queued(): number {
+    return this.#frames.length;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+}
+
+export function login(username: string, password: string): object {
+  return { header: { scope: 'client', authentication: { username, password } }, payload: { type: 'login', id: 'login', data: null } };
+}
+
+export function message(type: string, id: string, data: unknown): object {
+  return { header: {}, payload: { type, id, data } };
+}
+
+/** Connects and logs in; asserts nothing, returns the client and the login answer. */
+export async function loggedIn(target: Target, username: string, password: string): Promise<{ client: RawClient; answer: unknown }> {
+  const client = await RawClient.connect(target);
+  client.send(login(username, password));
+  return { client, answer: await client.next() };
+}

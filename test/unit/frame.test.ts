@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { BesterError } from '../../src/protocol/errors.ts';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+
+function collect(max = 1 << 20): { decoder: FrameDecoder; frames: unknown[]; errors: BesterError[] } {
+  const frames: unknown[] = [];
+  const errors: BesterError[] = [];
+  const decoder = new FrameDecoder({ frame: (b) => frames.push(parseFrameJson(b)), error: (e) => errors.push(e) }, max);
+  return { decoder, frames, errors };
+}
+
+describe('frame encoding', () => {
+  test('4-byte little-endian length then UTF-8 JSON', () => {
+    const frame = encodeFrame({ a: 'é' });
+    const json = Buffer.from('{"a":"é"}', 'utf8');
+    assert.equal(frame.readUInt32LE(0), json.length);
+    assert.deepEqual(frame.subarray(4), json);
+  });
+});
+
+describe('FrameDecoder', () => {
+  const values = [{ header: {}, payload: { type: 't', id: '1', data: [1, 2, 3] } }, 'text', 42, { nested: { é: '✓' } }];
+  const stream = Buffer.concat(values.map((v) => encodeFrame(v)));
+
+  test('decodes a stream cut at every offset into two chunks', () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const { decoder, frames, errors } = collect();
+      decoder.push(stream.subarray(0, cut));
+      decoder.push(stream.subarray(cut));
+      assert.deepEqual(frames, values, `cut at ${cut}`);
+      assert.equal(errors.length, 0);
+    }
+  });
+
+  test('decodes a stream fed byte by byte', () => {
+    const { decoder, frames } = collect();
+    for (let i = 0; i < stream.length; i++) decoder.push(stream.subarray(i, i + 1));
+    assert.deepEqual(frames, values);
+    assert.equal(decoder.midFrame, false);
+  });
+
+  test('decodes many frames in one chunk', () => {
+    const { decoder, frames } = collect();
+    decoder.push(Buffer.concat([stream, stream, stream]));
+    assert.deepEqual(frames, [...values, ...values, ...values]);
+  });
+
+  test('refuses an oversize frame from its length prefix alone', () => {
+    const { decoder, frames, errors } = collect(100);
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(101, 0);
+    decoder.push(prefix);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'frame_too_large');
+    assert.equal(decoder.bufferedBytes, 0);
+    decoder.push(Buffer.alloc(200, 0x20));
+    assert.equal(frames.length, 0, 'nothing decoded after the error');
+    assert.equal(decoder.bufferedBytes, 0, 'nothing buffered after the error');
+  });
+
+  test('a length of exactly the limit is accepted', () => {
+    const { decoder, frames } = collect(10);
+    const body = '"12345678"';
+    decoder.push(encodeFrame('12345678'));
+    assert.equal(Buffer.byteLength(body), 10);
+    assert.deepEqual(frames, ['12345678']);
+  });
+
+  test('a length with the top bit set (negative for the original) is oversize, not negative', () => {
+    const { decoder, errors } = collect();
+    decoder.push(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    assert.equal(errors[0]?.code, 'frame_too_large');
+  });
+
+  test('a zero-length frame is malformed', () => {
+    const { decoder, errors } = collect();
+    decoder.push(Buffer.from([0, 0, 0, 0]));
+    assert.equal(errors[0]?.code, 'malformed_frame');
+  });
+
+  test('the limit can be raised between frames (after login)', () => {
+    const { decoder, frames, errors } = collect(8);
+    decoder.push(encodeFrame(1));
+    decoder.maxFrameBytes = 1000;
+    decoder.push(encodeFrame('a much longer frame than eight bytes'));
+    assert.equal(errors.length, 0);
+    assert.equal(frames.length, 2);
+  });
+
+  test('property: any values cut anywhere decode exactly once, in order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (items, cuts) => {
+          const bytes = Buffer.concat(items.map((v) => encodeFrame(v)));
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const { decoder, frames, errors } = collect();
+          let last = 0;
+          for (const p of [...points, bytes.length]) {
+            decoder.push(bytes.subarray(last, p));
+            last = p;
+          }
+          assert.equal(errors.length, 0);
+          // JSON round trip: -0 becomes 0, which is what any peer would read too.
+          assert.deepEqual(frames, items.map((v) => JSON.parse(JSON.stringify(v)) as unknown));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test('property: random bytes never throw and never buffer past the limit plus one chunk', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (chunks) => {
+        const errors: BesterError[] = [];
+        const decoder = new FrameDecoder({ frame: () => undefined, error: (e) => errors.push(e) }, 256);
+        for (const c of chunks) {
+          decoder.push(Buffer.from(c));
+          assert.ok(decoder.bufferedBytes <= 256 + 4 + 64);
+        }
+        assert.ok(errors.length <= 1);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('parseFrameJson', () => {
+  test('invalid UTF-8 is refused', () => {
+    assert.throws(() => parseFrameJson(Buffer.from([0x22, 0xc3, 0x28, 0x22])), { code: 'malformed_json' });
+  });
+  test('invalid JSON is refused', () => {
+    assert.throws(() => parseFrameJson(Buffer.from('{"a":')), { code: 'malformed_json' });
+  });
+  test('__proto__ keys stay plain data', () => {
+    const value = parseFrameJson(Buffer.from('{"__proto__":{"polluted":true}}')) as Record<string, unknown>;
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.ok(Object.hasOwn(value, '__proto__'));
+  });
+});
