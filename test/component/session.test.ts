@@ -1,0 +1,168 @@
+// The session state machine over an in-memory duplex pair: no sockets, a scripted handler
+// caller, a real SQLite account store in a temp dir (docs/protocol.md §2–§3).
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { duplexPair, type Duplex } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import type { AccountStore } from '../../src/server/accounts/account-store.ts';
+import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
+import { parseConfig } from '../../src/server/config/load.ts';
+import { silentLogger } from '../../src/server/log.ts';
+import { Router, type HandlerCaller } from '../../src/server/routing/router.ts';
+import { SessionRegistry } from '../../src/server/session/registry.ts';
+import { Session } from '../../src/server/session/session.ts';
+import { tempDir } from '../helpers/daemon.ts';
+import { login, message } from '../helpers/raw-client.ts';
+
+type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
+
+/** The client's end of a pair: write frames, read frames. */
+class Peer {
+  readonly frames: Frame[] = [];
+  ended = false;
+  readonly #stream: Duplex;
+  constructor(stream: Duplex) {
+    this.#stream = stream;
+    const decoder = new FrameDecoder({ frame: (b) => this.frames.push(parseFrameJson(b) as Frame), error: () => undefined }, 1 << 24);
+    stream.on('data', (c: Buffer) => decoder.push(c));
+    stream.on('end', () => (this.ended = true));
+    stream.on('close', () => (this.ended = true));
+  }
+  send(v: unknown): void {
+    this.#stream.write(encodeFrame(v));
+  }
+  async waitFor(n: number, timeoutMs = 3000): Promise<Frame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(this.frames.length >= n, `expected ${n} frames, got ${this.frames.length}`);
+    return this.frames;
+  }
+  async waitEnded(timeoutMs = 3000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return this.ended;
+  }
+}
+
+describe('session (component)', () => {
+  let dir: string;
+  let accounts: AccountStore;
+  const calls: unknown[] = [];
+  let script: HandlerCaller = () => Promise.resolve(null);
+
+  before(async () => {
+    dir = tempDir();
+    accounts = await openSqliteAccountStore(path.join(dir, 'a.db'));
+    await accounts.add('alice', 'pw-a');
+    await accounts.add('bob', 'pw-b');
+  });
+  after(async () => {
+    await accounts.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function setup(): { registry: SessionRegistry<Session>; connect(): Peer } {
+    const { config } = parseConfig(
+      {
+        network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+        handlers: { availableTypes: ['t', 'u'], typeMap: { t: { unixDomainSocketPath: 't.sock' }, u: { unixDomainSocketPath: 'u.sock' } } },
+        limits: { loginTimeoutMs: 1000 },
+      },
+      { baseDir: dir },
+    );
+    const registry = new SessionRegistry<Session>();
+    const router = new Router({
+      handlers: config.handlers,
+      limits: config.limits,
+      registry,
+      logger: silentLogger(),
+      callHandler: (h, data, o) => {
+        calls.push({ type: h.type, data });
+        return script(h, data, o);
+      },
+    });
+    return {
+      registry,
+      connect() {
+        const [client, server] = duplexPair();
+        new Session(server, 'pair', { config, accounts, registry, router, logger: silentLogger(), onClosed: () => undefined });
+        return new Peer(client);
+      },
+    };
+  }
+
+  test('messages sent before the login is checked wait for it, then run in order', async () => {
+    const { connect } = setup();
+    calls.length = 0;
+    script = (_h, data) => Promise.resolve({ header: { status: '0', command: { type: 'sendClients', data: [] } }, data });
+    const peer = connect();
+    peer.send(login('alice', 'pw-a'));
+    for (const n of [1, 2, 3]) peer.send(message('t', `m${n}`, n));
+    const frames = await peer.waitFor(4);
+    assert.deepEqual(frames.map((f) => f.payload.id), ['auth_special', 'm1', 'm2', 'm3']);
+    assert.deepEqual(calls, [1, 2, 3].map((n) => ({ type: 't', data: n })), 'the handler gets payload.data only, in order');
+  });
+
+  test('one message at a time: a slow handler call holds back the next one', async () => {
+    const { connect } = setup();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    script = async (_h, data) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return { header: { status: '0', command: { type: 'sendClients', data: [] } }, data };
+    };
+    const peer = connect();
+    peer.send(login('alice', 'pw-a'));
+    for (let i = 0; i < 5; i++) peer.send(message('t', `s${i}`, i));
+    await peer.waitFor(6);
+    assert.equal(maxInFlight, 1);
+  });
+
+  test('a login payload is never dispatched, and nothing reaches a handler before a login', async () => {
+    const { connect } = setup();
+    calls.length = 0;
+    const peer = connect();
+    peer.send({ header: { scope: 'client', authentication: { username: 'alice', password: 'wrong' } }, payload: { type: 't', id: 'x', data: 'secret' } });
+    peer.send(message('t', 'after', 1));
+    const [answer] = await peer.waitFor(1);
+    assert.equal(answer!.header.status, 'bad');
+    assert.equal(await peer.waitEnded(), true);
+    assert.deepEqual(calls, []);
+  });
+
+  test('a delivery reaches every connection of the user through the registry', async () => {
+    const { connect, registry } = setup();
+    script = (_h, data) => Promise.resolve({ header: { status: '0', command: { type: 'sendClients', data: ['bob'] } }, data });
+    const [alice, bob1, bob2] = [connect(), connect(), connect()];
+    alice.send(login('alice', 'pw-a'));
+    bob1.send(login('bob', 'pw-b'));
+    bob2.send(login('bob', 'pw-b'));
+    await Promise.all([alice.waitFor(1), bob1.waitFor(1), bob2.waitFor(1)]);
+    assert.equal(registry.connectionsOf('bob').size, 2);
+    alice.send(message('t', 'd1', { hello: 'bob' }));
+    for (const bob of [bob1, bob2]) {
+      const frames = await bob.waitFor(2);
+      assert.deepEqual(frames[1], { header: { messageType: 'receivedMessage' }, payload: { data: { hello: 'bob' }, type: 't' } });
+    }
+    assert.equal((await alice.waitFor(2))[1]!.header.status, 'good');
+  });
+
+  test('an exception in the handler path is one bad report (internal_error) and the session goes on', async () => {
+    const { connect } = setup();
+    script = () => {
+      throw new Error('boom');
+    };
+    const peer = connect();
+    peer.send(login('alice', 'pw-a'));
+    peer.send(message('t', 'e1', 1));
+    peer.send(message('dummy', 'e2', null));
+    const frames = await peer.waitFor(3);
+    assert.equal(frames[1]!.header.status, 'bad');
+    assert.equal(frames[2]!.payload.id, 'e2');
+  });
+});
