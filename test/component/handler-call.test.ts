@@ -88,8 +88,8 @@ async function rejectsWith(promise: Promise<unknown>, code: string, message?: Re
 
 const REPLY = { header: { status: '0', command: { type: 'sendClients', data: ['alice'] } }, data: { text: 'héllo ✓' } };
 
-void describe('callHandler', () => {
-  void it('sends exactly the data in one frame and resolves with the parsed reply', async () => {
+describe('callHandler', () => {
+  it('sends exactly the data in one frame and resolves with the parsed reply', async () => {
     const server = await serve((socket) => socket.end(encodeFrame(REPLY)));
     try {
       const data = { text: 'hi', to: ['alice'], nested: { list: [1, 2, null] } };
@@ -103,7 +103,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('accepts any JSON value as data and as reply', async () => {
+  it('accepts any JSON value as data and as reply', async () => {
     const server = await serve((socket, data) => socket.end(encodeFrame(data)));
     try {
       for (const data of ['a string', 42, null, [1, 'two'], false]) {
@@ -115,7 +115,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('reads a reply that arrives one byte at a time', async () => {
+  it('reads a reply that arrives one byte at a time', async () => {
     const server = await serve((socket) => {
       void (async () => {
         for (const byte of encodeFrame(REPLY)) {
@@ -132,7 +132,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('ignores bytes after the first reply frame', async () => {
+  it('ignores bytes after the first reply frame', async () => {
     const server = await serve((socket) => {
       socket.write(Buffer.concat([encodeFrame({ first: true }), encodeFrame({ second: true }), Buffer.from('junk')]));
     });
@@ -143,7 +143,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_timeout when no reply comes in time', async () => {
+  it('rejects with handler_timeout when no reply comes in time', async () => {
     const server = await serve(() => {});
     try {
       const started = performance.now();
@@ -155,7 +155,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('counts the timeout from the start of the call, across a slow partial reply', async () => {
+  it('counts the timeout from the start of the call, across a slow partial reply', async () => {
     const server = await serve((socket) => {
       const frame = encodeFrame(REPLY);
       socket.write(frame.subarray(0, 6));
@@ -168,7 +168,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_bad_reply on a reply that is not JSON', async () => {
+  it('rejects with handler_bad_reply on a reply that is not JSON', async () => {
     const server = await serve((socket) => socket.end(encodeJsonFrame('not json')));
     try {
       await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply', /not valid UTF-8 JSON/);
@@ -177,7 +177,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_bad_reply on a reply that is not UTF-8', async () => {
+  it('rejects with handler_bad_reply on a reply that is not UTF-8', async () => {
     const body = Buffer.from([0x22, 0xff, 0xfe, 0x22]);
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32LE(body.length, 0);
@@ -189,7 +189,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_bad_reply on a zero-length reply frame', async () => {
+  it('rejects with handler_bad_reply on a zero-length reply frame', async () => {
     const server = await serve((socket) => socket.end(Buffer.alloc(4)));
     try {
       await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply');
@@ -198,7 +198,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_bad_reply when the handler closes without a reply', async () => {
+  it('rejects with handler_bad_reply when the handler closes without a reply', async () => {
     const server = await serve((socket) => socket.end());
     try {
       await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply', /without a reply/);
@@ -207,7 +207,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_bad_reply when the handler closes in the middle of its reply', async () => {
+  it('rejects with handler_bad_reply when the handler closes in the middle of its reply', async () => {
     const server = await serve((socket) => socket.end(encodeFrame(REPLY).subarray(0, 10)));
     try {
       await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply', /middle of its reply/);
@@ -216,7 +216,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects an oversize reply from its length prefix alone, without waiting for the body', async () => {
+  it('rejects an oversize reply from its length prefix alone, without waiting for the body', async () => {
     const server = await serve((socket) => {
       const prefix = Buffer.alloc(4);
       prefix.writeUInt32LE(2 * 1024 * 1024, 0);
@@ -234,7 +234,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('rejects with handler_unavailable when the socket does not exist', async () => {
+  it('rejects with handler_unavailable when the socket does not exist', async () => {
     const missing = path.join(dir, 'missing.sock');
     await rejectsWith(
       callHandler(missing, {}, OPTIONS),
@@ -243,13 +243,13 @@ void describe('callHandler', () => {
     );
   });
 
-  void it('rejects with handler_unavailable when nothing listens on the path', async () => {
+  it('rejects with handler_unavailable when nothing listens on the path', async () => {
     const file = path.join(dir, 'plain-file');
     fs.writeFileSync(file, '');
     await rejectsWith(callHandler(file, {}, OPTIONS), 'handler_unavailable', /not accepting connections/);
   });
 
-  void it('rejects with shutting_down when the signal aborts, and at once if it already has', async () => {
+  it('rejects with shutting_down when the signal aborts, and at once if it already has', async () => {
     const server = await serve(() => {});
     try {
       const controller = new AbortController();
@@ -262,7 +262,7 @@ void describe('callHandler', () => {
     }
   });
 
-  void it('does not leak file descriptors over 200 failing calls', { skip: !fs.existsSync('/proc/self/fd') }, async () => {
+  it('does not leak file descriptors over 200 failing calls', { skip: !fs.existsSync('/proc/self/fd') }, async () => {
     const closing = await serve((socket) => socket.end());
     const garbage = await serve((socket) => socket.end(encodeJsonFrame('nope')));
     const hanging = await serve(() => {});

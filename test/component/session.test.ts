@@ -63,7 +63,7 @@ describe('session (component)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function setup(): { registry: SessionRegistry<Session>; connect(): Peer } {
+  function setup(): { registry: SessionRegistry<Session>; connect: () => Peer } {
     const { config } = parseConfig(
       {
         network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
@@ -85,7 +85,7 @@ describe('session (component)', () => {
     });
     return {
       registry,
-      connect() {
+      connect: () => {
         const [client, server] = duplexPair();
         new Session(server, 'pair', { config, accounts, registry, router, logger: silentLogger(), onClosed: () => undefined });
         return new Peer(client);

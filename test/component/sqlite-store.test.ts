@@ -47,19 +47,19 @@ function isStoreError(pattern: RegExp): (err: unknown) => boolean {
   };
 }
 
-void describe('username rules', () => {
-  void it('trims', () => {
+describe('username rules', () => {
+  it('trims', () => {
     assert.equal(normalizeUsername('  alice \t\n'), 'alice');
   });
 
-  void it('accepts ordinary names up to 64 characters', () => {
+  it('accepts ordinary names up to 64 characters', () => {
     assert.equal(checkUsername('alice'), null);
     assert.equal(checkUsername('Jean-Luc Picard'), null);
     assert.equal(checkUsername('a'.repeat(64)), null);
     assert.equal(checkUsername('😀'.repeat(64)), null); // characters, not UTF-16 units
   });
 
-  void it('gives a reason for bad names', () => {
+  it('gives a reason for bad names', () => {
     assert.match(checkUsername('') ?? '', /empty/);
     assert.match(checkUsername('a'.repeat(65)) ?? '', /longer than 64/);
     assert.match(checkUsername('al\u0000ice') ?? '', /control/);
@@ -69,8 +69,8 @@ void describe('username rules', () => {
   });
 });
 
-void describe('SQLite account store', () => {
-  void it('adds, verifies, lists, changes a password and removes', async () => {
+describe('SQLite account store', () => {
+  it('adds, verifies, lists, changes a password and removes', async () => {
     await withStore(async (store) => {
       assert.deepEqual(await store.list(), []);
       await store.add('bob', 'bob-pw');
@@ -98,7 +98,7 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('rejects adding a user twice', async () => {
+  it('rejects adding a user twice', async () => {
     await withStore(async (store) => {
       await store.add('alice', 'pw1');
       await assert.rejects(store.add('alice', 'pw2'), isStoreError(/^user "alice" already exists$/));
@@ -107,7 +107,7 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('trims usernames everywhere', async () => {
+  it('trims usernames everywhere', async () => {
     await withStore(async (store) => {
       await store.add('  alice\t', 'pw');
       assert.deepEqual(await store.list(), ['alice']);
@@ -119,7 +119,7 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('is case-sensitive, like the original', async () => {
+  it('is case-sensitive, like the original', async () => {
     await withStore(async (store) => {
       await store.add('Alice', 'pw');
       assert.equal(await store.has('alice'), false);
@@ -127,7 +127,7 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('rejects invalid usernames and empty passwords', async () => {
+  it('rejects invalid usernames and empty passwords', async () => {
     await withStore(async (store) => {
       await assert.rejects(store.add('', 'pw'), isStoreError(/invalid username "": .*empty/));
       await assert.rejects(store.add('   ', 'pw'), isStoreError(/empty/));
@@ -142,14 +142,14 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('sorts the list by code units whatever the insertion order', async () => {
+  it('sorts the list by code units whatever the insertion order', async () => {
     await withStore(async (store) => {
       for (const name of ['zed', 'Bob', 'amy', 'émile', '10', '9']) await store.add(name, 'pw');
       assert.deepEqual(await store.list(), ['10', '9', 'Bob', 'amy', 'zed', 'émile']);
     });
   });
 
-  void it('creates the file (and its folder) with mode 0600, in WAL mode, with a schema version', async () => {
+  it('creates the file (and its folder) with mode 0600, in WAL mode, with a schema version', async () => {
     await withStore(async (store, path) => {
       await store.add('alice', 'pw');
       assert.equal((await stat(path)).mode & 0o777, 0o600);
@@ -169,7 +169,7 @@ void describe('SQLite account store', () => {
     });
   });
 
-  void it('keeps its users and its mode across reopening', async () => {
+  it('keeps its users and its mode across reopening', async () => {
     const path = freshPath();
     const first = await openSqliteAccountStore(path);
     await first.add('alice', 'pw');
@@ -183,7 +183,7 @@ void describe('SQLite account store', () => {
     }
   });
 
-  void it('lets two instances share one file (daemon and CLI)', async () => {
+  it('lets two instances share one file (daemon and CLI)', async () => {
     const path = freshPath();
     const daemon = await openSqliteAccountStore(path);
     const cli = await openSqliteAccountStore(path);
@@ -204,7 +204,7 @@ void describe('SQLite account store', () => {
     }
   });
 
-  void it('closes idempotently and refuses work afterwards', async () => {
+  it('closes idempotently and refuses work afterwards', async () => {
     const store = await openSqliteAccountStore(freshPath());
     await store.close();
     await store.close();
@@ -213,7 +213,7 @@ void describe('SQLite account store', () => {
     await assert.rejects(store.verify('alice', 'pw'), isStoreError(/closed/));
   });
 
-  void it('refuses a database written by a newer version', async () => {
+  it('refuses a database written by a newer version', async () => {
     const path = freshPath();
     await (await openSqliteAccountStore(path)).close();
     const db = new DatabaseSync(path);
@@ -222,16 +222,17 @@ void describe('SQLite account store', () => {
     await assert.rejects(openSqliteAccountStore(path), isStoreError(/schema version 2, newer/));
   });
 
-  void it('reports a file it cannot open as a store_error', async () => {
+  it('reports a file it cannot open as a store_error', async () => {
     const path = join(dir, 'a-folder.db');
     await mkdir(path);
     await assert.rejects(openSqliteAccountStore(path), isStoreError(/cannot open the account database/));
     const notDb = join(dir, 'not-a-db');
     await writeFile(notDb, 'this is not a SQLite file, just text that is long enough to have a header.....');
     await assert.rejects(openSqliteAccountStore(notDb), isStoreError(/not a database/));
+    await assert.rejects(openSqliteAccountStore(join(notDb, 'below', 'accounts.db')), isStoreError(/ENOTDIR/));
   });
 
-  void it('does not offer Redis yet', async () => {
+  it('does not offer Redis yet', async () => {
     await assert.rejects(
       openAccountStore({ kind: 'redis', host: '127.0.0.1', port: 6379 }),
       isStoreError(/Redis account store is not available in this version yet/));

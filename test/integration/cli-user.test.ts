@@ -71,8 +71,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-void describe('bester user (spawned)', () => {
-  void it('adds a user with --password-stdin, without the trailing newline', async () => {
+describe('bester user (spawned)', () => {
+  it('adds a user with --password-stdin, without the trailing newline', async () => {
     const result = await runBester(['user', 'add', 'alice', '--config', config, '--password-stdin'], {
       input: `${PASSWORDS[0]}\n`,
     });
@@ -82,13 +82,13 @@ void describe('bester user (spawned)', () => {
     assert.equal(await verify(db, 'alice', `${PASSWORDS[0]}\n`), false);
   });
 
-  void it('refuses to add an existing user', async () => {
+  it('refuses to add an existing user', async () => {
     const result = await runBester(['user', 'add', ' alice ', '--config', config, '--password-stdin'], { input: 'x' });
     assertOneLineError(result, 1, /^bester: user "alice" already exists\n$/);
     assert.equal(await verify(db, 'alice', PASSWORDS[0] ?? ''), true);
   });
 
-  void it('lists users, sorted, one per line', async () => {
+  it('lists users, sorted, one per line', async () => {
     const add = await runBester(['user', 'add', 'Bob', '--config', config], { env: { BESTER_PASSWORD: PASSWORDS[2] ?? '' } });
     assert.equal(add.code, 0, add.stderr);
     assert.equal(await verify(db, 'Bob', PASSWORDS[2] ?? ''), true);
@@ -97,7 +97,7 @@ void describe('bester user (spawned)', () => {
     assert.equal(result.stdout, 'Bob\nalice\n');
   });
 
-  void it('changes a password, read from piped stdin without the flag', async () => {
+  it('changes a password, read from piped stdin without the flag', async () => {
     const result = await runBester(['user', 'passwd', 'alice', '--config', config], { input: `${PASSWORDS[3]}\r\n` });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'password of user "alice" changed\n');
@@ -105,7 +105,7 @@ void describe('bester user (spawned)', () => {
     assert.equal(await verify(db, 'alice', PASSWORDS[0] ?? ''), false);
   });
 
-  void it('prefers --password-stdin over BESTER_PASSWORD', async () => {
+  it('prefers --password-stdin over BESTER_PASSWORD', async () => {
     const result = await runBester(['user', 'passwd', 'alice', '--config', config, '--password-stdin'], {
       input: PASSWORDS[1] ?? '', env: { BESTER_PASSWORD: 'not-this-one' },
     });
@@ -113,20 +113,20 @@ void describe('bester user (spawned)', () => {
     assert.equal(await verify(db, 'alice', PASSWORDS[1] ?? ''), true);
   });
 
-  void it('fails for an unknown user on passwd and remove', async () => {
+  it('fails for an unknown user on passwd and remove', async () => {
     assertOneLineError(
       await runBester(['user', 'passwd', 'carol', '--config', config], { input: 'pw' }), 1, /^bester: no such user "carol"\n$/);
     assertOneLineError(await runBester(['user', 'remove', 'carol', '--config', config]), 1, /^bester: no such user "carol"\n$/);
   });
 
-  void it('removes a user', async () => {
+  it('removes a user', async () => {
     const result = await runBester(['user', 'remove', 'alice', '--config', config]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'user "alice" removed\n');
     assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'Bob\n');
   });
 
-  void it('refuses an empty password and an invalid username', async () => {
+  it('refuses an empty password and an invalid username', async () => {
     assertOneLineError(
       await runBester(['user', 'add', 'dave', '--config', config, '--password-stdin'], { input: '\n' }), 1, /password is empty/);
     assertOneLineError(
@@ -136,7 +136,7 @@ void describe('bester user (spawned)', () => {
     assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'Bob\n');
   });
 
-  void it('takes --db instead of --config', async () => {
+  it('takes --db instead of --config', async () => {
     const other = join(dir, 'other', 'accounts.db');
     const add = await runBester(['user', 'add', 'erin', '--db', other, '--password-stdin'], { input: PASSWORDS[4] ?? '' });
     assert.equal(add.code, 0, add.stderr);
@@ -144,14 +144,14 @@ void describe('bester user (spawned)', () => {
     assert.equal((await runBester(['user', 'list', '--db', other])).stdout, 'erin\n');
   });
 
-  void it('reports a bad config in one message, exit 1', async () => {
+  it('reports a bad config in one message, exit 1', async () => {
     const bad = join(dir, 'bad.conf');
     await writeFile(bad, '{ "network": ');
     assertOneLineError(await runBester(['user', 'list', '--config', bad]), 1, /invalid JSON/);
     assertOneLineError(await runBester(['user', 'list', '--config', join(dir, 'missing.conf')]), 1, /cannot read/);
   });
 
-  void it('exits 2 on usage errors', async () => {
+  it('exits 2 on usage errors', async () => {
     const cases: string[][] = [
       [],
       ['frobnicate'],
@@ -177,7 +177,7 @@ void describe('bester user (spawned)', () => {
       /^bester: unknown user subcommand "rename"\nTry 'bester user --help'\.\n$/);
   });
 
-  void it('shows help with exit 0', async () => {
+  it('shows help with exit 0', async () => {
     for (const args of [['--help'], ['-h'], ['user', '--help'], ['user', 'add', '--help'], ['user', 'remove', '-h'],
       ['user', 'passwd', '--help'], ['user', 'list', '--help'], ['check-config', '--help']]) {
       const result = await runBester(args);
@@ -189,7 +189,7 @@ void describe('bester user (spawned)', () => {
     assert.match(add.stdout, /--password-stdin/);
   });
 
-  void it('routes check-config', async () => {
+  it('routes check-config', async () => {
     const result = await runBester(['check-config', config]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /configuration OK/);
@@ -218,8 +218,8 @@ function fakeTerminal(): { io: CliIo; keys: PassThrough; err: () => string; out:
   return { io, keys, err: () => err, out: () => out, raw };
 }
 
-void describe('bester user on a terminal (in process)', () => {
-  void it('asks twice without echo', async () => {
+describe('bester user on a terminal (in process)', () => {
+  it('asks twice without echo', async () => {
     const path = join(dir, 'tty.db');
     const t = fakeTerminal();
     const done = main(['user', 'add', 'frank', '--db', path], t.io);
@@ -233,7 +233,7 @@ void describe('bester user on a terminal (in process)', () => {
     outputs.push(t.out(), t.err());
   });
 
-  void it('fails when the two entries differ, and on Ctrl-C', async () => {
+  it('fails when the two entries differ, and on Ctrl-C', async () => {
     const path = join(dir, 'tty2.db');
     const t = fakeTerminal();
     const done = main(['user', 'add', 'gina', '--db', path], t.io);
@@ -251,7 +251,7 @@ void describe('bester user on a terminal (in process)', () => {
   });
 });
 
-void it('never prints a password', () => {
+it('never prints a password', () => {
   assert.ok(outputs.length > 20);
   for (const output of outputs) {
     for (const password of PASSWORDS) assert.ok(!output.includes(password), `password leaked in: ${output}`);

@@ -109,8 +109,8 @@ const LISTEN_SCRIPT = `
   net.createServer((s) => s.destroy()).listen(process.argv[1]);
 `;
 
-void describe('HandlerSupervisor', () => {
-  void it('starts a handler, logs its output, and stops it: SIGTERM, socket file removed, idempotent', async () => {
+describe('HandlerSupervisor', () => {
+  it('starts a handler, logs its output, and stops it: SIGTERM, socket file removed, idempotent', async () => {
     const echo = handler('echo');
     const supervisor = supervise([echo, { ...handler('outside'), binary: null }]);
     assert.equal(supervisor.statusOf('echo')?.state, 'stopped');
@@ -159,7 +159,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(fs.existsSync(echo.socketPath), false);
   });
 
-  void it('passes the socket path in argv and env, the type in env, and runs in cwd', async () => {
+  it('passes the socket path in argv and env, the type in env, and runs in cwd', async () => {
     const config = inlineHandler(
       'probe',
       `require('node:fs').writeFileSync('info.json', JSON.stringify({
@@ -180,7 +180,7 @@ void describe('HandlerSupervisor', () => {
     });
   });
 
-  void it('restarts a killed child, which answers again', async () => {
+  it('restarts a killed child, which answers again', async () => {
     const echo = handler('echo');
     const supervisor = supervise([echo]);
     await supervisor.start();
@@ -201,7 +201,7 @@ void describe('HandlerSupervisor', () => {
     assert.deepEqual(reply.data, { text: 'again' });
   });
 
-  void it('restarts a child that exits by itself, again and again', async () => {
+  it('restarts a child that exits by itself, again and again', async () => {
     const supervisor = supervise([handler('flaky')], { env: { ...process.env, FAKE_HANDLER_EXIT_AFTER_MS: '300' } });
     await supervisor.start();
     assert.equal(supervisor.statusOf('flaky')?.state, 'ready');
@@ -209,7 +209,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('flaky')?.lastExit?.code, 0);
   });
 
-  void it('backs off without throwing when the binary does not exist', async () => {
+  it('backs off without throwing when the binary does not exist', async () => {
     const binary = path.join(dir, 'no-such-handler');
     const config = handler('missing', { binary, args: [] });
     const supervisor = supervise([config], { supervision: { restartDelayMs: 10_000, maxRestartDelayMs: 10_000 } });
@@ -226,7 +226,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('missing')?.state, 'stopped');
   });
 
-  void it('backs off when the binary is not executable', async () => {
+  it('backs off when the binary is not executable', async () => {
     const binary = path.join(dir, 'not-executable');
     fs.writeFileSync(binary, '#!/bin/sh\n', { mode: 0o644 });
     const supervisor = supervise([handler('noexec', { binary, args: [] })], {
@@ -237,7 +237,7 @@ void describe('HandlerSupervisor', () => {
     assert.ok(logs.some((entry) => entry.level === 50 && /EACCES/.test(String(entry.msg))));
   });
 
-  void it('doubles the restart delay up to the maximum, with jitter', async () => {
+  it('doubles the restart delay up to the maximum, with jitter', async () => {
     const supervisor = supervise([handler('missing', { binary: path.join(dir, 'absent'), args: [] })], {
       supervision: { restartDelayMs: 20, maxRestartDelayMs: 80 },
     });
@@ -254,7 +254,7 @@ void describe('HandlerSupervisor', () => {
     assert.ok(supervisor.statusOf('missing')!.restarts >= 4);
   });
 
-  void it('marks a handler failed when spawn() rejects its arguments outright', async () => {
+  it('marks a handler failed when spawn() rejects its arguments outright', async () => {
     const supervisor = supervise([handler('bad-args', { args: ['nul\0byte'] })]);
     await supervisor.start();
     assert.equal(supervisor.statusOf('bad-args')?.state, 'failed');
@@ -262,7 +262,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('bad-args')?.state, 'stopped');
   });
 
-  void it('logs stdout at info and stderr at warn, cutting long lines', async () => {
+  it('logs stdout at info and stderr at warn, cutting long lines', async () => {
     const config = inlineHandler(
       'chatty',
       `process.stdout.write('x'.repeat(10000) + '\\nafter\\n'); console.error('oops');
@@ -279,7 +279,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(logs.filter((line) => /^x/.test(String(line.msg))).length, 1);
   });
 
-  void it('kills a child that never listens when the start timeout passes, then backs off', async () => {
+  it('kills a child that never listens when the start timeout passes, then backs off', async () => {
     const supervisor = supervise([handler('mute')], {
       env: { ...process.env, FAKE_HANDLER_NO_LISTEN: '1' },
       supervision: { startTimeoutMs: 400, restartDelayMs: 10_000, maxRestartDelayMs: 10_000 },
@@ -294,7 +294,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('mute')?.pid, null);
   });
 
-  void it('replaces a stale socket file', async () => {
+  it('replaces a stale socket file', async () => {
     const config = handler('echo');
     makeStaleSocket(config.socketPath);
     assert.ok(fs.lstatSync(config.socketPath).isSocket());
@@ -305,7 +305,7 @@ void describe('HandlerSupervisor', () => {
     assert.ok(await callHandler(config.socketPath, {}, CALL));
   });
 
-  void it('does not start a second handler where another process serves the socket, and leaves its file', async () => {
+  it('does not start a second handler where another process serves the socket, and leaves its file', async () => {
     const config = handler('taken');
     const other = net.createServer((socket) => socket.destroy());
     other.on('error', () => {});
@@ -323,7 +323,7 @@ void describe('HandlerSupervisor', () => {
     }
   });
 
-  void it('stop() cancels a start in progress and kills the child', async () => {
+  it('stop() cancels a start in progress and kills the child', async () => {
     const supervisor = supervise([handler('slow')], {
       env: { ...process.env, FAKE_HANDLER_NO_LISTEN: '1' },
       supervision: { startTimeoutMs: 30_000 },
@@ -343,7 +343,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('slow')?.state, 'stopped');
   });
 
-  void it('SIGKILLs a child that ignores SIGTERM after stopTimeoutMs', async () => {
+  it('SIGKILLs a child that ignores SIGTERM after stopTimeoutMs', async () => {
     const config = inlineHandler('stubborn', `process.on('SIGTERM', () => {}); ${LISTEN_SCRIPT}`);
     const supervisor = supervise([config], { supervision: { stopTimeoutMs: 300 } });
     await supervisor.start();
@@ -356,7 +356,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(fs.existsSync(config.socketPath), false);
   });
 
-  void it('resolves start() at once with only external handlers', async () => {
+  it('resolves start() at once with only external handlers', async () => {
     const supervisor = supervise([{ ...handler('outside'), binary: null }]);
     await supervisor.start();
     assert.equal(supervisor.statusOf('outside')?.state, 'external');
@@ -364,7 +364,7 @@ void describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('outside')?.state, 'external');
   });
 
-  void it('runs the fake handler, which answers each scripted mode', async () => {
+  it('runs the fake handler, which answers each scripted mode', async () => {
     const config = handler('fake');
     const supervisor = supervise([config]);
     await supervisor.start();
@@ -409,7 +409,7 @@ void describe('HandlerSupervisor', () => {
     assert.deepEqual(await call('back'), sendClients('0', 'back'));
   });
 
-  void it('runs the original-style Python handler, which answers calls and is never poked', { skip: PYTHON === null }, async () => {
+  it('runs the original-style Python handler, which answers calls and is never poked', { skip: PYTHON === null }, async () => {
     const config = handler('py', { binary: PYTHON, args: [ORIGINAL_STYLE] });
     const supervisor = supervise([config]);
     await supervisor.start();

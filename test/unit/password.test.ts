@@ -12,21 +12,21 @@ import {
 // Cheap parameters keep the suite fast where the cost itself is not under test.
 const FAST = { N: 1024, r: 8, p: 1 };
 
-void describe('password hashing', () => {
-  void it('verifies the password it hashed, with the default parameters in the stored form', async () => {
+describe('password hashing', () => {
+  it('verifies the password it hashed, with the default parameters in the stored form', async () => {
     const stored = await hashPassword('correct horse');
     assert.match(stored, /^scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/);
     assert.equal(await verifyPassword('correct horse', stored), true);
   });
 
-  void it('rejects a wrong password', async () => {
+  it('rejects a wrong password', async () => {
     const stored = await hashPassword('correct horse', FAST);
     assert.equal(await verifyPassword('correct hors', stored), false);
     assert.equal(await verifyPassword('', stored), false);
     assert.equal(await verifyPassword('correct horse ', stored), false);
   });
 
-  void it('salts each hash differently', async () => {
+  it('salts each hash differently', async () => {
     const a = await hashPassword('same', FAST);
     const b = await hashPassword('same', FAST);
     assert.notEqual(a, b);
@@ -35,13 +35,13 @@ void describe('password hashing', () => {
     assert.equal(await verifyPassword('same', b), true);
   });
 
-  void it('handles non-ASCII passwords', async () => {
+  it('handles non-ASCII passwords', async () => {
     const stored = await hashPassword('pässwörd ✓ 🔑', FAST);
     assert.equal(await verifyPassword('pässwörd ✓ 🔑', stored), true);
     assert.equal(await verifyPassword('passwörd ✓ 🔑', stored), false);
   });
 
-  void it('reads the parameters back from the stored string and verifies with them', async () => {
+  it('reads the parameters back from the stored string and verifies with them', async () => {
     const stored = await hashPassword('pw', FAST);
     const parsed = parseHash(stored);
     assert.ok(parsed);
@@ -52,13 +52,13 @@ void describe('password hashing', () => {
     assert.deepEqual(parseHash(DUMMY_HASH)?.params, DEFAULT_SCRYPT_PARAMS);
   });
 
-  void it('says when a hash was made with weaker parameters than the current ones', async () => {
+  it('says when a hash was made with weaker parameters than the current ones', async () => {
     assert.equal(needsRehash(await hashPassword('pw', FAST)), true);
     assert.equal(needsRehash(await hashPassword('pw')), false);
     assert.equal(needsRehash('garbage'), true);
   });
 
-  void it('returns false, never throws, for malformed stored strings', async () => {
+  it('returns false, never throws, for malformed stored strings', async () => {
     const good = await hashPassword('pw', FAST);
     const [, params, salt, hash] = good.split('$');
     const malformed = [
@@ -90,11 +90,11 @@ void describe('password hashing', () => {
     assert.equal(await verifyPassword('pw', null as unknown as string), false);
   });
 
-  void it('refuses to hash with invalid parameters', async () => {
+  it('refuses to hash with invalid parameters', async () => {
     await assert.rejects(hashPassword('pw', { N: 1000, r: 8, p: 1 }), RangeError);
   });
 
-  void it('no password matches the dummy hash used for unknown users', async () => {
+  it('no password matches the dummy hash used for unknown users', async () => {
     assert.equal(await verifyPassword('', DUMMY_HASH), false);
     assert.equal(await verifyPassword('password', DUMMY_HASH), false);
   });

@@ -2,7 +2,7 @@
 // `bester user` command can use the same file at once. Statements are prepared once and reused;
 // with no long-lived read transaction, each query sees what other processes have committed.
 
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { BesterError } from '../../protocol/errors.ts';
@@ -35,9 +35,24 @@ function storeError(message: string, cause: unknown): BesterError {
   return new BesterError('store_error', `${message}${detail}`, { cause });
 }
 
+/**
+ * Creates the missing folders above `path` (mode 0700) one at a time: mkdirSync's `recursive`
+ * spins forever where mkdir keeps failing with ENOENT (under /proc, for one).
+ */
+function createFolders(folder: string): void {
+  if (existsSync(folder)) return;
+  const parent = dirname(folder);
+  if (parent !== folder) createFolders(parent);
+  try {
+    mkdirSync(folder, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 /** Creates the file with mode 0600 if it is missing, so SQLite (and its -wal/-shm files) never widen it. */
 function createPrivateFile(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  createFolders(dirname(path));
   try {
     closeSync(openSync(path, 'wx', 0o600));
   } catch (err) {
