@@ -25,7 +25,7 @@ export interface HandlerSpec {
   /** "fake" (test/fixtures/handlers/fake-handler.ts, default), "python", or an explicit binary. */
   readonly kind?: 'fake' | 'python';
   readonly timeoutMs?: number;
-  readonly env?: Record<string, string>;
+  readonly input?: 'data' | 'envelope';
 }
 
 export interface TestDaemonOptions {
@@ -60,6 +60,7 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       handlerArgs: [kind === 'python' ? PY_HANDLER : FAKE_HANDLER],
       unixDomainSocketPath: `h-${type}.sock`,
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
+      ...(spec.input !== undefined ? { input: spec.input } : {}),
     };
   }
   return {

@@ -30,6 +30,7 @@ describe('daemon: routing', () => {
         fake: { timeoutMs: 500 },
         second: {},
         py: { kind: 'python' },
+        env: { input: 'envelope' },
       },
       extra: { limits: { maxHandlerHops: 4 } },
     });
@@ -138,6 +139,18 @@ describe('daemon: routing', () => {
       assert.equal((await next(alice)).header.status, 'good');
     });
   }
+
+  test('a handler configured with "input": "envelope" learns who sent the message', async () => {
+    const [alice, bob] = [await as('alice'), await as('bob')];
+    alice.send(message('env', 'e1', { to: ['bob'], text: 'who am I' }));
+    assert.deepEqual((await next(bob)).payload.data, {
+      sender: 'alice',
+      type: 'env',
+      id: 'e1',
+      data: { to: ['bob'], text: 'who am I' },
+    });
+    assert.equal((await next(alice)).header.status, 'good');
+  });
 
   test('sendServers is answered bad until federation exists', async () => {
     const alice = await as('alice');

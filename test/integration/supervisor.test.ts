@@ -57,6 +57,7 @@ function handler(type: string, overrides: Partial<HandlerConfig> = {}): HandlerC
     binary: process.execPath,
     args: [FAKE_HANDLER],
     timeoutMs: 3000,
+    input: 'data',
     ...overrides,
   };
 }

@@ -1,7 +1,7 @@
 // The `handlers` block: message types and the handler serving each (docs/configuration.md, "handlers").
 import path from 'node:path';
 import { DEFAULT_HANDLER_TIMEOUT_MS } from './defaults.ts';
-import type { HandlerConfig } from './types.ts';
+import type { HandlerConfig, HandlerInput } from './types.ts';
 import { type Checker, type RawObject, describe, hasControlChars, keyPath, own } from './validate.ts';
 
 /** Types the daemon answers itself (bester-original.md, "Built-in types"). */
@@ -72,7 +72,7 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs']);
+  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input']);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -86,7 +86,15 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     binary: parseBinary(c, own(block, 'handlerBinary'), keyPath(key, 'handlerBinary')),
     args: parseArgs(c, own(block, 'handlerArgs'), keyPath(key, 'handlerArgs')),
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
+    input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
   };
+}
+
+function parseInput(c: Checker, value: unknown, key: string): HandlerInput {
+  if (value === undefined) return 'data';
+  if (value === 'data' || value === 'envelope') return value;
+  c.error(key, `must be "data" (the original's: payload.data only) or "envelope" ({sender, type, id, data}), got ${describe(value)}`);
+  return 'data';
 }
 
 /**

@@ -32,7 +32,14 @@ export interface HandlerConfig {
   readonly args: readonly string[];
   /** How long one handler call may take before the sender gets `bad` (ms). */
   readonly timeoutMs: number;
+  /**
+   * What the handler receives per message: "data" (the original's way: `payload.data` only) or
+   * "envelope" (ours: `{sender, type, id, data}`, so a handler knows who sent it). docs/protocol.md §4.4.
+   */
+  readonly input: HandlerInput;
 }
+
+export type HandlerInput = 'data' | 'envelope';
 
 export interface SqliteAccountsConfig {
   readonly kind: 'sqlite';

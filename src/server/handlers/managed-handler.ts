@@ -204,12 +204,12 @@ export class ManagedHandler {
   }
 
   #spawn(): Run | null {
-    const { binary, args, socketPath, type } = this.#config;
+    const { binary, args, socketPath, type, input } = this.#config;
     let child: ChildProcess;
     try {
       child = spawn(binary, [...args, socketPath], {
         cwd: this.#cwd,
-        env: { ...this.#env, BESTER_HANDLER_SOCKET: socketPath, BESTER_HANDLER_TYPE: type },
+        env: { ...this.#env, BESTER_HANDLER_SOCKET: socketPath, BESTER_HANDLER_TYPE: type, BESTER_HANDLER_INPUT: input },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {

@@ -36,7 +36,11 @@ export class Router {
   }
 
   /** Runs a message through its handler chain and carries out the final command. Never rejects. */
-  async dispatch(type: string, data: unknown, context: { from: string; id: string | null }): Promise<Outcome> {
+  /**
+   * `sender` is the logged-in user (null for a legacy server-scope message); handlers whose
+   * config says `"input": "envelope"` receive it with the data (§4.4).
+   */
+  async dispatch(type: string, data: unknown, context: { sender: string | null; id: string | null }): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
     let currentData = data;
@@ -49,14 +53,18 @@ export class Router {
       }
       let raw: unknown;
       try {
-        raw = await this.#o.callHandler(handler, currentData, {
+        const input =
+          handler.input === 'envelope'
+            ? { sender: context.sender, type: currentType, id: context.id, data: currentData }
+            : currentData;
+        raw = await this.#o.callHandler(handler, input, {
           timeoutMs: handler.timeoutMs,
           maxReplyBytes: limits.maxHandlerFrameBytes,
           ...(this.#o.signal ? { signal: this.#o.signal } : {}),
         });
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err });
-        logger.warn({ handler: currentType, code: e.code, err: e.message, from: context.from, id: context.id }, 'handler call failed');
+        logger.warn({ handler: currentType, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
         return bad(e.code, `handler ${JSON.stringify(currentType)}: ${e.message}`);
       }
       const reply = parseHandlerReply(raw);

@@ -219,7 +219,7 @@ export class Session {
       );
       return;
     }
-    const outcome = await this.#ctx.router.dispatch(msg.type, msg.data, { from: this.username ?? '', id: msg.id });
+    const outcome = await this.#ctx.router.dispatch(msg.type, msg.data, { sender: this.username, id: msg.id });
     if (outcome.good) this.#conn.send(statusReport(msg.id, true));
     else this.#conn.send(statusReport(msg.id, false, outcome));
   }
@@ -233,7 +233,7 @@ export class Session {
     this.#clearLoginTimer();
     this.state = 'server';
     this.#log.info({ type: payload.type, id: payload.id }, 'legacy server message');
-    this.#ctx.router.dispatch(payload.type, payload.data, { from: `server:${this.#conn.remote}`, id: payload.id }).then(
+    this.#ctx.router.dispatch(payload.type, payload.data, { sender: null, id: payload.id }).then(
       (outcome) => {
         if (!outcome.good) this.#log.warn({ type: payload.type, code: outcome.code, reason: outcome.reason }, 'server message failed');
         this.close();
