@@ -27,6 +27,7 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: { process: 'readonly' } },
   },
   {
     files: ['src/cli/**', 'examples/**', 'bench/**', 'bin/**', 'test/**'],
