@@ -80,6 +80,7 @@ await describe('the original server.conf', async () => {
       binary: path.join(tmp.dir(), 'handlers/type1'),
       args: [],
       timeoutMs: 10000,
+      input: 'data',
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
     assert.deepEqual(config.adminInfo, { name: 'test server', contact: 'admin@example.org' });
@@ -116,6 +117,7 @@ await describe('values and defaults', async () => {
       binary: path.join(tmp.dir(), 'handlers/chat.py'),
       args: ['--verbose'],
       timeoutMs: 5000,
+      input: 'envelope',
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
     assert.equal(config.handlers.get('translate')?.socketPath, '/tmp/bester-translate.sock');
@@ -254,6 +256,7 @@ await describe('errors name the key and what was expected', async () => {
     ['binary not a string', withHandlers({ chat: { unixDomainSocketPath: 's', handlerBinary: true } }), /^handlers\.typeMap\.chat\.handlerBinary: must be a string/],
     ['args not an array', withHandlers({ chat: { unixDomainSocketPath: 's', handlerArgs: '-v' } }), 'handlers.typeMap.chat.handlerArgs: must be an array of strings, got "-v"'],
     ['arg not a string', withHandlers({ chat: { unixDomainSocketPath: 's', handlerArgs: ['-v', 2] } }), 'handlers.typeMap.chat.handlerArgs[1]: must be a string, got 2'],
+    ['unknown input mode', withHandlers({ chat: { unixDomainSocketPath: 's', input: 'json' } }), /^handlers\.typeMap\.chat\.input: must be "data" .* or "envelope" .*got "json"$/],
     ['timeout zero', withHandlers({ chat: { unixDomainSocketPath: 's', timeoutMs: 0 } }), /^handlers\.typeMap\.chat\.timeoutMs: must be a positive integer .*got 0$/],
     ['same socket twice', { network: { unix: { address: 'a' } }, handlers: { availableTypes: ['t'], typeMap: { t: { unixDomainSocketPath: '/srv/bester/a' } } } },
       'handlers.typeMap.t.unixDomainSocketPath: same socket path as network.unix.address ("/srv/bester/a")'],
