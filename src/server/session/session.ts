@@ -18,7 +18,7 @@ import { checkUsername, normalizeUsername, type AccountStore } from '../accounts
 import type { ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { Router } from '../routing/router.ts';
-import { FrameConnection } from '../transport/frame-connection.ts';
+import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
 
 export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'closing' | 'closed';

@@ -1,8 +1,10 @@
-// The transport contract (STYLE.md #3): any byte stream in, frames out; `send(value)`, `close()`.
+// The connection core shared by the daemon and the SDKs (STYLE.md #3): any byte stream in, frames
+// out; `send(value)`, `close()`. It never opens a socket: it is handed a Duplex (TCP, UNIX, later TLS or
+// WebSocket), which keeps protocol/ free of transport choices.
 // TCP and UNIX sockets use it as they are; TLS and WebSocket adapters only have to provide a Duplex.
 import type { Duplex } from 'node:stream';
-import { BesterError } from '../../protocol/errors.ts';
-import { encodeFrame, FrameDecoder } from '../../protocol/frame.ts';
+import { BesterError } from './errors.ts';
+import { encodeFrame, FrameDecoder } from './frame.ts';
 
 export interface FrameConnectionEvents {
   /** One complete frame body (a view: copy to keep). */
