@@ -24,6 +24,12 @@ export type ErrorCode =
   | 'unknown_command'
   | 'recipients_offline'
   | 'federation_unavailable'
+  // federation (docs/federation.md)
+  | 'peer_auth_failed'
+  | 'peer_replay'
+  | 'unknown_peer'
+  | 'peer_queue_full'
+  | 'peer_undeliverable'
   // process-level
   | 'config_invalid'
   | 'store_error'

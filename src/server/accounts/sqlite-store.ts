@@ -2,9 +2,7 @@
 // `bester user` command can use the same file at once. Statements are prepared once and reused;
 // with no long-lived read transaction, each query sees what other processes have committed.
 
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BesterError } from '../../protocol/errors.ts';
 import {
   checkUsername,
@@ -14,6 +12,7 @@ import {
   type AccountStore,
 } from './account-store.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './password.ts';
+import { openSqliteFile } from '../storage/sqlite-file.ts';
 
 /** PRAGMA user_version this code writes; each step in MIGRATIONS brings the file up one version. */
 export const SCHEMA_VERSION = 1;
@@ -28,36 +27,9 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT`,
 ];
 
-const BUSY_TIMEOUT_MS = 5000;
-
 function storeError(message: string, cause: unknown): BesterError {
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
   return new BesterError('store_error', `${message}${detail}`, { cause });
-}
-
-/**
- * Creates the missing folders above `path` (mode 0700) one at a time: mkdirSync's `recursive`
- * spins forever where mkdir keeps failing with ENOENT (under /proc, for one).
- */
-function createFolders(folder: string): void {
-  if (existsSync(folder)) return;
-  const parent = dirname(folder);
-  if (parent !== folder) createFolders(parent);
-  try {
-    mkdirSync(folder, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-}
-
-/** Creates the file with mode 0600 if it is missing, so SQLite (and its -wal/-shm files) never widen it. */
-function createPrivateFile(path: string): void {
-  createFolders(dirname(path));
-  try {
-    closeSync(openSync(path, 'wx', 0o600));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
 }
 
 function readUserVersion(db: DatabaseSync): number {
@@ -86,12 +58,8 @@ function migrate(db: DatabaseSync): void {
 }
 
 function openDatabase(path: string): DatabaseSync {
-  createPrivateFile(path);
-  const db = new DatabaseSync(path);
+  const db = openSqliteFile(path);
   try {
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    const mode = db.prepare('PRAGMA journal_mode = WAL').get()?.['journal_mode'];
-    if (mode !== 'wal') throw new BesterError('store_error', `could not switch to WAL mode (got ${String(mode)})`);
     migrate(db);
     return db;
   } catch (err) {

@@ -1,0 +1,165 @@
+// Frames between Bester servers on an authenticated peer link (docs/federation.md).
+// Every frame in both directions is sealed with HMAC-SHA256 over a canonical string made of the
+// sender's node id, the receiver's node id, a timestamp, a random nonce, and the payload's JSON text.
+// Pure: no I/O; the replay cache is a small class the caller keeps per peer.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ErrorCode } from './errors.ts';
+import { isObject, own, type JsonObject } from './json.ts';
+
+export const FEDERATION_VERSION = 1;
+/** How far a frame's timestamp may be from our clock (ms). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** The `header.federation` block of a sealed frame. */
+export interface Seal {
+  readonly version: number;
+  readonly from: string;
+  readonly to: string;
+  readonly ts: number;
+  readonly nonce: string;
+  readonly mac: string;
+}
+
+export interface SealedFrame {
+  readonly header: { readonly scope?: 'server'; readonly federation: Seal };
+  readonly payload: JsonObject;
+}
+
+function canonical(from: string, to: string, ts: number, nonce: string, payloadJson: string): string {
+  return `bester-federation-v${FEDERATION_VERSION}\n${from}\n${to}\n${ts}\n${nonce}\n${payloadJson}`;
+}
+
+function mac(secret: string, text: string): string {
+  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+}
+
+/** Seals a payload from node `from` to node `to`. `scope: "server"` goes on the first frame of a link. */
+export function seal(
+  secret: string,
+  from: string,
+  to: string,
+  payload: JsonObject,
+  options: { first?: boolean; now?: number } = {},
+): SealedFrame {
+  const ts = options.now ?? Date.now();
+  const nonce = randomBytes(16).toString('base64url');
+  const text = canonical(from, to, ts, nonce, JSON.stringify(payload));
+  const federation: Seal = { version: FEDERATION_VERSION, from, to, ts, nonce, mac: mac(secret, text) };
+  return { header: options.first ? { scope: 'server', federation } : { federation }, payload };
+}
+
+export type Opened =
+  | { readonly ok: true; readonly from: string; readonly payload: JsonObject; readonly seal: Seal }
+  | { readonly ok: false; readonly code: ErrorCode; readonly reason: string; readonly from: string | null };
+
+/** Reads the seal of a parsed frame without checking it (to find which peer's secret applies). */
+export function readSeal(frame: unknown): Seal | null {
+  if (!isObject(frame)) return null;
+  const header = own(frame, 'header');
+  if (!isObject(header)) return null;
+  const f = own(header, 'federation');
+  if (!isObject(f)) return null;
+  const version = own(f, 'version');
+  const from = own(f, 'from');
+  const to = own(f, 'to');
+  const ts = own(f, 'ts');
+  const nonce = own(f, 'nonce');
+  const m = own(f, 'mac');
+  if (typeof version !== 'number' || typeof from !== 'string' || typeof to !== 'string') return null;
+  if (typeof ts !== 'number' || typeof nonce !== 'string' || typeof m !== 'string') return null;
+  return { version, from, to, ts, nonce, mac: m };
+}
+
+/**
+ * Checks a sealed frame: version, addressed to us, from the expected peer, timestamp within the
+ * allowed skew, MAC correct (constant-time), nonce never seen (replay). Records the nonce.
+ */
+export function open(
+  frame: unknown,
+  expected: { secret: string; self: string; peer: string; replay: ReplayCache; now?: number },
+): Opened {
+  const s = readSeal(frame);
+  if (s === null) return { ok: false, code: 'peer_auth_failed', reason: 'frame is not sealed', from: null };
+  const fail = (reason: string, code: ErrorCode = 'peer_auth_failed'): Opened => ({ ok: false, code, reason, from: s.from });
+  if (s.version !== FEDERATION_VERSION) return fail(`unsupported federation version ${s.version}`);
+  if (s.from !== expected.peer) return fail(`frame claims to be from "${s.from}", expected "${expected.peer}"`);
+  if (s.to !== expected.self) return fail(`frame is addressed to "${s.to}", not to this server ("${expected.self}")`);
+  const payload = own(frame as JsonObject, 'payload');
+  if (!isObject(payload)) return fail('sealed frame has no payload object');
+  const expectedMac = mac(expected.secret, canonical(s.from, s.to, s.ts, s.nonce, JSON.stringify(payload)));
+  const a = Buffer.from(expectedMac, 'hex');
+  const b = Buffer.from(s.mac, 'hex');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
+  const now = expected.now ?? Date.now();
+  if (Math.abs(now - s.ts) > MAX_CLOCK_SKEW_MS) return fail(`timestamp ${s.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this server's clock`, 'peer_replay');
+  if (!expected.replay.remember(s.nonce, s.ts, now)) return fail('nonce seen before: a replayed frame', 'peer_replay');
+  return { ok: true, from: s.from, payload, seal: s };
+}
+
+/**
+ * Nonces seen within the allowed clock skew. A frame older than the window is refused by its
+ * timestamp, so nonces older than that can be forgotten: memory is bounded by the frame rate.
+ */
+export class ReplayCache {
+  readonly #seen = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(maxEntries = 1_000_000) {
+    this.#max = maxEntries;
+  }
+
+  /** False if the nonce was seen already (a replay). */
+  remember(nonce: string, ts: number, now: number): boolean {
+    if (this.#seen.has(nonce)) return false;
+    if (this.#seen.size >= this.#max) this.prune(now);
+    if (this.#seen.size >= this.#max) return false; // flooded: refuse rather than forget
+    this.#seen.set(nonce, ts);
+    return true;
+  }
+
+  prune(now: number): void {
+    for (const [nonce, ts] of this.#seen) {
+      if (Math.abs(now - ts) > MAX_CLOCK_SKEW_MS) this.#seen.delete(nonce);
+    }
+  }
+
+  get size(): number {
+    return this.#seen.size;
+  }
+}
+
+// Payload kinds on a link (payload.type). Messages carry their own message type; these are control.
+export const HELLO = 'bester.hello';
+export const WELCOME = 'bester.welcome';
+export const ACK = 'bester.ack';
+export const PING = 'bester.ping';
+export const PONG = 'bester.pong';
+
+/** A forwarded message on a link (docs/federation.md §3). */
+export interface PeerMessage {
+  readonly type: string;
+  readonly id: string;
+  readonly data: unknown;
+  /** The server where the message entered the federation (loop detection). */
+  readonly origin: string;
+  /** Sequence number on the link from the sending server (dedup and order). */
+  readonly seq: number;
+  /** Servers this message has crossed so far, counting this hop. */
+  readonly hops: number;
+  /** The user who sent the original message, as its origin server vouches. */
+  readonly sender: string | null;
+}
+
+export function readPeerMessage(payload: JsonObject): PeerMessage | null {
+  const type = own(payload, 'type');
+  const id = own(payload, 'id');
+  const origin = own(payload, 'origin');
+  const seq = own(payload, 'seq');
+  const hops = own(payload, 'hops');
+  const sender = own(payload, 'sender');
+  if (typeof type !== 'string' || type === '' || typeof id !== 'string' || typeof origin !== 'string') return null;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return null;
+  if (typeof hops !== 'number' || !Number.isSafeInteger(hops) || hops < 1) return null;
+  if (sender !== null && sender !== undefined && typeof sender !== 'string') return null;
+  return { type, id, data: own(payload, 'data') ?? null, origin, seq, hops, sender: sender ?? null };
+}
