@@ -9,6 +9,8 @@ export interface StatusExtra {
   readonly code?: ErrorCode;
   readonly reason?: string;
   readonly undelivered?: readonly string[];
+  /** sendServers: per target, "delivered" (the peer acknowledged) or "queued" (kept durably). */
+  readonly servers?: Readonly<Record<string, string>>;
 }
 
 export function statusReport(id: string, good: boolean, extra?: StatusExtra): object {
@@ -16,6 +18,7 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
   if (extra?.code !== undefined) header.code = extra.code;
   if (extra?.reason !== undefined) header.reason = extra.reason;
   if (extra?.undelivered !== undefined) header.undelivered = extra.undelivered;
+  if (extra?.servers !== undefined) header.servers = extra.servers;
   return { header, payload: { id } };
 }
 

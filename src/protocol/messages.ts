@@ -18,7 +18,9 @@ export interface Credentials {
 /** The first frame of a connection decides its scope (§2.1). */
 export type FirstMessage =
   | { readonly scope: 'client'; readonly credentials: Credentials | null }
-  | { readonly scope: 'server'; readonly payload: ServerPayload };
+  | { readonly scope: 'server'; readonly payload: ServerPayload }
+  /** Scope "server" with a `header.federation` seal: an authenticated peer link (docs/federation.md). */
+  | { readonly scope: 'peer' };
 
 /** A server-scope payload as the original sent it: `id` may be missing (§6.2). */
 export interface ServerPayload {
@@ -63,6 +65,7 @@ export function validateFirstMessage(value: unknown): Validated<FirstMessage> {
     }
     return { ok: true, value: { scope: 'client', credentials: { username, password } } };
   }
+  if (scope === 'server' && isObject(own(header, 'federation'))) return { ok: true, value: { scope: 'peer' } };
   if (scope === 'server') {
     const payload = validateServerPayload(own(value, 'payload'));
     if (!payload.ok) return payload;

@@ -7,11 +7,15 @@ import { openAccountStore, type AccountStore } from './accounts/account-store.ts
 import type { ServerConfig } from './config/types.ts';
 import { callHandler } from './handlers/handler-call.ts';
 import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
+import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
+import type { Federation } from './federation/federation.ts';
+import { setupFederation } from './federation/setup.ts';
 import { Router } from './routing/router.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
 import { startListener, type Listener } from './transport/listener.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -24,7 +28,10 @@ export interface BesterServer {
   readonly listeners: readonly Listener[];
   readonly registry: SessionRegistry<Session>;
   readonly startedAt: Date;
+  /** The informer's socket (docs/protocol.md §9), or null when config.informer.enabled is false. */
+  readonly informerPath: string | null;
   handlerStatus(): HandlerStatus[];
+  readonly federation: Federation;
   /** Stops accepting, closes every connection, stops handler processes, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -41,14 +48,27 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     supervision: config.supervision,
     cwd: config.baseDir,
     logger: logger.child({ component: 'handlers' }),
-    env: handlerEnvironment(),
+    env: handlerEnvironment(config),
   });
-  const router = new Router({
+  let fed: ReturnType<typeof setupFederation>;
+  try {
+    fed = setupFederation({
+      config,
+      registry,
+      logger: logger.child({ component: 'federation' }),
+      dispatch: (type, data, context) => router.dispatch(type, data, context),
+    });
+  } catch (err) {
+    if (ownsStore) await accounts.close();
+    throw err;
+  }
+  const router: Router = new Router({
     handlers: config.handlers,
     limits: config.limits,
     registry,
     logger: logger.child({ component: 'router' }),
     signal: shutdown.signal,
+    federation: fed.federation,
     callHandler: (handler, data, callOptions) => callHandler(handler.socketPath, data, callOptions),
   });
   const sessionLogger = logger.child({ component: 'session' });
@@ -61,16 +81,31 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registry,
       router,
       logger: sessionLogger,
+      peers: fed.acceptor,
       onClosed: (s) => sessions.delete(s),
     });
     sessions.add(session);
   };
 
   const listeners: Listener[] = [];
+  const startedAt = new Date();
+  let informer: Informer | null = null;
   try {
     // Handlers bind their own sockets; make sure the folders the config names for them exist.
     for (const handler of config.handlers.values()) {
       if (handler.binary !== null) await mkdir(path.dirname(handler.socketPath), { recursive: true, mode: 0o700 });
+    }
+    // The informer first, so that handlers can query it as soon as they start.
+    if (config.informer.enabled) {
+      informer = await startInformer({
+        registry,
+        config,
+        listeners: () => listeners,
+        handlerStatus: () => supervisor.status(),
+        startedAt,
+        version: packageJson.version,
+        logger: logger.child({ component: 'informer' }),
+      });
     }
     await supervisor.start();
     for (const listenerConfig of config.listeners) {
@@ -80,7 +115,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    await informer?.close();
     await supervisor.stop();
+    fed.close();
     if (ownsStore) await accounts.close();
     throw err;
   }
@@ -89,11 +126,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const close = async (): Promise<void> => {
     logger.info('shutting down');
     const listenersClosed = Promise.all(listeners.map((l) => l.close()));
+    const informerClosed = informer?.close();
     shutdown.abort();
     for (const session of sessions) session.shutdown();
     await listenersClosed;
+    await informerClosed;
     await waitForSessions(sessions, 3000);
     await supervisor.stop();
+    fed.close();
     if (ownsStore) await accounts.close();
     logger.info('stopped');
   };
@@ -102,8 +142,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     config,
     listeners,
     registry,
-    startedAt: new Date(),
+    startedAt,
+    informerPath: informer?.path ?? null,
     handlerStatus: () => supervisor.status(),
+    federation: fed.federation,
     close: () => (closing ??= close()),
   };
 }
@@ -111,11 +153,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 /**
  * Handlers inherit the daemon's environment, with the folder of the Node.js running the daemon first
  * on PATH: a handler script starting with `#!/usr/bin/env node` runs on the same Node (docs/configuration.md).
+ * BESTER_INFORMER_SOCKET names this daemon's informer; never one inherited from elsewhere.
  */
-function handlerEnvironment(): NodeJS.ProcessEnv {
+function handlerEnvironment(config: ServerConfig): NodeJS.ProcessEnv {
   const nodeDir = path.dirname(process.execPath);
   const PATH = [nodeDir, ...(process.env.PATH ?? '').split(path.delimiter).filter((p) => p !== '' && p !== nodeDir)];
-  return { ...process.env, PATH: PATH.join(path.delimiter) };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: PATH.join(path.delimiter) };
+  delete env.BESTER_INFORMER_SOCKET;
+  if (config.informer.enabled) env.BESTER_INFORMER_SOCKET = config.informer.path;
+  return env;
 }
 
 async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promise<void> {

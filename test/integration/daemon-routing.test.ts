@@ -152,13 +152,13 @@ describe('daemon: routing', () => {
     assert.equal((await next(alice)).header.status, 'good');
   });
 
-  test('sendServers is answered bad until federation exists', async () => {
+  test('sendServers to a server that is not a configured peer is a bad report (unknown_peer)', async () => {
     const alice = await as('alice');
     alice.send(message('fake', 'fed', { mode: 'servers', servers: ['127.0.0.1:1'] }));
     const r = await next(alice);
     assert.equal(r.header.status, 'bad');
-    assert.equal(r.header.code, 'federation_unavailable');
-    assert.match(String(r.header.reason), /sendServers/);
+    assert.equal(r.header.code, 'unknown_peer');
+    assert.match(String(r.header.reason), /127\.0\.0\.1:1/);
   });
 
   test('a handler written in Python (standard library, the original test style) works unchanged', async () => {

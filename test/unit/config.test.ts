@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runCheckConfig } from '../../src/cli/check-config.ts';
 import { ConfigError } from '../../src/protocol/errors.ts';
+import { DEFAULT_FEDERATION } from '../../src/server/config/defaults.ts';
 import { InvalidConfigError, type LoadedConfig, loadConfig, parseConfig } from '../../src/server/config/load.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
@@ -159,7 +160,7 @@ await describe('values and defaults', async () => {
       maxRestartDelayMs: 30000,
       stopTimeoutMs: 5000,
     });
-    assert.deepEqual(config.federation, { acceptUnauthenticatedServers: false });
+    assert.deepEqual(config.federation, { ...DEFAULT_FEDERATION, peers: new Map() });
     assert.deepEqual(config.log, { level: 'info' });
     assert.equal(config.adminInfo, null);
     assert.deepEqual(parse({ network: { tcp4: { port: 1 } } }).config.listeners[0], {
@@ -308,13 +309,13 @@ await describe('warnings', async () => {
       network: { tcp4: { port: 1, backlog: 5 } },
       limits: { maxFrameByte: 10 },
       supervision: { x: 1 },
-      federation: { peers: [] },
+      federation: { peer: {} },
       log: { pretty: true },
       extra: 1,
     });
     assert.deepEqual(warnings.toSorted(), [
       'extra: unknown key (ignored)',
-      'federation.peers: unknown key (ignored)',
+      'federation.peer: unknown key (ignored)',
       'limits.maxFrameByte: unknown key (ignored)',
       'log.pretty: unknown key (ignored)',
       'network.tcp4.backlog: unknown key (ignored)',
@@ -430,5 +431,74 @@ await describe('check-config', async () => {
     assert.equal(code, 1);
     assert.equal(stdout.text(), '');
     assert.match(stderr.text(), /^invalid configuration in .*original\.conf:\n {2}database\.type: "redis"/);
+  });
+});
+
+await describe('the informer block', async () => {
+  const informerOf = (raw: Record<string, unknown>) => parse(raw).config.informer;
+
+  await test('defaults: on, beside the first unix listener (else in the config folder), 0600, sendClients allowed', () => {
+    assert.deepEqual(informerOf({ network: TCP }), {
+      enabled: true,
+      path: '/srv/bester/informer.sock',
+      mode: 0o600,
+      allowSendClients: true,
+    });
+    assert.equal(informerOf({ network: { unix: { address: 'run/b.sock' }, ...TCP } }).path, '/srv/bester/run/informer.sock');
+    assert.equal(informerOf({ network: { unix: { address: '/run/bester/b.sock' } } }).path, '/run/bester/informer.sock');
+    // A unix block not listed in network.types opens no listener: the config folder is used.
+    assert.equal(informerOf({ network: { types: ['tcp4'], unix: { address: 'run/b.sock' }, ...TCP } }).path, '/srv/bester/informer.sock');
+    assert.deepEqual(parse({ network: TCP }).warnings, []);
+  });
+
+  await test('every key is read; a relative path resolves from the config folder', () => {
+    assert.deepEqual(informerOf({ network: TCP, informer: { enabled: false, path: 'x/i.sock', mode: '0660', allowSendClients: false } }), {
+      enabled: false,
+      path: '/srv/bester/x/i.sock',
+      mode: 0o660,
+      allowSendClients: false,
+    });
+    assert.equal(informerOf({ network: TCP, informer: { path: '../i.sock' } }).path, '/srv/i.sock');
+    assert.equal(informerOf({ network: TCP, informer: { path: '/run/i.sock', mode: 0o640 } }).path, '/run/i.sock');
+    assert.equal(informerOf({ network: TCP, informer: { mode: 0o640 } }).mode, 0o640);
+    const { config } = parseConfig({ network: TCP, informer: { path: 'i.sock' } }, { baseDir: 'relative/dir' });
+    assert.equal(config.informer.path, path.resolve('relative/dir/i.sock'));
+    assert.ok(Object.isFrozen(config.informer));
+  });
+
+  await test('unknown keys are warnings', () => {
+    assert.deepEqual(parse({ network: TCP, informer: { socket: 'i.sock' } }).warnings, ['informer.socket: unknown key (ignored)']);
+  });
+
+  const cases: [string, unknown, string | RegExp][] = [
+    ['not an object', { network: TCP, informer: true }, 'informer: must be an object, got true'],
+    ['enabled not a boolean', { network: TCP, informer: { enabled: 'yes' } }, 'informer.enabled: must be true or false, got "yes"'],
+    ['allowSendClients not a boolean', { network: TCP, informer: { allowSendClients: 1 } }, 'informer.allowSendClients: must be true or false, got 1'],
+    ['path not a string', { network: TCP, informer: { path: 5 } }, /^informer\.path: must be a path .*got 5$/],
+    ['empty path', { network: TCP, informer: { path: '' } }, /^informer\.path: must be a path .*got ""$/],
+    ['path of a disabled informer not a string', { network: TCP, informer: { enabled: false, path: 5 } }, /^informer\.path: must be a path/],
+    ['bad mode', { network: TCP, informer: { mode: 'rw' } }, /^informer\.mode: must be a file mode/],
+    ['decimal-looking mode', { network: TCP, informer: { mode: 600 } }, /^informer\.mode: .*did you mean "0600"\?/],
+    ['path too long', { network: TCP, informer: { path: 'i'.repeat(100) } }, /^informer\.path: socket path is 112 bytes after resolving .* at most 107/],
+    ['same path as the unix listener', { network: { unix: { address: 'a' } }, informer: { path: '/srv/bester/a' } },
+      'informer.path: same socket path as network.unix.address ("/srv/bester/a")'],
+    ['default path taken by a handler socket', withHandlers({ t: { unixDomainSocketPath: 'informer.sock' } }),
+      'informer.path: same socket path as handlers.typeMap.t.unixDomainSocketPath ("/srv/bester/informer.sock")'],
+  ];
+  for (const [name, raw, expected] of cases) await test(name, () => assertError(raw, expected));
+
+  await test('a default path too long for a socket: off with a warning, unless asked for', () => {
+    const baseDir = `/srv/${'d'.repeat(90)}`;
+    const { config, warnings } = parseConfig({ network: TCP }, { baseDir });
+    assert.equal(config.informer.enabled, false);
+    assert.equal(config.informer.path, `${baseDir}/informer.sock`);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /^informer: not opened: its default socket path .* is 109 bytes, over the 107 .* set informer\.path/);
+    assert.throws(() => parseConfig({ network: TCP, informer: { enabled: true } }, { baseDir }), (err: unknown) => {
+      assert.ok(err instanceof InvalidConfigError);
+      assert.match(err.errors.join('\n'), /^informer\.path: socket path is 109 bytes after resolving/);
+      return true;
+    });
+    assert.deepEqual(parseConfig({ network: TCP, informer: { enabled: false } }, { baseDir }).warnings, []);
   });
 });

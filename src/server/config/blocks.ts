@@ -2,7 +2,6 @@
 // federation and log blocks (docs/configuration.md).
 import path from 'node:path';
 import {
-  DEFAULT_FEDERATION,
   DEFAULT_LIMITS,
   DEFAULT_LOG,
   DEFAULT_SQLITE_PATH,
@@ -11,7 +10,6 @@ import {
 } from './defaults.ts';
 import type {
   AccountsConfig,
-  FederationConfig,
   HandlerSupervisionConfig,
   LimitsConfig,
   LogConfig,
@@ -88,18 +86,6 @@ export function parseSupervision(c: Checker, value: unknown): HandlerSupervision
   return supervision;
 }
 
-export function parseFederation(c: Checker, value: unknown): FederationConfig {
-  const block = c.block(value, 'federation');
-  if (block === undefined) return { ...DEFAULT_FEDERATION };
-  c.unknownKeys(block, 'federation', ['acceptUnauthenticatedServers']);
-  return {
-    acceptUnauthenticatedServers: c.boolean(
-      own(block, 'acceptUnauthenticatedServers'),
-      'federation.acceptUnauthenticatedServers',
-      DEFAULT_FEDERATION.acceptUnauthenticatedServers,
-    ),
-  };
-}
 
 export function parseLog(c: Checker, value: unknown): LogConfig {
   const block = c.block(value, 'log');

@@ -25,6 +25,30 @@ export const DEFAULT_SUPERVISION: HandlerSupervisionConfig = Object.freeze({
 
 export const DEFAULT_FEDERATION: FederationConfig = Object.freeze({
   acceptUnauthenticatedServers: false,
+  nodeId: null,
+  peers: new Map(),
+  allowUnlistedTargets: false,
+  maxHops: 8,
+  heartbeatMs: 15_000,
+  maxInFlight: 64,
+  outboxTtlMs: 86_400_000,
+  outboxCap: 10_000,
+  ackWaitMs: 1000,
+  connectTimeoutMs: 5000,
+  reconnectDelayMs: 250,
+  maxReconnectDelayMs: 30_000,
+});
+
+/** Shared secrets shorter than this are refused: they would be guessable. */
+export const MIN_PEER_SECRET_LENGTH = 16;
+
+/** The informer's socket file name, put beside the daemon's other sockets (docs/configuration.md, "informer"). */
+export const DEFAULT_INFORMER_FILE = 'informer.sock';
+
+export const DEFAULT_INFORMER = Object.freeze({
+  enabled: true,
+  mode: 0o600,
+  allowSendClients: true,
 });
 
 export const DEFAULT_LOG: LogConfig = Object.freeze({ level: 'info' });

@@ -4,9 +4,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
 import { ConfigError } from '../../protocol/errors.ts';
-import { parseAdminInfo, parseDatabase, parseFederation, parseLimits, parseLog, parseSupervision } from './blocks.ts';
+import { parseAdminInfo, parseDatabase, parseLimits, parseLog, parseSupervision } from './blocks.ts';
+import { parseFederation } from './federation.ts';
 import { parseHandlers } from './handlers.ts';
-import { parseNetwork } from './network.ts';
+import { parseInformer, parseNetwork } from './network.ts';
 import type { ServerConfig } from './types.ts';
 import { Checker, describe, isObject, own } from './validate.ts';
 
@@ -31,7 +32,17 @@ export class InvalidConfigError extends ConfigError {
   }
 }
 
-const TOP_LEVEL_KEYS = ['network', 'handlers', 'database', 'admin', 'limits', 'supervision', 'federation', 'log'];
+const TOP_LEVEL_KEYS = [
+  'network',
+  'handlers',
+  'database',
+  'admin',
+  'limits',
+  'supervision',
+  'federation',
+  'informer',
+  'log',
+];
 
 /**
  * Reads and checks the JSON file at `file`. Relative paths inside it resolve from its folder.
@@ -69,6 +80,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
   c.unknownKeys(raw, '', TOP_LEVEL_KEYS);
   const listeners = parseNetwork(c, own(raw, 'network'));
   const handlers = parseHandlers(c, own(raw, 'handlers'));
+  const informer = parseInformer(c, own(raw, 'informer'), listeners);
   c.checkSockets();
   const config: ServerConfig = {
     configPath,
@@ -79,6 +91,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
     limits: parseLimits(c, own(raw, 'limits')),
     supervision: parseSupervision(c, own(raw, 'supervision')),
     federation: parseFederation(c, own(raw, 'federation')),
+    informer,
     log: parseLog(c, own(raw, 'log')),
     adminInfo: parseAdminInfo(c, own(raw, 'admin')),
   };

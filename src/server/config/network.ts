@@ -1,8 +1,16 @@
-// The `network` block: which listeners to open (docs/configuration.md, "network").
+// The `network` block: which listeners to open (docs/configuration.md, "network"); and the
+// `informer` block, the daemon's other socket (docs/configuration.md, "informer").
 import net from 'node:net';
-import { DEFAULT_TCP4_HOST, DEFAULT_TCP6_HOST, DEFAULT_UNIX_MODE } from './defaults.ts';
-import type { ListenerConfig, ListenerKind, TcpListenerConfig, UnixListenerConfig } from './types.ts';
-import { type Checker, type RawObject, describe, keyPath, own } from './validate.ts';
+import path from 'node:path';
+import {
+  DEFAULT_INFORMER,
+  DEFAULT_INFORMER_FILE,
+  DEFAULT_TCP4_HOST,
+  DEFAULT_TCP6_HOST,
+  DEFAULT_UNIX_MODE,
+} from './defaults.ts';
+import type { InformerConfig, ListenerConfig, ListenerKind, TcpListenerConfig, UnixListenerConfig } from './types.ts';
+import { type Checker, type RawObject, MAX_SOCKET_PATH_BYTES, describe, keyPath, own } from './validate.ts';
 
 /** Listener kinds in the order used when `network.types` is absent. */
 const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6'];
@@ -73,15 +81,45 @@ function parseUnix(c: Checker, block: RawObject, key: string): UnixListenerConfi
   c.unknownKeys(block, key, ['address', 'mode']);
   const addressKey = keyPath(key, 'address');
   const address = own(block, 'address');
-  let path = '';
+  let socketPath = '';
   if (address === undefined) c.error(addressKey, 'required: the path of the socket file');
-  else path = c.socketPath(address, addressKey) ?? '';
-  return { kind: 'unix', path, mode: parseMode(c, own(block, 'mode'), keyPath(key, 'mode')) };
+  else socketPath = c.socketPath(address, addressKey) ?? '';
+  return { kind: 'unix', path: socketPath, mode: parseMode(c, own(block, 'mode'), keyPath(key, 'mode')) };
+}
+
+/**
+ * The `informer` block. Its socket goes beside the daemon's other sockets unless `path` says
+ * otherwise: in the folder of the first unix listener, else in the config's folder. Parse it after
+ * the listeners and before `checkSockets`, so that its path takes part in the duplicate check.
+ */
+export function parseInformer(c: Checker, value: unknown, listeners: readonly ListenerConfig[]): InformerConfig {
+  const block = c.block(value, 'informer') ?? {};
+  c.unknownKeys(block, 'informer', ['enabled', 'path', 'mode', 'allowSendClients']);
+  const rawEnabled = own(block, 'enabled');
+  let enabled = c.boolean(rawEnabled, 'informer.enabled', DEFAULT_INFORMER.enabled);
+  const unix = listeners.find((l): l is UnixListenerConfig => l.kind === 'unix' && l.path !== '');
+  const fallback = path.join(unix === undefined ? c.baseDir : path.dirname(unix.path), DEFAULT_INFORMER_FILE);
+  const given = own(block, 'path');
+  const bytes = Buffer.byteLength(fallback);
+  if (given === undefined && rawEnabled === undefined && bytes > MAX_SOCKET_PATH_BYTES) {
+    // A config that never mentions the informer (e.g. the original's, in a deep folder) still loads.
+    c.warn('informer', `not opened: its default socket path ${describe(fallback)} is ${bytes} bytes, over the ` +
+      `${MAX_SOCKET_PATH_BYTES} a UNIX socket allows; set informer.path to a shorter path`);
+    enabled = false;
+  }
+  // A disabled informer binds nothing: its path is only checked for type.
+  const socketPath = enabled ? c.socketPath(given ?? fallback, 'informer.path') : c.filePath(given ?? fallback, 'informer.path');
+  return {
+    enabled,
+    path: socketPath ?? fallback,
+    mode: parseMode(c, own(block, 'mode'), 'informer.mode', DEFAULT_INFORMER.mode),
+    allowSendClients: c.boolean(own(block, 'allowSendClients'), 'informer.allowSendClients', DEFAULT_INFORMER.allowSendClients),
+  };
 }
 
 /** `"0600"` (octal digits) or a number such as 384 (= 0o600). */
-function parseMode(c: Checker, value: unknown, key: string): number {
-  if (value === undefined) return DEFAULT_UNIX_MODE;
+function parseMode(c: Checker, value: unknown, key: string, fallback = DEFAULT_UNIX_MODE): number {
+  if (value === undefined) return fallback;
   if (typeof value === 'string' && /^[0-7]{1,4}$/.test(value)) {
     const mode = Number.parseInt(value, 8);
     if (mode <= 0o777) return mode;
@@ -92,7 +130,7 @@ function parseMode(c: Checker, value: unknown, key: string): number {
     hint = ` (did you mean "${String(value).padStart(4, '0')}"? a number is read as decimal)`;
   }
   c.error(key, `must be a file mode: an octal string such as "0600" or a number 0-511, got ${describe(value)}${hint}`);
-  return DEFAULT_UNIX_MODE;
+  return fallback;
 }
 
 function parseTcp(c: Checker, block: RawObject, key: string, kind: 'tcp4' | 'tcp6'): TcpListenerConfig {

@@ -78,12 +78,54 @@ export interface HandlerSupervisionConfig {
   readonly stopTimeoutMs: number;
 }
 
+/** A peer server (docs/federation.md §2). Its map key and `name` are the peer's node id. */
+export interface PeerConfig {
+  readonly name: string;
+  /** Where its listener is, to open our link to it; null for a peer that only connects to us. */
+  readonly host: string | null;
+  readonly port: number | null;
+  /** The shared secret frames are sealed with (from `secret` or `secretFile`); null only for legacy peers. */
+  readonly secret: string | null;
+  /** Speaks the original's federation: one unauthenticated message per connection, no acknowledgements. */
+  readonly legacy: boolean;
+}
+
 export interface FederationConfig {
   /**
    * Accept the original's unauthenticated `scope: "server"` connections (one message each).
    * Off by default: anyone who can connect could inject messages as a "server".
    */
   readonly acceptUnauthenticatedServers: boolean;
+  /** This server's node id; null: a random id generated once and kept in the SQLite file. */
+  readonly nodeId: string | null;
+  readonly peers: ReadonlyMap<string, PeerConfig>;
+  /** sendServers to a host:port that is no configured peer uses the original's way instead of failing. */
+  readonly allowUnlistedTargets: boolean;
+  /** Servers a message may cross; past that it is dropped (loops). */
+  readonly maxHops: number;
+  readonly heartbeatMs: number;
+  /** Messages sent on a link and not yet acknowledged. */
+  readonly maxInFlight: number;
+  /** How long a message may wait in the outbox for its peer (ms). */
+  readonly outboxTtlMs: number;
+  /** Messages that may wait for one peer. */
+  readonly outboxCap: number;
+  /** How long a sender's status report waits for the peer's acknowledgement before saying "queued" (ms). */
+  readonly ackWaitMs: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectDelayMs: number;
+  readonly maxReconnectDelayMs: number;
+}
+
+/** The informer: a UNIX socket that handlers and `bester status` query out of band (docs/protocol.md §9). */
+export interface InformerConfig {
+  readonly enabled: boolean;
+  /** Absolute path of the socket file (also when disabled: where it would be). */
+  readonly path: string;
+  /** File mode given to the socket file, e.g. 0o600: who may connect is who may use it. */
+  readonly mode: number;
+  /** Whether the informer's `sendClients` command may deliver to users. */
+  readonly allowSendClients: boolean;
 }
 
 export interface LogConfig {
@@ -102,6 +144,7 @@ export interface ServerConfig {
   readonly limits: LimitsConfig;
   readonly supervision: HandlerSupervisionConfig;
   readonly federation: FederationConfig;
+  readonly informer: InformerConfig;
   readonly log: LogConfig;
   /** The config's admin.info, passed through as it is (the informer shows it). */
   readonly adminInfo: unknown;

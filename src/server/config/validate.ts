@@ -155,7 +155,7 @@ export class Checker {
     return resolved;
   }
 
-  /** Reports every socket path used twice (listener and handlers). */
+  /** Reports every socket path used twice (listener, handlers, informer). */
   checkSockets(): void {
     const seen = new Map<string, string>();
     for (const entry of this.#sockets) {

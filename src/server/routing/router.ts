@@ -5,6 +5,7 @@ import { parseHandlerReply } from '../../protocol/handler-reply.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
+import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import { deliverToUsers } from './delivery.ts';
 
 export type HandlerCaller = (
@@ -15,8 +16,30 @@ export type HandlerCaller = (
 
 /** What the sender is told about one message (§3.3). */
 export type Outcome =
-  | { readonly good: true; readonly undelivered?: undefined }
-  | { readonly good: false; readonly code: ErrorCode; readonly reason: string; readonly undelivered?: readonly string[] };
+  | { readonly good: true; readonly servers?: Readonly<Record<string, string>> }
+  | {
+      readonly good: false;
+      readonly code: ErrorCode;
+      readonly reason: string;
+      readonly undelivered?: readonly string[];
+      readonly servers?: Readonly<Record<string, string>>;
+    };
+
+/** Who a message is from and where it has been (for envelopes and federation). */
+export interface DispatchContext {
+  /** The logged-in user who sent it (or, from a peer, the user its origin server vouches for). */
+  readonly sender: string | null;
+  readonly id: string | null;
+  /** The server where it entered the federation; absent for a message from one of our clients. */
+  readonly origin?: string;
+  /** Servers crossed so far; absent (0) for a message from one of our clients. */
+  readonly hops?: number;
+}
+
+/** The part of federation the router needs: carrying out sendServers. */
+export interface Forwarder {
+  forward(targets: readonly string[], request: ForwardRequest): Promise<ForwardResult>;
+}
 
 export interface RouterOptions {
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
@@ -24,6 +47,8 @@ export interface RouterOptions {
   readonly registry: SessionRegistry;
   readonly callHandler: HandlerCaller;
   readonly logger: Logger;
+  /** Carries out sendServers; without it sendServers is answered federation_unavailable. */
+  readonly federation?: Forwarder;
   /** Aborted on shutdown: calls in flight end with 'shutting_down'. */
   readonly signal?: AbortSignal;
 }
@@ -35,12 +60,16 @@ export class Router {
     this.#o = options;
   }
 
+  #forward(servers: readonly string[], type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
+    return forward(this.#o.federation, servers, type, data, context);
+  }
+
   /** Runs a message through its handler chain and carries out the final command. Never rejects. */
   /**
    * `sender` is the logged-in user (null for a legacy server-scope message); handlers whose
    * config says `"input": "envelope"` receive it with the data (§4.4).
    */
-  async dispatch(type: string, data: unknown, context: { sender: string | null; id: string | null }): Promise<Outcome> {
+  async dispatch(type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
     let currentData = data;
@@ -87,7 +116,7 @@ export class Router {
           };
         }
         case 'sendServers':
-          return bad('federation_unavailable', 'sendServers (federation) is not available in this version yet');
+          return this.#forward(command.servers, type, reply.data, context);
         case 'sendHandler':
           if (hops + 1 > limits.maxHandlerHops) {
             return bad('handler_chain_too_long', `handler chain longer than ${limits.maxHandlerHops} sendHandler hops`);
@@ -98,6 +127,32 @@ export class Router {
       }
     }
   }
+}
+
+/**
+ * The message's own type travels to the peer, not the type of the handler that produced the
+ * result (docs/federation.md §3.3): the peer runs its own handler for the type the client sent.
+ */
+async function forward(
+  federation: Forwarder | undefined,
+  servers: readonly string[],
+  type: string,
+  data: unknown,
+  context: DispatchContext,
+): Promise<Outcome> {
+  if (!federation) return bad('federation_unavailable', 'sendServers: federation is not configured on this server');
+  const result = await federation.forward(servers, {
+    type,
+    id: context.id,
+    data,
+    sender: context.sender,
+    origin: context.origin ?? null,
+    hops: context.hops ?? 0,
+  });
+  const first = result.failed[0];
+  if (first === undefined) return { good: true, servers: result.servers };
+  const reason = result.failed.map((f) => `${f.target}: ${f.reason}`).join('; ');
+  return { good: false, code: first.code, reason, servers: result.servers };
 }
 
 function bad(code: ErrorCode, reason: string): Outcome {

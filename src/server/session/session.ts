@@ -21,7 +21,18 @@ import type { Router } from '../routing/router.ts';
 import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
 
-export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'closing' | 'closed';
+export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
+
+/** Where a peer link's frames go once its hello was accepted (src/server/federation/). */
+export interface PeerLinkHandler {
+  frame(value: unknown): void;
+  closed(): void;
+}
+
+export interface PeerAcceptor {
+  /** Checks the hello; returns the link's frame handler, or null when refused (it answered and closed). */
+  accept(io: { send(value: unknown): void; close(): void }, first: unknown, remote: string): PeerLinkHandler | null;
+}
 
 export interface SessionContext {
   readonly config: ServerConfig;
@@ -29,6 +40,8 @@ export interface SessionContext {
   readonly registry: SessionRegistry<Session>;
   readonly router: Router;
   readonly logger: Logger;
+  /** Accepts authenticated peer links; without it a sealed server-scope frame is refused. */
+  readonly peers?: PeerAcceptor;
   /** Called once when the connection is gone. */
   readonly onClosed: (session: Session) => void;
 }
@@ -48,6 +61,7 @@ export class Session {
   #busy = false;
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
+  #peer: PeerLinkHandler | null = null;
 
   constructor(stream: Duplex, remote: string, ctx: SessionContext) {
     this.#ctx = ctx;
@@ -112,6 +126,9 @@ export class Session {
       case 'client':
         this.#onClientMessage(value);
         return;
+      case 'peer':
+        this.#peer?.frame(value);
+        return;
       default:
         return; // closing, or a server-scope connection that already had its one message
     }
@@ -125,6 +142,10 @@ export class Session {
     }
     if (first.value.scope === 'server') {
       this.#onServerMessage(first.value.payload);
+      return;
+    }
+    if (first.value.scope === 'peer') {
+      this.#onPeerHello(value);
       return;
     }
     this.state = 'authenticating';
@@ -245,6 +266,21 @@ export class Session {
     );
   }
 
+  /** docs/federation.md §3: a peer opening its link; every frame from here on is sealed. */
+  #onPeerHello(first: unknown): void {
+    if (!this.#ctx.peers) {
+      this.#fatal('server_scope_refused', 'this server has no federation peers');
+      return;
+    }
+    this.#clearLoginTimer();
+    this.#conn.maxFrameBytes = this.#ctx.config.limits.maxHandlerFrameBytes;
+    const conn = this.#conn;
+    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close() }, first, conn.remote);
+    if (link === null) return;
+    this.state = 'peer';
+    this.#peer = link;
+  }
+
   #closeIfIdle(): void {
     if (this.#peerEnded && !this.#busy && this.#pending.length === 0 && this.state !== 'authenticating') this.close();
   }
@@ -276,6 +312,8 @@ export class Session {
     const wasLoggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
     this.state = 'closed';
     this.#pending.length = 0;
+    this.#peer?.closed();
+    this.#peer = null;
     if (err && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') this.#log.warn({ err: err.message }, 'connection error');
     this.#log.debug({ user: this.username, wasLoggedIn }, 'connection closed');
     this.#ctx.onClosed(this);

@@ -1,0 +1,82 @@
+// Builds the daemon's federation from its config: the durable store (in the daemon's SQLite
+// file), the node id, and the glue to the router (inbound messages) and to local users (a sender
+// told that a message expired in the outbox). docs/federation.md.
+import path from 'node:path';
+import { delivery } from '../../protocol/builders.ts';
+import type { PeerMessage } from '../../protocol/federation.ts';
+import { encodeFrame } from '../../protocol/frame.ts';
+import type { ServerConfig } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { DispatchContext, Outcome } from '../routing/router.ts';
+import type { PeerAcceptor } from '../session/session.ts';
+import type { SessionRegistry } from '../session/registry.ts';
+import { FederationStore } from '../storage/federation-store.ts';
+import { Federation } from './federation.ts';
+
+/** The delivery type a sender receives when a message for another server could not be delivered. */
+export const FEDERATION_NOTICE_TYPE = 'bester.federation';
+
+export interface FederationSetup {
+  readonly federation: Federation;
+  readonly acceptor: PeerAcceptor;
+  close(): void;
+}
+
+export function storePath(config: ServerConfig): string {
+  return config.accounts.kind === 'sqlite' ? config.accounts.path : path.join(config.baseDir, 'bester.db');
+}
+
+export function setupFederation(options: {
+  config: ServerConfig;
+  registry: SessionRegistry;
+  logger: Logger;
+  /** Late-bound: the router is built with this federation. */
+  dispatch: (type: string, data: unknown, context: DispatchContext) => Promise<Outcome>;
+}): FederationSetup {
+  const { config, registry } = options;
+  const logger = options.logger;
+  const store = new FederationStore(storePath(config));
+  const nodeId = config.federation.nodeId ?? store.nodeId();
+  const federation = new Federation({
+    config: config.federation,
+    nodeId,
+    store,
+    maxFrameBytes: config.limits.maxHandlerFrameBytes,
+    logger,
+    dispatch: async (message: PeerMessage, from: string) => {
+      const outcome = await options.dispatch(message.type, message.data, {
+        sender: message.sender,
+        id: message.id,
+        origin: message.origin,
+        hops: message.hops,
+      });
+      if (outcome.good) logger.debug({ from, id: message.id, type: message.type }, 'peer message carried out');
+      else logger.warn({ from, id: message.id, type: message.type, code: outcome.code, reason: outcome.reason }, 'peer message failed here');
+    },
+    onUndeliverable: (entry, reason) => {
+      // Only a sender on this server can be told; a message relayed for another server is logged.
+      if (entry.origin !== nodeId || entry.sender === null) return;
+      const frame = encodeFrame(
+        delivery(FEDERATION_NOTICE_TYPE, { event: 'undeliverable', server: entry.peer, id: entry.msgId, type: entry.type, reason }),
+      );
+      let told = false;
+      for (const session of registry.connectionsOf(entry.sender)) told = session.sendFrame(frame) || told;
+      if (!told) logger.warn({ sender: entry.sender, id: entry.msgId }, 'could not tell the sender about an expired message: not connected');
+    },
+  });
+  logger.info({ nodeId, peers: [...config.federation.peers.keys()] }, 'federation ready');
+  return {
+    federation,
+    acceptor: {
+      accept: (io, first, remote) => {
+        const link = federation.acceptInbound(io, first, remote);
+        if (!link) return null;
+        return { frame: (v) => link.frame(v), closed: () => federation.inboundClosed(link) };
+      },
+    },
+    close: () => {
+      federation.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,86 @@
+// The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
+// The informer sees sessions only through the SessionRegistry.
+import type { ServerConfig } from '../config/types.ts';
+import type { HandlerStatus } from '../handlers/supervisor.ts';
+import type { Logger } from '../log.ts';
+import { deliverToUsers } from '../routing/delivery.ts';
+import type { SessionRegistry } from '../session/registry.ts';
+import { failure, parseSendClients, success, type InformerAnswer, type InformerRequest } from './request.ts';
+
+export interface InformerContext {
+  readonly registry: SessionRegistry;
+  readonly config: ServerConfig;
+  /** The daemon's listeners, in config order. */
+  readonly listeners: () => readonly { readonly address: string }[];
+  readonly handlerStatus: () => readonly HandlerStatus[];
+  readonly startedAt: Date;
+  /** The daemon's version (package.json). */
+  readonly version: string;
+  readonly logger: Logger;
+}
+
+export interface CommandResult {
+  readonly answer: InformerAnswer;
+  /** Close the connection once the answer is sent (`quit`). */
+  readonly close?: boolean;
+}
+
+type Command = (ctx: InformerContext, data: unknown) => CommandResult;
+
+export const SEND_CLIENTS_DISABLED = "sendClients through the informer is disabled by the server's configuration";
+
+// A Map, so that a command named "__proto__" or "constructor" is simply unknown.
+const COMMANDS = new Map<string, Command>([
+  ['listClients', (ctx) => ({ answer: success(ctx.registry.users()) })],
+  ['isClient', isClient],
+  ['serverInfo', (ctx) => ({ answer: success(serverInfo(ctx)) })],
+  ['quit', () => ({ answer: success(null), close: true })],
+  ['sendClients', sendClients],
+]);
+
+export function runCommand(ctx: InformerContext, request: InformerRequest): CommandResult {
+  const command = COMMANDS.get(request.type);
+  if (command === undefined) {
+    const known = [...COMMANDS.keys()].join(', ');
+    return { answer: failure(`unknown command ${JSON.stringify(request.type)} (known: ${known})`) };
+  }
+  return command(ctx, request.data);
+}
+
+/** §9.4.2: true when the user holds at least one client connection (the original answered the opposite). */
+function isClient(ctx: InformerContext, data: unknown): CommandResult {
+  if (typeof data !== 'string') return { answer: failure('isClient data must be a username (a string)') };
+  return { answer: success(ctx.registry.isOnline(data.trim())) };
+}
+
+/** §9.4.3: the original's three fields, with their original types, then ours. */
+function serverInfo(ctx: InformerContext): Record<string, unknown> {
+  const { registry, config, startedAt } = ctx;
+  const listeners: Record<string, { address: string }> = {};
+  ctx.listeners().forEach((listener, index) => {
+    listeners[`listener${index}`] = { address: listener.address };
+  });
+  return {
+    clientCount: String(registry.connectionCount),
+    adminInfo: config.adminInfo,
+    listeners,
+    version: ctx.version,
+    startedAt: startedAt.toISOString(),
+    uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
+    connections: registry.connectionCount,
+    users: registry.users().length,
+    handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed }) => ({ type, state, pid, restarts, managed })),
+    informer: config.informer.path,
+  };
+}
+
+/** §9.4.5 (ours): the normal delivery frame to every connection of the named users. */
+function sendClients(ctx: InformerContext, data: unknown): CommandResult {
+  if (!ctx.config.informer.allowSendClients) return { answer: failure(SEND_CLIENTS_DISABLED) };
+  const parsed = parseSendClients(data);
+  if (!parsed.ok) return { answer: failure(parsed.error) };
+  const { users, type } = parsed.value;
+  const result = deliverToUsers(ctx.registry, users, type, parsed.value.data);
+  ctx.logger.debug({ type, delivered: result.delivered.length, undelivered: result.undelivered.length }, 'informer sendClients');
+  return { answer: success({ delivered: result.delivered, undelivered: result.undelivered }) };
+}
