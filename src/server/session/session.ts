@@ -241,7 +241,7 @@ export class Session {
       return;
     }
     const outcome = await this.#ctx.router.dispatch(msg.type, msg.data, { sender: this.username, id: msg.id });
-    if (outcome.good) this.#conn.send(statusReport(msg.id, true));
+    if (outcome.good) this.#conn.send(statusReport(msg.id, true, outcome.servers ? { servers: outcome.servers } : undefined));
     else this.#conn.send(statusReport(msg.id, false, outcome));
   }
 
