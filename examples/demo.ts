@@ -21,12 +21,13 @@ if (typeof result === 'number') {
 } else {
   superviseProcess(result);
   const tcp = result.server.listeners.find((l) => l.kind === 'tcp4');
+  const address = `127.0.0.1:${tcp?.port ?? 2220}`;
   process.stderr.write(`
 Bester is running: ${result.server.listeners.map((l) => l.address).join(', ')}
-Demo users: alice and bob, password "demo". Handlers: echo, chat (examples/handlers/).
-In another terminal:
-  node_modules/.bin/node examples/demo-client.ts listen bob               # bob waits for messages
-  node_modules/.bin/node examples/demo-client.ts chat alice bob "hello"   # alice writes to bob
+Demo users: alice and bob, password "demo". Handlers (examples/handlers/): ${[...config.handlers.keys()].join(', ')}.
+In two other terminals (each asks for the password, "demo"; README.md "Examples" has more to try):
+  npx bester listen --server ${address} --user bob                                # bob waits
+  npx bester send --server ${address} --user alice echo '{"to":"bob","text":"hello"}'   # alice writes to bob
 Any client that speaks the Bester protocol can connect to port ${tcp?.port ?? '?'} (docs/protocol.md).
 Stop with Ctrl-C. Logs below are JSON lines.
 

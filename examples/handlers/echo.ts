@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// Example handler for type "echo": sends the message's data back to the users it names.
-// A client sends {"type":"echo","id":"1","data":{"to":"alice","text":"hello"}}; alice receives
-// {"header":{"messageType":"receivedMessage"},"payload":{"type":"echo","data":{"to":"alice","text":"hello"}}}.
-import { sendClients, serveHandler } from '../../src/sdk/handler.ts';
+// Example handler for type "echo": sends the message's data back, unchanged, to the users it names
+// in data.to (one name or a list). The simplest handler there is (docs/handlers.md).
+//
+//   alice sends  {"header":{},"payload":{"type":"echo","id":"1","data":{"to":"bob","text":"hello"}}}
+//   bob receives {"header":{"messageType":"receivedMessage"},"payload":{"type":"echo","data":{"to":"bob","text":"hello"}}}
+//
+// Without a "to", nobody receives it and alice still gets "good" (an empty sendClients list).
+import { sendClients, serveHandler } from 'bester/handler';
 
 function recipients(data: unknown): string[] {
   if (typeof data !== 'object' || data === null) return [];

@@ -4,6 +4,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { isBesterError } from '../protocol/errors.ts';
+import { isClientError } from '../sdk/errors.ts';
 
 export interface CliIo {
   readonly stdin: Readable & { readonly isTTY?: boolean; setRawMode?(mode: boolean): unknown };
@@ -27,9 +28,20 @@ export class UsageError extends Error {
   }
 }
 
+/** An expected failure of a command (nothing to wait for, a cancelled prompt): one line, exit 1. */
+export class CommandError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CommandError';
+  }
+}
+
 const HELP = `Usage: bester <command> [options]
 
 Commands:
+  send TYPE [DATA]              send one message to a server and print its status report
+  listen                        print the messages delivered to a user, one JSON line each
+  status                        ask a running server's informer who is online and what it runs
   user add|remove|passwd|list   manage the accounts clients log in with
   check-config FILE             check a server config file and show any problems
 
@@ -41,15 +53,15 @@ Run 'bester <command> --help' for the options of a command.
 
 /**
  * Turns an error from a command into its message and exit code. Expected errors (usage mistakes,
- * BesterError and its subclasses such as ConfigError) print one line; anything else is a bug and
- * keeps its stack.
+ * BesterError and its subclasses such as ConfigError, the SDK's ClientError such as a refused login
+ * or an unreachable server, CommandError) print one line; anything else is a bug and keeps its stack.
  */
 export function reportError(err: unknown, io: CliIo): number {
   if (err instanceof UsageError) {
     io.stderr.write(`bester: ${err.message}\nTry '${err.hint} --help'.\n`);
     return EXIT_USAGE;
   }
-  if (isBesterError(err)) {
+  if (isBesterError(err) || isClientError(err) || err instanceof CommandError) {
     io.stderr.write(`bester: ${err.message}\n`);
     return EXIT_FAILURE;
   }
@@ -108,6 +120,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       }
       case 'check-config':
         return await checkConfig(rest, io);
+      case 'send': {
+        const { runSendCommand } = await import('./send-command.ts');
+        return await runSendCommand(rest, io);
+      }
+      case 'listen': {
+        const { runListenCommand } = await import('./listen-command.ts');
+        return await runListenCommand(rest, io);
+      }
+      case 'status': {
+        const { runStatusCommand } = await import('./status-command.ts');
+        return await runStatusCommand(rest, io);
+      }
       default:
         throw new UsageError(
           command.startsWith('-') ? `unknown option ${JSON.stringify(command)}` : `unknown command ${JSON.stringify(command)}`,

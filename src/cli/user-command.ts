@@ -12,6 +12,7 @@ import {
 } from '../server/accounts/account-store.ts';
 import type { AccountsConfig } from '../server/config/types.ts';
 import { EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliIo } from './bester-main.ts';
+import { canPrompt, promptHidden, readStdinPassword } from './password-input.ts';
 
 const STORE_OPTIONS = `  --config FILE       the server config file; its accounts section names the store
   --db PATH           use this SQLite account file instead of --config
@@ -105,77 +106,6 @@ function parseInvocation(subcommand: string, args: readonly string[]): Invocatio
   };
 }
 
-const MAX_STDIN_BYTES = 64 * 1024;
-
-function cancelled(): BesterError {
-  return new BesterError('store_error', 'cancelled, no password given');
-}
-
-/** All of stdin, without one trailing newline. */
-async function readStdinPassword(io: CliIo): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of io.stdin) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    size += bytes.length;
-    if (size > MAX_STDIN_BYTES) throw new BesterError('store_error', 'the password on stdin is too long');
-    chunks.push(bytes);
-  }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
-/**
- * Reads one line per prompt from a terminal in raw mode, so nothing is echoed. Enter ends a line,
- * Backspace deletes, Ctrl-U clears, Ctrl-C (or Ctrl-D on an empty line) cancels. Prompts go to stderr.
- */
-function promptHidden(io: CliIo, prompts: readonly string[]): Promise<string[]> {
-  const { stdin, stderr } = io;
-  return new Promise((resolve, reject) => {
-    const lines: string[] = [];
-    let line = '';
-    const finish = (err: Error | null): void => {
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.off('error', finish);
-      stdin.setRawMode?.(false);
-      stdin.pause();
-      if (err) {
-        stderr.write('\n');
-        reject(err);
-      } else {
-        resolve(lines);
-      }
-    };
-    const onEnd = (): void => finish(cancelled());
-    const onData = (chunk: Buffer | string): void => {
-      for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') {
-          lines.push(line);
-          line = '';
-          stderr.write('\n');
-          const next = prompts[lines.length];
-          if (next === undefined) return finish(null);
-          stderr.write(next);
-        } else if (ch === '\u0003' || (ch === '\u0004' && line === '')) {
-          return finish(cancelled());
-        } else if (ch === '\u007f' || ch === '\b') {
-          line = [...line].slice(0, -1).join('');
-        } else if (ch === '\u0015') {
-          line = '';
-        } else if (ch >= ' ') {
-          line += ch;
-        }
-      }
-    };
-    stdin.on('data', onData);
-    stdin.on('end', onEnd);
-    stdin.on('error', finish);
-    stdin.setRawMode?.(true);
-    stderr.write(prompts[0] ?? '');
-    stdin.resume();
-  });
-}
-
 /** The new password, from the first source that applies (see PASSWORD_NOTE); never empty. */
 async function readNewPassword(io: CliIo, fromStdin: boolean): Promise<string> {
   let password: string;
@@ -184,7 +114,7 @@ async function readNewPassword(io: CliIo, fromStdin: boolean): Promise<string> {
     password = await readStdinPassword(io);
   } else if (fromEnv !== undefined) {
     password = fromEnv;
-  } else if (io.stdin.isTTY === true && io.stdin.setRawMode !== undefined) {
+  } else if (canPrompt(io)) {
     const [first, second] = await promptHidden(io, ['Password: ', 'Again: ']);
     if (first !== second) throw new BesterError('store_error', 'the passwords do not match');
     password = first ?? '';

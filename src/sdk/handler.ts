@@ -1,105 +1,337 @@
-// Write a Bester message handler as one async function (docs/handlers.md):
+// The handler SDK (`bester/handler`): write a Bester message handler as one function
+// (docs/handlers.md). The wire contract is docs/protocol.md §4.
 //
 //   import { serveHandler, sendClients } from 'bester/handler';
-//   await serveHandler(async (data) => sendClients([data.to], { text: data.text }));
+//   await serveHandler((data, { sender }) => sendClients(['bob'], { from: sender, data }));
 //
-// The SDK listens on the socket the daemon names (BESTER_HANDLER_SOCKET or the first argument),
-// reads each request frame, calls the function and writes the reply in the shape original
-// handlers use. A function that throws answers status "1" with the error text.
-import { unlink, lstat } from 'node:fs/promises';
+// serveHandler listens on the handler's UNIX socket (options.socketPath, else
+// BESTER_HANDLER_SOCKET, else the first command-line argument), reads each request frame, calls
+// the function and writes its reply in the shape original handlers use (§4.2). A function that
+// throws answers status "1" with the error text (the sender then gets `bad`, `handler_error`).
+// It imports protocol/ only, never server/: a handler is a separate program.
+import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../protocol/frame.ts';
+import { isObject, own, hasOwn } from '../protocol/json.ts';
+import { DEFAULT_MAX_FRAME_BYTES, listenReplacingStale, removeSocketFile } from './handler-socket.ts';
 
-export interface HandlerReplyValue {
-  readonly header: { readonly status: string; readonly command: { readonly type: string; readonly data: unknown }; readonly error?: string };
+export { askHandler, DEFAULT_MAX_FRAME_BYTES, type AskOptions } from './handler-socket.ts';
+
+/** What each request holds: the message's data (the original's), or an envelope with the sender (§4.4). */
+export type HandlerInput = 'data' | 'envelope';
+
+export type HandlerCommandName = 'sendClients' | 'sendHandler' | 'sendServers';
+
+/** A successful reply (§4.2): where the result goes, and the result. */
+export interface CommandReply {
+  readonly header: { readonly status: '0'; readonly command: { readonly type: HandlerCommandName; readonly data: unknown } };
   readonly data: unknown;
 }
 
-/** Deliver `data` to every connection of each named user on this server. */
-export function sendClients(users: readonly string[], data: unknown): HandlerReplyValue {
-  return { header: { status: '0', command: { type: 'sendClients', data: users } }, data };
+/** A failed reply (§4.2.1): any non-zero status; the daemon answers the sender `bad` / `handler_error`. */
+export interface ErrorReply {
+  readonly header: { readonly status: string; readonly error: string };
+  readonly data: null;
 }
 
-/** Pass `data` on to the handler of another message type, whose reply is carried out in turn. */
-export function sendHandler(type: string, data: unknown): HandlerReplyValue {
-  return { header: { status: '0', command: { type: 'sendHandler', data: type } }, data };
+export type HandlerReplyValue = CommandReply | ErrorReply;
+
+/** Who sent the message being handled, and as what. */
+export interface HandlerContext {
+  /** The user the sender's connection logged in as (verified by the daemon). Envelope input only: null in data input, and for a server-scope message. */
+  readonly sender: string | null;
+  /** The message type this handler serves: from the envelope, else options.type, else BESTER_HANDLER_TYPE ('' if none). */
+  readonly type: string;
+  /** The sender's message id (envelope input only; null otherwise). */
+  readonly id: string | null;
 }
 
-/** Forward `data` to other Bester servers ("host:port" or peer names). */
-export function sendServers(servers: readonly string[], data: unknown): HandlerReplyValue {
-  return { header: { status: '0', command: { type: 'sendServers', data: servers } }, data };
-}
-
-export type HandlerFunction = (data: unknown) => HandlerReplyValue | Promise<HandlerReplyValue>;
+export type HandlerFunction = (data: unknown, context: HandlerContext) => HandlerReplyValue | Promise<HandlerReplyValue>;
 
 export interface ServeOptions {
-  /** Defaults to $BESTER_HANDLER_SOCKET, then the first command-line argument. */
+  /** Default: $BESTER_HANDLER_SOCKET, then the first command-line argument. */
   readonly socketPath?: string;
-  /** Largest request frame accepted (bytes); default 1 MiB. */
+  /** Default: $BESTER_HANDLER_INPUT (set by the daemon for handlers it starts), else 'data'. */
+  readonly input?: HandlerInput;
+  /** The type served, for context.type in data input. Default: $BESTER_HANDLER_TYPE. */
+  readonly type?: string;
+  /** Largest request frame accepted, in bytes (default 1 MiB). A larger one is answered status "1", then closed. */
   readonly maxFrameBytes?: number;
-  /** Called with errors the function threw (the sender got status "1" already). */
-  readonly onError?: (err: unknown) => void;
+  /** Stop on SIGTERM/SIGINT: close, remove the socket file, exit 0 (default true). Turn off to serve several handlers in one process. */
+  readonly handleSignals?: boolean;
+  /** File mode of the socket (default 0o600: only this user, i.e. the daemon started by it, can connect). */
+  readonly socketMode?: number;
+  /** A connection that sends nothing for this long while no request is running is closed (default 60000; 0: never). */
+  readonly idleTimeoutMs?: number;
+  /** Called with what the function threw, or why a request was refused (the daemon got status "1" already). */
+  readonly onError?: (err: unknown, context: HandlerContext | null) => void;
 }
 
 export interface ServedHandler {
   readonly socketPath: string;
+  readonly input: HandlerInput;
+  /** Stops accepting, lets running requests answer (at most 2 s), removes the socket file. Idempotent. */
   close(): Promise<void>;
 }
 
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** How long close() lets running requests finish before their connections are cut. */
+const CLOSE_GRACE_MS = 2000;
+/** A UNIX socket path is at most 107 bytes on Linux (sun_path is 108 with the NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Deliver `data` to every connection of each named user on this server (§4.3.1). An empty list delivers nothing and is a success. */
+export function sendClients(users: readonly string[], data: unknown): CommandReply {
+  return { header: { status: '0', command: { type: 'sendClients', data: [...users] } }, data };
+}
+
+/** Pass `data` on to the handler of another message type, whose reply is carried out in turn (§4.3.2). */
+export function sendHandler(type: string, data: unknown): CommandReply {
+  return { header: { status: '0', command: { type: 'sendHandler', data: type } }, data };
+}
+
+/** Forward `data` to other Bester servers, as "host:port" (§4.3.3). */
+export function sendServers(servers: readonly string[], data: unknown): CommandReply {
+  return { header: { status: '0', command: { type: 'sendServers', data: [...servers] } }, data };
+}
+
+/** A failed reply without throwing: the same as `throw new Error(message)` in the handler function. */
+export function replyError(message: string): ErrorReply {
+  return { header: { status: '1', error: message }, data: null };
+}
+
+/** $BESTER_HANDLER_SOCKET, else the first command-line argument; undefined if neither is set. */
 export function defaultSocketPath(): string | undefined {
-  return process.env.BESTER_HANDLER_SOCKET ?? process.argv[2];
+  return nonEmpty(process.env.BESTER_HANDLER_SOCKET) ?? nonEmpty(process.argv[2]);
 }
 
-export async function serveHandler(fn: HandlerFunction, options: ServeOptions = {}): Promise<ServedHandler> {
-  const socketPath = options.socketPath ?? defaultSocketPath();
-  if (!socketPath) throw new Error('no socket path: set BESTER_HANDLER_SOCKET or pass it as the first argument');
-  const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const decoder = new FrameDecoder(
-      {
-        frame: (body) => {
-          answer(fn, body, options.onError).then(
-            (reply) => {
-              if (!socket.destroyed) socket.write(encodeFrame(reply));
-            },
-            () => socket.destroy(),
-          );
-        },
-        error: () => socket.destroy(),
-      },
-      maxFrameBytes,
+export interface ResolvedServeOptions {
+  readonly socketPath: string;
+  readonly input: HandlerInput;
+  readonly type: string;
+  readonly maxFrameBytes: number;
+  readonly handleSignals: boolean;
+  readonly socketMode: number;
+  readonly idleTimeoutMs: number;
+}
+
+/** Options over environment over command line, every default in one place. Throws on a value that cannot work. */
+export function resolveServeOptions(
+  options: ServeOptions = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  argv: readonly string[] = process.argv,
+): ResolvedServeOptions {
+  const socketPath = nonEmpty(options.socketPath) ?? nonEmpty(env.BESTER_HANDLER_SOCKET) ?? nonEmpty(argv[2]);
+  if (socketPath === undefined) {
+    throw new Error('no socket path: pass options.socketPath, set BESTER_HANDLER_SOCKET, or give it as the first argument');
+  }
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new Error(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter one`);
+  }
+  const envInput = nonEmpty(env.BESTER_HANDLER_INPUT);
+  const input = options.input ?? envInput ?? 'data';
+  if (input !== 'data' && input !== 'envelope') {
+    throw new Error(`BESTER_HANDLER_INPUT must be "data" or "envelope", got ${JSON.stringify(input)}`);
+  }
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1) throw new Error('maxFrameBytes must be a positive integer');
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 0) throw new Error('idleTimeoutMs must be an integer >= 0');
+  return {
+    socketPath,
+    input,
+    type: options.type ?? env.BESTER_HANDLER_TYPE ?? '',
+    maxFrameBytes,
+    handleSignals: options.handleSignals ?? true,
+    socketMode: options.socketMode ?? 0o600,
+    idleTimeoutMs,
+  };
+}
+
+/**
+ * Splits one parsed request into the function's arguments. Envelope input (§4.4) must be
+ * `{sender, type, id, data}`; anything else is refused, which catches a daemon config that
+ * lacks `"input": "envelope"` for a handler that needs the sender.
+ */
+export function readRequest(request: unknown, input: HandlerInput, type: string): { data: unknown; context: HandlerContext } {
+  if (input === 'data') return { data: request, context: { sender: null, type, id: null } };
+  const sender = isObject(request) ? own(request, 'sender') : undefined;
+  const envType = isObject(request) ? own(request, 'type') : undefined;
+  const id = isObject(request) ? own(request, 'id') : undefined;
+  if (
+    !isObject(request) ||
+    !hasOwn(request, 'data') ||
+    !(typeof sender === 'string' || sender === null) ||
+    typeof envType !== 'string' ||
+    !(typeof id === 'string' || id === null || id === undefined)
+  ) {
+    throw new Error(
+      'expected an envelope {sender, type, id, data}: set "input": "envelope" for this handler in the daemon\'s handlers.typeMap',
     );
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  });
-  server.on('error', () => undefined);
-  const stat = await lstat(socketPath).catch(() => null);
-  if (stat?.isSocket()) await unlink(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  let closing: Promise<void> | null = null;
-  const close = (): Promise<void> =>
-    (closing ??= new Promise<void>((resolve) => server.close(() => resolve())).then(() =>
-      unlink(socketPath).catch(() => undefined),
-    ));
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      void close().then(() => process.exit(0));
-    });
   }
-  return { socketPath, close };
+  return { data: own(request, 'data'), context: { sender, type: envType, id: id ?? null } };
 }
 
-async function answer(fn: HandlerFunction, body: Buffer, onError?: (err: unknown) => void): Promise<unknown> {
-  try {
-    return await fn(parseFrameJson(body));
-  } catch (err) {
-    onError?.(err);
-    return { header: { status: '1', error: err instanceof Error ? err.message : String(err) }, data: null };
+/** Listens on the handler socket and serves requests until close() (or SIGTERM/SIGINT). */
+export async function serveHandler(fn: HandlerFunction, options: ServeOptions = {}): Promise<ServedHandler> {
+  const settings = resolveServeOptions(options);
+  const connections = new Map<net.Socket, Connection>();
+  let closing = false;
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    const connection = serveConnection(socket, fn, settings, options.onError);
+    connections.set(socket, connection);
+    socket.on('close', () => connections.delete(socket));
+  });
+  server.on('error', () => undefined); // listen errors are handled in listenOnce; later ones cannot happen on a bound socket
+  await listenReplacingStale(server, settings.socketPath);
+  await chmod(settings.socketPath, settings.socketMode).catch(() => undefined);
+
+  const signals = ['SIGTERM', 'SIGINT'] as const;
+  const onSignal = (): void => {
+    void close().then(() => process.exit(0));
+  };
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      if (settings.handleSignals) for (const signal of signals) process.off(signal, onSignal);
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of connections.values()) connection.finish();
+      const timer = setTimeout(() => {
+        for (const socket of connections.keys()) socket.destroy();
+      }, CLOSE_GRACE_MS);
+      await stopped;
+      clearTimeout(timer);
+      await removeSocketFile(settings.socketPath);
+    })();
+    return closed;
+  };
+  if (settings.handleSignals) for (const signal of signals) process.on(signal, onSignal);
+  return { socketPath: settings.socketPath, input: settings.input, close };
+}
+
+interface Connection {
+  /** Answer the request running (if any), then close; requests not started are dropped. */
+  finish(): void;
+}
+
+/**
+ * One connection from the daemon: requests are answered one at a time, in order (the original
+ * daemon sends one and closes; a later one may send several). Reading pauses while a request runs,
+ * so a peer cannot queue more than one chunk of requests.
+ */
+function serveConnection(
+  socket: net.Socket,
+  fn: HandlerFunction,
+  settings: ResolvedServeOptions,
+  onError: ServeOptions['onError'],
+): Connection {
+  const queue: Buffer[] = [];
+  let busy = false;
+  let ended = false;
+  let finishing = false;
+  /** Framing broke (oversize, empty frame): answered once the queue is done, then the connection closes. */
+  let fatal: string | null = null;
+  socket.on('error', () => socket.destroy());
+  if (settings.idleTimeoutMs > 0) {
+    socket.setTimeout(settings.idleTimeoutMs, () => {
+      if (!busy) socket.destroy();
+    });
   }
+  const decoder = new FrameDecoder(
+    {
+      frame: (body) => {
+        queue.push(Buffer.from(body)); // the body may be a view into a chunk
+        if (!busy) void drain();
+      },
+      error: (err) => {
+        fatal = err.message;
+        report(onError, err, null);
+        if (!busy) void drain();
+      },
+    },
+    settings.maxFrameBytes,
+  );
+  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  socket.on('end', () => {
+    ended = true;
+    if (!busy) void drain();
+  });
+
+  async function drain(): Promise<void> {
+    busy = true;
+    socket.pause();
+    try {
+      while (queue.length > 0 && !finishing && !socket.destroyed) {
+        const reply = await answer(fn, queue.shift()!, settings, onError);
+        if (socket.destroyed) return;
+        await write(socket, reply);
+      }
+      if (fatal !== null && !socket.destroyed) {
+        socket.end(encodeFrame(replyError(`request refused: ${fatal}`)));
+      } else if (ended || finishing) {
+        socket.end();
+      } else {
+        socket.resume();
+      }
+    } catch {
+      socket.destroy();
+    } finally {
+      busy = false;
+    }
+  }
+
+  return {
+    finish() {
+      finishing = true;
+      decoder.stop();
+      queue.length = 0;
+      if (!busy) socket.destroy(); // idle: nothing to answer
+    },
+  };
+}
+
+/** Runs the function for one request frame; never rejects: every failure becomes a status "1" reply. */
+async function answer(
+  fn: HandlerFunction,
+  body: Buffer,
+  settings: ResolvedServeOptions,
+  onError: ServeOptions['onError'],
+): Promise<Buffer> {
+  let context: HandlerContext | null = null;
+  try {
+    const request = readRequest(parseFrameJson(body), settings.input, settings.type);
+    context = request.context;
+    const reply: unknown = await fn(request.data, request.context);
+    if (!isObject(reply) || !isObject(own(reply, 'header'))) {
+      throw new TypeError('the handler function returned no reply: return sendClients(...), sendHandler(...) or sendServers(...)');
+    }
+    return encodeFrame(reply);
+  } catch (err) {
+    report(onError, err, context);
+    return encodeFrame(replyError(err instanceof Error ? err.message : String(err)));
+  }
+}
+
+function report(onError: ServeOptions['onError'], err: unknown, context: HandlerContext | null): void {
+  try {
+    onError?.(err, context);
+  } catch {
+    // a failing error callback must not take the connection down
+  }
+}
+
+/** Writes and waits until the bytes are handed to the system (backpressure), or the socket is gone. */
+function write(socket: net.Socket, frame: Buffer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    socket.write(frame, () => resolve());
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

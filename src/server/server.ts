@@ -102,6 +102,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         config,
         listeners: () => listeners,
         handlerStatus: () => supervisor.status(),
+        federationStatus: () => fed.federation.status(),
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),

@@ -24,6 +24,12 @@ export function python3(): string {
 export interface HandlerSpec {
   /** "fake" (test/fixtures/handlers/fake-handler.ts, default), "python", or an explicit binary. */
   readonly kind?: 'fake' | 'python';
+  /**
+   * A program to run instead of `kind` (e.g. an example handler: examples/handlers/echo.ts), with
+   * `args` before the socket path. '' starts nothing: the test serves the socket itself.
+   */
+  readonly binary?: string;
+  readonly args?: readonly string[];
   readonly timeoutMs?: number;
   readonly input?: 'data' | 'envelope';
 }
@@ -56,8 +62,12 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
   for (const [type, spec] of Object.entries(handlers)) {
     const kind = spec.kind ?? 'fake';
     typeMap[type] = {
-      handlerBinary: kind === 'python' ? python3() : process.execPath,
-      handlerArgs: [kind === 'python' ? PY_HANDLER : FAKE_HANDLER],
+      ...(spec.binary !== undefined
+        ? { handlerBinary: spec.binary, handlerArgs: [...(spec.args ?? [])] }
+        : {
+            handlerBinary: kind === 'python' ? python3() : process.execPath,
+            handlerArgs: [kind === 'python' ? PY_HANDLER : FAKE_HANDLER],
+          }),
       unixDomainSocketPath: `h-${type}.sock`,
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
       ...(spec.input !== undefined ? { input: spec.input } : {}),

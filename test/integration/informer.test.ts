@@ -154,10 +154,14 @@ describe('informer', () => {
     assert.equal(probe?.restarts, 0);
     assert.equal(probe?.managed, true);
     assert.equal(data.informer, d.server.informerPath);
+    const federation = data.federation as { nodeId: string; links: object; waiting: object; counters: object };
+    assert.equal(federation.nodeId, d.server.federation.nodeId);
+    assert.deepEqual([federation.links, federation.waiting, federation.counters], [{}, {}, {}]);
     assert.deepEqual(Object.keys(data).toSorted(), [
       'adminInfo',
       'clientCount',
       'connections',
+      'federation',
       'handlers',
       'informer',
       'listeners',

@@ -13,6 +13,8 @@ export interface InformerContext {
   /** The daemon's listeners, in config order. */
   readonly listeners: () => readonly { readonly address: string }[];
   readonly handlerStatus: () => readonly HandlerStatus[];
+  /** Federation state: node id, links, messages waiting per peer, counters (docs/federation.md §8). */
+  readonly federationStatus: () => unknown;
   readonly startedAt: Date;
   /** The daemon's version (package.json). */
   readonly version: string;
@@ -71,6 +73,7 @@ function serverInfo(ctx: InformerContext): Record<string, unknown> {
     users: registry.users().length,
     handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed }) => ({ type, state, pid, restarts, managed })),
     informer: config.informer.path,
+    federation: ctx.federationStatus(),
   };
 }
 

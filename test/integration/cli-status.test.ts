@@ -1,0 +1,87 @@
+// `bester status`, spawned against a real daemon's informer: the summary, --json, --config, errors.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { formatStatus } from '../../src/cli/status-command.ts';
+import { connect, type BesterClient } from '../../src/sdk/client.ts';
+import { runBester } from '../helpers/bester-cli.ts';
+import { rawConfig, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+
+describe('bester status (spawned)', () => {
+  let d: TestDaemon;
+  let informer: string;
+  const clients: BesterClient[] = [];
+  before(async () => {
+    d = await startTestDaemon({ handlers: { echo: {} }, extra: { admin: { info: { name: 'status test' } } } });
+    informer = d.server.informerPath ?? '';
+    for (const user of ['alice', 'alice', 'bob']) {
+      clients.push(await connect({ server: `127.0.0.1:${d.port}`, username: user, password: `${user}-pw` }));
+    }
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await d.close();
+  });
+
+  test('a summary for people', async () => {
+    const result = await runBester(['status', '--informer', informer]);
+    assert.equal(result.code, 0, result.stderr);
+    const out = result.stdout;
+    assert.match(out, /^server: {5}bester \d+\.\d+\.\d+, up \d+s \(since \d{4}-\d\d-\d\dT/);
+    assert.match(out, /\nclients: {4}3 connections, 2 users online: alice, bob\n/);
+    assert.match(out, new RegExp(`\\nlisteners: {2}tcp4://127\\.0\\.0\\.1:${d.port}\\n {12}unix://${d.unixPath}\\n`));
+    assert.match(out, /\nhandlers: {3}echo {2}ready {5}pid \d+, restarts 0\n/);
+    assert.match(out, new RegExp(`\\ninformer: {3}${informer}\\n`));
+    assert.match(out, /\nadmin: {6}\{"name":"status test"\}\n$/);
+  });
+
+  test('--json prints serverInfo as the server sent it; the path may come from the environment', async () => {
+    const result = await runBester(['status', '--json'], { env: { BESTER_INFORMER_SOCKET: informer } });
+    assert.equal(result.code, 0, result.stderr);
+    const info = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.equal(info.clientCount, '3');
+    assert.equal(info.users, 2);
+    assert.deepEqual(info.adminInfo, { name: 'status test' });
+    assert.equal(result.stdout.split('\n').length, 2, 'one line');
+  });
+
+  test('--config FILE finds the informer in the config', async () => {
+    const file = path.join(d.dir, 'server.conf');
+    await writeFile(file, JSON.stringify({ ...rawConfig(d.dir, {}), informer: { path: informer } }));
+    const result = await runBester(['status', '--config', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /2 users online: alice, bob/);
+
+    const off = path.join(d.dir, 'off.conf');
+    await writeFile(off, JSON.stringify({ ...rawConfig(d.dir, {}), informer: { enabled: false } }));
+    const disabled = await runBester(['status', '--config', off]);
+    assert.equal(disabled.code, 1);
+    assert.match(disabled.stderr, /^bester: the informer is turned off in .*off\.conf \(informer\.enabled\)\n$/);
+  });
+
+  test('errors: no informer there, nothing given, both given, help', async () => {
+    const missing = path.join(d.dir, 'nope.sock');
+    const gone = await runBester(['status', '--informer', missing]);
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr, `bester: cannot connect to unix:${missing}: no such socket file\n`);
+    const none = await runBester(['status']);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^bester: give --informer PATH, --config FILE or BESTER_INFORMER_SOCKET\nTry 'bester status --help'\.\n$/);
+    const both = await runBester(['status', '--informer', 'a', '--config', 'b']);
+    assert.equal(both.code, 2);
+    const help = await runBester(['status', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: bester status/);
+  });
+});
+
+test('formatStatus: an original server sends only three fields', () => {
+  const out = formatStatus({ clientCount: '1', adminInfo: null, listeners: { listener0: { address: 'tcp4://0.0.0.0:2223' } } }, ['zed']);
+  assert.equal(out, [
+    'server:     bester (version not reported)',
+    'clients:    1 connection, 1 user online: zed',
+    'listeners:  tcp4://0.0.0.0:2223',
+    '',
+  ].join('\n'));
+});
