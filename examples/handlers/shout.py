@@ -109,20 +109,22 @@ def main():
     path = socket_path()
     remove_stale(path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
-    os.chmod(path, 0o600)
-    server.listen(64)
 
     def stop(signum, frame):
         server.close()
         try:
-            os.unlink(path)
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
         except OSError:
             pass
         sys.exit(0)
 
+    # Before binding: a SIGTERM as soon as the socket listens still cleans up.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    server.bind(path)
+    os.chmod(path, 0o600)
+    server.listen(64)
     print("shout handler listening on " + path, flush=True)
     while True:
         conn = server.accept()[0]

@@ -19,7 +19,8 @@ Options:
   --id ID             the message id (default: a generated one)
   --wait-delivery N   after a good report, also wait for N deliveries to this user
                       (e.g. an echo) and print each as a JSON line {"type":...,"data":...}
-  --timeout-ms MS     how long to wait for the login, the report and the deliveries (default 10000)
+  --timeout-ms MS     how long to wait, once logged in, for the report and the deliveries
+                      (default 10000; the login has 10 s of its own)
 ${CONNECT_HELP}
 
 Exit status: 0 when the report is good, 1 when it is bad (the reason goes to stderr)
@@ -108,8 +109,8 @@ export async function runSendCommand(args: readonly string[], io: CliIo): Promis
 
   const settings = await connectSettings(values, io, HINT);
   if (values['data-stdin'] === true) data = parseData(await readStdinText(io), 'the data on stdin');
+  const client: BesterClient = await connect({ ...settings, sendTimeoutMs: timeoutMs });
   const deadline = Date.now() + timeoutMs;
-  const client: BesterClient = await connect({ ...settings, timeoutMs, sendTimeoutMs: timeoutMs });
   try {
     // Listening starts before the send, so an echo that comes back before the report is not missed.
     const deliveries = waitFor > 0 ? client.deliveries() : null;

@@ -46,7 +46,12 @@ export function parseHandlerReply(reply: unknown): HandlerReply {
   if (!isObject(header)) return fail('handler_bad_reply', 'the handler reply has no "header" object');
   const status = readStatus(header);
   if (status === null) return fail('handler_bad_reply', 'the handler reply has no numeric "header.status"');
-  if (status !== 0) return fail('handler_error', `the handler answered status ${status}`);
+  if (status !== 0) {
+    // Ours: a handler may explain itself in header.error; the sender sees it in the reason (§4.2.1).
+    const error = own(header, 'error');
+    const why = typeof error === 'string' && error !== '' ? `: ${error.slice(0, 500)}` : '';
+    return fail('handler_error', `the handler answered status ${status}${why}`);
+  }
 
   // Code form: header.command = {type, data}; result in top-level `data`.
   // Spec form: header.command = "name", header.commandData; result in payload.data.

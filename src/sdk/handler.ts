@@ -187,9 +187,12 @@ export async function serveHandler(fn: HandlerFunction, options: ServeOptions = 
     socket.on('close', () => connections.delete(socket));
   });
   server.on('error', () => undefined); // listen errors are handled in listenOnce; later ones cannot happen on a bound socket
-  await listenReplacingStale(server, settings.socketPath);
-  await chmod(settings.socketPath, settings.socketMode).catch(() => undefined);
+  const listening = listenReplacingStale(server, settings.socketPath).then(() =>
+    chmod(settings.socketPath, settings.socketMode).catch(() => undefined),
+  );
 
+  // Signals are taken before listening: a SIGTERM that comes as soon as the socket accepts
+  // (the daemon may see it listening at once) still closes cleanly.
   const signals = ['SIGTERM', 'SIGINT'] as const;
   const onSignal = (): void => {
     void close().then(() => process.exit(0));
@@ -199,6 +202,7 @@ export async function serveHandler(fn: HandlerFunction, options: ServeOptions = 
     closed ??= (async () => {
       closing = true;
       if (settings.handleSignals) for (const signal of signals) process.off(signal, onSignal);
+      if (!(await listening.then(() => true, () => false))) return;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const connection of connections.values()) connection.finish();
       const timer = setTimeout(() => {
@@ -211,6 +215,12 @@ export async function serveHandler(fn: HandlerFunction, options: ServeOptions = 
     return closed;
   };
   if (settings.handleSignals) for (const signal of signals) process.on(signal, onSignal);
+  try {
+    await listening;
+  } catch (err) {
+    await close();
+    throw err;
+  }
   return { socketPath: settings.socketPath, input: settings.input, close };
 }
 

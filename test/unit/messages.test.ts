@@ -82,6 +82,8 @@ describe('parseHandlerReply', () => {
     const r = parseHandlerReply({ header: { status: '1' } });
     assert.ok(!r.ok && r.code === 'handler_error' && r.reason.includes('1'));
     assert.ok(!parseHandlerReply({ header: { status: 'zero', command: { type: 'sendClients', data: [] } } }).ok);
+    const explained = parseHandlerReply({ header: { status: '1', error: 'you have not joined room "x"' } });
+    assert.ok(!explained.ok && explained.reason === 'the handler answered status 1: you have not joined room "x"');
   });
   test('an unknown command with a list of names is read as sendClients, as the original did', () => {
     const r = parseHandlerReply({ header: { status: '0', command: { type: 'sendEveryone', data: ['a'] } }, data: 1 });
