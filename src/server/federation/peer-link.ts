@@ -32,7 +32,8 @@ export class PeerLink {
   #conn: FrameConnection | null = null;
   /** Highest seq written on the current connection. */
   #sentUpTo = 0;
-  #inFlight = 0;
+  /** Highest seq the peer acknowledged; it processes in order, so acks come in order (§3.3). */
+  #ackedUpTo = 0;
   #attempt = 0;
   #timer: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -82,7 +83,7 @@ export class PeerLink {
     );
     this.#conn = conn;
     this.#sentUpTo = 0;
-    this.#inFlight = 0;
+    this.#ackedUpTo = 0;
     this.#lastHeard = Date.now();
     conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: HELLO, id: 'hello' }, { first: true }));
   }
@@ -127,12 +128,14 @@ export class PeerLink {
       this.#ack(entry.seq);
     }
     this.#sentUpTo = lastSeq;
+    this.#ackedUpTo = lastSeq;
     this.#startHeartbeat();
     this.#pump();
   }
 
   #onAck(seq: number): void {
-    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    if (seq <= this.#ackedUpTo || seq > this.#sentUpTo) return; // stale or bogus: nothing in flight matches
+    this.#ackedUpTo = seq;
     this.#ack(seq);
     this.#pump();
   }
@@ -146,12 +149,11 @@ export class PeerLink {
   #pump(): void {
     const conn = this.#conn;
     if (this.state !== 'up' || !conn) return;
-    const room = this.#o.config.maxInFlight - this.#inFlight;
+    const room = this.#o.config.maxInFlight - (this.#sentUpTo - this.#ackedUpTo);
     if (room <= 0) return;
     for (const entry of this.#o.store.pending(this.#o.peer.name, this.#sentUpTo, room)) {
       if (!conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, messagePayload(entry)))) return;
       this.#sentUpTo = entry.seq;
-      this.#inFlight++;
     }
   }
 
