@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// The least code doing the daemon's hops, for the benchmark's baseline (issue: performance):
+// client frame in -> payload.data to the relay handler -> its reply -> delivery to the named
+// recipient + status report to the sender. No validation, no logs, no limits, no auth check.
+//   node bench/baseline-relay.ts HANDLER_SOCKET original|persistent
+// Prints "listening PORT". Messages of one connection may be in flight together.
+import net from 'node:net';
+import { encodeJsonFrame, FrameDecoder } from '../src/protocol/frame.ts';
+
+const [handlerSocket, mode = 'original'] = process.argv.slice(2);
+if (!handlerSocket) throw new Error('usage: baseline-relay.ts HANDLER_SOCKET original|persistent');
+
+const users = new Map<string, net.Socket>();
+
+type Reply = (text: string) => void;
+
+/** Original mode: a new connection per call. */
+function callOnce(data: string, done: Reply): void {
+  const s = net.connect(handlerSocket!);
+  s.on('error', () => s.destroy());
+  const d = new FrameDecoder({ frame: (b) => { done(b.toString('utf8')); s.destroy(); }, error: () => s.destroy() }, 1 << 26);
+  s.on('data', (c: Buffer) => d.push(c));
+  s.write(encodeJsonFrame(data));
+}
+
+/** Persistent mode: one connection per pool slot, replies in order. */
+const pool: Array<{ socket: net.Socket; waiting: Reply[] }> = [];
+function callPooled(data: string, done: Reply): void {
+  if (pool.length < 4) {
+    const socket = net.connect(handlerSocket!);
+    const slot = { socket, waiting: [] as Reply[] };
+    const d = new FrameDecoder({ frame: (b) => slot.waiting.shift()?.(b.toString('utf8')), error: () => socket.destroy() }, 1 << 26);
+    socket.on('data', (c: Buffer) => d.push(c));
+    socket.on('error', () => undefined);
+    pool.push(slot);
+  }
+  const slot = pool.reduce((a, b) => (a.waiting.length <= b.waiting.length ? a : b));
+  slot.waiting.push(done);
+  slot.socket.write(encodeJsonFrame(data));
+}
+
+const call = mode === 'persistent' ? callPooled : callOnce;
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.on('error', () => socket.destroy());
+  let user: string | null = null;
+  const decoder = new FrameDecoder(
+    {
+      frame(body) {
+        const msg = JSON.parse(body.toString('utf8')) as { header: { authentication?: { username: string } }; payload: { id: string; type: string; data: unknown } };
+        if (user === null) {
+          user = msg.header.authentication?.username ?? '';
+          users.set(user, socket);
+          socket.write(encodeJsonFrame('{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":"auth_special"}}'));
+          return;
+        }
+        const { id, type, data } = msg.payload;
+        call(JSON.stringify(data), (replyText) => {
+          const reply = JSON.parse(replyText) as { header: { command: { data: string[] } }; data: unknown };
+          const frame = encodeJsonFrame(`{"header":{"messageType":"receivedMessage"},"payload":{"data":${JSON.stringify(reply.data)},"type":${JSON.stringify(type)}}}`);
+          for (const name of reply.header.command.data) users.get(name)?.write(frame);
+          socket.write(encodeJsonFrame(`{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":${JSON.stringify(id)}}}`));
+        });
+      },
+      error: () => socket.destroy(),
+    },
+    1 << 26,
+  );
+  socket.on('data', (c: Buffer) => decoder.push(c));
+  socket.on('close', () => {
+    if (user !== null && users.get(user) === socket) users.delete(user);
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${(server.address() as net.AddressInfo).port}\n`));
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
+// plus the sender's status report" (docs/performance.md). Every run is bounded in time.
+//
+//   node bench/load.ts [--target bester|baseline|all] [--pairs 8] [--window 16] [--size 100]
+//                      [--seconds 10] [--handler-mode original|persistent]
+//
+// Prints one JSON line per run and a table at the end. `npm run bench` runs the matrix.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../src/protocol/frame.ts';
+import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const NODE = process.execPath;
+
+export interface RunOptions {
+  target: 'bester' | 'baseline';
+  pairs: number;
+  window: number;
+  size: number;
+  seconds: number;
+  handlerMode: 'original' | 'persistent';
+}
+
+export interface RunResult extends RunOptions {
+  delivered: number;
+  acknowledged: number;
+  lost: number;
+  deliveredPerSec: number;
+  acknowledgedPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  serverCpuUsPerMsg: number;
+  serverRssMb: number;
+}
+
+/** utime + stime of a process, in microseconds (Linux /proc). */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1_000_000) / 100; // CLK_TCK is 100 on Linux
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(NODE, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Resolves with the first stdout line matching `re`, within 20 s. */
+function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} within 20 s`)), 20_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+      if (buf.length > 1 << 20) buf = buf.slice(-4096);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready`)));
+  });
+}
+
+class Client {
+  readonly socket: net.Socket;
+  onFrame: (frame: { header: Record<string, unknown>; payload: Record<string, unknown> }) => void = () => undefined;
+  constructor(port: number) {
+    this.socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    this.socket.on('error', () => undefined);
+    const d = new FrameDecoder({ frame: (b) => this.onFrame(parseFrameJson(b) as never), error: () => this.socket.destroy() }, 1 << 26);
+    this.socket.on('data', (c: Buffer) => d.push(c));
+  }
+  login(user: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`login of ${user} timed out`)), 20_000);
+      this.onFrame = (f) => {
+        clearTimeout(timer);
+        if (f.header.status === 'good') resolve();
+        else reject(new Error(`login of ${user} refused: ${String(f.header.reason)}`));
+      };
+      this.socket.write(encodeFrame({ header: { scope: 'client', authentication: { username: user, password: 'bench-pw' } }, payload: { type: 'login', id: 'l', data: null } }));
+    });
+  }
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
+}
+
+async function startServer(o: RunOptions, dir: string): Promise<{ port: number; pid: number; stop: () => void }> {
+  const handlerSocket = path.join(dir, 'relay.sock');
+  if (o.target === 'baseline') {
+    const handler = start([path.join(ROOT, 'bench/relay-handler.ts'), handlerSocket]);
+    await waitLine(handler, /listening/);
+    const relay = start([path.join(ROOT, 'bench/baseline-relay.ts'), handlerSocket, o.handlerMode]);
+    const [, port] = await waitLine(relay, /listening (\d+)/);
+    return { port: Number(port), pid: relay.pid!, stop: () => { relay.kill('SIGKILL'); handler.kill('SIGKILL'); } };
+  }
+  const config = {
+    network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+    handlers: {
+      availableTypes: ['relay'],
+      typeMap: { relay: { handlerBinary: NODE, handlerArgs: [path.join(ROOT, 'bench/relay-handler.ts')], unixDomainSocketPath: 'relay.sock', ...(o.handlerMode === 'persistent' ? { protocol: 'persistent' } : {}) } },
+    },
+    log: { level: 'info' },
+  };
+  writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(config));
+  const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
+  for (let i = 0; i < o.pairs; i++) {
+    await store.add(`s${i}`, 'bench-pw');
+    await store.add(`r${i}`, 'bench-pw');
+  }
+  await store.close();
+  const daemon = start([path.join(ROOT, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')]);
+  const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
+  return { port: Number(port), pid: daemon.pid!, stop: () => daemon.kill('SIGTERM') };
+}
+
+export async function run(o: RunOptions): Promise<RunResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const server = await startServer(o, dir);
+  try {
+    const pad = 'x'.repeat(Math.max(0, o.size - 40));
+    const receivers: Client[] = [];
+    const senders: Client[] = [];
+    for (let i = 0; i < o.pairs; i++) {
+      const r = new Client(server.port);
+      await r.login(`r${i}`);
+      receivers.push(r);
+      const s = new Client(server.port);
+      await s.login(`s${i}`);
+      senders.push(s);
+    }
+    const latencies = new Float64Array(20_000_000);
+    let delivered = 0;
+    let acknowledged = 0;
+    let sent = 0;
+    let sending = true;
+    for (const r of receivers) {
+      r.onFrame = (f) => {
+        const t = (f.payload.data as { t: number }).t;
+        if (delivered < latencies.length) latencies[delivered] = performance.now() - t;
+        delivered++;
+      };
+    }
+    const sendOne = (s: Client, i: number): void => {
+      sent++;
+      s.socket.write(encodeFrame({ header: {}, payload: { type: 'relay', id: String(sent), data: { to: `r${i}`, t: performance.now(), pad } } }));
+    };
+    senders.forEach((s, i) => {
+      s.onFrame = (f) => {
+        if (f.header.status !== 'good') return;
+        acknowledged++;
+        if (sending) sendOne(s, i);
+      };
+    });
+    const cpu0 = cpuUs(server.pid);
+    const t0 = performance.now();
+    senders.forEach((s, i) => {
+      for (let w = 0; w < o.window; w++) sendOne(s, i);
+    });
+    await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    sending = false;
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu1 = cpuUs(server.pid);
+    const deliveredAtEnd = delivered;
+    const ackedAtEnd = acknowledged;
+    // Drain what is in flight (bounded), then count losses.
+    for (let i = 0; i < 50 && delivered < sent; i++) await new Promise((r) => setTimeout(r, 100));
+    const sorted = latencies.slice(0, Math.min(delivered, latencies.length)).sort();
+    const result: RunResult = {
+      ...o,
+      delivered: deliveredAtEnd,
+      acknowledged: ackedAtEnd,
+      lost: sent - delivered,
+      deliveredPerSec: Math.round(deliveredAtEnd / elapsed),
+      acknowledgedPerSec: Math.round(ackedAtEnd / elapsed),
+      latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: percentile(sorted, 100) },
+      serverCpuUsPerMsg: Math.round((cpu1 - cpu0) / Math.max(1, deliveredAtEnd)),
+      serverRssMb: rssMb(server.pid),
+    };
+    for (const c of [...senders, ...receivers]) c.socket.destroy();
+    return result;
+  } finally {
+    server.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function table(results: RunResult[]): string {
+  const rows = results.map((r) =>
+    [r.target, r.handlerMode, `P=${r.pairs} W=${r.window}`, `${r.size} B`, r.deliveredPerSec, r.latencyMs.p50, r.latencyMs.p99, r.serverCpuUsPerMsg, r.serverRssMb, r.lost].join(' | '),
+  );
+  return ['target | handler mode | load | size | msgs/s | p50 ms | p99 ms | server µs/msg | RSS MB | lost', ...rows].join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string', default: 'all' },
+      pairs: { type: 'string', default: '8' },
+      window: { type: 'string', default: '16' },
+      size: { type: 'string', default: '100' },
+      seconds: { type: 'string', default: '10' },
+      'handler-mode': { type: 'string', default: 'original' },
+    },
+  });
+  const targets = values.target === 'all' ? (['bester', 'baseline'] as const) : [values.target as 'bester' | 'baseline'];
+  const results: RunResult[] = [];
+  for (const target of targets) {
+    const r = await run({
+      target,
+      pairs: Number(values.pairs),
+      window: Number(values.window),
+      size: Number(values.size),
+      seconds: Math.min(120, Number(values.seconds)),
+      handlerMode: values['handler-mode'] as 'original' | 'persistent',
+    });
+    console.log(JSON.stringify(r));
+    results.push(r);
+  }
+  console.log(table(results));
+}
