@@ -15,12 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../src/protocol/frame.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+import { natsInstalled, runNats } from './nats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = process.execPath;
 
 export interface RunOptions {
-  target: 'bester' | 'baseline';
+  target: 'bester' | 'baseline' | 'nats';
   pairs: number;
   window: number;
   size: number;
@@ -103,7 +104,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
 }
 
-async function startServer(o: RunOptions, dir: string): Promise<{ port: number; pid: number; stop: () => void }> {
+async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, dir: string): Promise<{ port: number; pid: number; stop: () => void }> {
   const handlerSocket = path.join(dir, 'relay.sock');
   if (o.target === 'baseline') {
     const handler = start([path.join(ROOT, 'bench/relay-handler.ts'), handlerSocket]);
@@ -133,8 +134,9 @@ async function startServer(o: RunOptions, dir: string): Promise<{ port: number; 
 }
 
 export async function run(o: RunOptions): Promise<RunResult> {
+  if (o.target === 'nats') return runNats(o, { root: ROOT, cpuUs, rssMb, percentile });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
-  const server = await startServer(o, dir);
+  const server = await startServer({ ...o, target: o.target }, dir);
   try {
     const pad = 'x'.repeat(Math.max(0, o.size - 40));
     const receivers: Client[] = [];
@@ -222,7 +224,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'handler-mode': { type: 'string', default: 'original' },
     },
   });
-  const targets = values.target === 'all' ? (['bester', 'baseline'] as const) : [values.target as 'bester' | 'baseline'];
+  const all: RunOptions['target'][] = natsInstalled() ? ['bester', 'baseline', 'nats'] : ['bester', 'baseline'];
+  const targets = values.target === 'all' ? all : [values.target as RunOptions['target']];
   const results: RunResult[] = [];
   for (const target of targets) {
     const r = await run({
