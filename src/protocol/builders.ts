@@ -11,6 +11,8 @@ export interface StatusExtra {
   readonly undelivered?: readonly string[];
   /** sendServers: per target, "delivered" (the peer acknowledged) or "queued" (kept durably). */
   readonly servers?: Readonly<Record<string, string>>;
+  /** sendClients: recipients offline whose delivery is kept for their next login (docs/protocol.md §4.3.1). */
+  readonly stored?: readonly string[];
 }
 
 export function statusReport(id: string, good: boolean, extra?: StatusExtra): object {
@@ -19,12 +21,18 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
   if (extra?.reason !== undefined) header.reason = extra.reason;
   if (extra?.undelivered !== undefined) header.undelivered = extra.undelivered;
   if (extra?.servers !== undefined) header.servers = extra.servers;
+  if (extra?.stored !== undefined) header.stored = extra.stored;
   return { header, payload: { id } };
 }
 
 /** §3.4: a handler's result delivered to a recipient. */
 export function delivery(type: string, data: unknown): object {
   return { header: { messageType: 'receivedMessage' }, payload: { data, type } };
+}
+
+/** Ours (§5.3): the server asks a quiet client whether it is still there; it answers with a `pong` message. */
+export function pingFrame(id: string): object {
+  return { header: { messageType: 'ping' }, payload: { id } };
 }
 
 /** §5.1: the built-in `dummy` type's answer, exactly as the original sent it. */

@@ -9,10 +9,13 @@ export type ErrorCode =
   | 'not_an_object'
   | 'invalid_message'
   | 'login_timeout'
+  | 'ping_timeout'
   | 'unknown_scope'
   | 'server_scope_refused'
   // login
   | 'auth_failed'
+  | 'login_throttled'
+  | 'too_many_connections'
   // per message (the connection stays open)
   | 'unknown_type'
   | 'unknown_builtin'
@@ -21,8 +24,10 @@ export type ErrorCode =
   | 'handler_bad_reply'
   | 'handler_error'
   | 'handler_chain_too_long'
+  | 'overloaded'
   | 'unknown_command'
   | 'recipients_offline'
+  | 'recipient_queue_full'
   | 'federation_unavailable'
   // federation (docs/federation.md)
   | 'peer_auth_failed'

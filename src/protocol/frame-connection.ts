@@ -23,6 +23,11 @@ export interface FrameConnectionOptions {
   maxOutboundBytes: number;
   /** How long a graceful close waits for the peer before the socket is destroyed (ms). */
   closeTimeoutMs?: number;
+  /**
+   * Cut the peer off as a slow consumer when bytes wait to be sent and none of them could be handed
+   * to the OS for this long (ms). One timer per connection, armed while bytes wait. Off when absent.
+   */
+  writeStallMs?: number;
 }
 
 let nextId = 1;
@@ -35,6 +40,11 @@ export class FrameConnection {
   readonly #events: FrameConnectionEvents;
   readonly #maxOutboundBytes: number;
   readonly #closeTimeoutMs: number;
+  readonly #writeStallMs: number;
+  #stallTimer: NodeJS.Timeout | null = null;
+  /** Bytes ever queued, and how many of them had been handed to the OS when the stall timer was armed. */
+  #queuedTotal = 0;
+  #flushedAtArm = 0;
   #closing = false;
   #closed = false;
 
@@ -44,6 +54,7 @@ export class FrameConnection {
     this.#events = events;
     this.#maxOutboundBytes = options.maxOutboundBytes;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
+    this.#writeStallMs = options.writeStallMs ?? 0;
     this.#decoder = new FrameDecoder(
       {
         frame: (body) => {
@@ -58,6 +69,7 @@ export class FrameConnection {
     stream.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
     stream.on('error', (err) => this.#finish(err));
     stream.on('close', () => this.#finish(null));
+    if (this.#writeStallMs > 0) stream.on('drain', () => this.#clearStallTimer());
     // A peer that half-closes is done sending; its owner answers what it has, then closes.
     stream.on('end', () => {
       if (this.#closing) return;
@@ -80,8 +92,12 @@ export class FrameConnection {
     return this.sendFrame(encodeFrame(value));
   }
 
-  /** Queues an already encoded frame (one encoding can serve many recipients). */
-  sendFrame(frame: Buffer): boolean {
+  /**
+   * Queues an already encoded frame (one encoding can serve many recipients). `written`, when given,
+   * is called once the frame was handed to the operating system (no error) or could not be (an error);
+   * it is not called when this returns false.
+   */
+  sendFrame(frame: Buffer, written?: (err: Error | null | undefined) => void): boolean {
     if (this.#closed || this.#stream.writableEnded) return false;
     if (this.#closing && this.#stream.destroyed) return false;
     if (this.#stream.writableLength + frame.length > this.#maxOutboundBytes) {
@@ -92,8 +108,37 @@ export class FrameConnection {
       );
       return false;
     }
-    this.#stream.write(frame);
+    if (written) this.#stream.write(frame, written);
+    else this.#stream.write(frame);
+    this.#queuedTotal += frame.length;
+    if (this.#writeStallMs > 0 && this.#stallTimer === null && this.#stream.writableLength > 0) this.#armStallTimer();
     return true;
+  }
+
+  #armStallTimer(): void {
+    this.#flushedAtArm = this.#queuedTotal - this.#stream.writableLength;
+    this.#stallTimer = setTimeout(() => this.#checkStall(), this.#writeStallMs);
+    this.#stallTimer.unref();
+  }
+
+  #clearStallTimer(): void {
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+  }
+
+  /** docs/protocol.md §7 `slow_consumer`: bytes waited a whole writeStallMs and none of them were sent. */
+  #checkStall(): void {
+    this.#stallTimer = null;
+    const waiting = this.#stream.writableLength;
+    if (this.#closed || waiting === 0) return;
+    if (this.#queuedTotal - waiting > this.#flushedAtArm) {
+      this.#armStallTimer(); // slow, but moving
+      return;
+    }
+    this.destroy();
+    this.#events.protocolError(
+      new BesterError('slow_consumer', `${waiting} bytes waited ${this.#writeStallMs} ms without being read`),
+    );
   }
 
   /** Stops reading (e.g. while earlier messages are processed). */
@@ -126,6 +171,7 @@ export class FrameConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing = true;
+    this.#clearStallTimer();
     this.#decoder.stop();
     if (!this.#stream.destroyed) this.#stream.destroy();
     this.#events.closed(err);

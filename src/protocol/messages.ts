@@ -17,7 +17,8 @@ export interface Credentials {
 
 /** The first frame of a connection decides its scope (§2.1). */
 export type FirstMessage =
-  | { readonly scope: 'client'; readonly credentials: Credentials | null }
+  /** `features`: what the client announced in `header.features` (§2.2), e.g. "ping" (§5.3). */
+  | { readonly scope: 'client'; readonly credentials: Credentials | null; readonly features: readonly string[] }
   | { readonly scope: 'server'; readonly payload: ServerPayload }
   /** Scope "server" with a `header.federation` seal: an authenticated peer link (docs/federation.md). */
   | { readonly scope: 'peer' };
@@ -56,14 +57,15 @@ export function validateFirstMessage(value: unknown): Validated<FirstMessage> {
   if (!isObject(header)) return invalid('invalid_message', 'the first message needs a "header" object');
   const scope = own(header, 'scope');
   if (scope === 'client') {
+    const features = readFeatures(own(header, 'features'));
     const auth = own(header, 'authentication');
-    if (!isObject(auth)) return { ok: true, value: { scope: 'client', credentials: null } };
+    if (!isObject(auth)) return { ok: true, value: { scope: 'client', credentials: null, features } };
     const username = own(auth, 'username');
     const password = own(auth, 'password');
     if (typeof username !== 'string' || typeof password !== 'string') {
-      return { ok: true, value: { scope: 'client', credentials: null } };
+      return { ok: true, value: { scope: 'client', credentials: null, features } };
     }
-    return { ok: true, value: { scope: 'client', credentials: { username, password } } };
+    return { ok: true, value: { scope: 'client', credentials: { username, password }, features } };
   }
   if (scope === 'server' && isObject(own(header, 'federation'))) return { ok: true, value: { scope: 'peer' } };
   if (scope === 'server') {
@@ -73,6 +75,13 @@ export function validateFirstMessage(value: unknown): Validated<FirstMessage> {
   }
   if (scope === undefined) return invalid('unknown_scope', 'the first message needs "header.scope": "client" or "server"');
   return invalid('unknown_scope', `unknown scope ${JSON.stringify(scope)}: expected "client" or "server"`);
+}
+
+/** §2.2 [ours]: `header.features`, a list of names; anything else in it is ignored. At most 32 are read. */
+function readFeatures(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  const list: unknown[] = value;
+  return list.slice(0, 32).filter((item): item is string => typeof item === 'string');
 }
 
 function validateServerPayload(payload: unknown): Validated<ServerPayload> {

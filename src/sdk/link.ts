@@ -4,7 +4,7 @@
 import { AUTH_ID } from '../protocol/builders.ts';
 import { BesterError } from '../protocol/errors.ts';
 import { FrameConnection } from '../protocol/frame-connection.ts';
-import { parseFrameJson } from '../protocol/frame.ts';
+import { encodeFrame, parseFrameJson } from '../protocol/frame.ts';
 import type { Credentials } from '../protocol/messages.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { ClientError, LoginError } from './errors.ts';
@@ -176,6 +176,12 @@ export class Link {
       return;
     }
     const frame = read.frame;
+    if (frame.kind === 'ping') {
+      // §5.3: answered here at once and never handed to the owner. (While the owner holds the link paused,
+      // nothing is read, pings included: a client that stops reading for minutes is closed by the server.)
+      this.send(encodeFrame({ header: {}, payload: { type: 'pong', id: frame.id, data: null } }));
+      return;
+    }
     // §3.5: an error frame is followed by the server's close; its reason is why the connection ended.
     if (frame.kind === 'error') {
       this.#fatal ??= new ClientError(frame.code, `${this.label} closed the connection: ${frame.reason}`);
@@ -214,7 +220,12 @@ export class Link {
 
 function loginFrame(credentials: Credentials): object {
   return {
-    header: { scope: 'client', authentication: { username: credentials.username, password: credentials.password } },
+    // `features` (§2.2): this SDK answers the server's pings (§5.3).
+    header: {
+      scope: 'client',
+      authentication: { username: credentials.username, password: credentials.password },
+      features: ['ping'],
+    },
     payload: { type: 'login', id: 'login', data: null },
   };
 }

@@ -13,6 +13,8 @@ export interface StatusReport {
   readonly reason?: string;
   /** Recipients of `sendClients` that were not connected (§4.3.1). */
   readonly undelivered?: readonly string[];
+  /** Recipients of `sendClients` who were offline: the server keeps it for their next login (§4.3.1). */
+  readonly stored?: readonly string[];
   /** The frame as the server sent it. */
   readonly raw: JsonObject;
 }
@@ -27,6 +29,8 @@ export type ServerFrame =
   | { readonly kind: 'status'; readonly report: StatusReport }
   | { readonly kind: 'delivery'; readonly delivery: Delivery }
   | { readonly kind: 'error'; readonly code: string; readonly reason: string; readonly raw: JsonObject }
+  /** The server checks the connection is alive (§5.3); the SDK answers with a `pong` message. */
+  | { readonly kind: 'ping'; readonly id: string }
   | { readonly kind: 'unknown'; readonly raw: JsonObject };
 
 export type ReadFrame = { readonly ok: true; readonly frame: ServerFrame } | { readonly ok: false; readonly reason: string };
@@ -54,12 +58,14 @@ function statusReport(raw: JsonObject, header: JsonObject, payload: JsonObject):
   const code = optionalString(header, 'code');
   const reason = optionalString(header, 'reason');
   const undelivered = stringList(own(header, 'undelivered'));
+  const stored = stringList(own(header, 'stored'));
   const report: StatusReport = {
     id,
     status,
     ...(code !== undefined ? { code } : {}),
     ...(reason !== undefined ? { reason } : {}),
     ...(undelivered !== undefined ? { undelivered } : {}),
+    ...(stored !== undefined ? { stored } : {}),
     raw,
   };
   return { ok: true, frame: { kind: 'status', report } };
@@ -80,6 +86,11 @@ export function readServerFrame(value: unknown): ReadFrame {
       if (typeof type !== 'string') return fail('a delivery without a string "payload.type"');
       // `data` is any JSON; a delivery without it carries null.
       return { ok: true, frame: { kind: 'delivery', delivery: { type, data: own(payload, 'data') ?? null } } };
+    }
+    case 'ping': {
+      const id = own(payload, 'id');
+      if (typeof id !== 'string') return { ok: true, frame: { kind: 'unknown', raw: value } };
+      return { ok: true, frame: { kind: 'ping', id } };
     }
     case 'error': {
       const code = optionalString(header, 'code') ?? 'internal_error';

@@ -23,6 +23,30 @@ export function createLogger(config: LogConfig, destination?: DestinationStream)
   return destination ? pino(options, destination) : pino(options);
 }
 
+/** What was thrown, as plain strings: safe to log and to put in a reason whatever the value is. */
+export interface ThrownDescription {
+  readonly type: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/**
+ * Describes anything that was thrown without ever throwing itself: a bug may throw a non-Error,
+ * an object whose getters throw, or a Proxy, and the per-connection boundary must still log it
+ * and answer `internal_error` (docs/protocol.md §3.5) instead of losing the connection or the process.
+ */
+export function describeThrown(value: unknown): ThrownDescription {
+  try {
+    if (value instanceof Error) {
+      const stack = value.stack;
+      return { type: String(value.name), message: String(value.message), ...(typeof stack === 'string' ? { stack } : {}) };
+    }
+    return { type: typeof value, message: typeof value === 'object' && value !== null ? Object.prototype.toString.call(value) : String(value) };
+  } catch {
+    return { type: typeof value, message: `an unreadable ${typeof value}` };
+  }
+}
+
 /** A logger that drops everything: for tests and library use where no logger is given. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

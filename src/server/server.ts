@@ -11,9 +11,15 @@ import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { Federation } from './federation/federation.ts';
 import { setupFederation } from './federation/setup.ts';
+import { openOfflineDelivery, type OfflineDelivery } from './routing/offline.ts';
 import { Router } from './routing/router.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
+import { CloseCounters } from './session/close-counters.ts';
+import { addressKey, ConnectionGate } from './session/connection-gate.ts';
+import { LoginThrottle } from './session/login-throttle.ts';
+import { errorFrame } from '../protocol/builders.ts';
+import { encodeFrame } from '../protocol/frame.ts';
 import { startListener, type Listener } from './transport/listener.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
@@ -30,9 +36,15 @@ export interface BesterServer {
   readonly startedAt: Date;
   /** The informer's socket (docs/protocol.md §9), or null when config.informer.enabled is false. */
   readonly informerPath: string | null;
-  handlerStatus(): HandlerStatus[];
+  /** Each handler's process state, and its calls in progress now (`inFlight`, capped by maxInFlight). */
+  handlerStatus(): Array<HandlerStatus & { readonly inFlight: number }>;
   readonly federation: Federation;
-  /** Stops accepting, closes every connection, stops handler processes, closes the store. Idempotent. */
+  /**
+   * Stops gracefully: stops accepting, answers new messages `shutting_down`, lets handler calls in
+   * progress finish within config.shutdown.graceMs (then cancels them), tells every connection
+   * `shutting_down` and closes it, stops handler processes, closes the stores, removes the socket
+   * files. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -62,6 +74,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (ownsStore) await accounts.close();
     throw err;
   }
+  // docs/protocol.md §4.3.1: deliveries kept for known users who are offline (null when disabled).
+  let offline: OfflineDelivery | null;
+  try {
+    offline = openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }) });
+  } catch (err) {
+    fed.close();
+    if (ownsStore) await accounts.close();
+    throw err;
+  }
   const router: Router = new Router({
     handlers: config.handlers,
     limits: config.limits,
@@ -69,12 +90,27 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger: logger.child({ component: 'router' }),
     signal: shutdown.signal,
     federation: fed.federation,
+    ...(offline ? { offline } : {}),
     callHandler: (handler, data, callOptions) => callHandler(handler.socketPath, data, callOptions),
   });
   const sessionLogger = logger.child({ component: 'session' });
+  const closes = new CloseCounters();
+  const throttle = new LoginThrottle({ limits: config.limits.loginFailures });
+  const gate = new ConnectionGate(config.limits);
   const onConnection = (socket: net.Socket): void => {
     socket.on('error', () => undefined); // the session adds its own; this covers the gap before it
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
+    // docs/protocol.md §2.5: the caps are checked before anything is read from the connection.
+    const address = addressKey(socket.remoteAddress);
+    const refusal = gate.admit(address, sessions.size);
+    if (refusal !== null) {
+      sessionLogger.info({ remote, code: 'too_many_connections', reason: refusal }, 'connection refused');
+      closes.count('too_many_connections');
+      refuse(socket, refusal);
+      return;
+    }
+    // §5.3: dead peers are found by the OS too, also for clients that do not answer pings.
+    if (socket.remoteAddress !== undefined) socket.setKeepAlive(true, config.liveness.pingIntervalMs);
     const session = new Session(socket, remote, {
       config,
       accounts,
@@ -82,8 +118,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       router,
       logger: sessionLogger,
       peers: fed.acceptor,
+      ...(offline ? { offline } : {}),
       onClosed: (s) => sessions.delete(s),
-    });
+      closes,
+      throttle,
+      gate,
+    }, address);
     sessions.add(session);
   };
 
@@ -103,6 +143,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         listeners: () => listeners,
         handlerStatus: () => supervisor.status(),
         federationStatus: () => fed.federation.status(),
+        offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
+        closeCounts: () => closes.snapshot(),
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),
@@ -119,22 +161,32 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await informer?.close();
     await supervisor.stop();
     fed.close();
+    offline?.close();
     if (ownsStore) await accounts.close();
     throw err;
   }
 
   let closing: Promise<void> | null = null;
   const close = async (): Promise<void> => {
-    logger.info('shutting down');
+    const { graceMs } = config.shutdown;
+    logger.info({ graceMs, inProgress: router.activeDispatches }, 'shutting down');
+    // Listeners first: nothing new connects. Each resolves once its connections are gone.
     const listenersClosed = Promise.all(listeners.map((l) => l.close()));
-    const informerClosed = informer?.close();
-    shutdown.abort();
+    // New messages are answered shutting_down; calls in progress get the grace period to finish
+    // and answer their senders. The informer stays up meanwhile: those handlers may query it.
+    if (!(await router.drain(graceMs))) {
+      logger.warn({ inProgress: router.activeDispatches, graceMs }, 'grace period over: cancelling handler calls in progress');
+      shutdown.abort();
+      await router.idle(1000);
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // the last status reports are queued
     for (const session of sessions) session.shutdown();
+    await informer?.close();
     await listenersClosed;
-    await informerClosed;
     await waitForSessions(sessions, 3000);
     await supervisor.stop();
     fed.close();
+    offline?.close();
     if (ownsStore) await accounts.close();
     logger.info('stopped');
   };
@@ -145,7 +197,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     registry,
     startedAt,
     informerPath: informer?.path ?? null,
-    handlerStatus: () => supervisor.status(),
+    handlerStatus: () => supervisor.status().map((status) => ({ ...status, inFlight: router.inFlight(status.type) })),
     federation: fed.federation,
     close: () => (closing ??= close()),
   };
@@ -163,6 +215,15 @@ function handlerEnvironment(config: ServerConfig): NodeJS.ProcessEnv {
   delete env.BESTER_INFORMER_SOCKET;
   if (config.informer.enabled) env.BESTER_INFORMER_SOCKET = config.informer.path;
   return env;
+}
+
+/** An error frame saying why (§3.5), then the end; destroyed if the peer does not read it soon. */
+function refuse(socket: net.Socket, reason: string): void {
+  socket.end(encodeFrame(errorFrame('too_many_connections', reason)));
+  socket.resume(); // read and drop whatever it sent, so that its close can complete
+  const timer = setTimeout(() => socket.destroy(), 2000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promise<void> {

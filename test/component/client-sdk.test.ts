@@ -85,9 +85,27 @@ describe('client SDK against scripted servers', () => {
     });
     await connected(server);
     assert.deepEqual(login, {
-      header: { scope: 'client', authentication: { username: 'alice', password: 'pw' } },
+      header: { scope: 'client', authentication: { username: 'alice', password: 'pw' }, features: ['ping'] },
       payload: { type: 'login', id: 'login', data: null },
     });
+  });
+
+  test("answers the server's pings with a pong by itself; the owner never sees them (§5.3)", async () => {
+    let pong: unknown;
+    const server = await serve(async (conn) => {
+      await conn.next();
+      // The ping in the same write as the login answer, then a delivery after it.
+      conn.socket.write(Buffer.concat([encodeFrame(GOOD_LOGIN), encodeFrame({ header: { messageType: 'ping' }, payload: { id: 'ping-1' } })]));
+      pong = await conn.next();
+      conn.socket.write(encodeFrame({ header: { messageType: 'receivedMessage' }, payload: { type: 't', data: 1 } }));
+    });
+    const client = await connected(server);
+    const seen: Delivery[] = [];
+    client.on('delivery', (d) => seen.push(d));
+    const deadline = Date.now() + 2000;
+    while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(pong, { header: {}, payload: { type: 'pong', id: 'ping-1', data: null } });
+    assert.deepEqual(seen, [{ type: 't', data: 1 }]);
   });
 
   test('an original daemon closing silently on a refused login: a clear connection_closed', async () => {

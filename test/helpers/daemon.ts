@@ -32,6 +32,7 @@ export interface HandlerSpec {
   readonly args?: readonly string[];
   readonly timeoutMs?: number;
   readonly input?: 'data' | 'envelope';
+  readonly maxInFlight?: number;
 }
 
 export interface TestDaemonOptions {
@@ -71,6 +72,7 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       unixDomainSocketPath: `h-${type}.sock`,
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
       ...(spec.input !== undefined ? { input: spec.input } : {}),
+      ...(spec.maxInFlight !== undefined ? { maxInFlight: spec.maxInFlight } : {}),
     };
   }
   return {

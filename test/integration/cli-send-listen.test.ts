@@ -72,13 +72,14 @@ describe('bester send and listen (spawned)', () => {
   });
 
   test('send: a bad report is printed, its reason goes to stderr, exit 1', async () => {
-    const result = keep(await runBester(['send', '--id', 'b1', 'echo', '{"to":["carol"],"text":"hi"}'], { env: env('alice') }));
+    // "nobody" has no account (a known user who is offline would get it kept for later).
+    const result = keep(await runBester(['send', '--id', 'b1', 'echo', '{"to":["nobody"],"text":"hi"}'], { env: env('alice') }));
     assert.equal(result.code, 1);
     const [report] = lines(result.stdout) as Array<Record<string, unknown>>;
     assert.equal(report?.status, 'bad');
     assert.equal(report?.code, 'recipients_offline');
-    assert.deepEqual(report?.undelivered, ['carol']);
-    assertOneLineError(result, 1, /\[recipients_offline\] \(not delivered to: carol\)\n$/);
+    assert.deepEqual(report?.undelivered, ['nobody']);
+    assertOneLineError(result, 1, /\[recipients_offline\] \(not delivered to: nobody\)\n$/);
     const unknown = keep(await runBester(['send', 'nosuchtype'], { env: env('alice') }));
     assertOneLineError(unknown, 1, /\[unknown_type\]/);
   });

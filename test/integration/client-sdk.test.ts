@@ -106,11 +106,12 @@ describe('client SDK', () => {
     assert.match(good.id, /^[0-9a-f]{8}-\d+$/);
     assert.deepEqual(good.raw, { header: { status: 'good', messageType: 'statusReport' }, payload: { id: good.id } });
 
-    const offline = await within(alice.send('echo', { to: ['carol'] }, { id: 'm-offline' }));
+    // "nobody" has no account (an offline user with one would get it kept for later).
+    const offline = await within(alice.send('echo', { to: ['nobody'] }, { id: 'm-offline' }));
     assert.equal(offline.id, 'm-offline');
     assert.equal(offline.status, 'bad');
     assert.equal(offline.code, 'recipients_offline');
-    assert.deepEqual(offline.undelivered, ['carol']);
+    assert.deepEqual(offline.undelivered, ['nobody']);
     assert.equal(typeof offline.reason, 'string');
 
     const unknown = await within(alice.send('nope', null));
@@ -127,14 +128,14 @@ describe('client SDK', () => {
 
   test('throwOnBad rejects a bad report with a SendError', async () => {
     const alice = await as('alice');
-    const err = await within(alice.send('echo', { to: ['carol'] }, { throwOnBad: true, id: 'x1' })).then(
+    const err = await within(alice.send('echo', { to: ['nobody'] }, { throwOnBad: true, id: 'x1' })).then(
       () => assert.fail('resolved'),
       (e: unknown) => e,
     );
     assert.ok(err instanceof SendError);
     assert.equal(err.code, 'recipients_offline');
     assert.equal(err.id, 'x1');
-    assert.deepEqual(err.undelivered, ['carol']);
+    assert.deepEqual(err.undelivered, ['nobody']);
     const good = await within(alice.send('echo', { to: [] }, { throwOnBad: true }));
     assert.equal(good.status, 'good');
   });
@@ -254,7 +255,10 @@ describe('client SDK: daemon restarts', () => {
   const users = { alice: 'alice-pw' };
 
   async function daemonAt(dir: string, password = 'alice-pw'): Promise<BesterServer> {
-    const { config } = parseConfig(rawConfig(dir, { listeners: ['unix'], handlers: { slow: { timeoutMs: 20_000 } } }), { baseDir: dir });
+    const { config } = parseConfig(
+      rawConfig(dir, { listeners: ['unix'], handlers: { slow: { timeoutMs: 20_000 } }, extra: { shutdown: { graceMs: 200 } } }),
+      { baseDir: dir },
+    );
     if (config.accounts.kind !== 'sqlite') throw new Error('sqlite expected');
     const store = await openSqliteAccountStore(config.accounts.path);
     if (await store.has('alice')) await store.setPassword('alice', password);
@@ -263,7 +267,7 @@ describe('client SDK: daemon restarts', () => {
     return startServer(config);
   }
 
-  test('the shutting_down error frame rejects pending sends with its reason; reconnects when the daemon is back', async () => {
+  test('a send in progress at shutdown is answered shutting_down, then the error frame; reconnects when the daemon is back', async () => {
     const dir = tempDir();
     let server = await daemonAt(dir);
     const socket = path.join(dir, 'bester.sock');
@@ -272,11 +276,13 @@ describe('client SDK: daemon restarts', () => {
       const errors: Error[] = [];
       client.on('error', (e) => errors.push(e));
       const disconnected = new Promise<Error>((resolve) => client.once('disconnect', resolve));
-      const pending = client.send('slow', { mode: 'hang' }).then(() => null, (e: unknown) => e);
+      const pending = client.send('slow', { mode: 'hang' });
       await new Promise((r) => setTimeout(r, 50));
       await within(server.close());
       const reason = await within(disconnected);
-      assert.equal(await within(pending), reason, 'the pending send is rejected with the reason');
+      // docs/protocol.md §3.6: the call still running when the grace period ends is cancelled and answered.
+      const answered = await within(pending);
+      assert.deepEqual([answered.status, answered.code], ['bad', 'shutting_down']);
       assert.equal((reason as ClientError).code, 'shutting_down');
       assert.match(reason.message, /shutting down/);
       await new Promise((r) => setTimeout(r, 300));

@@ -65,12 +65,13 @@ describe('daemon: routing', () => {
 
   test('offline and unknown recipients: the others still get it, the sender learns who was missed', async () => {
     const [alice, bob] = [await as('alice'), await as('bob')];
-    alice.send(message('fake', 'a3', { to: ['bob', 'carol', 'nosuchuser'] }));
+    // Names without an account: a known user who is offline would be kept for later (offline-delivery.test.ts).
+    alice.send(message('fake', 'a3', { to: ['bob', 'nobody', 'nosuchuser'] }));
     assert.equal((await next(bob)).header.messageType, 'receivedMessage');
     const r = await next(alice);
     assert.equal(r.header.status, 'bad');
     assert.equal(r.header.code, 'recipients_offline');
-    assert.deepEqual(r.header.undelivered, ['carol', 'nosuchuser']);
+    assert.deepEqual(r.header.undelivered, ['nobody', 'nosuchuser']);
     assert.equal(r.payload.id, 'a3');
   });
 
@@ -86,7 +87,9 @@ describe('daemon: routing', () => {
     await bob.waitClosed();
     for (let i = 0; i < 100 && d.server.registry.isOnline('bob'); i++) await new Promise((r) => setTimeout(r, 10));
     alice.send(message('fake', 'a5', { to: ['bob'] }));
-    assert.deepEqual((await next(alice)).header.undelivered, ['bob']);
+    // bob has an account: the delivery is kept for his next login (§4.3.1), which takes it.
+    assert.deepEqual((await next(alice)).header.stored, ['bob']);
+    assert.deepEqual((await next(await as('bob'))).payload.data, { to: ['bob'] });
   });
 
   test('the spec-document reply shape is carried out like the code shape', async () => {

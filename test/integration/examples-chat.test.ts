@@ -46,11 +46,12 @@ describe('example: chat', () => {
     await alice.quiet();
   });
 
-  test('a direct message to someone offline: bad, recipients_offline', async () => {
+  test('a direct message to someone unknown here: bad, recipients_offline', async () => {
     const alice = await as('alice');
-    const report = await alice.client.send('chat', { to: 'carol', text: 'there?' });
+    // A user with an account who is offline would get it at their next login (docs/protocol.md §4.3.1).
+    const report = await alice.client.send('chat', { to: 'nobody', text: 'there?' });
     assert.equal(report.code, 'recipients_offline');
-    assert.deepEqual(report.undelivered, ['carol']);
+    assert.deepEqual(report.undelivered, ['nobody']);
   });
 
   test('rooms: join is announced, say reaches the members online, offline members stay members', async () => {

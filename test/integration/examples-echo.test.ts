@@ -35,10 +35,10 @@ describe('example: echo', () => {
     const [alice, bob] = [await users.login('alice'), await users.login('bob')];
     alice.send(message('echo', '3', 'just a string'));
     assert.equal((await statusOf(alice, '3')).status, 'good');
-    alice.send(message('echo', '4', { to: 'carol' }));
+    alice.send(message('echo', '4', { to: 'nobody' })); // no account (carol would get it at her next login)
     const report = await statusOf(alice, '4');
     assert.equal(report.code, 'recipients_offline');
-    assert.deepEqual(report.undelivered, ['carol']);
+    assert.deepEqual(report.undelivered, ['nobody']);
     await assertQuiet(bob);
   });
 });

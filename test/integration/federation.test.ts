@@ -87,7 +87,7 @@ describe('federation', () => {
     assert.deepEqual(processed, ['q-1', 'q-2', 'q-3', 'q-4', 'q-5', 'q-6']);
     assert.equal(s2.server!.federation.counters['inbound_duplicate'] ?? 0, 0);
 
-    // And end to end with the recipient online.
+    // And end to end: bob was offline, so q2 kept 1-6 for him (docs/protocol.md §4.3.1.1); online, he gets 7-9 after them.
     const bob = await user(s2, 'bob');
     const bobAlice = await user(s1, 'alice');
     for (const n of [7, 8, 9]) {
@@ -95,8 +95,8 @@ describe('federation', () => {
       await bobAlice.next(5000);
     }
     const seen: number[] = [];
-    for (let i = 0; i < 3; i++) seen.push((((await bob.next(5000)) as Frame).payload.data as { n: number }).n);
-    assert.deepEqual(seen, [7, 8, 9]);
+    for (let i = 0; i < 9; i++) seen.push((((await bob.next(5000)) as Frame).payload.data as { n: number }).n);
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(bob.queued, 0, 'once');
     bob.close();

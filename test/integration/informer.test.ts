@@ -157,14 +157,17 @@ describe('informer', () => {
     const federation = data.federation as { nodeId: string; links: object; waiting: object; counters: object };
     assert.equal(federation.nodeId, d.server.federation.nodeId);
     assert.deepEqual([federation.links, federation.waiting, federation.counters], [{}, {}, {}]);
+    assert.deepEqual(data.offline, { stored: 0 }, 'messages kept for offline users (§4.3.1)');
     assert.deepEqual(Object.keys(data).toSorted(), [
       'adminInfo',
       'clientCount',
+      'closes',
       'connections',
       'federation',
       'handlers',
       'informer',
       'listeners',
+      'offline',
       'startedAt',
       'uptimeSeconds',
       'users',

@@ -69,7 +69,7 @@ describe('examples/sdk', () => {
   });
 
   test('send.ts: a bad report, a refused login, an unreachable server', async () => {
-    const offline = await runExample('send.ts', ['bob'], env).done;
+    const offline = await runExample('send.ts', ['nobody'], env).done; // no account: not kept for later
     assert.equal(offline.code, 1);
     assert.match(offline.stdout, /^not delivered \(recipients_offline\): /);
     const refused = await runExample('send.ts', [], { ...env, BESTER_PASSWORD: 'nope' }).done;

@@ -55,6 +55,7 @@ function handler(type: string, overrides: Partial<HandlerConfig> = {}): HandlerC
     args: [FAKE_HANDLER],
     timeoutMs: 3000,
     input: 'data',
+    maxInFlight: 64,
     ...overrides,
   };
 }

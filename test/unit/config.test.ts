@@ -82,6 +82,7 @@ await describe('the original server.conf', async () => {
       args: [],
       timeoutMs: 10000,
       input: 'data',
+      maxInFlight: 64,
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
     assert.deepEqual(config.adminInfo, { name: 'test server', contact: 'admin@example.org' });
@@ -119,6 +120,7 @@ await describe('values and defaults', async () => {
       args: ['--verbose'],
       timeoutMs: 5000,
       input: 'envelope',
+      maxInFlight: 8,
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
     assert.equal(config.handlers.get('translate')?.socketPath, '/tmp/bester-translate.sock');
@@ -129,7 +131,17 @@ await describe('values and defaults', async () => {
       maxHandlerFrameBytes: 524288,
       loginTimeoutMs: 3000,
       maxHandlerHops: 4,
+      maxJsonDepth: 32,
+      maxConnections: 500,
+      maxUnauthenticatedPerAddress: 5,
+      maxSessionsPerUser: 4,
+      maxOutboundBytes: 1048576,
+      writeStallMs: 2000,
+      loginFailures: { maxPerAddress: 7, maxPerUser: 5, windowMs: 60000, blockMs: 30000 },
     });
+    assert.deepEqual(config.liveness, { pingIntervalMs: 30000, maxMissedPings: 3, pingLegacyClients: true });
+    assert.deepEqual(config.shutdown, { graceMs: 2500 });
+    assert.deepEqual(config.offline, { enabled: false, maxPerUser: 50, ttlMs: 60000 });
     assert.deepEqual(config.supervision, {
       startTimeoutMs: 2000,
       restartDelayMs: 100,
@@ -153,7 +165,17 @@ await describe('values and defaults', async () => {
       maxHandlerFrameBytes: 1048576,
       loginTimeoutMs: 10000,
       maxHandlerHops: 16,
+      maxJsonDepth: 64,
+      maxConnections: 10000,
+      maxUnauthenticatedPerAddress: 20,
+      maxSessionsPerUser: 32,
+      maxOutboundBytes: 8388608,
+      writeStallMs: 10000,
+      loginFailures: { maxPerAddress: 10, maxPerUser: 10, windowMs: 600000, blockMs: 600000 },
     });
+    assert.deepEqual(config.liveness, { pingIntervalMs: 60000, maxMissedPings: 2, pingLegacyClients: false });
+    assert.deepEqual(config.shutdown, { graceMs: 10000 });
+    assert.deepEqual(config.offline, { enabled: true, maxPerUser: 1000, ttlMs: 604800000 });
     assert.deepEqual(config.supervision, {
       startTimeoutMs: 10000,
       restartDelayMs: 500,
@@ -259,6 +281,7 @@ await describe('errors name the key and what was expected', async () => {
     ['arg not a string', withHandlers({ chat: { unixDomainSocketPath: 's', handlerArgs: ['-v', 2] } }), 'handlers.typeMap.chat.handlerArgs[1]: must be a string, got 2'],
     ['unknown input mode', withHandlers({ chat: { unixDomainSocketPath: 's', input: 'json' } }), /^handlers\.typeMap\.chat\.input: must be "data" .* or "envelope" .*got "json"$/],
     ['timeout zero', withHandlers({ chat: { unixDomainSocketPath: 's', timeoutMs: 0 } }), /^handlers\.typeMap\.chat\.timeoutMs: must be a positive integer .*got 0$/],
+    ['in-flight cap zero', withHandlers({ chat: { unixDomainSocketPath: 's', maxInFlight: 0 } }), /^handlers\.typeMap\.chat\.maxInFlight: must be a positive integer .*got 0$/],
     ['same socket twice', { network: { unix: { address: 'a' } }, handlers: { availableTypes: ['t'], typeMap: { t: { unixDomainSocketPath: '/srv/bester/a' } } } },
       'handlers.typeMap.t.unixDomainSocketPath: same socket path as network.unix.address ("/srv/bester/a")'],
     ['database not an object', { network: TCP, database: 'sqlite' }, 'database: must be an object, got "sqlite"'],
@@ -268,6 +291,16 @@ await describe('errors name the key and what was expected', async () => {
     ['limit as a string', { network: TCP, limits: { maxLoginFrameBytes: '100' } }, /^limits\.maxLoginFrameBytes: .*got "100"$/],
     ['limit too big', { network: TCP, limits: { loginTimeoutMs: 2 ** 31 } }, /^limits\.loginTimeoutMs: must be a positive integer/],
     ['hops zero', { network: TCP, limits: { maxHandlerHops: 0 } }, /^limits\.maxHandlerHops: must be a positive integer/],
+    ['depth zero', { network: TCP, limits: { maxJsonDepth: 0 } }, /^limits\.maxJsonDepth: must be a positive integer/],
+    ['login failures not an object', { network: TCP, limits: { loginFailures: 3 } }, /^limits\.loginFailures: must be an object, got 3$/],
+    ['login failure window zero', { network: TCP, limits: { loginFailures: { windowMs: 0 } } }, /^limits\.loginFailures\.windowMs: must be a positive integer/],
+    ['ping interval as a string', { network: TCP, liveness: { pingIntervalMs: '60000' } }, /^liveness\.pingIntervalMs: .*got "60000"$/],
+    ['legacy ping not a boolean', { network: TCP, liveness: { pingLegacyClients: 1 } }, /^liveness\.pingLegacyClients: must be true or false, got 1$/],
+    ['grace not a number', { network: TCP, shutdown: { graceMs: '5s' } }, /^shutdown\.graceMs: must be a positive integer/],
+    ['offline not an object', { network: TCP, offline: true }, 'offline: must be an object, got true'],
+    ['offline enabled not a boolean', { network: TCP, offline: { enabled: 'no' } }, 'offline.enabled: must be true or false, got "no"'],
+    ['offline cap zero', { network: TCP, offline: { maxPerUser: 0 } }, /^offline\.maxPerUser: must be a positive integer/],
+    ['offline ttl too big', { network: TCP, offline: { ttlMs: 2 ** 31 } }, /^offline\.ttlMs: must be a positive integer/],
     ['supervision fraction', { network: TCP, supervision: { stopTimeoutMs: 1.5 } }, /^supervision\.stopTimeoutMs: .*got 1\.5$/],
     ['restart delay above max', { network: TCP, supervision: { restartDelayMs: 60000 } }, /^supervision\.restartDelayMs: must not exceed supervision\.maxRestartDelayMs/],
     ['federation flag', { network: TCP, federation: { acceptUnauthenticatedServers: 'yes' } }, 'federation.acceptUnauthenticatedServers: must be true or false, got "yes"'],

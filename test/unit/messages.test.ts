@@ -6,11 +6,22 @@ import { builtinCommand, validateClientMessage, validateFirstMessage } from '../
 describe('validateFirstMessage', () => {
   test('client scope with credentials', () => {
     const r = validateFirstMessage({ header: { scope: 'client', authentication: { username: ' alice ', password: 'pw' } } });
-    assert.deepEqual(r, { ok: true, value: { scope: 'client', credentials: { username: ' alice ', password: 'pw' } } });
+    assert.deepEqual(r, { ok: true, value: { scope: 'client', credentials: { username: ' alice ', password: 'pw' }, features: [] } });
   });
   test('client scope without credentials reads as no credentials (the login then fails)', () => {
     const r = validateFirstMessage({ header: { scope: 'client' }, payload: {} });
-    assert.deepEqual(r, { ok: true, value: { scope: 'client', credentials: null } });
+    assert.deepEqual(r, { ok: true, value: { scope: 'client', credentials: null, features: [] } });
+  });
+  test('header.features: the names listed (§2.2.1); anything else is ignored', () => {
+    const read = (features: unknown): unknown => {
+      const r = validateFirstMessage({ header: { scope: 'client', features, authentication: { username: 'a', password: 'p' } } });
+      return r.ok && r.value.scope === 'client' ? r.value.features : 'invalid';
+    };
+    assert.deepEqual(read(['ping', 'future']), ['ping', 'future']);
+    assert.deepEqual(read(['ping', 3, null, { a: 1 }]), ['ping']);
+    assert.deepEqual(read('ping'), []);
+    assert.deepEqual(read(undefined), []);
+    assert.equal((read(Array.from({ length: 100 }, () => 'x')) as string[]).length, 32, 'at most 32 read');
   });
   test('missing or unknown scope', () => {
     assert.equal(validateFirstMessage({ header: {} }).ok, false);

@@ -13,6 +13,8 @@ describe('readServerFrame', () => {
       ok: true,
       frame: { kind: 'status', report: { id: 'm2', status: 'bad', code: 'recipients_offline', reason: 'offline', undelivered: ['bob'], raw: bad } },
     });
+    const kept = statusReport('m3', true, { stored: ['carol'] });
+    assert.deepEqual(readServerFrame(kept), { ok: true, frame: { kind: 'status', report: { id: 'm3', status: 'good', stored: ['carol'], raw: kept } } });
     assert.deepEqual(readServerFrame(delivery('chat', { text: 'hi' })), { ok: true, frame: { kind: 'delivery', delivery: { type: 'chat', data: { text: 'hi' } } } });
     const dummy = dummyReply('d1');
     assert.deepEqual(readServerFrame(dummy), { ok: true, frame: { kind: 'status', report: { id: 'd1', status: 'good', raw: dummy } } });
@@ -35,6 +37,15 @@ describe('readServerFrame', () => {
       assert.ok(read.ok);
       assert.equal(read.frame.kind, 'unknown');
     }
+  });
+
+  test("the server's ping (§5.3); one without a string id is unknown", () => {
+    assert.deepEqual(readServerFrame({ header: { messageType: 'ping' }, payload: { id: 'ping-1' } }), {
+      ok: true,
+      frame: { kind: 'ping', id: 'ping-1' },
+    });
+    const odd = { header: { messageType: 'ping' }, payload: { id: 1 } };
+    assert.deepEqual(readServerFrame(odd), { ok: true, frame: { kind: 'unknown', raw: odd } });
   });
 
   test('reads own properties only; ill-typed optional fields are left out', () => {

@@ -1,9 +1,12 @@
 // The smaller blocks: database (the account store), admin, and our limits, supervision,
-// federation and log blocks (docs/configuration.md).
+// federation, offline and log blocks (docs/configuration.md).
 import path from 'node:path';
 import {
   DEFAULT_LIMITS,
+  DEFAULT_LIVENESS,
   DEFAULT_LOG,
+  DEFAULT_OFFLINE,
+  DEFAULT_SHUTDOWN,
   DEFAULT_SQLITE_PATH,
   DEFAULT_SUPERVISION,
   LOG_LEVELS,
@@ -12,9 +15,12 @@ import type {
   AccountsConfig,
   HandlerSupervisionConfig,
   LimitsConfig,
+  LivenessConfig,
   LogConfig,
+  OfflineConfig,
+  ShutdownConfig,
 } from './types.ts';
-import { type Checker, describe, keyPath, own } from './validate.ts';
+import { type Checker, describe, isObject, keyPath, own } from './validate.ts';
 
 export const REDIS_REFUSED =
   '"redis" — the Redis account store is not available in this version yet; remove the "database" block ' +
@@ -59,11 +65,18 @@ export function parseAdminInfo(c: Checker, value: unknown): unknown {
 }
 
 /** Positive integers, each with its default; used for the limits and supervision blocks. */
-function integerBlock<T extends Record<string, number>>(c: Checker, value: unknown, key: string, defaults: T): T {
+function integerBlock<T extends Record<string, number>>(
+  c: Checker,
+  value: unknown,
+  key: string,
+  defaults: T,
+  /** Keys of the block that are read elsewhere (nested blocks). */
+  nested: readonly string[] = [],
+): T {
   const block = c.block(value, key);
   if (block === undefined) return { ...defaults };
   const names = Object.keys(defaults);
-  c.unknownKeys(block, key, names);
+  c.unknownKeys(block, key, [...names, ...nested]);
   const result: Record<string, number> = {};
   for (const name of names) {
     result[name] = c.integer(own(block, name), keyPath(key, name), defaults[name] ?? 1);
@@ -72,7 +85,22 @@ function integerBlock<T extends Record<string, number>>(c: Checker, value: unkno
 }
 
 export function parseLimits(c: Checker, value: unknown): LimitsConfig {
-  return integerBlock(c, value, 'limits', { ...DEFAULT_LIMITS });
+  const { loginFailures, ...numbers } = DEFAULT_LIMITS;
+  const limits = integerBlock(c, value, 'limits', numbers, ['loginFailures']);
+  const nested = isObject(value) ? own(value, 'loginFailures') : undefined;
+  return { ...limits, loginFailures: integerBlock(c, nested, 'limits.loginFailures', { ...loginFailures }) };
+}
+
+/** Ours: the built-in ping and TCP keepalive (docs/protocol.md §5.3). */
+export function parseLiveness(c: Checker, value: unknown): LivenessConfig {
+  const block = c.block(value, 'liveness');
+  if (block === undefined) return { ...DEFAULT_LIVENESS };
+  c.unknownKeys(block, 'liveness', ['pingIntervalMs', 'maxMissedPings', 'pingLegacyClients']);
+  return {
+    pingIntervalMs: c.integer(own(block, 'pingIntervalMs'), 'liveness.pingIntervalMs', DEFAULT_LIVENESS.pingIntervalMs),
+    maxMissedPings: c.integer(own(block, 'maxMissedPings'), 'liveness.maxMissedPings', DEFAULT_LIVENESS.maxMissedPings),
+    pingLegacyClients: c.boolean(own(block, 'pingLegacyClients'), 'liveness.pingLegacyClients', DEFAULT_LIVENESS.pingLegacyClients),
+  };
 }
 
 export function parseSupervision(c: Checker, value: unknown): HandlerSupervisionConfig {
@@ -86,6 +114,21 @@ export function parseSupervision(c: Checker, value: unknown): HandlerSupervision
   return supervision;
 }
 
+/** Ours: deliveries kept for offline users (docs/protocol.md §4.3.1). */
+export function parseOffline(c: Checker, value: unknown): OfflineConfig {
+  const block = c.block(value, 'offline');
+  if (block === undefined) return { ...DEFAULT_OFFLINE };
+  c.unknownKeys(block, 'offline', ['enabled', 'maxPerUser', 'ttlMs']);
+  return {
+    enabled: c.boolean(own(block, 'enabled'), 'offline.enabled', DEFAULT_OFFLINE.enabled),
+    maxPerUser: c.integer(own(block, 'maxPerUser'), 'offline.maxPerUser', DEFAULT_OFFLINE.maxPerUser),
+    ttlMs: c.integer(own(block, 'ttlMs'), 'offline.ttlMs', DEFAULT_OFFLINE.ttlMs),
+  };
+}
+/** Ours: how long a stopping daemon lets handler calls in progress finish. */
+export function parseShutdown(c: Checker, value: unknown): ShutdownConfig {
+  return integerBlock(c, value, 'shutdown', { ...DEFAULT_SHUTDOWN });
+}
 
 export function parseLog(c: Checker, value: unknown): LogConfig {
   const block = c.block(value, 'log');

@@ -1,10 +1,20 @@
 // Every configuration default, in one place (STYLE.md #11). docs/configuration.md lists them too.
-import type { FederationConfig, HandlerSupervisionConfig, LimitsConfig, LogConfig } from './types.ts';
+import type {
+  FederationConfig,
+  HandlerSupervisionConfig,
+  LimitsConfig,
+  LivenessConfig,
+  LogConfig,
+  OfflineConfig,
+  ShutdownConfig,
+} from './types.ts';
 
 export const DEFAULT_UNIX_MODE = 0o600;
 export const DEFAULT_TCP4_HOST = '0.0.0.0';
 export const DEFAULT_TCP6_HOST = '::';
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+/** Calls to one handler in progress at once (handlers.typeMap.T.maxInFlight). */
+export const DEFAULT_HANDLER_MAX_IN_FLIGHT = 64;
 /** Relative to the config file's folder. */
 export const DEFAULT_SQLITE_PATH = 'bester.db';
 
@@ -14,6 +24,19 @@ export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
   maxHandlerFrameBytes: 1_048_576,
   loginTimeoutMs: 10_000,
   maxHandlerHops: 16,
+  maxJsonDepth: 64,
+  maxConnections: 10_000,
+  maxUnauthenticatedPerAddress: 20,
+  maxSessionsPerUser: 32,
+  maxOutboundBytes: 8_388_608,
+  writeStallMs: 10_000,
+  loginFailures: Object.freeze({ maxPerAddress: 10, maxPerUser: 10, windowMs: 600_000, blockMs: 600_000 }),
+});
+
+export const DEFAULT_LIVENESS: LivenessConfig = Object.freeze({
+  pingIntervalMs: 60_000,
+  maxMissedPings: 2,
+  pingLegacyClients: false,
 });
 
 export const DEFAULT_SUPERVISION: HandlerSupervisionConfig = Object.freeze({
@@ -50,6 +73,14 @@ export const DEFAULT_INFORMER = Object.freeze({
   mode: 0o600,
   allowSendClients: true,
 });
+
+export const DEFAULT_OFFLINE: OfflineConfig = Object.freeze({
+  enabled: true,
+  maxPerUser: 1000,
+  ttlMs: 604_800_000,
+});
+
+export const DEFAULT_SHUTDOWN: ShutdownConfig = Object.freeze({ graceMs: 10_000 });
 
 export const DEFAULT_LOG: LogConfig = Object.freeze({ level: 'info' });
 

@@ -1,11 +1,13 @@
 // The `handlers` block: message types and the handler serving each (docs/configuration.md, "handlers").
 import path from 'node:path';
-import { DEFAULT_HANDLER_TIMEOUT_MS } from './defaults.ts';
+import { DEFAULT_HANDLER_MAX_IN_FLIGHT, DEFAULT_HANDLER_TIMEOUT_MS } from './defaults.ts';
 import type { HandlerConfig, HandlerInput } from './types.ts';
 import { type Checker, type RawObject, describe, hasControlChars, keyPath, own } from './validate.ts';
 
 /** Types the daemon answers itself (bester-original.md, "Built-in types"). */
 const BUILTIN_TYPES = ['dummy', 'builtin'];
+/** Built-in types we added (docs/protocol.md §5.3): a handler configured for one of them takes its place. */
+const YIELDING_BUILTINS = ['ping', 'pong'];
 /** Names that would collide with JavaScript object internals wherever a type is used as a key. */
 const UNSAFE_NAMES = ['__proto__', 'constructor', 'prototype'];
 const MAX_TYPE_LENGTH = 128;
@@ -30,6 +32,9 @@ export function parseHandlers(c: Checker, value: unknown): Map<string, HandlerCo
     }
     const block = c.block(entry, key);
     if (block !== undefined) result.set(type, parseHandler(c, block, key, type));
+    if (block !== undefined && YIELDING_BUILTINS.includes(type)) {
+      c.warn(key, `"${type}" is also a built-in type (docs/protocol.md §5.3); this handler answers it instead`);
+    }
   }
   // Entries named in an invalid availableTypes already have an error; don't add a warning.
   if (typeMap !== undefined && (listed === undefined || Array.isArray(listed))) {
@@ -72,7 +77,7 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input']);
+  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight']);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -87,6 +92,7 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     args: parseArgs(c, own(block, 'handlerArgs'), keyPath(key, 'handlerArgs')),
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
     input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
+    maxInFlight: c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT),
   };
 }
 

@@ -4,7 +4,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
 import { ConfigError } from '../../protocol/errors.ts';
-import { parseAdminInfo, parseDatabase, parseLimits, parseLog, parseSupervision } from './blocks.ts';
+import {
+  parseAdminInfo,
+  parseDatabase,
+  parseLimits,
+  parseLiveness,
+  parseLog,
+  parseOffline,
+  parseShutdown,
+  parseSupervision,
+} from './blocks.ts';
 import { parseFederation } from './federation.ts';
 import { parseHandlers } from './handlers.ts';
 import { parseInformer, parseNetwork } from './network.ts';
@@ -41,6 +50,9 @@ const TOP_LEVEL_KEYS = [
   'supervision',
   'federation',
   'informer',
+  'liveness',
+  'offline',
+  'shutdown',
   'log',
 ];
 
@@ -92,6 +104,9 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
     supervision: parseSupervision(c, own(raw, 'supervision')),
     federation: parseFederation(c, own(raw, 'federation')),
     informer,
+    liveness: parseLiveness(c, own(raw, 'liveness')),
+    offline: parseOffline(c, own(raw, 'offline')),
+    shutdown: parseShutdown(c, own(raw, 'shutdown')),
     log: parseLog(c, own(raw, 'log')),
     adminInfo: parseAdminInfo(c, own(raw, 'admin')),
   };

@@ -37,6 +37,8 @@ export interface HandlerConfig {
    * "envelope" (ours: `{sender, type, id, data}`, so a handler knows who sent it). docs/protocol.md §4.4.
    */
   readonly input: HandlerInput;
+  /** Calls to this handler that may be in progress at once; one more is refused at once with `overloaded`. */
+  readonly maxInFlight: number;
 }
 
 export type HandlerInput = 'data' | 'envelope';
@@ -66,6 +68,40 @@ export interface LimitsConfig {
   readonly loginTimeoutMs: number;
   /** How many sendHandler forwards one message may take before `bad`. */
   readonly maxHandlerHops: number;
+  /** Deepest nesting of objects and arrays accepted in a frame's JSON (checked before parsing). */
+  readonly maxJsonDepth: number;
+  /** Connections open at once on all listeners (clients, logins in progress, peer links); one more is refused. */
+  readonly maxConnections: number;
+  /** Connections from one address (IPv6: one /64) that have not logged in yet. UNIX connections are exempt. */
+  readonly maxUnauthenticatedPerAddress: number;
+  /** Client connections one user may hold at once; one more login is refused. */
+  readonly maxSessionsPerUser: number;
+  /** Bytes queued for one connection before it is cut off as a slow consumer. */
+  readonly maxOutboundBytes: number;
+  /** How long queued bytes may wait without any being sent before the connection is cut off (ms). */
+  readonly writeStallMs: number;
+  /** Failed logins, throttled per address and per username (docs/protocol.md §2.5). */
+  readonly loginFailures: LoginFailureLimits;
+}
+
+export interface LoginFailureLimits {
+  /** Failed logins from one address (IPv6: one /64) within the window before its logins are refused. */
+  readonly maxPerAddress: number;
+  /** Failed logins for one username, from anywhere, within the window before its logins are refused. */
+  readonly maxPerUser: number;
+  readonly windowMs: number;
+  /** How long logins are refused once a maximum is reached (ms). */
+  readonly blockMs: number;
+}
+
+/** The built-in ping (docs/protocol.md §5.3) and TCP keepalive. */
+export interface LivenessConfig {
+  /** A client that sent nothing for this long is pinged (ms); also the TCP keepalive delay. */
+  readonly pingIntervalMs: number;
+  /** Pings in a row without anything from the client before the connection is closed. */
+  readonly maxMissedPings: number;
+  /** Ping every client, also those that did not announce the "ping" feature at login. */
+  readonly pingLegacyClients: boolean;
 }
 
 export interface HandlerSupervisionConfig {
@@ -128,6 +164,22 @@ export interface InformerConfig {
   readonly allowSendClients: boolean;
 }
 
+/** Deliveries kept for known users who are offline (docs/protocol.md §4.3.1). */
+export interface OfflineConfig {
+  /** false: a sendClients recipient who is not connected is reported undelivered (the earlier behaviour). */
+  readonly enabled: boolean;
+  /** Messages that may wait for one user; more are refused with recipient_queue_full. */
+  readonly maxPerUser: number;
+  /** How long a message may wait (ms); then it is removed and its sender told. */
+  readonly ttlMs: number;
+}
+
+/** How the daemon stops (SIGTERM, SIGINT, server.close()). */
+export interface ShutdownConfig {
+  /** How long handler calls in progress may take to finish before they are cancelled (ms). */
+  readonly graceMs: number;
+}
+
 export interface LogConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -145,6 +197,9 @@ export interface ServerConfig {
   readonly supervision: HandlerSupervisionConfig;
   readonly federation: FederationConfig;
   readonly informer: InformerConfig;
+  readonly liveness: LivenessConfig;
+  readonly offline: OfflineConfig;
+  readonly shutdown: ShutdownConfig;
   readonly log: LogConfig;
   /** The config's admin.info, passed through as it is (the informer shows it). */
   readonly adminInfo: unknown;

@@ -3,11 +3,11 @@
 // messages are deduplicated by the peer's sequence numbers, processed one at a time in order,
 // and acknowledged once processed. The first refused frame closes the link with a reason.
 import { errorFrame } from '../../protocol/builders.ts';
-import type { ErrorCode } from '../../protocol/errors.ts';
+import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { ACK, HELLO, open, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, WELCOME, type PeerMessage } from '../../protocol/federation.ts';
 import { own, type JsonObject } from '../../protocol/json.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import { describeThrown, type Logger } from '../log.ts';
 import type { FederationStore } from '../storage/federation-store.ts';
 
 export interface InboundContext {
@@ -96,7 +96,8 @@ export class InboundLink {
         this.#pump();
       },
       (err: unknown) => {
-        this.#log.error({ err }, 'peer message processing failed');
+        if (isBesterError(err) && err.code === 'shutting_down') this.#log.info({ seq: message.seq }, 'peer message left unacknowledged: shutting down');
+        else this.#log.error({ err: describeThrown(err) }, 'peer message processing failed');
         this.#busy = false;
         this.#pump();
       },

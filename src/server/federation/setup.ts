@@ -1,8 +1,8 @@
 // Builds the daemon's federation from its config: the durable store (in the daemon's SQLite
 // file), the node id, and the glue to the router (inbound messages) and to local users (a sender
 // told that a message expired in the outbox). docs/federation.md.
-import path from 'node:path';
 import { delivery } from '../../protocol/builders.ts';
+import { BesterError } from '../../protocol/errors.ts';
 import type { PeerMessage } from '../../protocol/federation.ts';
 import { encodeFrame } from '../../protocol/frame.ts';
 import type { ServerConfig } from '../config/types.ts';
@@ -11,6 +11,7 @@ import type { DispatchContext, Outcome } from '../routing/router.ts';
 import type { PeerAcceptor } from '../session/session.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { FederationStore } from '../storage/federation-store.ts';
+import { storePath } from '../storage/store-path.ts';
 import { Federation } from './federation.ts';
 
 /** The delivery type a sender receives when a message for another server could not be delivered. */
@@ -20,10 +21,6 @@ export interface FederationSetup {
   readonly federation: Federation;
   readonly acceptor: PeerAcceptor;
   close(): void;
-}
-
-export function storePath(config: ServerConfig): string {
-  return config.accounts.kind === 'sqlite' ? config.accounts.path : path.join(config.baseDir, 'bester.db');
 }
 
 export function setupFederation(options: {
@@ -50,6 +47,10 @@ export function setupFederation(options: {
         origin: message.origin,
         hops: message.hops,
       });
+      if (!outcome.good && outcome.code === 'shutting_down') {
+        // docs/protocol.md §3.6: not carried out, so not acknowledged: the peer sends it again after our restart.
+        throw new BesterError('shutting_down', 'the server is shutting down; the peer will send the message again');
+      }
       if (outcome.good) logger.debug({ from, id: message.id, type: message.type }, 'peer message carried out');
       else logger.warn({ from, id: message.id, type: message.type, code: outcome.code, reason: outcome.reason }, 'peer message failed here');
     },

@@ -3,13 +3,15 @@
 // ONE frame holding only the message's `payload.data`, ONE reply frame, then close.
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../../protocol/frame.ts';
+import { encodeFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../protocol/frame.ts';
 
 export interface HandlerCallOptions {
   /** The whole call (connect, send, reply) must finish within this many ms. */
   timeoutMs: number;
   /** Largest reply frame accepted; checked from the length prefix, before buffering. */
   maxReplyBytes: number;
+  /** Deepest nesting accepted in the reply's JSON (limits.maxJsonDepth); unlimited when absent. */
+  maxJsonDepth?: number;
   /** Aborting it ends the call with 'shutting_down'. */
   signal?: AbortSignal;
 }
@@ -41,6 +43,11 @@ export function callHandler(socketPath: string, data: unknown, options: HandlerC
     const decoder = new FrameDecoder(
       {
         frame(body) {
+          const { maxJsonDepth } = options;
+          if (maxJsonDepth !== undefined && jsonNestingDepth(body, maxJsonDepth) > maxJsonDepth) {
+            settle(badReply(socketPath, `a reply nesting deeper than ${maxJsonDepth} levels`, null));
+            return;
+          }
           let reply: unknown;
           try {
             reply = parseFrameJson(body);

@@ -15,6 +15,10 @@ export interface InformerContext {
   readonly handlerStatus: () => readonly HandlerStatus[];
   /** Federation state: node id, links, messages waiting per peer, counters (docs/federation.md §8). */
   readonly federationStatus: () => unknown;
+  /** Deliveries kept for offline users: `{stored: <messages waiting>}` (docs/protocol.md §4.3.1). */
+  readonly offlineStatus?: () => unknown;
+  /** Connections closed so far, by reason: `{"login_timeout": 3, ...}` (docs/protocol.md §9.4.3). */
+  readonly closeCounts?: () => Record<string, number>;
   readonly startedAt: Date;
   /** The daemon's version (package.json). */
   readonly version: string;
@@ -74,10 +78,15 @@ function serverInfo(ctx: InformerContext): Record<string, unknown> {
     handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed }) => ({ type, state, pid, restarts, managed })),
     informer: config.informer.path,
     federation: ctx.federationStatus(),
+    ...(ctx.offlineStatus ? { offline: ctx.offlineStatus() } : {}),
+    ...(ctx.closeCounts ? { closes: ctx.closeCounts() } : {}),
   };
 }
 
-/** §9.4.5 (ours): the normal delivery frame to every connection of the named users. */
+/**
+ * §9.4.5 (ours): the normal delivery frame to every connection of the named users. Nothing is kept
+ * for users who are offline (unlike a handler's sendClients, §4.3.1): they are answered undelivered.
+ */
 function sendClients(ctx: InformerContext, data: unknown): CommandResult {
   if (!ctx.config.informer.allowSendClients) return { answer: failure(SEND_CLIENTS_DISABLED) };
   const parsed = parseSendClients(data);

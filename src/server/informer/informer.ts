@@ -85,7 +85,7 @@ class InformerConnection {
   }
 
   #onFrame(body: Buffer): void {
-    const parsed = parseRequest(body);
+    const parsed = parseRequest(body, this.#ctx.config.limits.maxJsonDepth);
     if (!parsed.ok) {
       this.#conn.send(failure(parsed.error));
       return;

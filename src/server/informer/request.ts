@@ -26,10 +26,13 @@ export function failure(error: string): InformerAnswer {
 const SHAPE = 'a request is {"command": {"type": "<name>", "data": <any>}}';
 
 /** §9.3: a request that cannot be read is answered status "1"; the connection stays usable. */
-export function parseRequest(body: Buffer): { ok: true; request: InformerRequest } | { ok: false; error: string } {
+export function parseRequest(
+  body: Buffer,
+  maxDepth?: number,
+): { ok: true; request: InformerRequest } | { ok: false; error: string } {
   let value: unknown;
   try {
-    value = parseFrameJson(body);
+    value = parseFrameJson(body, maxDepth === undefined ? {} : { maxDepth });
   } catch (err) {
     return { ok: false, error: `${(err as Error).message}; ${SHAPE}` };
   }

@@ -3,26 +3,34 @@
 import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { parseHandlerReply } from '../../protocol/handler-reply.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import { describeThrown, type Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import { deliverToUsers } from './delivery.ts';
+import type { KeepResult, OfflineDelivery } from './offline.ts';
+import { ActivityCounter, HandlerGate } from './in-flight.ts';
 
 export type HandlerCaller = (
   handler: HandlerConfig,
   data: unknown,
-  options: { timeoutMs: number; maxReplyBytes: number; signal?: AbortSignal },
+  options: { timeoutMs: number; maxReplyBytes: number; maxJsonDepth?: number; signal?: AbortSignal },
 ) => Promise<unknown>;
 
 /** What the sender is told about one message (§3.3). */
 export type Outcome =
-  | { readonly good: true; readonly servers?: Readonly<Record<string, string>> }
+  | {
+      readonly good: true;
+      readonly servers?: Readonly<Record<string, string>>;
+      /** sendClients: recipients offline whose delivery was kept for their next login (§4.3.1). */
+      readonly stored?: readonly string[];
+    }
   | {
       readonly good: false;
       readonly code: ErrorCode;
       readonly reason: string;
       readonly undelivered?: readonly string[];
       readonly servers?: Readonly<Record<string, string>>;
+      readonly stored?: readonly string[];
     };
 
 /** Who a message is from and where it has been (for envelopes and federation). */
@@ -49,15 +57,50 @@ export interface RouterOptions {
   readonly logger: Logger;
   /** Carries out sendServers; without it sendServers is answered federation_unavailable. */
   readonly federation?: Forwarder;
-  /** Aborted on shutdown: calls in flight end with 'shutting_down'. */
+  /**
+   * Keeps sendClients deliveries for recipients who have an account but are offline (offline.ts, built
+   * on the offline store and the account store); without it they are reported undelivered (§4.3.1).
+   */
+  readonly offline?: Pick<OfflineDelivery, 'keep'>;
+  /** Aborted when a shutdown's grace period runs out: calls still in flight end with 'shutting_down'. */
   readonly signal?: AbortSignal;
 }
 
 export class Router {
   readonly #o: RouterOptions;
+  /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
+  readonly #gate = new HandlerGate();
+  /** Dispatches in progress: a stopping server waits for them (shutdown.graceMs). */
+  readonly #active = new ActivityCounter();
+  #draining = false;
 
   constructor(options: RouterOptions) {
     this.#o = options;
+  }
+
+  /** Calls to the handler for `type` in progress now. */
+  inFlight(type: string): number {
+    return this.#gate.inFlight(type);
+  }
+
+  /** Messages being dispatched now (all handlers, chains counted once). */
+  get activeDispatches(): number {
+    return this.#active.active;
+  }
+
+  /**
+   * Shutdown, first step (docs/protocol.md §3.6): from now on every new message is answered `shutting_down` without
+   * calling a handler; dispatches already in progress go on. Resolves true once they are all
+   * done, false if some are still running after `graceMs` (abort `signal` to cancel them).
+   */
+  drain(graceMs: number): Promise<boolean> {
+    this.#draining = true;
+    return this.#active.idle(graceMs);
+  }
+
+  /** Resolves true once no dispatch is in progress, false after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<boolean> {
+    return this.#active.idle(timeoutMs);
   }
 
   #forward(servers: readonly string[], type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
@@ -70,6 +113,16 @@ export class Router {
    * config says `"input": "envelope"` receive it with the data (§4.4).
    */
   async dispatch(type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
+    if (this.#draining) return bad('shutting_down', 'the server is shutting down and takes no new messages');
+    this.#active.enter();
+    try {
+      return await this.#dispatch(type, data, context);
+    } finally {
+      this.#active.leave();
+    }
+  }
+
+  async #dispatch(type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
     let currentData = data;
@@ -80,6 +133,14 @@ export class Router {
           ? bad('unknown_type', `no handler for type ${JSON.stringify(currentType)}`)
           : bad('unknown_type', `sendHandler named ${JSON.stringify(currentType)}, which has no handler`);
       }
+      // docs/protocol.md §4.1.1: over the handler's maxInFlight, `overloaded` at once; never queued.
+      if (!this.#gate.tryEnter(handler.type, handler.maxInFlight)) {
+        logger.warn({ handler: currentType, maxInFlight: handler.maxInFlight, id: context.id }, 'handler overloaded');
+        return bad(
+          'overloaded',
+          `handler ${JSON.stringify(currentType)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`,
+        );
+      }
       let raw: unknown;
       try {
         const input =
@@ -89,12 +150,15 @@ export class Router {
         raw = await this.#o.callHandler(handler, input, {
           timeoutMs: handler.timeoutMs,
           maxReplyBytes: limits.maxHandlerFrameBytes,
+          maxJsonDepth: limits.maxJsonDepth,
           ...(this.#o.signal ? { signal: this.#o.signal } : {}),
         });
       } catch (err) {
-        const e = err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err });
+        const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
         logger.warn({ handler: currentType, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
         return bad(e.code, `handler ${JSON.stringify(currentType)}: ${e.message}`);
+      } finally {
+        this.#gate.leave(handler.type);
       }
       const reply = parseHandlerReply(raw);
       if (!reply.ok) {
@@ -108,6 +172,11 @@ export class Router {
           const result = deliverToUsers(this.#o.registry, command.users, currentType, reply.data);
           logger.debug({ handler: currentType, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
           if (result.undelivered.length === 0) return { good: true };
+          if (this.#o.offline) {
+            // The fan-out above never waited; only recipients not connected wait for the account lookup.
+            const keep = { type, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
+            return keptOutcome(await this.#o.offline.keep(result.undelivered, currentType, reply.data, keep));
+          }
           return {
             good: false,
             code: 'recipients_offline',
@@ -153,6 +222,22 @@ async function forward(
   if (first === undefined) return { good: true, servers: result.servers };
   const reason = result.failed.map((f) => `${f.target}: ${f.reason}`).join('; ');
   return { good: false, code: first.code, reason, servers: result.servers };
+}
+
+/**
+ * §4.3.1: `good` (with `stored`) when every recipient not connected was kept for later; else `bad`
+ * naming who did not get it: over their queue's limit, no such user, or the store failed.
+ */
+function keptOutcome(kept: KeepResult): Outcome {
+  const stored = kept.stored.length > 0 ? { stored: kept.stored } : {};
+  const undelivered = [...kept.full, ...kept.unknown, ...kept.failed];
+  if (undelivered.length === 0) return { good: true, ...stored };
+  const reasons: string[] = [];
+  if (kept.full.length > 0) reasons.push(`too many messages waiting for: ${kept.full.join(', ')}`);
+  if (kept.unknown.length > 0) reasons.push(`not connected: ${kept.unknown.join(', ')}`);
+  if (kept.failed.length > 0) reasons.push(`could not be kept for later: ${kept.failed.join(', ')}`);
+  const code: ErrorCode = kept.full.length > 0 ? 'recipient_queue_full' : kept.failed.length > 0 ? 'store_error' : 'recipients_offline';
+  return { good: false, code, reason: reasons.join('; '), undelivered, ...stored };
 }
 
 function bad(code: ErrorCode, reason: string): Outcome {

@@ -3,7 +3,7 @@
 //   awaitingFirst -> server (one message, legacy federation) -> closed
 // Any state -> closing -> closed. Messages of one connection are handled one at a time, in order.
 import type { Duplex } from 'node:stream';
-import { AUTH_ID, dummyReply, errorFrame, statusReport } from '../../protocol/builders.ts';
+import { AUTH_ID, dummyReply, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { parseFrameJson } from '../../protocol/frame.ts';
 import {
@@ -16,10 +16,15 @@ import {
 } from '../../protocol/messages.ts';
 import { checkUsername, normalizeUsername, type AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import { describeThrown, type Logger } from '../log.ts';
+import type { OfflineDelivery } from '../routing/offline.ts';
 import type { Router } from '../routing/router.ts';
 import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
+import type { CloseCounters, CloseReason } from './close-counters.ts';
+import type { ConnectionGate } from './connection-gate.ts';
+import { Liveness } from './liveness.ts';
+import { throttledReason, type LoginThrottle } from './login-throttle.ts';
 
 export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
 
@@ -42,13 +47,20 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Accepts authenticated peer links; without it a sealed server-scope frame is refused. */
   readonly peers?: PeerAcceptor;
+  /** Writes the deliveries kept while the user was offline at each login (§4.3.1); absent: none are kept. */
+  readonly offline?: Pick<OfflineDelivery, 'flush'>;
   /** Called once when the connection is gone. */
   readonly onClosed: (session: Session) => void;
+  /** Counts why each connection ended (serverInfo `closes`, docs/protocol.md §9.4.3). */
+  readonly closes?: CloseCounters;
+  /** Failed logins per address and per username (§2.5); absent: not throttled. */
+  readonly throttle?: LoginThrottle;
+  /** Counted this connection as not logged in yet under its address (§2.5); told once that ends. */
+  readonly gate?: ConnectionGate;
 }
 
 /** Messages read ahead of the one being handled before the socket is paused. */
 const MAX_PENDING = 32;
-const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
 const AUTH_FAILED_REASON = 'authentication failed: unknown user or wrong password';
 
 export class Session {
@@ -62,9 +74,21 @@ export class Session {
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
   #peer: PeerLinkHandler | null = null;
+  /** While the kept deliveries are written at login: live deliveries wait here, behind them (§4.3.1). */
+  #held: Buffer[] | null = null;
+  #heldBytes = 0;
+  /** The key per-address limits count this connection under (connection-gate.ts), null for a local one. */
+  readonly #address: string | null;
+  #countedAsPending = true;
+  /** The normalized username of the login being checked, when it is a well-formed name. */
+  #attempted: string | null = null;
+  #features: readonly string[] = [];
+  #liveness: Liveness | null = null;
+  #closeReason: CloseReason | null = null;
 
-  constructor(stream: Duplex, remote: string, ctx: SessionContext) {
+  constructor(stream: Duplex, remote: string, ctx: SessionContext, address: string | null = null) {
     this.#ctx = ctx;
+    this.#address = address;
     this.#conn = new FrameConnection(
       stream,
       remote,
@@ -77,7 +101,11 @@ export class Session {
         },
         closed: (err) => this.#onClosed(err),
       },
-      { maxFrameBytes: ctx.config.limits.maxLoginFrameBytes, maxOutboundBytes: MAX_OUTBOUND_BYTES },
+      {
+        maxFrameBytes: ctx.config.limits.maxLoginFrameBytes,
+        maxOutboundBytes: ctx.config.limits.maxOutboundBytes,
+        writeStallMs: ctx.config.limits.writeStallMs,
+      },
     );
     this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
     this.#log.debug('connection opened');
@@ -92,12 +120,22 @@ export class Session {
   }
 
   sendFrame(frame: Buffer): boolean {
-    return this.#conn.sendFrame(frame);
+    if (this.#held === null) return this.#conn.sendFrame(frame);
+    if (this.state !== 'client') return false;
+    this.#heldBytes += frame.length;
+    if (this.#heldBytes > this.#ctx.config.limits.maxOutboundBytes) {
+      this.#fatal('slow_consumer', `more than ${this.#ctx.config.limits.maxOutboundBytes} bytes waiting to be sent`);
+      return false;
+    }
+    this.#held.push(frame);
+    return true;
   }
 
-  /** Closes the connection after what was sent is flushed (shutdown, builtin close). */
-  close(): void {
+  /** Closes the connection after what was sent is flushed; `reason` is what it is counted as. */
+  close(reason: CloseReason = 'closed_by_server'): void {
     if (this.state === 'closed') return;
+    this.#closeReason ??= reason;
+    this.#liveness?.stop();
     this.state = 'closing';
     // Forgotten at once (§2.4): nothing more is delivered to a closing connection.
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
@@ -110,9 +148,11 @@ export class Session {
   }
 
   #onFrame(body: Buffer): void {
+    this.#liveness?.heard(); // §5.3: any frame shows the client is there
     let value: unknown;
     try {
-      value = parseFrameJson(body);
+      // §1.3: the nesting depth is checked on the bytes, before JSON.parse builds anything.
+      value = parseFrameJson(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
     } catch (err) {
       const e = err as BesterError;
       this.#fatal(e.code, e.message);
@@ -148,6 +188,15 @@ export class Session {
       this.#onPeerHello(value);
       return;
     }
+    this.#features = first.value.features;
+    this.#attempted = wellFormedName(first.value.credentials);
+    // §2.5: a throttled address or username is refused before the password is looked at.
+    const refusal = this.#ctx.throttle?.check(this.#address, this.#attempted) ?? null;
+    if (refusal !== null) {
+      this.#log.warn({ user: this.#attempted, by: refusal.by }, 'login throttled');
+      this.#reportFatal(AUTH_ID, 'login_throttled', throttledReason(refusal));
+      return;
+    }
     this.state = 'authenticating';
     this.#conn.pause();
     this.#authenticate(first.value.credentials).then(
@@ -171,17 +220,53 @@ export class Session {
     if (this.state !== 'authenticating') return; // closed while the store was checking
     if (username === null) {
       this.#log.info('login failed');
+      this.#ctx.throttle?.failed(this.#address, this.#attempted);
       this.#reportFatal(AUTH_ID, 'auth_failed', AUTH_FAILED_REASON);
       return;
     }
+    this.#ctx.throttle?.succeeded(username);
+    const maxSessions = this.#ctx.config.limits.maxSessionsPerUser;
+    if (this.#ctx.registry.connectionsOf(username).size >= maxSessions) {
+      const reason = `this user already has ${maxSessions} connections, the most allowed (limits.maxSessionsPerUser)`;
+      this.#reportFatal(AUTH_ID, 'too_many_connections', reason);
+      return;
+    }
+    this.#leavePending();
     this.#clearLoginTimer();
     this.username = username;
     this.state = 'client';
+    const offline = this.#ctx.offline;
+    // §4.3.1: from the moment the user counts as online, live deliveries wait behind the kept ones.
+    if (offline) this.#held = [];
     this.#ctx.registry.add(username, this);
     this.#conn.maxFrameBytes = this.#ctx.config.limits.maxFrameBytes;
     this.#log.info({ user: username }, 'logged in');
+    this.#startLiveness();
     this.#conn.send(statusReport(AUTH_ID, true));
     this.#conn.resume();
+    if (!offline) {
+      this.#pump();
+      return;
+    }
+    const target = {
+      write: (frame: Buffer, written: (ok: boolean) => void) => this.#conn.sendFrame(frame, (err) => written(!err)),
+      batchBytes: Math.floor(this.#ctx.config.limits.maxOutboundBytes / 4),
+    };
+    offline.flush(username, target).then(
+      () => this.#release(),
+      (err: unknown) => {
+        this.#log.error({ err }, 'offline flush failed'); // flush never rejects; this only keeps the connection going
+        this.#release();
+      },
+    );
+  }
+
+  /** The kept deliveries are written: what arrived meanwhile follows, then this connection's own messages. */
+  #release(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#heldBytes = 0;
+    for (const frame of held) if (!this.#conn.sendFrame(frame)) break;
     this.#pump();
   }
 
@@ -200,7 +285,7 @@ export class Session {
 
   /** Handles queued messages one at a time, in order (§3.1). */
   #pump(): void {
-    if (this.#busy || this.state !== 'client') return;
+    if (this.#busy || this.state !== 'client' || this.#held !== null) return;
     const next = this.#pending.shift();
     if (!next) {
       this.#closeIfIdle();
@@ -210,7 +295,8 @@ export class Session {
     this.#handle(next).then(
       () => this.#afterMessage(),
       (err: unknown) => {
-        this.#log.error({ err, id: next.id }, 'message handling failed');
+        // The per-connection boundary: whatever was thrown, this message gets one answer and the next one is served.
+        this.#log.error({ err: describeThrown(err), id: next.id }, 'message handling failed');
         this.#conn.send(statusReport(next.id, false, { code: 'internal_error', reason: 'internal error' }));
         this.#afterMessage();
       },
@@ -228,11 +314,17 @@ export class Session {
       this.#conn.send(dummyReply(msg.id));
       return;
     }
+    // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
+    if (msg.type === 'ping' && !this.#ctx.config.handlers.has('ping')) {
+      this.#conn.send(statusReport(msg.id, true));
+      return;
+    }
+    if (msg.type === 'pong' && !this.#ctx.config.handlers.has('pong')) return; // answers our ping: no report
     if (msg.type === 'builtin') {
       const command = builtinCommand(msg.data);
       if (command === 'close') {
         this.#log.debug('builtin close');
-        this.close();
+        this.close('client_close');
         return;
       }
       this.#conn.send(
@@ -241,8 +333,10 @@ export class Session {
       return;
     }
     const outcome = await this.#ctx.router.dispatch(msg.type, msg.data, { sender: this.username, id: msg.id });
-    if (outcome.good) this.#conn.send(statusReport(msg.id, true, outcome.servers ? { servers: outcome.servers } : undefined));
-    else this.#conn.send(statusReport(msg.id, false, outcome));
+    if (outcome.good) {
+      const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };
+      this.#conn.send(statusReport(msg.id, true, extra));
+    } else this.#conn.send(statusReport(msg.id, false, outcome));
   }
 
   /** §6.2, legacy federation: one unauthenticated message, then the connection closes. Off by default. */
@@ -252,16 +346,17 @@ export class Session {
       return;
     }
     this.#clearLoginTimer();
+    this.#leavePending();
     this.state = 'server';
     this.#log.info({ type: payload.type, id: payload.id }, 'legacy server message');
     this.#ctx.router.dispatch(payload.type, payload.data, { sender: null, id: payload.id }).then(
       (outcome) => {
         if (!outcome.good) this.#log.warn({ type: payload.type, code: outcome.code, reason: outcome.reason }, 'server message failed');
-        this.close();
+        this.close('server_message_done');
       },
       (err: unknown) => {
-        this.#log.error({ err }, 'server message failed');
-        this.close();
+        this.#log.error({ err: describeThrown(err) }, 'server message failed');
+        this.close('server_message_done');
       },
     );
   }
@@ -273,16 +368,17 @@ export class Session {
       return;
     }
     this.#clearLoginTimer();
+    this.#leavePending();
     this.#conn.maxFrameBytes = this.#ctx.config.limits.maxHandlerFrameBytes;
     const conn = this.#conn;
-    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close() }, first, conn.remote);
+    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close('peer_link_closed') }, first, conn.remote);
     if (link === null) return;
     this.state = 'peer';
     this.#peer = link;
   }
 
   #closeIfIdle(): void {
-    if (this.#peerEnded && !this.#busy && this.#pending.length === 0 && this.state !== 'authenticating') this.close();
+    if (this.#peerEnded && !this.#busy && this.#pending.length === 0 && this.#held === null && this.state !== 'authenticating') this.close('peer_closed');
   }
 
   /** A bad status report for `id` (with the reason), then close (§3.5). */
@@ -290,7 +386,7 @@ export class Session {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.#log.info({ code, reason }, 'closing connection');
     this.#conn.send(statusReport(id, false, { code, reason }));
-    this.close();
+    this.close(code);
   }
 
   /** An error frame (no message id known), then close (§3.5). */
@@ -298,7 +394,7 @@ export class Session {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.#log.info({ code, reason }, 'closing connection');
     this.#conn.send(errorFrame(code, reason));
-    this.close();
+    this.close(code);
   }
 
   #clearLoginTimer(): void {
@@ -306,8 +402,32 @@ export class Session {
     this.#loginTimer = null;
   }
 
+  /** §5.3: clients that announced the "ping" feature (or every client, by config) are pinged when quiet. */
+  #startLiveness(): void {
+    const { liveness } = this.#ctx.config;
+    if (!liveness.pingLegacyClients && !this.#features.includes('ping')) return;
+    this.#liveness = new Liveness({
+      intervalMs: liveness.pingIntervalMs,
+      maxMissed: liveness.maxMissedPings,
+      ping: (id) => this.#conn.send(pingFrame(id)),
+      dead: () => this.#fatal('ping_timeout', `no answer to ${liveness.maxMissedPings} pings sent ${liveness.pingIntervalMs} ms apart`),
+      busy: () => this.#busy || this.#pending.length > 0 || this.#held !== null,
+    });
+  }
+
+  /** The connection no longer counts as not logged in under its address (§2.5). */
+  #leavePending(): void {
+    if (!this.#countedAsPending) return;
+    this.#countedAsPending = false;
+    this.#ctx.gate?.loggedInOrGone(this.#address);
+  }
+
   #onClosed(err: Error | null): void {
     this.#clearLoginTimer();
+    this.#leavePending();
+    this.#liveness?.stop();
+    const reason = this.#closeReason ?? 'peer_closed';
+    this.#ctx.closes?.count(reason);
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
     const wasLoggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
     this.state = 'closed';
@@ -315,7 +435,14 @@ export class Session {
     this.#peer?.closed();
     this.#peer = null;
     if (err && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') this.#log.warn({ err: err.message }, 'connection error');
-    this.#log.debug({ user: this.username, wasLoggedIn }, 'connection closed');
+    this.#log.debug({ user: this.username, wasLoggedIn, reason }, 'connection closed');
     this.#ctx.onClosed(this);
   }
+}
+
+/** The normalized username of a login, or null when there is none or it is not a valid name. */
+function wellFormedName(credentials: Credentials | null): string | null {
+  if (!credentials) return null;
+  const username = normalizeUsername(credentials.username);
+  return checkUsername(username) === null ? username : null;
 }
