@@ -66,6 +66,12 @@ async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promi
   }
 }
 
+/** At most `n` evenly spaced values of `values`, the last one included: the RSS trend in the JSON line. */
+function downsample(values: readonly number[], n: number): number[] {
+  if (values.length <= n) return [...values];
+  return Array.from({ length: n }, (_, i) => values[Math.round((i * (values.length - 1)) / (n - 1))]!);
+}
+
 function rssKiB(pid: number): number | null {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -206,7 +212,7 @@ async function main(): Promise<number> {
     seconds: runSeconds,
     clients: { good: good.length, window: num('window'), slow: slow.length, malicious: num('malicious'), flapping: flapping.length },
     messages: { ...messages, refused: refusedTotal, refusedByCode: ctx.counts.refused },
-    rssKiB: { start: rss[0] ?? 0, max: Math.max(0, ...rss), end: rssEnd, samples: rss.length },
+    rssKiB: { start: rss[0] ?? 0, max: Math.max(0, ...rss), end: rssEnd, samples: rss.length, series: downsample(rss, 12) },
     handlerRestarts: info?.data?.handlers?.find((h) => h.type === 'work')?.restarts ?? null,
     closes: { seenByClients: ctx.counts.closes, byServer: serverCloses },
     events: ctx.counts.events,
