@@ -141,7 +141,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         registry,
         config,
         listeners: () => listeners,
-        handlerStatus: () => supervisor.status(),
+        handlerStatus: () => supervisor.status().map((status) => ({ ...status, inFlight: router.inFlight(status.type) })),
         federationStatus: () => fed.federation.status(),
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
         closeCounts: () => closes.snapshot(),

@@ -147,7 +147,8 @@ describe('informer', () => {
     const handlers = data.handlers as Array<Record<string, unknown>>;
     assert.equal(handlers.length, 1);
     const [probe] = handlers;
-    assert.deepEqual(Object.keys(probe ?? {}).toSorted(), ['managed', 'pid', 'restarts', 'state', 'type']);
+    assert.deepEqual(Object.keys(probe ?? {}).toSorted(), ['inFlight', 'managed', 'pid', 'restarts', 'state', 'type']);
+    assert.equal(probe?.inFlight, 0);
     assert.equal(probe?.type, 'probe');
     assert.equal(probe?.state, 'ready');
     assert.equal(typeof probe?.pid, 'number');

@@ -12,7 +12,8 @@ export interface InformerContext {
   readonly config: ServerConfig;
   /** The daemon's listeners, in config order. */
   readonly listeners: () => readonly { readonly address: string }[];
-  readonly handlerStatus: () => readonly HandlerStatus[];
+  /** Each handler's process state and its calls in progress now. */
+  readonly handlerStatus: () => ReadonlyArray<HandlerStatus & { readonly inFlight: number }>;
   /** Federation state: node id, links, messages waiting per peer, counters (docs/federation.md §8). */
   readonly federationStatus: () => unknown;
   /** Deliveries kept for offline users: `{stored: <messages waiting>}` (docs/protocol.md §4.3.1). */
@@ -75,7 +76,7 @@ function serverInfo(ctx: InformerContext): Record<string, unknown> {
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
     connections: registry.connectionCount,
     users: registry.users().length,
-    handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed }) => ({ type, state, pid, restarts, managed })),
+    handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed, inFlight }) => ({ type, state, pid, restarts, managed, inFlight })),
     informer: config.informer.path,
     federation: ctx.federationStatus(),
     ...(ctx.offlineStatus ? { offline: ctx.offlineStatus() } : {}),
