@@ -200,7 +200,7 @@ describe('connection caps', () => {
 describe('close reasons are counted (serverInfo closes)', () => {
   test('each close is counted once under its reason', async () => {
     const d = await startTestDaemon({
-      extra: { limits: { loginTimeoutMs: 200, loginFailures: { maxPerAddress: 100, maxPerUser: 1, windowMs: 60_000, blockMs: 60_000 } } },
+      extra: { limits: { loginTimeoutMs: 2000, loginFailures: { maxPerAddress: 100, maxPerUser: 1, windowMs: 60_000, blockMs: 60_000 } } },
     });
     try {
       assert.deepEqual(await closeCounts(d), {});

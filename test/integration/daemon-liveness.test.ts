@@ -9,7 +9,7 @@ import { message, RawClient, type Target } from '../helpers/raw-client.ts';
 
 type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
 
-const INTERVAL = 200;
+const INTERVAL = 400;
 const open: RawClient[] = [];
 afterEach(() => {
   for (const c of open.splice(0)) c.close();

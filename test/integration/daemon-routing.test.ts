@@ -27,7 +27,7 @@ describe('daemon: routing', () => {
   before(async () => {
     d = await startTestDaemon({
       handlers: {
-        fake: { timeoutMs: 500 },
+        fake: { timeoutMs: 1500 },
         second: {},
         py: { kind: 'python' },
         env: { input: 'envelope' },

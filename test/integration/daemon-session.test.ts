@@ -18,7 +18,7 @@ describe('daemon: sessions', () => {
   before(async () => {
     d = await startTestDaemon({
       listeners: ['tcp4', 'tcp6', 'unix'],
-      extra: { limits: { maxFrameBytes: 4096, maxLoginFrameBytes: 1024, loginTimeoutMs: 400 } },
+      extra: { limits: { maxFrameBytes: 4096, maxLoginFrameBytes: 1024, loginTimeoutMs: 1500 } },
     });
   });
   after(() => d.close());

@@ -12,7 +12,7 @@ import { loggedIn, RawClient } from '../helpers/raw-client.ts';
 const RECEIVERS = 50;
 const MESSAGES = 200;
 const PAD = 'x'.repeat(32 * 1024);
-const WRITE_STALL_MS = 500;
+const WRITE_STALL_MS = 1500;
 
 test('a frozen reader is cut off with slow_consumer while 50 others receive everything, quickly', { timeout: 60_000 }, async (t) => {
   const d = await startTestDaemon({
