@@ -3,7 +3,7 @@
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
 //   node bench/load.ts [--target bester|baseline|all] [--pairs 8] [--window 16] [--size 100]
-//                      [--seconds 10] [--handler-mode original|persistent]
+//                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
 //
 // Prints one JSON line per run and a table at the end. `npm run bench` runs the matrix.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +27,8 @@ export interface RunOptions {
   size: number;
   seconds: number;
   handlerMode: 'original' | 'persistent';
+  /** bester's limits.pipelineDepth; its default when absent (1: one message of a connection at a time). */
+  pipelineDepth?: number;
 }
 
 export interface RunResult extends RunOptions {
@@ -117,9 +119,10 @@ async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, di
     network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
     handlers: {
       availableTypes: ['relay'],
-      typeMap: { relay: { handlerBinary: NODE, handlerArgs: [path.join(ROOT, 'bench/relay-handler.ts')], unixDomainSocketPath: 'relay.sock', ...(o.handlerMode === 'persistent' ? { protocol: 'persistent' } : {}) } },
+      typeMap: { relay: { handlerBinary: NODE, handlerArgs: [path.join(ROOT, 'bench/relay-handler.ts')], unixDomainSocketPath: 'relay.sock', ...(o.handlerMode === 'persistent' ? { protocol: 'multiplex' } : { protocol: 'original' }) } },
     },
     log: { level: 'info' },
+    ...(o.pipelineDepth !== undefined ? { limits: { pipelineDepth: o.pipelineDepth } } : {}),
   };
   writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(config));
   const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
@@ -222,6 +225,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       size: { type: 'string', default: '100' },
       seconds: { type: 'string', default: '10' },
       'handler-mode': { type: 'string', default: 'original' },
+      'pipeline-depth': { type: 'string' },
     },
   });
   const all: RunOptions['target'][] = natsInstalled() ? ['bester', 'baseline', 'nats'] : ['bester', 'baseline'];
@@ -235,6 +239,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       size: Number(values.size),
       seconds: Math.min(120, Number(values.seconds)),
       handlerMode: values['handler-mode'] as 'original' | 'persistent',
+      ...(values['pipeline-depth'] !== undefined ? { pipelineDepth: Number(values['pipeline-depth']) } : {}),
     });
     console.log(JSON.stringify(r));
     results.push(r);

@@ -11,14 +11,25 @@
 // It imports protocol/ only, never server/: a handler is a separate program.
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../protocol/frame.ts';
-import { isObject, own, hasOwn } from '../protocol/json.ts';
+import { encodeFrame, encodeJsonFrame, FrameDecoder } from '../protocol/frame.ts';
+import { MULTIPLEX_GREETING_JSON, offersMultiplex } from '../protocol/handler-multiplex.ts';
+import { answer, answerRequest, isAcceptance, replyError, report } from './handler-answer.ts';
+import { MultiplexSession } from './handler-multiplex.ts';
 import { DEFAULT_MAX_FRAME_BYTES, listenReplacingStale, removeSocketFile } from './handler-socket.ts';
 
 export { askHandler, DEFAULT_MAX_FRAME_BYTES, type AskOptions } from './handler-socket.ts';
+export { readRequest, replyError } from './handler-answer.ts';
 
 /** What each request holds: the message's data (the original's), or an envelope with the sender (§4.4). */
 export type HandlerInput = 'data' | 'envelope';
+
+/**
+ * How the daemon talks to this handler (docs/protocol.md §4.5): 'original' (one request per
+ * connection, or several one after another) or 'multiplex' (multiplex/1: greet on each connection;
+ * once the daemon accepts, many requests at once, answered by id; a daemon that does not accept
+ * is answered the original way).
+ */
+export type HandlerProtocol = 'original' | 'multiplex';
 
 export type HandlerCommandName = 'sendClients' | 'sendHandler' | 'sendServers';
 
@@ -63,6 +74,8 @@ export interface ServeOptions {
   readonly socketMode?: number;
   /** A connection that sends nothing for this long while no request is running is closed (default 60000; 0: never). */
   readonly idleTimeoutMs?: number;
+  /** Default: 'multiplex' when $BESTER_HANDLER_PROTOCOLS offers multiplex/1 (the daemon does for handlers it starts), else 'original'. */
+  readonly protocol?: HandlerProtocol;
   /** Called with what the function threw, or why a request was refused (the daemon got status "1" already). */
   readonly onError?: (err: unknown, context: HandlerContext | null) => void;
 }
@@ -70,6 +83,9 @@ export interface ServeOptions {
 export interface ServedHandler {
   readonly socketPath: string;
   readonly input: HandlerInput;
+  readonly protocol: HandlerProtocol;
+  /** Connections accepted so far (with multiplex/1 the daemon keeps a few open for many calls). */
+  readonly connectionsAccepted: number;
   /** Stops accepting, lets running requests answer (at most 2 s), removes the socket file. Idempotent. */
   close(): Promise<void>;
 }
@@ -95,11 +111,6 @@ export function sendServers(servers: readonly string[], data: unknown): CommandR
   return { header: { status: '0', command: { type: 'sendServers', data: [...servers] } }, data };
 }
 
-/** A failed reply without throwing: the same as `throw new Error(message)` in the handler function. */
-export function replyError(message: string): ErrorReply {
-  return { header: { status: '1', error: message }, data: null };
-}
-
 /** $BESTER_HANDLER_SOCKET, else the first command-line argument; undefined if neither is set. */
 export function defaultSocketPath(): string | undefined {
   return nonEmpty(process.env.BESTER_HANDLER_SOCKET) ?? nonEmpty(process.argv[2]);
@@ -113,6 +124,7 @@ export interface ResolvedServeOptions {
   readonly handleSignals: boolean;
   readonly socketMode: number;
   readonly idleTimeoutMs: number;
+  readonly protocol: HandlerProtocol;
 }
 
 /** Options over environment over command line, every default in one place. Throws on a value that cannot work. */
@@ -137,9 +149,12 @@ export function resolveServeOptions(
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1) throw new Error('maxFrameBytes must be a positive integer');
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 0) throw new Error('idleTimeoutMs must be an integer >= 0');
+  const protocol = options.protocol ?? (offersMultiplex(env.BESTER_HANDLER_PROTOCOLS) ? 'multiplex' : 'original');
+  if (protocol !== 'original' && protocol !== 'multiplex') throw new Error(`protocol must be "original" or "multiplex", got ${JSON.stringify(protocol)}`);
   return {
     socketPath,
     input,
+    protocol,
     type: options.type ?? env.BESTER_HANDLER_TYPE ?? '',
     maxFrameBytes,
     handleSignals: options.handleSignals ?? true,
@@ -148,40 +163,18 @@ export function resolveServeOptions(
   };
 }
 
-/**
- * Splits one parsed request into the function's arguments. Envelope input (§4.4) must be
- * `{sender, type, id, data}`; anything else is refused, which catches a daemon config that
- * lacks `"input": "envelope"` for a handler that needs the sender.
- */
-export function readRequest(request: unknown, input: HandlerInput, type: string): { data: unknown; context: HandlerContext } {
-  if (input === 'data') return { data: request, context: { sender: null, type, id: null } };
-  const sender = isObject(request) ? own(request, 'sender') : undefined;
-  const envType = isObject(request) ? own(request, 'type') : undefined;
-  const id = isObject(request) ? own(request, 'id') : undefined;
-  if (
-    !isObject(request) ||
-    !hasOwn(request, 'data') ||
-    !(typeof sender === 'string' || sender === null) ||
-    typeof envType !== 'string' ||
-    !(typeof id === 'string' || id === null || id === undefined)
-  ) {
-    throw new Error(
-      'expected an envelope {sender, type, id, data}: set "input": "envelope" for this handler in the daemon\'s handlers.typeMap',
-    );
-  }
-  return { data: own(request, 'data'), context: { sender, type: envType, id: id ?? null } };
-}
-
 /** Listens on the handler socket and serves requests until close() (or SIGTERM/SIGINT). */
 export async function serveHandler(fn: HandlerFunction, options: ServeOptions = {}): Promise<ServedHandler> {
   const settings = resolveServeOptions(options);
   const connections = new Map<net.Socket, Connection>();
   let closing = false;
+  let accepted = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     if (closing) {
       socket.destroy();
       return;
     }
+    accepted++;
     const connection = serveConnection(socket, fn, settings, options.onError);
     connections.set(socket, connection);
     socket.on('close', () => connections.delete(socket));
@@ -221,7 +214,15 @@ export async function serveHandler(fn: HandlerFunction, options: ServeOptions = 
     await close();
     throw err;
   }
-  return { socketPath: settings.socketPath, input: settings.input, close };
+  return {
+    socketPath: settings.socketPath,
+    input: settings.input,
+    protocol: settings.protocol,
+    get connectionsAccepted() {
+      return accepted;
+    },
+    close,
+  };
 }
 
 interface Connection {
@@ -246,7 +247,11 @@ function serveConnection(
   let finishing = false;
   /** Framing broke (oversize, empty frame): answered once the queue is done, then the connection closes. */
   let fatal: string | null = null;
+  /** §4.5.1: greeted, and the daemon's first frame decides whether it accepted multiplex/1. */
+  let awaitingAcceptance = settings.protocol === 'multiplex';
+  let multiplex: MultiplexSession | null = null;
   socket.on('error', () => socket.destroy());
+  if (awaitingAcceptance) socket.write(encodeJsonFrame(MULTIPLEX_GREETING_JSON));
   if (settings.idleTimeoutMs > 0) {
     socket.setTimeout(settings.idleTimeoutMs, () => {
       if (!busy) socket.destroy();
@@ -255,6 +260,23 @@ function serveConnection(
   const decoder = new FrameDecoder(
     {
       frame: (body) => {
+        if (multiplex) {
+          multiplex.request(body);
+          return;
+        }
+        if (awaitingAcceptance) {
+          awaitingAcceptance = false;
+          if (isAcceptance(body)) {
+            socket.setTimeout(0); // the daemon keeps these connections open and closes them itself
+            multiplex = new MultiplexSession(
+              socket,
+              (input) => answerRequest(fn, input, settings, onError),
+              (err) => replyError(err instanceof Error ? err.message : String(err)),
+              (err) => report(onError, err, null),
+            );
+            return;
+          }
+        }
         queue.push(Buffer.from(body)); // the body may be a view into a chunk
         if (!busy) void drain();
       },
@@ -269,7 +291,8 @@ function serveConnection(
   socket.on('data', (chunk: Buffer) => decoder.push(chunk));
   socket.on('end', () => {
     ended = true;
-    if (!busy) void drain();
+    if (multiplex) multiplex.finish();
+    else if (!busy) void drain();
   });
 
   async function drain(): Promise<void> {
@@ -300,39 +323,13 @@ function serveConnection(
       finishing = true;
       decoder.stop();
       queue.length = 0;
+      if (multiplex) {
+        multiplex.finish();
+        return;
+      }
       if (!busy) socket.destroy(); // idle: nothing to answer
     },
   };
-}
-
-/** Runs the function for one request frame; never rejects: every failure becomes a status "1" reply. */
-async function answer(
-  fn: HandlerFunction,
-  body: Buffer,
-  settings: ResolvedServeOptions,
-  onError: ServeOptions['onError'],
-): Promise<Buffer> {
-  let context: HandlerContext | null = null;
-  try {
-    const request = readRequest(parseFrameJson(body), settings.input, settings.type);
-    context = request.context;
-    const reply: unknown = await fn(request.data, request.context);
-    if (!isObject(reply) || !isObject(own(reply, 'header'))) {
-      throw new TypeError('the handler function returned no reply: return sendClients(...), sendHandler(...) or sendServers(...)');
-    }
-    return encodeFrame(reply);
-  } catch (err) {
-    report(onError, err, context);
-    return encodeFrame(replyError(err instanceof Error ? err.message : String(err)));
-  }
-}
-
-function report(onError: ServeOptions['onError'], err: unknown, context: HandlerContext | null): void {
-  try {
-    onError?.(err, context);
-  } catch {
-    // a failing error callback must not take the connection down
-  }
 }
 
 /** Writes and waits until the bytes are handed to the system (backpressure), or the socket is gone. */

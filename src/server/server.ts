@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
-import { callHandler } from './handlers/handler-call.ts';
+import { HandlerPool } from './handlers/handler-pool.ts';
 import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
 import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -83,6 +83,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (ownsStore) await accounts.close();
     throw err;
   }
+  // docs/protocol.md §4.5: what each handler speaks is learned per handler process (its pid).
+  const handlerPool = new HandlerPool({
+    processOf: (type) => {
+      const status = supervisor.statusOf(type);
+      return status?.managed === true ? status.pid : undefined;
+    },
+  });
   const router: Router = new Router({
     handlers: config.handlers,
     limits: config.limits,
@@ -91,7 +98,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     signal: shutdown.signal,
     federation: fed.federation,
     ...(offline ? { offline } : {}),
-    callHandler: (handler, data, callOptions) => callHandler(handler.socketPath, data, callOptions),
+    callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
   });
   const sessionLogger = logger.child({ component: 'session' });
   const closes = new CloseCounters();
@@ -157,6 +164,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       logger.info({ address: listener.address }, 'listening');
     }
   } catch (err) {
+    handlerPool.close();
     await Promise.all(listeners.map((l) => l.close()));
     await informer?.close();
     await supervisor.stop();
@@ -184,6 +192,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await informer?.close();
     await listenersClosed;
     await waitForSessions(sessions, 3000);
+    handlerPool.close();
     await supervisor.stop();
     fed.close();
     offline?.close();

@@ -63,12 +63,12 @@ describe('session (component)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function setup(): { registry: SessionRegistry<Session>; connect: () => Peer } {
+  function setup(limits: Record<string, number> = {}): { registry: SessionRegistry<Session>; connect: () => Peer } {
     const { config } = parseConfig(
       {
         network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
         handlers: { availableTypes: ['t', 'u'], typeMap: { t: { unixDomainSocketPath: 't.sock' }, u: { unixDomainSocketPath: 'u.sock' } } },
-        limits: { loginTimeoutMs: 1000 },
+        limits: { loginTimeoutMs: 1000, ...limits },
       },
       { baseDir: dir },
     );
@@ -105,8 +105,8 @@ describe('session (component)', () => {
     assert.deepEqual(calls, [1, 2, 3].map((n) => ({ type: 't', data: n })), 'the handler gets payload.data only, in order');
   });
 
-  test('one message at a time: a slow handler call holds back the next one', async () => {
-    const { connect } = setup();
+  test('pipelineDepth 1, one message at a time: a slow handler call holds back the next one', async () => {
+    const { connect } = setup({ pipelineDepth: 1 });
     let inFlight = 0;
     let maxInFlight = 0;
     script = async (_h, data) => {

@@ -13,6 +13,8 @@ import { startServer, type BesterServer } from '../../src/server/server.ts';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FAKE_HANDLER = path.join(ROOT, 'test/fixtures/handlers/fake-handler.ts');
 export const PY_HANDLER = path.join(ROOT, 'test/fixtures/handlers/original_style.py');
+/** A handler written with the SDK: speaks multiplex/1 when offered (docs/protocol.md §4.5). */
+export const SDK_HANDLER = path.join(ROOT, 'test/fixtures/handlers/sdk-handler.ts');
 
 let python: string | null | undefined;
 /** Absolute path of python3 (the CI installs it). */
@@ -33,6 +35,8 @@ export interface HandlerSpec {
   readonly timeoutMs?: number;
   readonly input?: 'data' | 'envelope';
   readonly maxInFlight?: number;
+  /** handlers.typeMap.T.protocol (docs/protocol.md §4.5); absent: the daemon's default, "auto". */
+  readonly protocol?: 'auto' | 'original' | 'multiplex';
 }
 
 export interface TestDaemonOptions {
@@ -73,6 +77,7 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       ...(spec.timeoutMs !== undefined ? { timeoutMs: spec.timeoutMs } : {}),
       ...(spec.input !== undefined ? { input: spec.input } : {}),
       ...(spec.maxInFlight !== undefined ? { maxInFlight: spec.maxInFlight } : {}),
+      ...(spec.protocol !== undefined ? { protocol: spec.protocol } : {}),
     };
   }
   return {

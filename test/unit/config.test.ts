@@ -82,7 +82,8 @@ await describe('the original server.conf', async () => {
       args: [],
       timeoutMs: 10000,
       input: 'data',
-      maxInFlight: 64,
+      maxInFlight: 256,
+      protocol: 'auto',
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
     assert.deepEqual(config.adminInfo, { name: 'test server', contact: 'admin@example.org' });
@@ -121,6 +122,7 @@ await describe('values and defaults', async () => {
       timeoutMs: 5000,
       input: 'envelope',
       maxInFlight: 8,
+      protocol: 'multiplex',
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
     assert.equal(config.handlers.get('translate')?.socketPath, '/tmp/bester-translate.sock');
@@ -137,6 +139,7 @@ await describe('values and defaults', async () => {
       maxSessionsPerUser: 4,
       maxOutboundBytes: 1048576,
       writeStallMs: 2000,
+      pipelineDepth: 16,
       loginFailures: { maxPerAddress: 7, maxPerUser: 5, windowMs: 60000, blockMs: 30000 },
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 30000, maxMissedPings: 3, pingLegacyClients: true });
@@ -171,6 +174,7 @@ await describe('values and defaults', async () => {
       maxSessionsPerUser: 32,
       maxOutboundBytes: 8388608,
       writeStallMs: 10000,
+      pipelineDepth: 16,
       loginFailures: { maxPerAddress: 10, maxPerUser: 10, windowMs: 600000, blockMs: 600000 },
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 60000, maxMissedPings: 2, pingLegacyClients: false });

@@ -14,7 +14,7 @@ export const DEFAULT_TCP4_HOST = '0.0.0.0';
 export const DEFAULT_TCP6_HOST = '::';
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 /** Calls to one handler in progress at once (handlers.typeMap.T.maxInFlight). */
-export const DEFAULT_HANDLER_MAX_IN_FLIGHT = 64;
+export const DEFAULT_HANDLER_MAX_IN_FLIGHT = 256;
 /** Relative to the config file's folder. */
 export const DEFAULT_SQLITE_PATH = 'bester.db';
 
@@ -30,6 +30,7 @@ export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
   maxSessionsPerUser: 32,
   maxOutboundBytes: 8_388_608,
   writeStallMs: 10_000,
+  pipelineDepth: 16,
   loginFailures: Object.freeze({ maxPerAddress: 10, maxPerUser: 10, windowMs: 600_000, blockMs: 600_000 }),
 });
 

@@ -1,7 +1,7 @@
 // The `handlers` block: message types and the handler serving each (docs/configuration.md, "handlers").
 import path from 'node:path';
 import { DEFAULT_HANDLER_MAX_IN_FLIGHT, DEFAULT_HANDLER_TIMEOUT_MS } from './defaults.ts';
-import type { HandlerConfig, HandlerInput } from './types.ts';
+import type { HandlerConfig, HandlerInput, HandlerProtocol } from './types.ts';
 import { type Checker, type RawObject, describe, hasControlChars, keyPath, own } from './validate.ts';
 
 /** Types the daemon answers itself (bester-original.md, "Built-in types"). */
@@ -77,7 +77,7 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight']);
+  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'protocol']);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -93,7 +93,16 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
     input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
     maxInFlight: c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT),
+    protocol: parseProtocol(c, own(block, 'protocol'), keyPath(key, 'protocol')),
   };
+}
+
+/** docs/protocol.md §4.5: absent means "auto" (the handler's greeting decides). */
+function parseProtocol(c: Checker, value: unknown, key: string): HandlerProtocol {
+  if (value === undefined) return 'auto';
+  if (value === 'auto' || value === 'original' || value === 'multiplex') return value;
+  c.error(key, `must be "auto" (the handler's greeting decides), "original" (a connection per message) or "multiplex", got ${describe(value)}`);
+  return 'auto';
 }
 
 function parseInput(c: Checker, value: unknown, key: string): HandlerInput {

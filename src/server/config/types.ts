@@ -39,9 +39,16 @@ export interface HandlerConfig {
   readonly input: HandlerInput;
   /** Calls to this handler that may be in progress at once; one more is refused at once with `overloaded`. */
   readonly maxInFlight: number;
+  /**
+   * How the daemon talks to the handler (docs/protocol.md §4.5): "auto" (the handler's greeting
+   * decides), "original" (a new connection per call, §4.1) or "multiplex" (multiplex/1 required).
+   */
+  readonly protocol: HandlerProtocol;
 }
 
 export type HandlerInput = 'data' | 'envelope';
+
+export type HandlerProtocol = 'auto' | 'original' | 'multiplex';
 
 export interface SqliteAccountsConfig {
   readonly kind: 'sqlite';
@@ -80,6 +87,11 @@ export interface LimitsConfig {
   readonly maxOutboundBytes: number;
   /** How long queued bytes may wait without any being sent before the connection is cut off (ms). */
   readonly writeStallMs: number;
+  /**
+   * Messages of one connection whose handler calls may run at once (docs/protocol.md §3.1). Their
+   * deliveries and status reports are still applied in the order sent; 1 handles them one at a time.
+   */
+  readonly pipelineDepth: number;
   /** Failed logins, throttled per address and per username (docs/protocol.md §2.5). */
   readonly loginFailures: LoginFailureLimits;
 }

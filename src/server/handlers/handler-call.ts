@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
 import { encodeFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../protocol/frame.ts';
+import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
 export interface HandlerCallOptions {
   /** The whole call (connect, send, reply) must finish within this many ms. */
@@ -20,26 +21,54 @@ export interface HandlerCallOptions {
  * Resolves with the reply frame parsed as JSON (any JSON value; the caller validates the shape).
  * Rejects only with BesterError: 'handler_unavailable', 'handler_timeout', 'handler_bad_reply',
  * 'shutting_down' (and 'internal_error' if `data` cannot be serialised, which parsed input never is).
- * The socket is destroyed on every path; bytes after the first reply frame are ignored.
+ * The socket is destroyed on every path; bytes after the first reply frame are ignored. A multiplex
+ * greeting (docs/protocol.md §4.5.1) read as the first frame is skipped: the reply is the next one.
  */
 export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+  return callOverSocket(socketPath, null, data, options);
+}
+
+/**
+ * The same call on a connection already open (docs/protocol.md §4.5.1: the daemon waited for a
+ * greeting that did not come). The request is written at once, even if the call was cancelled
+ * meanwhile: an original handler must never see a connection that sends nothing.
+ */
+export function callOnConnectedSocket(
+  socketPath: string,
+  socket: net.Socket,
+  data: unknown,
+  options: HandlerCallOptions,
+): Promise<unknown> {
+  return callOverSocket(socketPath, socket, data, options);
+}
+
+function callOverSocket(
+  socketPath: string,
+  open: net.Socket | null,
+  data: unknown,
+  options: HandlerCallOptions,
+): Promise<unknown> {
   return new Promise<unknown>((resolve, reject) => {
     const { signal } = options;
-    if (signal?.aborted === true) {
-      reject(shuttingDown(socketPath));
-      return;
-    }
     let frame: Buffer;
     try {
       frame = encodeFrame(data);
     } catch (cause) {
+      open?.destroy();
       reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+      return;
+    }
+    if (open) open.write(frame);
+    if (signal?.aborted === true) {
+      open?.end();
+      reject(shuttingDown(socketPath));
       return;
     }
 
     let settled = false;
-    let connected = false;
-    const socket = net.createConnection({ path: socketPath });
+    let connected = open !== null;
+    let firstFrame = true;
+    const socket = open ?? net.createConnection({ path: socketPath });
     const decoder = new FrameDecoder(
       {
         frame(body) {
@@ -55,7 +84,9 @@ export function callHandler(socketPath: string, data: unknown, options: HandlerC
             settle(badReply(socketPath, 'a reply that is not valid UTF-8 JSON', cause));
             return;
           }
-          settle(null, reply);
+          const skip = firstFrame && isGreeting(reply);
+          firstFrame = false;
+          if (!skip) settle(null, reply);
         },
         error(err) {
           settle(badReply(socketPath, `an unusable reply frame: ${err.message}`, err));
@@ -104,8 +135,12 @@ export function callHandler(socketPath: string, data: unknown, options: HandlerC
       socket.write(frame);
     });
     socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('end', () => settle(closedWithoutReply(socketPath, decoder.midFrame)));
-    socket.on('close', () => settle(closedWithoutReply(socketPath, decoder.midFrame)));
+    // Built only when still unsettled: after a reply every call ends here, and an Error (its stack) costs.
+    const onClosed = (): void => {
+      if (!settled) settle(closedWithoutReply(socketPath, decoder.midFrame));
+    };
+    socket.on('end', onClosed);
+    socket.on('close', onClosed);
   });
 }
 

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HandlerConfig, HandlerSupervisionConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { HandlerState, HandlerStatus } from './supervisor.ts';
+import { MULTIPLEX_PROTOCOL } from '../../protocol/handler-multiplex.ts';
 import { clearStaleSocket, listeningInProcNetUnix, probeUnixSocket } from '../transport/socket-probe.ts';
 
 export interface ManagedHandlerOptions {
@@ -204,12 +205,16 @@ export class ManagedHandler {
   }
 
   #spawn(): Run | null {
-    const { binary, args, socketPath, type, input } = this.#config;
+    const { binary, args, socketPath, type, input, protocol } = this.#config;
+    // docs/protocol.md §4.5.1: multiplex/1 is offered unless the handler is to be called the original way.
+    const env: NodeJS.ProcessEnv = { ...this.#env, BESTER_HANDLER_SOCKET: socketPath, BESTER_HANDLER_TYPE: type, BESTER_HANDLER_INPUT: input };
+    if (protocol === 'original') delete env.BESTER_HANDLER_PROTOCOLS;
+    else env.BESTER_HANDLER_PROTOCOLS = MULTIPLEX_PROTOCOL;
     let child: ChildProcess;
     try {
       child = spawn(binary, [...args, socketPath], {
         cwd: this.#cwd,
-        env: { ...this.#env, BESTER_HANDLER_SOCKET: socketPath, BESTER_HANDLER_TYPE: type, BESTER_HANDLER_INPUT: input },
+        env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {

@@ -107,22 +107,26 @@ export class Router {
     return forward(this.#o.federation, servers, type, data, context);
   }
 
-  /** Runs a message through its handler chain and carries out the final command. Never rejects. */
   /**
+   * Runs a message through its handler chain and carries out the final command. Never rejects.
    * `sender` is the logged-in user (null for a legacy server-scope message); handlers whose
    * config says `"input": "envelope"` receive it with the data (§4.4).
+   * `turn`, when given, resolves once the messages sent before this one on its connection were
+   * applied: the handler calls run at once, but the final command (deliveries, offline storing,
+   * federation forward) waits for it, so one sender's deliveries keep their order (§3.1). It
+   * resolves false when the connection closed before then: nothing is carried out.
    */
-  async dispatch(type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
+  async dispatch(type: string, data: unknown, context: DispatchContext, turn?: Promise<boolean>): Promise<Outcome> {
     if (this.#draining) return bad('shutting_down', 'the server is shutting down and takes no new messages');
     this.#active.enter();
     try {
-      return await this.#dispatch(type, data, context);
+      return await this.#dispatch(type, data, context, turn);
     } finally {
       this.#active.leave();
     }
   }
 
-  async #dispatch(type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
+  async #dispatch(type: string, data: unknown, context: DispatchContext, turn: Promise<boolean> | undefined): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
     let currentData = data;
@@ -167,10 +171,16 @@ export class Router {
       }
       if (reply.quirk) logger.warn({ handler: currentType, quirk: reply.quirk }, 'handler reply read leniently');
       const command = reply.command;
+      // The apply part: after the earlier messages of the same connection (§3.1).
+      if (turn !== undefined && command.kind !== 'sendHandler' && !(await turn)) {
+        return bad('shutting_down', 'the connection closed before this message was carried out');
+      }
       switch (command.kind) {
         case 'sendClients': {
           const result = deliverToUsers(this.#o.registry, command.users, currentType, reply.data);
-          logger.debug({ handler: currentType, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
+          if (logger.isLevelEnabled('debug')) {
+            logger.debug({ handler: currentType, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
+          }
           if (result.undelivered.length === 0) return { good: true };
           if (this.#o.offline) {
             // The fan-out above never waited; only recipients not connected wait for the account lookup.

@@ -1,20 +1,13 @@
 // One connection's state machine (STYLE.md #4, docs/protocol.md §2–§3):
 //   awaitingFirst -> authenticating -> client -> closed
 //   awaitingFirst -> server (one message, legacy federation) -> closed
-// Any state -> closing -> closed. Messages of one connection are handled one at a time, in order.
+// Any state -> closing -> closed. A logged-in connection's messages go through its pipeline.ts.
 import type { Duplex } from 'node:stream';
-import { AUTH_ID, dummyReply, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
+import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { parseFrameJson } from '../../protocol/frame.ts';
-import {
-  builtinCommand,
-  validateClientMessage,
-  validateFirstMessage,
-  type Credentials,
-  type Payload,
-  type ServerPayload,
-} from '../../protocol/messages.ts';
-import { checkUsername, normalizeUsername, type AccountStore } from '../accounts/account-store.ts';
+import { validateClientMessage, validateFirstMessage, type ServerPayload } from '../../protocol/messages.ts';
+import type { AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { OfflineDelivery } from '../routing/offline.ts';
@@ -25,6 +18,8 @@ import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
 import { Liveness } from './liveness.ts';
 import { throttledReason, type LoginThrottle } from './login-throttle.ts';
+import { MessagePipeline } from './pipeline.ts';
+import { AUTH_FAILED_REASON, authenticate, wellFormedName } from './login.ts';
 
 export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
 
@@ -59,9 +54,6 @@ export interface SessionContext {
   readonly gate?: ConnectionGate;
 }
 
-/** Messages read ahead of the one being handled before the socket is paused. */
-const MAX_PENDING = 32;
-const AUTH_FAILED_REASON = 'authentication failed: unknown user or wrong password';
 
 export class Session {
   state: SessionState = 'awaitingFirst';
@@ -69,8 +61,8 @@ export class Session {
   readonly #conn: FrameConnection;
   readonly #ctx: SessionContext;
   readonly #log: Logger;
-  readonly #pending: Payload[] = [];
-  #busy = false;
+  /** A client connection's messages (§3.1), from its login frame on. */
+  #pipeline: MessagePipeline | null = null;
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
   #peer: PeerLinkHandler | null = null;
@@ -105,6 +97,7 @@ export class Session {
         maxFrameBytes: ctx.config.limits.maxLoginFrameBytes,
         maxOutboundBytes: ctx.config.limits.maxOutboundBytes,
         writeStallMs: ctx.config.limits.writeStallMs,
+        coalesceWrites: true,
       },
     );
     this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
@@ -137,6 +130,7 @@ export class Session {
     this.#closeReason ??= reason;
     this.#liveness?.stop();
     this.state = 'closing';
+    this.#pipeline?.stop();
     // Forgotten at once (§2.4): nothing more is delivered to a closing connection.
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
     this.#conn.close();
@@ -188,6 +182,7 @@ export class Session {
       this.#onPeerHello(value);
       return;
     }
+    this.#pipeline = this.#newPipeline();
     this.#features = first.value.features;
     this.#attempted = wellFormedName(first.value.credentials);
     // §2.5: a throttled address or username is refused before the password is looked at.
@@ -199,21 +194,13 @@ export class Session {
     }
     this.state = 'authenticating';
     this.#conn.pause();
-    this.#authenticate(first.value.credentials).then(
+    authenticate(this.#ctx.accounts, first.value.credentials).then(
       (username) => this.#onAuthenticated(username),
       (err: unknown) => {
         this.#log.error({ err }, 'account store failed during login');
         this.#reportFatal(AUTH_ID, 'store_error', 'the account store is unavailable, try again later');
       },
     );
-  }
-
-  async #authenticate(credentials: Credentials | null): Promise<string | null> {
-    if (!credentials) return null;
-    const username = normalizeUsername(credentials.username);
-    // §2.2: empty username or password fails, like the original; the store checks the rest.
-    if (checkUsername(username) !== null || credentials.password === '') return null;
-    return (await this.#ctx.accounts.verify(username, credentials.password)) ? username : null;
   }
 
   #onAuthenticated(username: string | null): void {
@@ -245,7 +232,7 @@ export class Session {
     this.#conn.send(statusReport(AUTH_ID, true));
     this.#conn.resume();
     if (!offline) {
-      this.#pump();
+      this.#pipeline?.start();
       return;
     }
     const target = {
@@ -267,7 +254,7 @@ export class Session {
     this.#held = null;
     this.#heldBytes = 0;
     for (const frame of held) if (!this.#conn.sendFrame(frame)) break;
-    this.#pump();
+    this.#pipeline?.start();
   }
 
   #onClientMessage(value: unknown): void {
@@ -277,66 +264,23 @@ export class Session {
       else this.#fatal(msg.code, msg.reason);
       return;
     }
-    this.#log.trace({ id: msg.value.id, type: msg.value.type, data: msg.value.data }, 'message');
-    this.#pending.push(msg.value);
-    if (this.#pending.length >= MAX_PENDING) this.#conn.pause();
-    this.#pump();
+    if (this.#log.isLevelEnabled('trace')) this.#log.trace({ id: msg.value.id, type: msg.value.type, data: msg.value.data }, 'message');
+    this.#pipeline?.push(msg.value);
   }
 
-  /** Handles queued messages one at a time, in order (§3.1). */
-  #pump(): void {
-    if (this.#busy || this.state !== 'client' || this.#held !== null) return;
-    const next = this.#pending.shift();
-    if (!next) {
-      this.#closeIfIdle();
-      return;
-    }
-    this.#busy = true;
-    this.#handle(next).then(
-      () => this.#afterMessage(),
-      (err: unknown) => {
-        // The per-connection boundary: whatever was thrown, this message gets one answer and the next one is served.
-        this.#log.error({ err: describeThrown(err), id: next.id }, 'message handling failed');
-        this.#conn.send(statusReport(next.id, false, { code: 'internal_error', reason: 'internal error' }));
-        this.#afterMessage();
-      },
-    );
-  }
-
-  #afterMessage(): void {
-    this.#busy = false;
-    if (this.#pending.length < MAX_PENDING / 2) this.#conn.resume();
-    this.#pump();
-  }
-
-  async #handle(msg: Payload): Promise<void> {
-    if (msg.type === 'dummy') {
-      this.#conn.send(dummyReply(msg.id));
-      return;
-    }
-    // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
-    if (msg.type === 'ping' && !this.#ctx.config.handlers.has('ping')) {
-      this.#conn.send(statusReport(msg.id, true));
-      return;
-    }
-    if (msg.type === 'pong' && !this.#ctx.config.handlers.has('pong')) return; // answers our ping: no report
-    if (msg.type === 'builtin') {
-      const command = builtinCommand(msg.data);
-      if (command === 'close') {
-        this.#log.debug('builtin close');
-        this.close('client_close');
-        return;
-      }
-      this.#conn.send(
-        statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` }),
-      );
-      return;
-    }
-    const outcome = await this.#ctx.router.dispatch(msg.type, msg.data, { sender: this.username, id: msg.id });
-    if (outcome.good) {
-      const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };
-      this.#conn.send(statusReport(msg.id, true, extra));
-    } else this.#conn.send(statusReport(msg.id, false, outcome));
+  #newPipeline(): MessagePipeline {
+    const conn = this.#conn;
+    return new MessagePipeline({
+      config: this.#ctx.config,
+      router: this.#ctx.router,
+      log: this.#log,
+      sender: () => this.username,
+      send: (value) => conn.send(value),
+      close: (reason) => this.close(reason),
+      pause: () => conn.pause(),
+      resume: () => conn.resume(),
+      idle: () => this.#closeIfIdle(),
+    });
   }
 
   /** §6.2, legacy federation: one unauthenticated message, then the connection closes. Off by default. */
@@ -378,7 +322,8 @@ export class Session {
   }
 
   #closeIfIdle(): void {
-    if (this.#peerEnded && !this.#busy && this.#pending.length === 0 && this.#held === null && this.state !== 'authenticating') this.close('peer_closed');
+    const busy = this.#pipeline?.busy ?? false;
+    if (this.#peerEnded && !busy && this.#held === null && this.state !== 'authenticating') this.close('peer_closed');
   }
 
   /** A bad status report for `id` (with the reason), then close (§3.5). */
@@ -411,7 +356,7 @@ export class Session {
       maxMissed: liveness.maxMissedPings,
       ping: (id) => this.#conn.send(pingFrame(id)),
       dead: () => this.#fatal('ping_timeout', `no answer to ${liveness.maxMissedPings} pings sent ${liveness.pingIntervalMs} ms apart`),
-      busy: () => this.#busy || this.#pending.length > 0 || this.#held !== null,
+      busy: () => (this.#pipeline?.busy ?? false) || this.#held !== null,
     });
   }
 
@@ -431,7 +376,7 @@ export class Session {
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
     const wasLoggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
     this.state = 'closed';
-    this.#pending.length = 0;
+    this.#pipeline?.stop();
     this.#peer?.closed();
     this.#peer = null;
     if (err && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') this.#log.warn({ err: err.message }, 'connection error');
@@ -440,9 +385,3 @@ export class Session {
   }
 }
 
-/** The normalized username of a login, or null when there is none or it is not a valid name. */
-function wellFormedName(credentials: Credentials | null): string | null {
-  if (!credentials) return null;
-  const username = normalizeUsername(credentials.username);
-  return checkUsername(username) === null ? username : null;
-}

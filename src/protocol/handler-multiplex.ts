@@ -1,0 +1,51 @@
+// The persistent handler protocol, multiplex/1 (docs/protocol.md §4.5, ours). No I/O here: the
+// greeting, the acceptance, and the request and reply frames, shared by the daemon and the SDK.
+import { isObject, own } from './json.ts';
+
+/** What the daemon offers handlers it starts, in BESTER_HANDLER_PROTOCOLS (comma-separated). */
+export const MULTIPLEX_PROTOCOL = 'multiplex/1';
+export const MULTIPLEX_VERSION = 1;
+/**
+ * §4.5.1: a handler that speaks multiplex/1 sends this first on every connection it accepts; the
+ * daemon sends the same frame back to accept it, before its first request.
+ */
+export const MULTIPLEX_GREETING = Object.freeze({ bester: 'multiplex', version: MULTIPLEX_VERSION });
+export const MULTIPLEX_GREETING_JSON = JSON.stringify(MULTIPLEX_GREETING);
+
+/** Any greeting, of any version: an object whose `bester` is "multiplex" (a reply never has that key). */
+export function isGreeting(value: unknown): boolean {
+  return isObject(value) && own(value, 'bester') === 'multiplex';
+}
+
+/** A greeting for the version we speak (§4.5.1). */
+export function isSupportedGreeting(value: unknown): boolean {
+  return isGreeting(value) && own(value as Record<string, unknown>, 'version') === MULTIPLEX_VERSION;
+}
+
+/** Whether BESTER_HANDLER_PROTOCOLS (a comma-separated list) offers multiplex/1. */
+export function offersMultiplex(env: string | undefined): boolean {
+  return (env ?? '').split(',').some((item) => item.trim() === MULTIPLEX_PROTOCOL);
+}
+
+/** §4.5.2: the JSON text of one request, `{"id": n, "input": <input>}`. Throws if `input` is not serialisable. */
+export function multiplexRequestJson(id: number, input: unknown): string {
+  const json = JSON.stringify(input);
+  if (json === undefined) throw new TypeError('value is not JSON-serialisable');
+  return `{"id":${id},"input":${json}}`;
+}
+
+/** §4.5.2: a request as the handler reads it; null if the frame is not one. */
+export function readMultiplexRequest(value: unknown): { id: number; input: unknown } | null {
+  if (!isObject(value) || !Object.hasOwn(value, 'input')) return null;
+  const id = own(value, 'id');
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return null;
+  return { id, input: own(value, 'input') };
+}
+
+/** §4.5.3: a reply as the daemon reads it, `{"id": n, "reply": <§4.2 reply>}`; null if the frame is not one. */
+export function readMultiplexReply(value: unknown): { id: number; reply: unknown } | null {
+  if (!isObject(value) || !Object.hasOwn(value, 'reply')) return null;
+  const id = own(value, 'id');
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return null;
+  return { id, reply: own(value, 'reply') };
+}

@@ -1,0 +1,237 @@
+// One long-lived connection to a handler that speaks multiplex/1 (docs/protocol.md §4.5): many
+// requests in flight, replies matched by id in any order. States: 'greeting' (connected or
+// connecting, waiting for the handler's greeting) -> 'open' -> 'closed'; or, when the greeting
+// is optional and does not come in time, 'released': the socket is handed back untouched for
+// a call the original way (§4.1), because an original handler must never get an empty connection.
+import net from 'node:net';
+import { BesterError } from '../../protocol/errors.ts';
+import { encodeJsonFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../protocol/frame.ts';
+import {
+  isGreeting,
+  isSupportedGreeting,
+  MULTIPLEX_GREETING_JSON,
+  multiplexRequestJson,
+  readMultiplexReply,
+} from '../../protocol/handler-multiplex.ts';
+
+export interface MultiplexConnectionOptions {
+  readonly socketPath: string;
+  readonly maxReplyBytes: number;
+  readonly maxJsonDepth?: number;
+  /** Called once when the connection is closed for good (not when released). */
+  readonly onClosed: (connection: MultiplexConnection) => void;
+}
+
+export interface MultiplexCallOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** What waiting for the greeting gave: an open multiplex connection, or a silent socket to call the original way. */
+export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: net.Socket };
+
+interface Pending {
+  readonly resolve: (reply: unknown) => void;
+  readonly reject: (err: BesterError) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+type State = 'greeting' | 'open' | 'released' | 'closed';
+
+export class MultiplexConnection {
+  readonly #o: MultiplexConnectionOptions;
+  readonly #socket: net.Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<number, Pending>();
+  #state: State = 'greeting';
+  #connected = false;
+  #nextId = 1;
+  #greeted = Promise.withResolvers<Greeted>();
+  #greetTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Connects and waits up to `greetingWaitMs` for the greeting. With `required`, no greeting is a
+   * `handler_bad_reply`; without it, the socket is released for an original call. Await `greeted`.
+   */
+  constructor(options: MultiplexConnectionOptions, greetingWaitMs: number, required: boolean) {
+    this.#o = options;
+    const depth = options.maxJsonDepth === undefined ? undefined : options.maxJsonDepth + 1; // the {id, reply} wrapper
+    this.#decoder = new FrameDecoder(
+      {
+        frame: (body) => this.#onFrame(body, depth),
+        error: (err) => this.#close(this.#bad(`an unusable frame (${err.message}); connection dropped`, err)),
+      },
+      options.maxReplyBytes,
+    );
+    this.#socket = net.createConnection({ path: options.socketPath });
+    this.#socket.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? err.message;
+      this.#close(
+        this.#connected
+          ? this.#closedError(` (${code})`)
+          : new BesterError('handler_unavailable', `handler socket ${options.socketPath} is not accepting connections (${code})`, { cause: err }),
+      );
+    });
+    this.#socket.on('connect', () => {
+      this.#connected = true;
+      this.#greetTimer = setTimeout(() => {
+        this.#greetTimer = null;
+        if (this.#state !== 'greeting') return;
+        if (this.#decoder.midFrame) {
+          // Not an original handler (those never write first), and not a greeting in time.
+          this.#close(this.#bad(`an incomplete frame before any request, and no greeting within ${greetingWaitMs} ms`, null));
+        } else if (required) {
+          this.#close(this.#bad(`no multiplex greeting within ${greetingWaitMs} ms (a handler written for the original? its "protocol" must not be "multiplex")`, null));
+        } else this.#release();
+      }, greetingWaitMs);
+    });
+    this.#socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
+    this.#socket.on('close', () => this.#close(this.#closedError('')));
+  }
+
+  get greeted(): Promise<Greeted> {
+    return this.#greeted.promise;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  /** Calls waiting for their reply on this connection. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** §4.5.2: one request; resolves with the reply (§4.2, the caller validates it). Rejects only with BesterError. */
+  call(input: unknown, options: MultiplexCallOptions): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      const { signal } = options;
+      if (this.#state !== 'open') {
+        reject(this.#closedError(''));
+        return;
+      }
+      if (signal?.aborted === true) {
+        reject(shuttingDown(this.#o.socketPath));
+        return;
+      }
+      const id = this.#nextId++;
+      let frame: Buffer;
+      try {
+        frame = encodeJsonFrame(multiplexRequestJson(id, input));
+      } catch (cause) {
+        reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+        return;
+      }
+      const timer = setTimeout(() => {
+        // A late reply for this id finds no entry and is ignored.
+        this.#settle(id, new BesterError('handler_timeout', `handler socket ${this.#o.socketPath} did not reply within ${options.timeoutMs} ms`));
+      }, options.timeoutMs);
+      const onAbort = (): void => this.#settle(id, shuttingDown(this.#o.socketPath));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, { resolve, reject, timer, signal, onAbort });
+      this.#socket.write(frame);
+    });
+  }
+
+  /** Destroys the connection; calls still waiting get `handler_bad_reply`. Idempotent. */
+  close(): void {
+    this.#close(this.#closedError(''));
+  }
+
+  #onFrame(body: Buffer, depth: number | undefined): void {
+    if (depth !== undefined && jsonNestingDepth(body, depth) > depth) {
+      this.#close(this.#bad(`a reply nesting deeper than ${depth - 1} levels; connection dropped`, null));
+      return;
+    }
+    let value: unknown;
+    try {
+      value = parseFrameJson(body);
+    } catch (cause) {
+      this.#close(this.#bad('a frame that is not valid UTF-8 JSON; connection dropped', cause));
+      return;
+    }
+    if (this.#state === 'greeting') {
+      if (!isSupportedGreeting(value)) {
+        const what = isGreeting(value) ? 'a greeting for another multiplex version' : 'a frame before any request that is no greeting';
+        this.#close(this.#bad(`${what}; connection dropped`, null));
+        return;
+      }
+      this.#state = 'open';
+      this.#clearGreetTimer();
+      this.#socket.setNoDelay(true);
+      this.#socket.write(encodeJsonFrame(MULTIPLEX_GREETING_JSON)); // §4.5.1: accepted
+      this.#greeted.resolve({ kind: 'multiplex' });
+      return;
+    }
+    if (this.#state !== 'open') return;
+    const reply = readMultiplexReply(value);
+    if (reply === null) {
+      this.#close(this.#bad('a frame that is not {"id", "reply"} (docs/protocol.md §4.5.3); connection dropped', null));
+      return;
+    }
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return; // timed out or cancelled already: a late reply is ignored
+    this.#pending.delete(reply.id);
+    this.#cleanup(pending);
+    pending.resolve(reply.reply);
+  }
+
+  /** Ends one call with an error, if it is still waiting. */
+  #settle(id: number, err: BesterError): void {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    this.#cleanup(pending);
+    pending.reject(err);
+  }
+
+  #cleanup(pending: Pending): void {
+    clearTimeout(pending.timer);
+    pending.signal?.removeEventListener('abort', pending.onAbort);
+  }
+
+  #clearGreetTimer(): void {
+    if (this.#greetTimer !== null) clearTimeout(this.#greetTimer);
+    this.#greetTimer = null;
+  }
+
+  /** No greeting: hand the socket back with nothing read from it and none of our listeners but an error guard. */
+  #release(): void {
+    this.#state = 'released';
+    this.#decoder.stop();
+    this.#socket.removeAllListeners('data');
+    this.#socket.removeAllListeners('close');
+    this.#socket.removeAllListeners('error');
+    this.#socket.on('error', () => undefined); // the original call adds its own
+    this.#greeted.resolve({ kind: 'silent', socket: this.#socket });
+  }
+
+  /** The single way to closed: every pending call gets exactly one outcome. */
+  #close(err: BesterError): void {
+    if (this.#state === 'closed' || this.#state === 'released') return;
+    const wasGreeting = this.#state === 'greeting';
+    this.#state = 'closed';
+    this.#clearGreetTimer();
+    this.#decoder.stop();
+    this.#socket.destroy();
+    if (wasGreeting) this.#greeted.reject(err);
+    // A rejection nobody awaits (a connection closed after it opened) must not crash the daemon.
+    this.#greeted.promise.catch(() => undefined);
+    for (const [id] of this.#pending) this.#settle(id, err);
+    this.#o.onClosed(this);
+  }
+
+  #closedError(detail: string): BesterError {
+    return new BesterError('handler_bad_reply', `handler socket ${this.#o.socketPath}: handler connection closed${detail}`);
+  }
+
+  #bad(what: string, cause: unknown): BesterError {
+    return new BesterError('handler_bad_reply', `handler socket ${this.#o.socketPath} sent ${what}`, cause === null ? undefined : { cause });
+  }
+}
+
+function shuttingDown(socketPath: string): BesterError {
+  return new BesterError('shutting_down', `call to handler socket ${socketPath} cancelled: shutting down`);
+}
