@@ -61,7 +61,7 @@ export class Session {
   readonly #conn: FrameConnection;
   readonly #ctx: SessionContext;
   readonly #log: Logger;
-  /** A client connection's messages (§3.1), from its login frame on. */
+  /** A client connection's messages (§3.1), from its first message on. */
   #pipeline: MessagePipeline | null = null;
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
@@ -182,7 +182,6 @@ export class Session {
       this.#onPeerHello(value);
       return;
     }
-    this.#pipeline = this.#newPipeline();
     this.#features = first.value.features;
     this.#attempted = wellFormedName(first.value.credentials);
     // §2.5: a throttled address or username is refused before the password is looked at.
@@ -265,12 +264,13 @@ export class Session {
       return;
     }
     if (this.#log.isLevelEnabled('trace')) this.#log.trace({ id: msg.value.id, type: msg.value.type, data: msg.value.data }, 'message');
-    this.#pipeline?.push(msg.value);
+    // Made at the first message, so that idle connections do not hold one.
+    (this.#pipeline ??= this.#newPipeline()).push(msg.value);
   }
 
   #newPipeline(): MessagePipeline {
     const conn = this.#conn;
-    return new MessagePipeline({
+    const pipeline = new MessagePipeline({
       config: this.#ctx.config,
       router: this.#ctx.router,
       log: this.#log,
@@ -281,6 +281,8 @@ export class Session {
       resume: () => conn.resume(),
       idle: () => this.#closeIfIdle(),
     });
+    if (this.state === 'client' && this.#held === null) pipeline.start();
+    return pipeline;
   }
 
   /** §6.2, legacy federation: one unauthenticated message, then the connection closes. Off by default. */
