@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BesterError } from '../../protocol/errors.ts';
-import { openSqliteFile, transaction } from './sqlite-file.ts';
+import { openWithTables, transaction } from './sqlite-file.ts';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS bester_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT`,
@@ -52,15 +52,7 @@ export class FederationStore {
   #closed = false;
 
   constructor(path: string) {
-    this.#db = openSqliteFile(path);
-    try {
-      transaction(this.#db, () => {
-        for (const sql of SCHEMA) this.#db.exec(sql);
-      });
-    } catch (err) {
-      this.#db.close();
-      throw new BesterError('store_error', `cannot prepare federation tables in ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    this.#db = openWithTables(path, SCHEMA, 'federation');
     const db = this.#db;
     this.#s = {
       count: db.prepare('SELECT COUNT(*) AS n FROM federation_outbox WHERE peer = ?'),

@@ -4,7 +4,7 @@
 // to the user's socket (remove) or when their TTL passed (takeExpired).
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BesterError } from '../../protocol/errors.ts';
-import { openSqliteFile, transaction } from './sqlite-file.ts';
+import { openWithTables, transaction } from './sqlite-file.ts';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS offline_messages (
@@ -48,15 +48,7 @@ export class OfflineStore {
   #closed = false;
 
   constructor(path: string) {
-    this.#db = openSqliteFile(path);
-    try {
-      transaction(this.#db, () => {
-        for (const sql of SCHEMA) this.#db.exec(sql);
-      });
-    } catch (err) {
-      this.#db.close();
-      throw new BesterError('store_error', `cannot prepare offline tables in ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    this.#db = openWithTables(path, SCHEMA, 'offline');
     const db = this.#db;
     this.#s = {
       count: db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE user = ?'),

@@ -60,3 +60,20 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     throw err;
   }
 }
+
+/**
+ * Opens the SQLite file and creates a component's tables (`CREATE ... IF NOT EXISTS` statements)
+ * in one transaction; throws store_error naming the component when that fails.
+ */
+export function openWithTables(path: string, schema: readonly string[], component: string): DatabaseSync {
+  const db = openSqliteFile(path);
+  try {
+    transaction(db, () => {
+      for (const sql of schema) db.exec(sql);
+    });
+    return db;
+  } catch (err) {
+    db.close();
+    throw new BesterError('store_error', `cannot prepare ${component} tables in ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
