@@ -7,7 +7,7 @@
 // Users are stored with cheap scrypt parameters (N=1024, kept with each hash): this measures
 // connections, not the cost of logging in (which the default N=16384 makes ~40 ms of CPU each).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frame.ts';
 import { hashPassword } from '../src/server/accounts/password.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+import { rssMb } from './measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { connections: { type: 'string', default: '10000' }, child: { type: 'boolean' } } });
@@ -30,10 +31,6 @@ if (!values.child) {
   await main();
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
-}
 
 async function main(): Promise<void> {
   const deadline = Date.now() + 5 * 60_000;

@@ -7,7 +7,7 @@
 //
 // Prints one JSON line per run and a table at the end. `npm run bench` runs the matrix.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../src/protocol/frame.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+import { Counters, measure } from './measure.ts';
 import { natsInstalled, runNats } from './nats.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,18 +43,7 @@ export interface RunResult extends RunOptions {
   serverRssMb: number;
 }
 
-/** utime + stime of a process, in microseconds (Linux /proc). */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1_000_000) / 100; // CLK_TCK is 100 on Linux
-}
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : 0;
-}
 
 function start(args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const child = spawn(NODE, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -101,10 +91,6 @@ class Client {
   }
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
-}
 
 async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, dir: string): Promise<{ port: number; pid: number; stop: () => void }> {
   const handlerSocket = path.join(dir, 'relay.sock');
@@ -137,7 +123,7 @@ async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, di
 }
 
 export async function run(o: RunOptions): Promise<RunResult> {
-  if (o.target === 'nats') return runNats(o, { root: ROOT, cpuUs, rssMb, percentile });
+  if (o.target === 'nats') return runNats(o, ROOT);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   const server = await startServer({ ...o, target: o.target }, dir);
   try {
@@ -152,55 +138,27 @@ export async function run(o: RunOptions): Promise<RunResult> {
       await s.login(`s${i}`);
       senders.push(s);
     }
-    const latencies = new Float64Array(20_000_000);
-    let delivered = 0;
-    let acknowledged = 0;
-    let sent = 0;
-    let sending = true;
+    const c = new Counters();
     for (const r of receivers) {
-      r.onFrame = (f) => {
-        const t = (f.payload.data as { t: number }).t;
-        if (delivered < latencies.length) latencies[delivered] = performance.now() - t;
-        delivered++;
-      };
+      r.onFrame = (f) => c.deliveredAt((f.payload.data as { t: number }).t);
     }
     const sendOne = (s: Client, i: number): void => {
-      sent++;
-      s.socket.write(encodeFrame({ header: {}, payload: { type: 'relay', id: String(sent), data: { to: `r${i}`, t: performance.now(), pad } } }));
+      c.sent++;
+      s.socket.write(encodeFrame({ header: {}, payload: { type: 'relay', id: String(c.sent), data: { to: `r${i}`, t: performance.now(), pad } } }));
     };
     senders.forEach((s, i) => {
       s.onFrame = (f) => {
         if (f.header.status !== 'good') return;
-        acknowledged++;
-        if (sending) sendOne(s, i);
+        c.acknowledged++;
+        if (c.sending) sendOne(s, i);
       };
     });
-    const cpu0 = cpuUs(server.pid);
-    const t0 = performance.now();
-    senders.forEach((s, i) => {
-      for (let w = 0; w < o.window; w++) sendOne(s, i);
+    const result = await measure(o, server.pid, c, () => {
+      senders.forEach((s, i) => {
+        for (let w = 0; w < o.window; w++) sendOne(s, i);
+      });
     });
-    await new Promise((r) => setTimeout(r, o.seconds * 1000));
-    sending = false;
-    const elapsed = (performance.now() - t0) / 1000;
-    const cpu1 = cpuUs(server.pid);
-    const deliveredAtEnd = delivered;
-    const ackedAtEnd = acknowledged;
-    // Drain what is in flight (bounded), then count losses.
-    for (let i = 0; i < 50 && delivered < sent; i++) await new Promise((r) => setTimeout(r, 100));
-    const sorted = latencies.slice(0, Math.min(delivered, latencies.length)).sort();
-    const result: RunResult = {
-      ...o,
-      delivered: deliveredAtEnd,
-      acknowledged: ackedAtEnd,
-      lost: sent - delivered,
-      deliveredPerSec: Math.round(deliveredAtEnd / elapsed),
-      acknowledgedPerSec: Math.round(ackedAtEnd / elapsed),
-      latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: percentile(sorted, 100) },
-      serverCpuUsPerMsg: Math.round((cpu1 - cpu0) / Math.max(1, deliveredAtEnd)),
-      serverRssMb: rssMb(server.pid),
-    };
-    for (const c of [...senders, ...receivers]) c.socket.destroy();
+    for (const client of [...senders, ...receivers]) client.socket.destroy();
     return result;
   } finally {
     server.stop();

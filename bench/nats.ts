@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { RunOptions, RunResult } from './load.ts';
+import { Counters, measure } from './measure.ts';
 
 export function natsInstalled(): boolean {
   return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -19,16 +20,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function runNats(o: RunOptions, tools: {
-  root: string;
-  cpuUs: (pid: number) => number;
-  rssMb: (pid: number) => number;
-  percentile: (sorted: Float64Array, p: number) => number;
-}): Promise<RunResult> {
+export async function runNats(o: RunOptions, root: string): Promise<RunResult> {
   const port = await freePort();
   const server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   server.on('error', () => undefined);
-  const relay = spawn(process.execPath, [path.join(tools.root, 'bench/nats-relay.ts'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = spawn(process.execPath, [path.join(root, 'bench/nats-relay.ts'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   relay.on('error', () => undefined);
   const conns: NatsConnection[] = [];
   try {
@@ -52,20 +48,12 @@ export async function runNats(o: RunOptions, tools: {
       });
     });
     const pad = 'x'.repeat(Math.max(0, o.size - 40));
-    const latencies = new Float64Array(20_000_000);
-    let delivered = 0;
-    let acknowledged = 0;
-    let sent = 0;
-    let sending = true;
+    const c = new Counters();
     for (let i = 0; i < o.pairs; i++) {
       const nc = await connect({ servers: `127.0.0.1:${port}` });
       conns.push(nc);
       nc.subscribe(`deliver.r${i}`, {
-        callback: (_err, msg) => {
-          const t = (JSON.parse(msg.string()) as { t: number }).t;
-          if (delivered < latencies.length) latencies[delivered] = performance.now() - t;
-          delivered++;
-        },
+        callback: (_err, msg) => c.deliveredAt((JSON.parse(msg.string()) as { t: number }).t),
       });
       await nc.flush();
     }
@@ -76,44 +64,20 @@ export async function runNats(o: RunOptions, tools: {
       senders.push(nc);
     }
     const sendOne = (nc: NatsConnection, i: number): void => {
-      sent++;
+      c.sent++;
       nc.request('relay', JSON.stringify({ to: `r${i}`, t: performance.now(), pad }), { timeout: 30_000 }).then(
         () => {
-          acknowledged++;
-          if (sending) sendOne(nc, i);
+          c.acknowledged++;
+          if (c.sending) sendOne(nc, i);
         },
         () => undefined,
       );
     };
-    const cpu0 = tools.cpuUs(server.pid!);
-    const t0 = performance.now();
-    senders.forEach((nc, i) => {
-      for (let w = 0; w < o.window; w++) sendOne(nc, i);
+    return await measure(o, server.pid!, c, () => {
+      senders.forEach((nc, i) => {
+        for (let w = 0; w < o.window; w++) sendOne(nc, i);
+      });
     });
-    await new Promise((r) => setTimeout(r, o.seconds * 1000));
-    sending = false;
-    const elapsed = (performance.now() - t0) / 1000;
-    const cpu1 = tools.cpuUs(server.pid!);
-    const deliveredAtEnd = delivered;
-    const ackedAtEnd = acknowledged;
-    for (let i = 0; i < 50 && delivered < sent; i++) await new Promise((r) => setTimeout(r, 100));
-    const sorted = latencies.slice(0, Math.min(delivered, latencies.length)).sort();
-    return {
-      ...o,
-      delivered: deliveredAtEnd,
-      acknowledged: ackedAtEnd,
-      lost: sent - delivered,
-      deliveredPerSec: Math.round(deliveredAtEnd / elapsed),
-      acknowledgedPerSec: Math.round(ackedAtEnd / elapsed),
-      latencyMs: {
-        p50: tools.percentile(sorted, 50),
-        p90: tools.percentile(sorted, 90),
-        p99: tools.percentile(sorted, 99),
-        max: tools.percentile(sorted, 100),
-      },
-      serverCpuUsPerMsg: Math.round((cpu1 - cpu0) / Math.max(1, deliveredAtEnd)),
-      serverRssMb: tools.rssMb(server.pid!),
-    };
   } finally {
     await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
     relay.kill('SIGKILL');
