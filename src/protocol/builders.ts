@@ -1,6 +1,7 @@
 // Frames the server sends, in the original's shapes (docs/protocol.md §3.3, §3.4, §5).
 // Our additions are extra header fields only: `reason`, `code`, and the lists on partial delivery.
 import type { ErrorCode } from './errors.ts';
+import { jsonTextOf } from './json-text.ts';
 
 /** The id of the status report that answers a login (§2.2). */
 export const AUTH_ID = 'auth_special';
@@ -28,6 +29,14 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
 /** §3.4: a handler's result delivered to a recipient. */
 export function delivery(type: string, data: unknown): object {
   return { header: { messageType: 'receivedMessage' }, payload: { data, type } };
+}
+
+/**
+ * delivery() as JSON text, with `dataJson` (the JSON text of `data`, when known) spliced in as it
+ * is instead of serialising `data`. Throws if `data` has to be serialised and cannot be.
+ */
+export function deliveryJson(type: string, data: unknown, dataJson?: string): string {
+  return `{"header":{"messageType":"receivedMessage"},"payload":{"data":${jsonTextOf(data, dataJson)},"type":${JSON.stringify(type)}}}`;
 }
 
 /** Ours (§5.3): the server asks a quiet client whether it is still there; it answers with a `pong` message. */

@@ -1,6 +1,7 @@
 // Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
+import { jsonNestingDepth, JsonWithText } from './json-text.ts';
 
 export const FRAME_HEADER_BYTES = 4;
 /** The largest length the 4-byte prefix can hold; the original read it as a signed int. */
@@ -140,48 +141,10 @@ export class FrameDecoder {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
-/**
- * How deeply the JSON text in `body` nests objects and arrays (`{}` is 1, `{"a":[1]}` is 2, a
- * scalar 0), read from the bytes alone: brackets inside strings (escapes included) do not count.
- * Stops early and returns `stopAbove + 1` once the depth passes `stopAbove`. Does not validate
- * the JSON; invalid text gets some number and is refused by JSON.parse afterwards.
- * Every byte of a multi-byte UTF-8 sequence is >= 0x80, so no bracket or quote can hide in one.
- */
-export function jsonNestingDepth(body: Uint8Array, stopAbove = Number.POSITIVE_INFINITY): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < body.length; i++) {
-    const byte = body[i]!;
-    if (inString) {
-      if (byte === BACKSLASH) i++; // the escaped byte (\" or \\) never ends the string
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
-      inString = true;
-    } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
-      depth++;
-      if (depth > deepest) {
-        deepest = depth;
-        if (deepest > stopAbove) return deepest;
-      }
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
-      depth--;
-    }
-  }
-  return deepest;
-}
-
 export interface ParseFrameOptions {
   /**
    * Deepest nesting of objects and arrays accepted (docs/protocol.md §1.3, limits.maxJsonDepth).
-   * Checked on the bytes before JSON.parse, so a hostile frame never becomes a deep object.
+   * Checked on the text before JSON.parse, so a hostile frame never becomes a deep object.
    */
   readonly maxDepth?: number;
 }
@@ -191,19 +154,27 @@ export interface ParseFrameOptions {
  * Throws BesterError 'malformed_json' on invalid UTF-8 or JSON text, or nesting over `maxDepth`.
  */
 export function parseFrameJson(body: Buffer, options: ParseFrameOptions = {}): unknown {
-  const { maxDepth } = options;
-  if (maxDepth !== undefined && jsonNestingDepth(body, maxDepth) > maxDepth) {
-    throw new BesterError('malformed_json', `frame nests objects and arrays deeper than ${maxDepth} levels`);
-  }
+  return parseFrameText(body, options).value;
+}
+
+/** parseFrameJson, keeping the decoded text beside the value (to pass parts of it on unchanged). */
+export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): JsonWithText {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch (cause) {
     throw new BesterError('malformed_json', 'frame is not valid UTF-8', { cause });
   }
+  const { maxDepth } = options;
+  // Read from the text before JSON.parse builds anything: a hostile frame never becomes a deep object.
+  if (maxDepth !== undefined && jsonNestingDepth(text, maxDepth) > maxDepth) {
+    throw new BesterError('malformed_json', `frame nests objects and arrays deeper than ${maxDepth} levels`);
+  }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (cause) {
     throw new BesterError('malformed_json', 'frame is not valid JSON', { cause });
   }
+  return new JsonWithText(value, text);
 }

@@ -1,6 +1,7 @@
 // The persistent handler protocol, multiplex/1 (docs/protocol.md §4.5, ours). No I/O here: the
 // greeting, the acceptance, and the request and reply frames, shared by the daemon and the SDK.
 import { isObject, own } from './json.ts';
+import { jsonTextOf } from './json-text.ts';
 
 /** What the daemon offers handlers it starts, in BESTER_HANDLER_PROTOCOLS (comma-separated). */
 export const MULTIPLEX_PROTOCOL = 'multiplex/1';
@@ -27,11 +28,12 @@ export function offersMultiplex(env: string | undefined): boolean {
   return (env ?? '').split(',').some((item) => item.trim() === MULTIPLEX_PROTOCOL);
 }
 
-/** §4.5.2: the JSON text of one request, `{"id": n, "input": <input>}`. Throws if `input` is not serialisable. */
-export function multiplexRequestJson(id: number, input: unknown): string {
-  const json = JSON.stringify(input);
-  if (json === undefined) throw new TypeError('value is not JSON-serialisable');
-  return `{"id":${id},"input":${json}}`;
+/**
+ * §4.5.2: the JSON text of one request, `{"id": n, "input": <input>}`; `inputJson`, when given, is
+ * the input's JSON text, used as it is. Throws if `input` is not serialisable.
+ */
+export function multiplexRequestJson(id: number, input: unknown, inputJson?: string): string {
+  return `{"id":${id},"input":${jsonTextOf(input, inputJson)}}`;
 }
 
 /** §4.5.2: a request as the handler reads it; null if the frame is not one. */

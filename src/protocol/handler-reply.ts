@@ -13,6 +13,8 @@ export type HandlerReply =
       readonly ok: true;
       readonly command: HandlerCommand;
       readonly data: unknown;
+      /** Where `data` was in the reply (object keys), or null when the reply had none and it is null. */
+      readonly dataPath: readonly string[] | null;
       /** Set when the original's lenient reading was needed (e.g. unknown command name with a list). */
       readonly quirk: string | null;
     }
@@ -39,6 +41,9 @@ function stringList(value: unknown): string[] | null {
   }
   return out;
 }
+
+const CODE_FORM_DATA = Object.freeze(['data']);
+const SPEC_FORM_DATA = Object.freeze(['payload', 'data']);
 
 export function parseHandlerReply(reply: unknown): HandlerReply {
   if (!isObject(reply)) return fail('handler_bad_reply', 'the handler reply is not a JSON object');
@@ -68,15 +73,21 @@ export function parseHandlerReply(reply: unknown): HandlerReply {
   if (typeof name !== 'string') return fail('handler_bad_reply', 'the handler reply has no "header.command"');
 
   let data: unknown = null;
-  if (hasOwn(reply, 'data')) data = own(reply, 'data');
-  else {
+  let dataPath: readonly string[] | null = null;
+  if (hasOwn(reply, 'data')) {
+    data = own(reply, 'data');
+    dataPath = CODE_FORM_DATA;
+  } else {
     const payload = own(reply, 'payload');
-    if (isObject(payload)) data = own(payload, 'data') ?? null;
+    if (isObject(payload) && hasOwn(payload, 'data')) {
+      data = own(payload, 'data');
+      dataPath = SPEC_FORM_DATA;
+    }
   }
 
   const command = readCommand(name, args);
   if ('code' in command) return command;
-  return { ok: true, command: command.command, data, quirk: command.quirk };
+  return { ok: true, command: command.command, data, dataPath, quirk: command.quirk };
 }
 
 function readCommand(

@@ -94,7 +94,8 @@ describe('callHandler', () => {
     try {
       const data = { text: 'hi', to: ['alice'], nested: { list: [1, 2, null] } };
       const reply = await callHandler(server.path, data, OPTIONS);
-      assert.deepEqual(reply, REPLY);
+      assert.deepEqual(reply.value, REPLY);
+      assert.equal(reply.text, JSON.stringify(REPLY), 'the reply text, as received');
       assert.deepEqual(server.frames, [data]);
       await waitFor(() => server.rawBytes[0] === encodeFrame(data).length);
       assert.deepEqual(server.rawBytes, [encodeFrame(data).length]);
@@ -107,7 +108,7 @@ describe('callHandler', () => {
     const server = await serve((socket, data) => socket.end(encodeFrame(data)));
     try {
       for (const data of ['a string', 42, null, [1, 'two'], false]) {
-        assert.deepEqual(await callHandler(server.path, data, OPTIONS), data);
+        assert.deepEqual((await callHandler(server.path, data, OPTIONS)).value, data);
       }
       assert.deepEqual(server.frames, ['a string', 42, null, [1, 'two'], false]);
     } finally {
@@ -126,7 +127,7 @@ describe('callHandler', () => {
       })();
     });
     try {
-      assert.deepEqual(await callHandler(server.path, 'x', OPTIONS), REPLY);
+      assert.deepEqual((await callHandler(server.path, 'x', OPTIONS)).value, REPLY);
     } finally {
       await server.close();
     }
@@ -137,7 +138,7 @@ describe('callHandler', () => {
       socket.write(Buffer.concat([encodeFrame({ first: true }), encodeFrame({ second: true }), Buffer.from('junk')]));
     });
     try {
-      assert.deepEqual(await callHandler(server.path, {}, OPTIONS), { first: true });
+      assert.deepEqual((await callHandler(server.path, {}, OPTIONS)).value, { first: true });
     } finally {
       await server.close();
     }
@@ -171,7 +172,7 @@ describe('callHandler', () => {
   it('rejects with handler_bad_reply on a reply that is not JSON', async () => {
     const server = await serve((socket) => socket.end(encodeJsonFrame('not json')));
     try {
-      await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply', /not valid UTF-8 JSON/);
+      await rejectsWith(callHandler(server.path, {}, OPTIONS), 'handler_bad_reply', /unreadable reply: frame is not valid JSON/);
     } finally {
       await server.close();
     }

@@ -104,7 +104,7 @@ describe('HandlerPool, multiplex/1', () => {
       await assert.rejects(late, (err) => code(err) === 'handler_timeout');
       await new Promise((resolve) => setTimeout(resolve, 300));
       const replies = await Promise.all([1, 2, 3].map((n) => pool.call(h.config, { n }, OPTIONS)));
-      assert.deepEqual(replies.map((r) => (r as { data: { n: number } }).data.n), [1, 2, 3]);
+      assert.deepEqual(replies.map((r) => (r.value as { data: { n: number } }).data.n), [1, 2, 3]);
       assert.ok(h.accepted() <= 2, `the pool kept its connections (${h.accepted()})`);
     } finally {
       pool.close();
@@ -136,7 +136,7 @@ describe('HandlerPool, multiplex/1', () => {
     const pool = new HandlerPool({ processOf: () => undefined });
     try {
       const config = { ...h.config, protocol: 'original' as const };
-      for (let i = 0; i < 3; i++) assert.deepEqual(await pool.call(config, { i }, OPTIONS), { header: { status: '0', command: { type: 'sendClients', data: [] } }, data: { i } });
+      for (let i = 0; i < 3; i++) assert.deepEqual((await pool.call(config, { i }, OPTIONS)).value, { header: { status: '0', command: { type: 'sendClients', data: [] } }, data: { i } });
       assert.equal(h.accepted(), 3);
     } finally {
       pool.close();
@@ -149,7 +149,7 @@ describe('HandlerPool, multiplex/1', () => {
     const pool = new HandlerPool({ processOf: () => undefined });
     try {
       const replies = await Promise.all([0, 1, 2, 3].map((i) => pool.call(h.config, { i }, OPTIONS)));
-      assert.deepEqual(replies.map((r) => (r as { data: { i: number } }).data.i), [0, 1, 2, 3]);
+      assert.deepEqual(replies.map((r) => (r.value as { data: { i: number } }).data.i), [0, 1, 2, 3]);
       assert.equal(h.accepted(), 4, 'one connection per call, none opened without a request');
       const started = performance.now();
       await pool.call(h.config, { i: 4 }, OPTIONS);

@@ -1,12 +1,13 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeFrame, FrameDecoder, parseFrameText } from '../../src/protocol/frame.ts';
+import type { JsonWithText } from '../../src/protocol/json-text.ts';
 
 export type Target = { port: number; host?: string } | { path: string };
 
 export class RawClient {
   readonly socket: net.Socket;
-  readonly #frames: unknown[] = [];
+  readonly #frames: JsonWithText[] = [];
   readonly #waiters: Array<() => void> = [];
   #closed = false;
 
@@ -15,7 +16,7 @@ export class RawClient {
     const decoder = new FrameDecoder(
       {
         frame: (body) => {
-          this.#frames.push(parseFrameJson(body));
+          this.#frames.push(parseFrameText(body));
           this.#wake();
         },
         error: () => socket.destroy(),
@@ -56,6 +57,15 @@ export class RawClient {
 
   /** The next frame, or throws after timeoutMs; null if the connection closed first. */
   async next(timeoutMs = 5000): Promise<unknown> {
+    return (await this.nextFrame(timeoutMs))?.value ?? null;
+  }
+
+  /** The next frame's JSON text exactly as received, or throws after timeoutMs; null if the connection closed first. */
+  async nextText(timeoutMs = 5000): Promise<string | null> {
+    return (await this.nextFrame(timeoutMs))?.text ?? null;
+  }
+
+  async nextFrame(timeoutMs: number): Promise<JsonWithText | null> {
     const deadline = Date.now() + timeoutMs;
     while (this.#frames.length === 0) {
       if (this.#closed) return null;
@@ -69,7 +79,7 @@ export class RawClient {
         });
       });
     }
-    return this.#frames.shift();
+    return this.#frames.shift() ?? null;
   }
 
   /** Resolves true once the server closed the connection (within timeoutMs). */

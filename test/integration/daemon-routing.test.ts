@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { encodeJsonFrame } from '../../src/protocol/frame.ts';
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
 
 interface Frame {
@@ -174,6 +175,16 @@ describe('daemon: routing', () => {
     assert.equal((await next(alice)).header.status, 'good');
     alice.send(message('py', 'p2', { to: 'bob', status: '1' }));
     assert.equal((await next(alice)).header.code, 'handler_error');
+  });
+
+  test('data is passed on as its own text: a number too big for a double reaches the handler and the recipient digit for digit', async () => {
+    const [alice, bob] = [await as('alice'), await as('bob')];
+    const big = '123456789012345678901234567890';
+    // Python's json keeps big integers exactly; serialising them again in the daemon would round them (1.2345678901234568e+29).
+    alice.write(encodeJsonFrame(`{"header":{},"payload":{"type":"py","id":"big","data":{"to":"bob","text":${big}}}}`));
+    const delivered = await bob.nextText();
+    assert.ok(delivered?.includes(`"text": ${big}`), `delivered as sent: ${delivered}`);
+    assert.equal((await next(alice)).header.status, 'good');
   });
 
   test('a handler that crashes mid-message: bad report, restarted by the daemon, then works again', async () => {

@@ -138,7 +138,7 @@ describe('HandlerSupervisor', () => {
     assert.ok(logged(/^handler ready$/), 'logs "handler ready"');
 
     const reply = await callHandler(echo.socketPath, { to: ['alice'], text: 'hi' }, CALL);
-    assert.deepEqual(reply, {
+    assert.deepEqual(reply.value, {
       header: { status: '0', command: { type: 'sendClients', data: ['alice'] } },
       data: { to: ['alice'], text: 'hi' },
     });
@@ -197,7 +197,7 @@ describe('HandlerSupervisor', () => {
     assert.equal(status.lastExit?.code, null);
     assert.ok(!Number.isNaN(Date.parse(status.lastExit.at)));
     assert.ok(logged(/^handler exited$/));
-    const reply = (await callHandler(echo.socketPath, { text: 'again' }, CALL)) as { data: unknown };
+    const reply = (await callHandler(echo.socketPath, { text: 'again' }, CALL)).value as { data: unknown };
     assert.deepEqual(reply.data, { text: 'again' });
   });
 
@@ -368,8 +368,8 @@ describe('HandlerSupervisor', () => {
     const config = handler('fake');
     const supervisor = supervise([config]);
     await supervisor.start();
-    const call = (data: unknown, timeoutMs = 3000): Promise<unknown> =>
-      callHandler(config.socketPath, data, { ...CALL, timeoutMs });
+    const call = async (data: unknown, timeoutMs = 3000): Promise<unknown> =>
+      (await callHandler(config.socketPath, data, { ...CALL, timeoutMs })).value;
     const code = async (data: unknown, timeoutMs?: number): Promise<string> => {
       try {
         await call(data, timeoutMs);
@@ -416,11 +416,11 @@ describe('HandlerSupervisor', () => {
     const status = supervisor.statusOf('py')!;
     assert.equal(status.state, 'ready');
 
-    assert.deepEqual(await callHandler(config.socketPath, { to: 'alice', text: 'hi' }, CALL), {
+    assert.deepEqual((await callHandler(config.socketPath, { to: 'alice', text: 'hi' }, CALL)).value, {
       header: { status: '0', command: { type: 'sendClients', data: ['alice'] } },
       data: { from_python: true, text: 'hi' },
     });
-    assert.deepEqual(await callHandler(config.socketPath, { to: ['a', 'b'], text: 'x', status: '1' }, CALL), {
+    assert.deepEqual((await callHandler(config.socketPath, { to: ['a', 'b'], text: 'x', status: '1' }, CALL)).value, {
       header: { status: '1', command: { type: 'sendClients', data: ['a', 'b'] } },
       data: { from_python: true, text: 'x' },
     });

@@ -1,10 +1,11 @@
-// The JSON depth limit read from a frame's bytes (docs/protocol.md §1.3), and more properties of
+// The JSON depth limit read from a frame's text (docs/protocol.md §1.3), and more properties of
 // the frame decoder (§1.2, §1.4): lengths around the limit, random streams, bounded buffering.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BesterError } from '../../src/protocol/errors.ts';
-import { encodeFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { jsonNestingDepth } from '../../src/protocol/json-text.ts';
 
 function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
@@ -16,22 +17,22 @@ const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 
 describe('jsonNestingDepth', () => {
   test('counts objects and arrays, not scalars', () => {
-    assert.equal(jsonNestingDepth(bytes('1')), 0);
-    assert.equal(jsonNestingDepth(bytes('"x"')), 0);
-    assert.equal(jsonNestingDepth(bytes('{}')), 1);
-    assert.equal(jsonNestingDepth(bytes('{"a": [1]}')), 2);
-    assert.equal(jsonNestingDepth(bytes('[[], [[]], {}]')), 3);
+    assert.equal(jsonNestingDepth('1'), 0);
+    assert.equal(jsonNestingDepth('"x"'), 0);
+    assert.equal(jsonNestingDepth('{}'), 1);
+    assert.equal(jsonNestingDepth('{"a": [1]}'), 2);
+    assert.equal(jsonNestingDepth('[[], [[]], {}]'), 3);
   });
 
   test('brackets inside strings, escaped quotes and backslashes do not count', () => {
-    assert.equal(jsonNestingDepth(bytes('["[[[{{{"]')), 1);
-    assert.equal(jsonNestingDepth(bytes(String.raw`["\"[[[", "\\", [1]]`)), 2);
-    assert.equal(jsonNestingDepth(bytes(String.raw`{"k\\": "[", "v": "\\\"{"}`)), 1);
-    assert.equal(jsonNestingDepth(bytes('["é[✓{", ["𝄞"]]')), 2);
+    assert.equal(jsonNestingDepth('["[[[{{{"]'), 1);
+    assert.equal(jsonNestingDepth(String.raw`["\"[[[", "\\", [1]]`), 2);
+    assert.equal(jsonNestingDepth(String.raw`{"k\\": "[", "v": "\\\"{"}`), 1);
+    assert.equal(jsonNestingDepth('["é[✓{", ["𝄞"]]'), 2);
   });
 
   test('stops early once past the limit', () => {
-    const deep = bytes(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     assert.equal(jsonNestingDepth(deep), 100_000);
     assert.equal(jsonNestingDepth(deep, 64), 65);
   });
@@ -40,8 +41,8 @@ describe('jsonNestingDepth', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 8 }), (value) => {
         const expected = depthOf(value);
-        assert.equal(jsonNestingDepth(bytes(JSON.stringify(value))), expected);
-        assert.equal(jsonNestingDepth(bytes(JSON.stringify(value, null, 2))), expected);
+        assert.equal(jsonNestingDepth(JSON.stringify(value)), expected);
+        assert.equal(jsonNestingDepth(JSON.stringify(value, null, 2)), expected);
       }),
       { numRuns: 500 },
     );
@@ -54,7 +55,7 @@ describe('jsonNestingDepth', () => {
         const value = strings.reduce<unknown>((inner, s) => ({ [s]: [s, inner] }), null);
         let text = JSON.stringify(value);
         text = `${'['.repeat(extra)}${text}${']'.repeat(extra)}`;
-        assert.equal(jsonNestingDepth(bytes(text)), depthOf(JSON.parse(text)));
+        assert.equal(jsonNestingDepth(text), depthOf(JSON.parse(text)));
       }),
       { numRuns: 300 },
     );

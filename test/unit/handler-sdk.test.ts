@@ -24,9 +24,9 @@ describe('handler SDK: reply builders', () => {
   });
 
   test('the daemon reads what the builders make', () => {
-    assert.deepEqual(parseHandlerReply(sendClients(['a'], 5)), { ok: true, command: { kind: 'sendClients', users: ['a'] }, data: 5, quirk: null });
-    assert.deepEqual(parseHandlerReply(sendHandler('b', 5)), { ok: true, command: { kind: 'sendHandler', handler: 'b' }, data: 5, quirk: null });
-    assert.deepEqual(parseHandlerReply(sendServers(['h:1'], 5)), { ok: true, command: { kind: 'sendServers', servers: ['h:1'] }, data: 5, quirk: null });
+    assert.deepEqual(parseHandlerReply(sendClients(['a'], 5)), { ok: true, command: { kind: 'sendClients', users: ['a'] }, data: 5, dataPath: ['data'], quirk: null });
+    assert.deepEqual(parseHandlerReply(sendHandler('b', 5)), { ok: true, command: { kind: 'sendHandler', handler: 'b' }, data: 5, dataPath: ['data'], quirk: null });
+    assert.deepEqual(parseHandlerReply(sendServers(['h:1'], 5)), { ok: true, command: { kind: 'sendServers', servers: ['h:1'] }, data: 5, dataPath: ['data'], quirk: null });
     const failed = parseHandlerReply(replyError('nope'));
     assert.equal(failed.ok, false);
     assert.equal(!failed.ok && failed.code, 'handler_error');

@@ -119,9 +119,9 @@ describe('valid messages validate to exactly themselves', () => {
     fc.assert(
       fc.property(users, data, fc.constantFrom('0', '00', 0), (to, d, status) => {
         const code = parseHandlerReply({ header: { status, command: { type: 'sendClients', data: to } }, data: d });
-        assert.deepEqual(code, { ok: true, command: { kind: 'sendClients', users: to }, data: d, quirk: null });
+        assert.deepEqual(code, { ok: true, command: { kind: 'sendClients', users: to }, data: d, dataPath: ['data'], quirk: null });
         const spec = parseHandlerReply({ header: { status, command: 'sendServers', commandData: to }, payload: { data: d } });
-        assert.deepEqual(spec, { ok: true, command: { kind: 'sendServers', servers: to }, data: d ?? null, quirk: null });
+        assert.deepEqual(spec, { ok: true, command: { kind: 'sendServers', servers: to }, data: d, dataPath: ['payload', 'data'], quirk: null });
       }),
       { numRuns: 300 },
     );
@@ -131,7 +131,7 @@ describe('valid messages validate to exactly themselves', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1 }), fc.integer({ min: -99999, max: 99999 }).filter((n) => n !== 0), (name, status) => {
         const forward = parseHandlerReply({ header: { status: '0', command: { type: 'sendHandler', data: name } }, data: 1 });
-        assert.deepEqual(forward, { ok: true, command: { kind: 'sendHandler', handler: name }, data: 1, quirk: null });
+        assert.deepEqual(forward, { ok: true, command: { kind: 'sendHandler', handler: name }, data: 1, dataPath: ['data'], quirk: null });
         const failed = parseHandlerReply({ header: { status: String(status), command: { type: 'sendClients', data: [] } }, data: 1 });
         assert.ok(!failed.ok && failed.code === 'handler_error' && failed.reason.includes(String(status)));
       }),

@@ -80,11 +80,11 @@ describe('builtinCommand', () => {
 describe('parseHandlerReply', () => {
   test('the form original handlers send', () => {
     const r = parseHandlerReply({ header: { status: '0', command: { type: 'sendClients', data: ['alice', 'bob'] } }, data: { t: 1 } });
-    assert.deepEqual(r, { ok: true, command: { kind: 'sendClients', users: ['alice', 'bob'] }, data: { t: 1 }, quirk: null });
+    assert.deepEqual(r, { ok: true, command: { kind: 'sendClients', users: ['alice', 'bob'] }, data: { t: 1 }, dataPath: ['data'], quirk: null });
   });
   test('the form the specification text describes', () => {
     const r = parseHandlerReply({ header: { status: '0', command: 'sendHandler', commandData: 'next' }, payload: { data: 5 } });
-    assert.deepEqual(r, { ok: true, command: { kind: 'sendHandler', handler: 'next' }, data: 5, quirk: null });
+    assert.deepEqual(r, { ok: true, command: { kind: 'sendHandler', handler: 'next' }, data: 5, dataPath: ['payload', 'data'], quirk: null });
   });
   test('"00" and 0 count as success; other statuses are handler errors', () => {
     const ok = (status: unknown): boolean => parseHandlerReply({ header: { status, command: { type: 'sendClients', data: [] } }, data: 1 }).ok;

@@ -3,7 +3,8 @@
 // ONE frame holding only the message's `payload.data`, ONE reply frame, then close.
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../protocol/frame.ts';
+import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
+import { jsonTextOf, type JsonWithText } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
 export interface HandlerCallOptions {
@@ -15,16 +16,18 @@ export interface HandlerCallOptions {
   maxJsonDepth?: number;
   /** Aborting it ends the call with 'shutting_down'. */
   signal?: AbortSignal;
+  /** The JSON text of `data` when the caller has it (docs/performance.md): sent instead of serialising `data`. */
+  inputJson?: string;
 }
 
 /**
- * Resolves with the reply frame parsed as JSON (any JSON value; the caller validates the shape).
+ * Resolves with the reply frame parsed as JSON, with its text (any JSON value; the caller validates the shape).
  * Rejects only with BesterError: 'handler_unavailable', 'handler_timeout', 'handler_bad_reply',
  * 'shutting_down' (and 'internal_error' if `data` cannot be serialised, which parsed input never is).
  * The socket is destroyed on every path; bytes after the first reply frame are ignored. A multiplex
  * greeting (docs/protocol.md §4.5.1) read as the first frame is skipped: the reply is the next one.
  */
-export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
   return callOverSocket(socketPath, null, data, options);
 }
 
@@ -38,7 +41,7 @@ export function callOnConnectedSocket(
   socket: net.Socket,
   data: unknown,
   options: HandlerCallOptions,
-): Promise<unknown> {
+): Promise<JsonWithText> {
   return callOverSocket(socketPath, socket, data, options);
 }
 
@@ -47,12 +50,12 @@ function callOverSocket(
   open: net.Socket | null,
   data: unknown,
   options: HandlerCallOptions,
-): Promise<unknown> {
-  return new Promise<unknown>((resolve, reject) => {
+): Promise<JsonWithText> {
+  return new Promise<JsonWithText>((resolve, reject) => {
     const { signal } = options;
     let frame: Buffer;
     try {
-      frame = encodeFrame(data);
+      frame = encodeJsonFrame(jsonTextOf(data, options.inputJson));
     } catch (cause) {
       open?.destroy();
       reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
@@ -73,18 +76,14 @@ function callOverSocket(
       {
         frame(body) {
           const { maxJsonDepth } = options;
-          if (maxJsonDepth !== undefined && jsonNestingDepth(body, maxJsonDepth) > maxJsonDepth) {
-            settle(badReply(socketPath, `a reply nesting deeper than ${maxJsonDepth} levels`, null));
-            return;
-          }
-          let reply: unknown;
+          let reply: JsonWithText;
           try {
-            reply = parseFrameJson(body);
+            reply = parseFrameText(body, maxJsonDepth === undefined ? {} : { maxDepth: maxJsonDepth });
           } catch (cause) {
-            settle(badReply(socketPath, 'a reply that is not valid UTF-8 JSON', cause));
+            settle(badReply(socketPath, `an unreadable reply: ${(cause as BesterError).message}`, cause));
             return;
           }
-          const skip = firstFrame && isGreeting(reply);
+          const skip = firstFrame && isGreeting(reply.value);
           firstFrame = false;
           if (!skip) settle(null, reply);
         },
@@ -105,7 +104,7 @@ function callOverSocket(
     }, options.timeoutMs);
 
     /** The single exit: settles once, stops the timer, detaches the signal, destroys the socket. */
-    function settle(err: BesterError | null, reply?: unknown): void {
+    function settle(err: BesterError | null, reply?: JsonWithText): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -113,7 +112,7 @@ function callOverSocket(
       decoder.stop();
       socket.destroy();
       if (err) reject(err);
-      else resolve(reply);
+      else resolve(reply!);
     }
 
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -6,6 +6,7 @@ import type { HandlerConfig } from '../config/types.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { callHandler, callOnConnectedSocket, type HandlerCallOptions } from './handler-call.ts';
 import { MultiplexConnection } from './multiplex-connection.ts';
+import type { JsonWithText } from '../../protocol/json-text.ts';
 
 /** §4.5.1: how long a call in "auto" mode waits for a greeting, once per handler process. */
 export const GREETING_WAIT_MS = 50;
@@ -47,7 +48,7 @@ export class HandlerPool {
   }
 
   /** Same contract as callHandler (handler-call.ts): resolves with the reply, rejects only with BesterError. */
-  async call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+  async call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
     if (handler.protocol === 'original') return callHandler(handler.socketPath, data, options);
     if (handler.protocol === 'multiplex') return this.#callMultiplex(this.#entry(handler), handler, data, options, true);
     for (;;) {
@@ -84,7 +85,7 @@ export class HandlerPool {
   }
 
   /** §4.5.1, "auto": connect, wait for a greeting; with none, this same connection carries the call the original way. */
-  async #negotiate(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+  async #negotiate(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
     const done = Promise.withResolvers<void>();
     entry.negotiating = done.promise;
     const startedAt = performance.now();
@@ -113,7 +114,7 @@ export class HandlerPool {
     }
   }
 
-  async #callOriginal(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<unknown> {
+  async #callOriginal(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
     try {
       return await callHandler(handler.socketPath, data, options);
     } catch (err) {
@@ -129,7 +130,7 @@ export class HandlerPool {
     data: unknown,
     options: HandlerCallOptions,
     forced: boolean,
-  ): Promise<unknown> {
+  ): Promise<JsonWithText> {
     const startedAt = performance.now();
     const connection = await this.#pick(entry, handler, options, forced);
     if (options.signal?.aborted === true) throw shuttingDown(handler.socketPath);

@@ -5,7 +5,8 @@
 // a call the original way (§4.1), because an original handler must never get an empty connection.
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, FrameDecoder, jsonNestingDepth, parseFrameJson } from '../../protocol/frame.ts';
+import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
+import { jsonMemberText, JsonWithText } from '../../protocol/json-text.ts';
 import {
   isGreeting,
   isSupportedGreeting,
@@ -25,13 +26,15 @@ export interface MultiplexConnectionOptions {
 export interface MultiplexCallOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** The JSON text of the input when the caller has it: sent instead of serialising the input. */
+  readonly inputJson?: string;
 }
 
 /** What waiting for the greeting gave: an open multiplex connection, or a silent socket to call the original way. */
 export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: net.Socket };
 
 interface Pending {
-  readonly resolve: (reply: unknown) => void;
+  readonly resolve: (reply: JsonWithText) => void;
   readonly reject: (err: BesterError) => void;
   readonly timer: NodeJS.Timeout;
   readonly signal: AbortSignal | undefined;
@@ -104,9 +107,12 @@ export class MultiplexConnection {
     return this.#pending.size;
   }
 
-  /** §4.5.2: one request; resolves with the reply (§4.2, the caller validates it). Rejects only with BesterError. */
-  call(input: unknown, options: MultiplexCallOptions): Promise<unknown> {
-    return new Promise<unknown>((resolve, reject) => {
+  /**
+   * §4.5.2: one request; resolves with the reply and its text (§4.2, the caller validates it).
+   * Rejects only with BesterError.
+   */
+  call(input: unknown, options: MultiplexCallOptions): Promise<JsonWithText> {
+    return new Promise<JsonWithText>((resolve, reject) => {
       const { signal } = options;
       if (this.#state !== 'open') {
         reject(this.#closedError(''));
@@ -119,7 +125,7 @@ export class MultiplexConnection {
       const id = this.#nextId++;
       let frame: Buffer;
       try {
-        frame = encodeJsonFrame(multiplexRequestJson(id, input));
+        frame = encodeJsonFrame(multiplexRequestJson(id, input, options.inputJson));
       } catch (cause) {
         reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
         return;
@@ -141,17 +147,15 @@ export class MultiplexConnection {
   }
 
   #onFrame(body: Buffer, depth: number | undefined): void {
-    if (depth !== undefined && jsonNestingDepth(body, depth) > depth) {
-      this.#close(this.#bad(`a reply nesting deeper than ${depth - 1} levels; connection dropped`, null));
-      return;
-    }
-    let value: unknown;
+    let frame: JsonWithText;
     try {
-      value = parseFrameJson(body);
+      frame = parseFrameText(body, depth === undefined ? {} : { maxDepth: depth });
     } catch (cause) {
-      this.#close(this.#bad('a frame that is not valid UTF-8 JSON; connection dropped', cause));
+      const why = (cause as BesterError).message;
+      this.#close(this.#bad(`an unreadable frame (${why}; the {"id", "reply"} wrapper counts as one level); connection dropped`, cause));
       return;
     }
+    const value = frame.value;
     if (this.#state === 'greeting') {
       if (!isSupportedGreeting(value)) {
         const what = isGreeting(value) ? 'a greeting for another multiplex version' : 'a frame before any request that is no greeting';
@@ -175,7 +179,8 @@ export class MultiplexConnection {
     if (!pending) return; // timed out or cancelled already: a late reply is ignored
     this.#pending.delete(reply.id);
     this.#cleanup(pending);
-    pending.resolve(reply.reply);
+    // The reply's own text, for passing its data on unchanged; the fallback is never needed for a parsed frame.
+    pending.resolve(new JsonWithText(reply.reply, jsonMemberText(frame.text, ['reply']) ?? JSON.stringify(reply.reply)));
   }
 
   /** Ends one call with an error, if it is still waiting. */

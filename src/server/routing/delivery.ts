@@ -1,7 +1,7 @@
 // Carrying out sendClients: every connection of each named user gets the same encoded frame
 // (docs/protocol.md §4.3.1). Enqueues only: never waits on one recipient's socket.
-import { delivery } from '../../protocol/builders.ts';
-import { encodeFrame } from '../../protocol/frame.ts';
+import { deliveryJson } from '../../protocol/builders.ts';
+import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 
 export interface DeliveryResult {
@@ -11,18 +11,23 @@ export interface DeliveryResult {
   readonly undelivered: string[];
 }
 
-/** Names are deduplicated: a name listed twice gets the message once (the original sent it twice). */
+/**
+ * Names are deduplicated: a name listed twice gets the message once (the original sent it twice).
+ * `dataJson`, when given, is the JSON text of `data` (the handler's own), used as it is.
+ * Throws if `data` has to be serialised and cannot be.
+ */
 export function deliverToUsers(
   registry: SessionRegistry,
   users: readonly string[],
   type: string,
   data: unknown,
+  dataJson?: string,
 ): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
   const names = [...new Set(users.map((u) => u.trim()))];
   if (names.length === 0) return { delivered, undelivered };
-  const frame = encodeFrame(delivery(type, data));
+  const frame = encodeJsonFrame(deliveryJson(type, data, dataJson));
   for (const name of names) {
     let reached = false;
     for (const session of registry.connectionsOf(name)) {

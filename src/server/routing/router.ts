@@ -2,6 +2,7 @@
 // (docs/protocol.md §4). Deciding is in protocol/handler-reply.ts; this walks the chain.
 import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { parseHandlerReply } from '../../protocol/handler-reply.ts';
+import { jsonMemberText, JsonWithText } from '../../protocol/json-text.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -10,10 +11,15 @@ import { deliverToUsers } from './delivery.ts';
 import type { KeepResult, OfflineDelivery } from './offline.ts';
 import { ActivityCounter, HandlerGate } from './in-flight.ts';
 
+/**
+ * Calls a handler with `data` (its JSON text in `options.inputJson`, when known, is what is sent).
+ * Resolves with the reply: a JsonWithText when the caller has the reply's text (the daemon's
+ * callers do), so that the result can be passed on unchanged; else the bare value.
+ */
 export type HandlerCaller = (
   handler: HandlerConfig,
   data: unknown,
-  options: { timeoutMs: number; maxReplyBytes: number; maxJsonDepth?: number; signal?: AbortSignal },
+  options: { timeoutMs: number; maxReplyBytes: number; maxJsonDepth?: number; signal?: AbortSignal; inputJson?: string },
 ) => Promise<unknown>;
 
 /** What the sender is told about one message (§3.3). */
@@ -115,6 +121,7 @@ export class Router {
    * applied: the handler calls run at once, but the final command (deliveries, offline storing,
    * federation forward) waits for it, so one sender's deliveries keep their order (§3.1). It
    * resolves false when the connection closed before then: nothing is carried out.
+   * `data` may be a JsonWithText: its text is then passed to the handler as it is (docs/performance.md).
    */
   async dispatch(type: string, data: unknown, context: DispatchContext, turn?: Promise<boolean>): Promise<Outcome> {
     if (this.#draining) return bad('shutting_down', 'the server is shutting down and takes no new messages');
@@ -129,7 +136,9 @@ export class Router {
   async #dispatch(type: string, data: unknown, context: DispatchContext, turn: Promise<boolean> | undefined): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
-    let currentData = data;
+    let currentData = data instanceof JsonWithText ? data.value : data;
+    /** The JSON text of currentData when known: a client's frame or a handler's reply carried it. */
+    let currentJson = data instanceof JsonWithText ? data.text : undefined;
     for (let hops = 0; ; hops++) {
       const handler = handlers.get(currentType);
       if (!handler) {
@@ -147,15 +156,15 @@ export class Router {
       }
       let raw: unknown;
       try {
-        const input =
-          handler.input === 'envelope'
-            ? { sender: context.sender, type: currentType, id: context.id, data: currentData }
-            : currentData;
+        const envelope = handler.input === 'envelope';
+        const input = envelope ? { sender: context.sender, type: currentType, id: context.id, data: currentData } : currentData;
+        const inputJson = envelope && currentJson !== undefined ? envelopeJson(context, currentType, currentJson) : currentJson;
         raw = await this.#o.callHandler(handler, input, {
           timeoutMs: handler.timeoutMs,
           maxReplyBytes: limits.maxHandlerFrameBytes,
           maxJsonDepth: limits.maxJsonDepth,
           ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+          ...(inputJson !== undefined ? { inputJson } : {}),
         });
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
@@ -164,20 +173,23 @@ export class Router {
       } finally {
         this.#gate.leave(handler.type);
       }
-      const reply = parseHandlerReply(raw);
+      const withText = raw instanceof JsonWithText ? raw : null;
+      const reply = parseHandlerReply(withText ? withText.value : raw);
       if (!reply.ok) {
         logger.warn({ handler: currentType, code: reply.code, reason: reply.reason, id: context.id }, 'handler reply refused');
         return bad(reply.code, `handler ${JSON.stringify(currentType)}: ${reply.reason}`);
       }
       if (reply.quirk) logger.warn({ handler: currentType, quirk: reply.quirk }, 'handler reply read leniently');
       const command = reply.command;
+      // The result's own text, passed on to recipients or the next handler as it is.
+      const dataJson = withText && reply.dataPath ? jsonMemberText(withText.text, reply.dataPath) : undefined;
       // The apply part: after the earlier messages of the same connection (§3.1).
       if (turn !== undefined && command.kind !== 'sendHandler' && !(await turn)) {
         return bad('shutting_down', 'the connection closed before this message was carried out');
       }
       switch (command.kind) {
         case 'sendClients': {
-          const result = deliverToUsers(this.#o.registry, command.users, currentType, reply.data);
+          const result = deliverToUsers(this.#o.registry, command.users, currentType, reply.data, dataJson);
           if (logger.isLevelEnabled('debug')) {
             logger.debug({ handler: currentType, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
           }
@@ -202,10 +214,16 @@ export class Router {
           }
           currentType = command.handler;
           currentData = reply.data;
+          currentJson = dataJson;
           break;
       }
     }
   }
+}
+
+/** §4.4: the envelope `{sender, type, id, data}` as JSON text, with the data's own text spliced in. */
+function envelopeJson(context: DispatchContext, type: string, dataJson: string): string {
+  return `{"sender":${JSON.stringify(context.sender)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${dataJson}}`;
 }
 
 /**

@@ -5,6 +5,7 @@
 // the connection was applied and answered (a reorder queue of one promise per message: its `turn`).
 // With depth 1 the messages are handled strictly one at a time, as the original did.
 import { dummyReply, statusReport } from '../../protocol/builders.ts';
+import { JsonWithText } from '../../protocol/json-text.ts';
 import { builtinCommand, type Payload } from '../../protocol/messages.ts';
 import type { ServerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
@@ -127,7 +128,8 @@ export class MessagePipeline {
       this.#o.close('client_close');
       return null;
     }
-    const outcome = await router.dispatch(msg.type, msg.data, { sender: this.#o.sender(), id: msg.id }, turn);
+    const data = msg.dataJson === undefined ? msg.data : new JsonWithText(msg.data, msg.dataJson);
+    const outcome = await router.dispatch(msg.type, data, { sender: this.#o.sender(), id: msg.id }, turn);
     if (!outcome.good) return statusReport(msg.id, false, outcome);
     if (outcome.servers === undefined && outcome.stored === undefined) return statusReport(msg.id, true);
     const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };

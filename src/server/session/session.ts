@@ -5,7 +5,8 @@
 import type { Duplex } from 'node:stream';
 import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { parseFrameJson } from '../../protocol/frame.ts';
+import { parseFrameText } from '../../protocol/frame.ts';
+import { jsonMemberText, type JsonWithText } from '../../protocol/json-text.ts';
 import { validateClientMessage, validateFirstMessage, type ServerPayload } from '../../protocol/messages.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
@@ -20,6 +21,9 @@ import { Liveness } from './liveness.ts';
 import { throttledReason, type LoginThrottle } from './login-throttle.ts';
 import { MessagePipeline } from './pipeline.ts';
 import { AUTH_FAILED_REASON, authenticate, wellFormedName } from './login.ts';
+
+/** Where a client message keeps the data passed to its handler (docs/protocol.md §3). */
+const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
 
 export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
 
@@ -143,22 +147,23 @@ export class Session {
 
   #onFrame(body: Buffer): void {
     this.#liveness?.heard(); // §5.3: any frame shows the client is there
-    let value: unknown;
+    let frame: JsonWithText;
     try {
-      // §1.3: the nesting depth is checked on the bytes, before JSON.parse builds anything.
-      value = parseFrameJson(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
+      // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything.
+      frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
     } catch (err) {
       const e = err as BesterError;
       this.#fatal(e.code, e.message);
       return;
     }
+    const value = frame.value;
     switch (this.state) {
       case 'awaitingFirst':
         this.#onFirst(value);
         return;
       case 'authenticating':
       case 'client':
-        this.#onClientMessage(value);
+        this.#onClientMessage(frame);
         return;
       case 'peer':
         this.#peer?.frame(value);
@@ -256,16 +261,18 @@ export class Session {
     this.#pipeline?.start();
   }
 
-  #onClientMessage(value: unknown): void {
-    const msg = validateClientMessage(value);
+  #onClientMessage(frame: JsonWithText): void {
+    const msg = validateClientMessage(frame.value);
     if (!msg.ok) {
       if (msg.id !== null) this.#reportFatal(msg.id, msg.code, msg.reason);
       else this.#fatal(msg.code, msg.reason);
       return;
     }
     if (this.#log.isLevelEnabled('trace')) this.#log.trace({ id: msg.value.id, type: msg.value.type, data: msg.value.data }, 'message');
+    // The data's own text goes to the handler as it is, not serialised again (docs/performance.md).
+    const dataJson = jsonMemberText(frame.text, PAYLOAD_DATA);
     // Made at the first message, so that idle connections do not hold one.
-    (this.#pipeline ??= this.#newPipeline()).push(msg.value);
+    (this.#pipeline ??= this.#newPipeline()).push(dataJson === undefined ? msg.value : { ...msg.value, dataJson });
   }
 
   #newPipeline(): MessagePipeline {

@@ -1,0 +1,171 @@
+// Reading JSON text without building values (docs/protocol.md §1.3, docs/performance.md):
+// the nesting depth of a frame before JSON.parse sees it, and the exact text of one member of a
+// frame that was parsed, so that data the daemon only passes on (a client's `payload.data` to
+// its handler, a handler's result to the recipients) is not serialised again.
+// Strings are skipped with indexOf: the long strings typical of payloads cost one native scan.
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * A JSON value with the exact text it was parsed from (or that serialises it). Passing one on
+ * lets the next writer use `text` instead of serialising `value` again.
+ */
+export class JsonWithText {
+  readonly value: unknown;
+  readonly text: string;
+
+  constructor(value: unknown, text: string) {
+    this.value = value;
+    this.text = text;
+  }
+}
+
+/** The JSON text of `value`: `text` when known, else JSON.stringify. Throws if `value` is not serialisable. */
+export function jsonTextOf(value: unknown, text?: string): string {
+  if (text !== undefined) return text;
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError('value is not JSON-serialisable');
+  return json;
+}
+
+/**
+ * The index just past the string that opens at `start` (`text[start]` is a quote), or -1 when it
+ * never ends. A quote ends the string when an even number of backslashes precede it.
+ */
+function skipString(text: string, start: number): number {
+  let close = text.indexOf('"', start + 1);
+  while (close !== -1) {
+    let before = close - 1;
+    while (text.charCodeAt(before) === BACKSLASH) before--;
+    if ((close - 1 - before) % 2 === 0) return close + 1;
+    close = text.indexOf('"', close + 1);
+  }
+  return -1;
+}
+
+/**
+ * How deeply the JSON text nests objects and arrays (`{}` is 1, `{"a":[1]}` is 2, a scalar 0).
+ * Brackets inside strings (escapes included) do not count. Stops early and returns a number above
+ * `stopAbove` once the depth passes it. Does not validate: invalid text gets some number and is
+ * refused by JSON.parse afterwards; for any text JSON.parse accepts the answer is exact.
+ */
+export function jsonNestingDepth(text: string, stopAbove = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = skipString(text, i);
+      if (end === -1) return deepest;
+      i = end - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > stopAbove) return deepest;
+      }
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+function skipSpace(text: string, i: number): number {
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
+    i++;
+  }
+}
+
+/** The index just past the value that starts at `i` (no leading space), or -1 if it does not end. */
+function skipValue(text: string, i: number): number {
+  const first = text.charCodeAt(i);
+  if (first === QUOTE) return skipString(text, i);
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        const end = skipString(text, i);
+        if (end === -1) return -1;
+        i = end - 1;
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        depth++;
+      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        if (--depth === 0) return i + 1;
+      }
+    }
+    return -1;
+  }
+  // A number, true, false or null: up to the next delimiter.
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
+  }
+  return i;
+}
+
+/** Whether the key string `text[start, end)` (quotes included) names `key`, escapes read as JSON does. */
+function keyIs(text: string, start: number, end: number, key: string): boolean {
+  const length = end - start - 2;
+  if (length === key.length && text.startsWith(key, start + 1)) return !key.includes('\\') || JSON.parse(text.slice(start, end)) === key;
+  if (length < key.length) return false; // an escape only makes the text longer than what it means
+  for (let i = start + 1; i < end - 1; i++) {
+    if (text.charCodeAt(i) === BACKSLASH) return JSON.parse(text.slice(start, end)) === key;
+  }
+  return false;
+}
+
+/**
+ * The span [start, end) of the member `key` of the object at `i`, the last one when the key is
+ * repeated (as JSON.parse keeps the last); undefined if there is no object at `i` or no such member.
+ */
+function memberSpan(text: string, i: number, key: string): [number, number] | undefined {
+  if (text.charCodeAt(i) !== OPEN_BRACE) return undefined;
+  let found: [number, number] | undefined;
+  i = skipSpace(text, i + 1);
+  if (text.charCodeAt(i) === CLOSE_BRACE) return undefined;
+  for (;;) {
+    if (text.charCodeAt(i) !== QUOTE) return undefined;
+    const keyEnd = skipString(text, i);
+    if (keyEnd === -1) return undefined;
+    const matches = keyIs(text, i, keyEnd, key);
+    i = skipSpace(text, keyEnd);
+    if (text.charCodeAt(i) !== COLON) return undefined;
+    const start = skipSpace(text, i + 1);
+    const end = skipValue(text, start);
+    if (end === -1 || end === start) return undefined;
+    if (matches) found = [start, end];
+    i = skipSpace(text, end);
+    const c = text.charCodeAt(i);
+    if (c === CLOSE_BRACE) return found;
+    if (c !== COMMA) return undefined;
+    i = skipSpace(text, i + 1);
+  }
+}
+
+/**
+ * The exact text of the value at `path` (object keys, outermost first) in `text`, which must be
+ * JSON that JSON.parse accepted; undefined when some step is not an object or lacks the key.
+ * Agrees with JSON.parse: a repeated key means its last occurrence, escaped keys are decoded.
+ * JSON.parse of the result equals the parsed value at that path.
+ */
+export function jsonMemberText(text: string, path: readonly string[]): string | undefined {
+  let start = skipSpace(text, 0);
+  let end = -1;
+  for (const key of path) {
+    const span = memberSpan(text, start, key);
+    if (span === undefined) return undefined;
+    [start, end] = span;
+  }
+  return end === -1 ? text.trim() : text.slice(start, end);
+}

@@ -1,0 +1,127 @@
+// Reading a member's exact text out of parsed JSON (src/protocol/json-text.ts): what the daemon
+// passes on unchanged must be exactly what JSON.parse read there (docs/performance.md).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { deliveryJson, delivery } from '../../src/protocol/builders.ts';
+import { jsonMemberText, jsonTextOf } from '../../src/protocol/json-text.ts';
+import { multiplexRequestJson } from '../../src/protocol/handler-multiplex.ts';
+
+/** The value at `path` as JSON.parse sees it (own keys only, as the daemon reads them). */
+function parsedAt(text: string, path: readonly string[]): unknown {
+  let value: unknown = JSON.parse(text);
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+function agrees(text: string, path: readonly string[]): void {
+  const member = jsonMemberText(text, path);
+  const expected = parsedAt(text, path);
+  if (expected === undefined) assert.equal(member, undefined, `no ${path.join('.')} in ${text}`);
+  else {
+    assert.notEqual(member, undefined, `${path.join('.')} in ${text}`);
+    assert.deepEqual(JSON.parse(member!), expected);
+  }
+}
+
+const INDENTS = [undefined, 2, '\t', ' \r\n\t'] as const;
+
+describe('jsonMemberText', () => {
+  test('the exact text of a member, formatting kept', () => {
+    const text = '{ "header" : {}, "payload" : { "id" : "1", "data" : { "a" : [1, 2.50, "x"] } , "type":"t" } }';
+    assert.equal(jsonMemberText(text, ['payload', 'data']), '{ "a" : [1, 2.50, "x"] }');
+    assert.equal(jsonMemberText(text, ['payload', 'id']), '"1"');
+    assert.equal(jsonMemberText(text, ['header']), '{}');
+    assert.equal(jsonMemberText(text, []), text);
+  });
+
+  test('scalars, up to their delimiter', () => {
+    assert.equal(jsonMemberText('{"data":12.5e3}', ['data']), '12.5e3');
+    assert.equal(jsonMemberText('{"data":-0 ,"x":1}', ['data']), '-0');
+    assert.equal(jsonMemberText('{"x":1,"data":null}', ['data']), 'null');
+    assert.equal(jsonMemberText('{"data":true\n}', ['data']), 'true');
+  });
+
+  test('a repeated key means the last one, as JSON.parse reads it', () => {
+    assert.equal(jsonMemberText('{"data":1,"data":[2]}', ['data']), '[2]');
+    assert.equal(jsonMemberText('{"payload":{"data":1},"payload":{"id":"x"}}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberText('{"payload":{"id":"x"},"payload":{"data":3}}', ['payload', 'data']), '3');
+  });
+
+  test('escaped keys are read as JSON does; a key that only looks alike is not the member', () => {
+    assert.equal(jsonMemberText(String.raw`{"d\u0061ta":5}`, ['data']), '5');
+    assert.equal(jsonMemberText(String.raw`{"da\\ta":5}`, ['data']), undefined);
+    assert.equal(jsonMemberText(String.raw`{"data\"":5,"data":6}`, ['data']), '6');
+    assert.equal(jsonMemberText('{"Data":5}', ['data']), undefined);
+  });
+
+  test('strings full of quotes, brackets and backslashes are skipped whole', () => {
+    const text = JSON.stringify({ a: '"}{][\\', data: ['\\"', '\\\\"'], b: '\\' });
+    assert.equal(jsonMemberText(text, ['data']), JSON.stringify(['\\"', '\\\\"']));
+  });
+
+  test('undefined where a step is not an object or lacks the key', () => {
+    assert.equal(jsonMemberText('[{"data":1}]', ['data']), undefined);
+    assert.equal(jsonMemberText('{"payload":[1]}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberText('{"payload":"data"}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberText('{}', ['data']), undefined);
+    assert.equal(jsonMemberText('"data"', ['data']), undefined);
+  });
+
+  test('property: agrees with JSON.parse on any value at payload.data, in any layout', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.jsonValue({ maxDepth: 3 }), fc.constantFrom(...INDENTS), (data, other, indent) => {
+        const text = JSON.stringify({ header: { other }, payload: { type: 't', data, id: '1', other } }, null, indent);
+        agrees(text, ['payload', 'data']);
+        agrees(text, ['payload', 'id']);
+        agrees(text, ['header', 'other']);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('property: agrees with JSON.parse on objects with tricky keys, repeated keys and absent members', () => {
+    const key = fc.oneof(fc.constantFrom('data', 'payload', 'reply', 'd\\u0061ta'), fc.string({ unit: fc.constantFrom('d', 'a', 't', '"', '\\', '{', '[', 'é') }));
+    const member = fc.tuple(key, fc.jsonValue({ maxDepth: 3 }));
+    fc.assert(
+      fc.property(fc.array(member, { maxLength: 6 }), fc.array(member, { maxLength: 4 }), (outer, inner) => {
+        // Written by hand so that keys can repeat; a key given as d\u0061ta is written escaped.
+        const write = (members: [string, unknown][], nested?: string): string => {
+          const parts = members.map(([k, v]) => `${k === 'd\\u0061ta' ? '"d\\u0061ta"' : JSON.stringify(k)} : ${JSON.stringify(v)}`);
+          if (nested !== undefined) parts.splice(Math.floor(parts.length / 2), 0, `"payload":${nested}`);
+          return `{ ${parts.join(' ,\n')} }`;
+        };
+        const text = write(outer, write(inner));
+        for (const path of [['data'], ['payload', 'data'], ['payload'], ['reply', 'data'], ['payload', 'reply']]) agrees(text, path);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('JSON text spliced into frames', () => {
+  test('a delivery with the data text is the same JSON as the serialised delivery', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 5 }), fc.string(), fc.constantFrom(...INDENTS), (data, type, indent) => {
+        assert.equal(deliveryJson(type, data), JSON.stringify(delivery(type, data)));
+        assert.deepEqual(JSON.parse(deliveryJson(type, data, JSON.stringify(data, null, indent))), JSON.parse(JSON.stringify(delivery(type, data))));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a multiplex request with the input text', () => {
+    assert.equal(multiplexRequestJson(7, { a: 1 }, '{ "a" : 1 }'), '{"id":7,"input":{ "a" : 1 }}');
+    assert.equal(multiplexRequestJson(7, { a: 1 }), '{"id":7,"input":{"a":1}}');
+  });
+
+  test('jsonTextOf serialises only when no text is known, and refuses what JSON cannot hold', () => {
+    assert.equal(jsonTextOf({ a: 1 }, ' 1 '), ' 1 ');
+    assert.equal(jsonTextOf({ a: 1 }), '{"a":1}');
+    assert.throws(() => jsonTextOf(undefined), TypeError);
+    assert.throws(() => jsonTextOf(10n), TypeError);
+  });
+});
