@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../src/protocol/frame.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+import { DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import { Counters, measure } from './measure.ts';
 import { natsInstalled, runNats } from './nats.ts';
 
@@ -99,7 +100,7 @@ async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, di
     await waitLine(handler, /listening/);
     const relay = start([path.join(ROOT, 'bench/baseline-relay.ts'), handlerSocket, o.handlerMode]);
     const [, port] = await waitLine(relay, /listening (\d+)/);
-    return { port: Number(port), pid: relay.pid!, stop: () => { relay.kill('SIGKILL'); handler.kill('SIGKILL'); } };
+    return { port: Number(port), pid: relay.pid!, stop: () => { relay.kill('SIGTERM'); handler.kill('SIGTERM'); } };
   }
   const config = {
     network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
@@ -117,7 +118,7 @@ async function startServer(o: RunOptions & { target: 'bester' | 'baseline' }, di
     await store.add(`r${i}`, 'bench-pw');
   }
   await store.close();
-  const daemon = start([path.join(ROOT, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')]);
+  const daemon = start([...DAEMON_NODE_FLAGS, path.join(ROOT, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')]);
   const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
   return { port: Number(port), pid: daemon.pid!, stop: () => daemon.kill('SIGTERM') };
 }
