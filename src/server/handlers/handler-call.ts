@@ -110,9 +110,18 @@ function callOverSocket(
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       decoder.stop();
+      if (err) {
+        socket.destroy();
+        reject(err);
+        return;
+      }
+      resolve(reply!);
+      // After the result's deliveries are written (they go out at the end of this loop turn):
+      // closing the handler's connection is not on the message's path.
+      setTimeout(destroySocket, 0);
+    }
+    function destroySocket(): void {
       socket.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
     }
 
     signal?.addEventListener('abort', onAbort, { once: true });
