@@ -2,10 +2,13 @@
 // Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
-//   node bench/load.ts [--target bester|baseline|all] [--pairs 8] [--window 16] [--size 100]
+//   node bench/load.ts [--target bester|baseline|nats|all] [--pairs 8] [--window 16] [--size 100]
 //                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
+//                      [--repeat N] [--matrix]
 //
-// Prints one JSON line per run and a table at the end. `npm run bench` runs the matrix.
+// Prints one JSON line per run, a table per load, then the medians over the --repeat rounds
+// (targets interleaved) and bester's ratio to each baseline. --matrix runs both handler modes,
+// P=1 W=1 and P=8 W=16, 100 B and 4 KiB (docs/performance.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -175,6 +178,77 @@ function table(results: RunResult[]): string {
   return ['target | handler mode | load | size | msgs/s | p50 ms | p99 ms | server µs/msg | RSS MB | lost', ...rows].join('\n');
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
+}
+
+export interface Comparison {
+  readonly handlerMode: RunOptions['handlerMode'];
+  readonly pairs: number;
+  readonly window: number;
+  readonly size: number;
+  /** Median msgs/s of each target over the repeats. */
+  readonly medians: Partial<Record<RunOptions['target'], number>>;
+  /** Median of bester's server µs per message. */
+  readonly besterCpuUsPerMsg: number | null;
+  /** bester's median over each other target's median, in percent. */
+  readonly ratios: Partial<Record<'baseline' | 'nats', number>>;
+  readonly lost: number;
+}
+
+/** One load, every target, `repeat` interleaved rounds (bester, baseline, nats, bester, ...): medians and ratios. */
+async function compare(base: Omit<RunOptions, 'target'>, targets: RunOptions['target'][], repeat: number): Promise<Comparison> {
+  const results: RunResult[] = [];
+  for (let round = 0; round < repeat; round++) {
+    for (const target of targets) {
+      const r = await run({ ...base, target });
+      console.log(JSON.stringify(r));
+      results.push(r);
+    }
+  }
+  console.log(table(results));
+  const medians: Comparison['medians'] = {};
+  for (const target of targets) medians[target] = median(results.filter((r) => r.target === target).map((r) => r.deliveredPerSec));
+  const ratios: Comparison['ratios'] = {};
+  for (const other of ['baseline', 'nats'] as const) {
+    if (medians.bester !== undefined && medians[other] !== undefined && medians[other] > 0) ratios[other] = Math.round((medians.bester / medians[other]) * 100);
+  }
+  const bester = results.filter((r) => r.target === 'bester');
+  const comparison: Comparison = {
+    handlerMode: base.handlerMode,
+    pairs: base.pairs,
+    window: base.window,
+    size: base.size,
+    medians,
+    besterCpuUsPerMsg: bester.length > 0 ? median(bester.map((r) => r.serverCpuUsPerMsg)) : null,
+    ratios,
+    lost: results.reduce((sum, r) => sum + r.lost, 0),
+  };
+  console.log(JSON.stringify({ comparison }));
+  return comparison;
+}
+
+function summary(rows: Comparison[]): string {
+  const head = 'mode | load | size | bester msgs/s | baseline | NATS | bester / baseline | bester / NATS | bester µs/msg | lost';
+  const lines = rows.map((c) =>
+    [
+      c.handlerMode,
+      `P=${c.pairs} W=${c.window}`,
+      `${c.size} B`,
+      c.medians.bester ?? '-',
+      c.medians.baseline ?? '-',
+      c.medians.nats ?? '-',
+      c.ratios.baseline !== undefined ? `${c.ratios.baseline}%` : '-',
+      c.ratios.nats !== undefined ? `${c.ratios.nats}%` : '-',
+      c.besterCpuUsPerMsg ?? '-',
+      c.lost,
+    ].join(' | '),
+  );
+  return [`medians of the rounds; targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline`, head, ...lines].join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
@@ -185,23 +259,22 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       seconds: { type: 'string', default: '10' },
       'handler-mode': { type: 'string', default: 'original' },
       'pipeline-depth': { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      matrix: { type: 'boolean', default: false },
     },
   });
   const all: RunOptions['target'][] = natsInstalled() ? ['bester', 'baseline', 'nats'] : ['bester', 'baseline'];
   const targets = values.target === 'all' ? all : [values.target as RunOptions['target']];
-  const results: RunResult[] = [];
-  for (const target of targets) {
-    const r = await run({
-      target,
-      pairs: Number(values.pairs),
-      window: Number(values.window),
-      size: Number(values.size),
-      seconds: Math.min(120, Number(values.seconds)),
-      handlerMode: values['handler-mode'] as 'original' | 'persistent',
-      ...(values['pipeline-depth'] !== undefined ? { pipelineDepth: Number(values['pipeline-depth']) } : {}),
-    });
-    console.log(JSON.stringify(r));
-    results.push(r);
-  }
-  console.log(table(results));
+  const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
+  const seconds = Math.min(120, Number(values.seconds));
+  const pipeline = values['pipeline-depth'] !== undefined ? { pipelineDepth: Number(values['pipeline-depth']) } : {};
+  // --matrix: the loads of docs/performance.md (both handler modes, P=1 W=1 and P=8 W=16, 100 B and 4 KiB).
+  const loads = values.matrix
+    ? (['original', 'persistent'] as const).flatMap((handlerMode) =>
+        [[1, 1], [8, 16]].flatMap(([pairs, window]) => [100, 4096].map((size) => ({ handlerMode, pairs: pairs!, window: window!, size }))),
+      )
+    : [{ handlerMode: values['handler-mode'] as RunOptions['handlerMode'], pairs: Number(values.pairs), window: Number(values.window), size: Number(values.size) }];
+  const rows: Comparison[] = [];
+  for (const load of loads) rows.push(await compare({ ...load, seconds, ...pipeline }, targets, repeat));
+  console.log(summary(rows));
 }
