@@ -18,7 +18,9 @@ Options:
   -h, --help      show this help
   -v, --version   show the version
 
-Signals: SIGTERM or SIGINT stop the daemon cleanly (exit 0).
+Signals: SIGTERM or SIGINT stop the daemon cleanly (exit 0): handler calls in progress get
+shutdown.graceMs to finish. A second signal ends that wait (they are cancelled, the stop stays
+clean); a third exits at once (exit 1).
 Exit codes: 0 stopped cleanly, 1 could not start (bad config, port in use), 2 usage error.
 `;
 
@@ -94,6 +96,19 @@ export async function runDaemon(argv: readonly string[], io: DaemonIo): Promise<
 export function superviseProcess(running: Running): void {
   const { server, logger } = running;
   let stopping = false;
+  let signals = 0;
+  /** docs/operations.md "Stopping and restarting": the first signal stops cleanly, a second ends the grace period, a third exits at once. */
+  const onSignal = (signal: string): void => {
+    signals++;
+    if (signals === 1) stop(signal);
+    else if (signals === 2) {
+      logger.warn({ signal }, 'second signal: ending the grace period, cancelling handler calls in progress');
+      server.hurry();
+    } else {
+      logger.fatal({ signal }, 'third signal: exiting at once, without finishing the shutdown');
+      process.exit(1);
+    }
+  };
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
@@ -108,8 +123,8 @@ export function superviseProcess(running: Running): void {
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   // A bug in one connection's code path must not take every other connection down with it.
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled rejection (bug: please report)');

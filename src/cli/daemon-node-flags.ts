@@ -1,4 +1,4 @@
-// Node.js flags the daemon process is started with (docs/operations.md "Memory"). They must be
+// Node.js flags the daemon process is started with (docs/operations.md "Tuning"). They must be
 // given when Node starts (V8 sizes its heap then), so they live in the places that start the
 // daemon: bin/besterd.js's first line, the systemd unit in docs/operations.md, and the bench
 // scripts, which take them from here. A test keeps those places in step with this list.

@@ -46,6 +46,12 @@ export interface BesterServer {
    * files. Idempotent.
    */
   close(): Promise<void>;
+  /**
+   * Ends the grace period of a close() now (a second SIGTERM or SIGINT): handler calls still in
+   * progress are cancelled and answered `shutting_down`; the rest of the close goes on as usual.
+   * Does nothing before close().
+   */
+  hurry(): void;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
@@ -175,6 +181,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   }
 
   let closing: Promise<void> | null = null;
+  const hurried = Promise.withResolvers<false>();
   const close = async (): Promise<void> => {
     const { graceMs } = config.shutdown;
     logger.info({ graceMs, inProgress: router.activeDispatches }, 'shutting down');
@@ -182,7 +189,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const listenersClosed = Promise.all(listeners.map((l) => l.close()));
     // New messages are answered shutting_down; calls in progress get the grace period to finish
     // and answer their senders. The informer stays up meanwhile: those handlers may query it.
-    if (!(await router.drain(graceMs))) {
+    if (!(await Promise.race([router.drain(graceMs), hurried.promise]))) {
       logger.warn({ inProgress: router.activeDispatches, graceMs }, 'grace period over: cancelling handler calls in progress');
       shutdown.abort();
       await router.idle(1000);
@@ -209,6 +216,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     handlerStatus: () => supervisor.status().map((status) => ({ ...status, inFlight: router.inFlight(status.type) })),
     federation: fed.federation,
     close: () => (closing ??= close()),
+    hurry: () => {
+      if (closing !== null) hurried.resolve(false);
+    },
   };
 }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 import { HELLO, seal } from '../../src/protocol/federation.ts';
 import { loggedIn, message, RawClient } from '../helpers/raw-client.ts';
 import { peerOf, SECRET, TestNode, waitFor } from '../helpers/federation.ts';
@@ -209,6 +209,28 @@ describe('federation', () => {
     }
     assert.deepEqual(notices.map((n) => (n.payload.data as { id: string }).id).sort(), ['t-1', 't-2']);
     alice.close();
+  });
+
+  test('a peer that answers our link with JSON nested too deeply is dropped with a logged reason, before it is parsed', async () => {
+    let hellos = 0;
+    const hostile = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        hellos++;
+        socket.write(encodeJsonFrame(`${'['.repeat(5000)}${']'.repeat(5000)}`));
+      });
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    const port = (hostile.address() as net.AddressInfo).port;
+    const a = await node({ name: 'd1', handlers: ['M1'], users: ['alice'] }).start({ peers: { deep: { address: `127.0.0.1:${port}`, secret: SECRET } } });
+    const alice = await user(a, 'alice');
+    alice.send(message('M1', 'to-deep', { route: [{ sendServers: ['deep'] }] }));
+    const report = (await alice.next(5000)) as Frame;
+    assert.equal(report.header.status, 'good', 'kept in the outbox meanwhile');
+    await waitFor(() => a.log.lines.some((l) => l.msg === 'dropping peer link' && /deeper than 64 levels/.test(String(l.reason))), 5000, 'the drop to be logged');
+    assert.ok(hellos >= 1);
+    alice.close();
+    hostile.close();
   });
 
   test("legacy mode: to and from a peer that speaks the original's one message per connection", async () => {

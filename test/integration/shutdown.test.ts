@@ -101,6 +101,61 @@ describe('graceful shutdown: server.close()', () => {
   });
 });
 
+describe('graceful shutdown: besterd and repeated signals', () => {
+  test('a second SIGTERM ends the grace period: the hanging call is answered shutting_down and the stop is still clean', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'server.conf');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+        handlers: {
+          availableTypes: ['slow'],
+          typeMap: { slow: { handlerBinary: process.execPath, handlerArgs: [FAKE_HANDLER], unixDomainSocketPath: 'slow.sock', timeoutMs: 120_000 } },
+        },
+        shutdown: { graceMs: 60_000 },
+      }),
+    );
+    const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
+    await store.add('alice', 'alice-pw');
+    await store.close();
+    const child = spawn(process.execPath, [BESTERD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const lines: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('besterd did not start in 15 s')), 15_000);
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        lines.push(line);
+        const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
+        if (entry.msg !== 'besterd started') return;
+        clearTimeout(timer);
+        resolve(Number(entry.listeners!.find((a) => a.startsWith('tcp4://'))!.split(':').pop()));
+      });
+    });
+    child.stderr.resume();
+    try {
+      const { client: alice } = await loggedIn({ port }, 'alice', 'alice-pw');
+      alice.send(message('slow', 'h1', { mode: 'hang' }));
+      await sleep(300); // the call is in progress
+      child.kill('SIGTERM');
+      await waitUntil('the first signal logged', () => lines.some((l) => l.includes('"shutting down"')));
+      const early = await Promise.race([exited, sleep(500, 'running', { ref: false })]);
+      assert.equal(early, 'running', 'the first signal waits for the call (grace period of 60 s)');
+      const hurriedAt = performance.now();
+      child.kill('SIGTERM');
+      assert.equal(await Promise.race([exited, sleep(15_000, 'timeout', { ref: false })]), 0, 'exit 0 soon after the second signal');
+      assert.ok(performance.now() - hurriedAt < 10_000);
+      const frames = await drain(alice);
+      assert.deepEqual(frames.map((f) => [f.payload.id, f.header.status, f.header.code]).slice(0, 1), [['h1', 'bad', 'shutting_down']]);
+      assert.ok(lines.some((l) => l.includes('second signal')), 'the second signal is logged');
+      assert.equal(existsSync(path.join(dir, 'slow.sock')), false, 'socket files removed: the stop stayed clean');
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('graceful shutdown: besterd and SIGTERM under load', () => {
   test('every good report was delivered, at most one report per message, exit 0, socket files removed', async () => {
     const dir = tempDir();

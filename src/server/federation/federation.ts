@@ -34,6 +34,8 @@ export interface FederationOptions {
   readonly nodeId: string;
   readonly store: FederationStore;
   readonly maxFrameBytes: number;
+  /** limits.maxJsonDepth, for what peers send on our outbound links. */
+  readonly maxJsonDepth: number;
   readonly logger: Logger;
   readonly dispatch: (message: PeerMessage, from: string) => Promise<void>;
   /** A message that could not be delivered before its TTL: tell its sender (if they are ours). */
@@ -179,6 +181,7 @@ export class Federation {
         config: this.#o.config,
         store: this.#o.store,
         maxFrameBytes: this.#o.maxFrameBytes,
+        maxJsonDepth: this.#o.maxJsonDepth,
         logger,
         onAck,
       });

@@ -19,6 +19,8 @@ export interface PeerLinkOptions {
   readonly config: FederationConfig;
   readonly store: FederationStore;
   readonly maxFrameBytes: number;
+  /** Deepest JSON nesting accepted from the peer (limits.maxJsonDepth, docs/protocol.md §1.3). */
+  readonly maxJsonDepth: number;
   readonly logger: Logger;
   /** Called when the peer acknowledged a message (it is out of the outbox). */
   readonly onAck: (entry: { peer: string; seq: number }) => void;
@@ -92,9 +94,9 @@ export class PeerLink {
     if (conn !== this.#conn) return;
     let value: unknown;
     try {
-      value = parseFrameJson(body);
-    } catch {
-      this.#drop(conn, 'peer sent a frame that is not JSON');
+      value = parseFrameJson(body, { maxDepth: this.#o.maxJsonDepth });
+    } catch (err) {
+      this.#drop(conn, `peer sent an unreadable frame: ${(err as Error).message}`);
       return;
     }
     const opened = open(value, { secret: this.#o.peer.secret, self: this.#o.self, peer: this.#o.peer.name, replay: this.#replay });

@@ -39,6 +39,7 @@ export function setupFederation(options: {
     nodeId,
     store,
     maxFrameBytes: config.limits.maxHandlerFrameBytes,
+    maxJsonDepth: config.limits.maxJsonDepth,
     logger,
     dispatch: async (message: PeerMessage, from: string) => {
       const outcome = await options.dispatch(message.type, message.data, {
