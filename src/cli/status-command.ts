@@ -1,7 +1,7 @@
 // `bester status`: ask a running server's informer (docs/protocol.md §9) what it is and who is
 // online. A summary for people by default; --json prints serverInfo as the server sent it.
 import { resolve } from 'node:path';
-import { connectInformer, type InformerClient, type ServerInfo } from '../sdk/informer.ts';
+import { connectInformer, type HandlerInfo, type InformerClient, type ServerInfo } from '../sdk/informer.ts';
 import { readServerInfo } from '../sdk/server-info.ts';
 import { CommandError, EXIT_OK, parseCommandArgs, UsageError, type CliIo } from './bester-main.ts';
 import { readCount } from './connect-options.ts';
@@ -59,6 +59,19 @@ function duration(seconds: number): string {
   return parts.join(' ');
 }
 
+function protocolText(h: HandlerInfo): string | null {
+  switch (h.protocol) {
+    case 'original':
+      return 'original protocol';
+    case 'multiplex':
+      return h.connections === undefined ? 'multiplex/1' : `multiplex/1 over ${h.connections} connection${h.connections === 1 ? '' : 's'}`;
+    case 'unknown':
+      return 'protocol not negotiated yet';
+    default:
+      return null;
+  }
+}
+
 /** The summary for people; lines for fields an older daemon does not send are left out. */
 export function formatStatus(info: ServerInfo, users: readonly string[]): string {
   const lines: string[] = [];
@@ -83,7 +96,8 @@ export function formatStatus(info: ServerInfo, users: readonly string[]): string
         : info.handlers.map((h) => {
             const pid = h.pid !== null ? `pid ${h.pid}` : 'no process';
             const how = h.managed ? `${pid}, restarts ${h.restarts}` : 'run by someone else';
-            return `${h.type.padEnd(width)}  ${h.state.padEnd(8)}  ${how}`;
+            const protocol = protocolText(h);
+            return `${h.type.padEnd(width)}  ${h.state.padEnd(8)}  ${how}${protocol !== null ? `, ${protocol}` : ''}`;
           }),
     );
   }

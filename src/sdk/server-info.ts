@@ -9,6 +9,10 @@ export interface HandlerInfo {
   readonly pid: number | null;
   readonly restarts: number;
   readonly managed: boolean;
+  /** What the daemon speaks with the handler now ("unknown": not negotiated yet); absent from older daemons. */
+  readonly protocol?: 'original' | 'multiplex' | 'unknown';
+  /** Open multiplex/1 connections to it; absent from older daemons. */
+  readonly connections?: number;
 }
 
 export interface ServerInfo {
@@ -36,7 +40,11 @@ function readHandler(value: unknown): HandlerInfo | null {
   const managed = own(value, 'managed');
   if (typeof type !== 'string' || typeof state !== 'string' || typeof restarts !== 'number' || typeof managed !== 'boolean') return null;
   if (pid !== null && typeof pid !== 'number') return null;
-  return { type, state, pid, restarts, managed };
+  const protocol = own(value, 'protocol');
+  const connections = own(value, 'connections');
+  const known = protocol === 'original' || protocol === 'multiplex' || protocol === 'unknown';
+  const counted = typeof connections === 'number' && Number.isSafeInteger(connections) && connections >= 0;
+  return { type, state, pid, restarts, managed, ...(known ? { protocol } : {}), ...(counted ? { connections } : {}) };
 }
 
 function pick<T>(obj: JsonObject, key: string, check: (v: unknown) => v is T): Record<string, T> {

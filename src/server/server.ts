@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
-import { HandlerPool } from './handlers/handler-pool.ts';
+import { HandlerPool, type HandlerProtocolStatus } from './handlers/handler-pool.ts';
 import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
 import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -36,8 +36,11 @@ export interface BesterServer {
   readonly startedAt: Date;
   /** The informer's socket (docs/protocol.md §9), or null when config.informer.enabled is false. */
   readonly informerPath: string | null;
-  /** Each handler's process state, and its calls in progress now (`inFlight`, capped by maxInFlight). */
-  handlerStatus(): Array<HandlerStatus & { readonly inFlight: number }>;
+  /**
+   * Each handler's process state, its calls in progress now (`inFlight`, capped by maxInFlight), and
+   * what the daemon speaks with it (`protocol`, over `connections` open multiplex/1 connections).
+   */
+  handlerStatus(): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus>;
   readonly federation: Federation;
   /**
    * Stops gracefully: stops accepting, answers new messages `shutting_down`, lets handler calls in
@@ -106,6 +109,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ...(offline ? { offline } : {}),
     callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
   });
+  // docs/protocol.md §9.4.3 (serverInfo `handlers`): the same for server.handlerStatus() and the informer.
+  const handlerStatus = (): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus> =>
+    supervisor.status().map((status) => {
+      const handler = config.handlers.get(status.type);
+      const use = handler ? handlerPool.describe(handler) : { protocol: 'unknown' as const, connections: 0 };
+      return { ...status, inFlight: router.inFlight(status.type), ...use };
+    });
   const sessionLogger = logger.child({ component: 'session' });
   const closes = new CloseCounters();
   const throttle = new LoginThrottle({ limits: config.limits.loginFailures });
@@ -154,7 +164,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         registry,
         config,
         listeners: () => listeners,
-        handlerStatus: () => supervisor.status().map((status) => ({ ...status, inFlight: router.inFlight(status.type) })),
+        handlerStatus,
         federationStatus: () => fed.federation.status(),
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
         closeCounts: () => closes.snapshot(),
@@ -213,7 +223,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     registry,
     startedAt,
     informerPath: informer?.path ?? null,
-    handlerStatus: () => supervisor.status().map((status) => ({ ...status, inFlight: router.inFlight(status.type) })),
+    handlerStatus,
     federation: fed.federation,
     close: () => (closing ??= close()),
     hurry: () => {

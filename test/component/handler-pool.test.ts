@@ -1,11 +1,13 @@
 // HandlerPool (docs/protocol.md §4.5) against a scripted in-process multiplex/1 handler on a UNIX
-// socket: late replies, oversize and malformed replies, a greeting skipped in "original" mode.
+// socket: late replies, oversize and malformed replies, a greeting skipped in "original" mode, the
+// handler's `connections` (how many long-lived connections at most) and describe().
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 import { MULTIPLEX_GREETING_JSON } from '../../src/protocol/handler-multiplex.ts';
@@ -78,6 +80,7 @@ async function handler(greet: boolean): Promise<{ config: HandlerConfig; accepte
     input: 'data',
     maxInFlight: 64,
     protocol: 'auto',
+    connections: 2,
   };
   return {
     config,
@@ -115,14 +118,15 @@ describe('HandlerPool, multiplex/1', () => {
   for (const mode of ['oversize', 'deep', 'noid']) {
     it(`a ${mode} reply drops the connection: the calls on it fail once, the next call reconnects`, async () => {
       const h = await handler(true);
-      const pool = new HandlerPool({ processOf: () => undefined, connections: 1 });
+      const pool = new HandlerPool({ processOf: () => undefined });
+      const config = { ...h.config, connections: 1 };
       try {
-        await pool.call(h.config, {}, OPTIONS);
-        const waiting = pool.call(h.config, { ms: 100 }, OPTIONS);
-        await assert.rejects(pool.call(h.config, { mode }, OPTIONS), (err) => code(err) === 'handler_bad_reply');
+        await pool.call(config, {}, OPTIONS);
+        const waiting = pool.call(config, { ms: 100 }, OPTIONS);
+        await assert.rejects(pool.call(config, { mode }, OPTIONS), (err) => code(err) === 'handler_bad_reply');
         await assert.rejects(waiting, (err) => code(err) === 'handler_bad_reply');
         const before = h.accepted();
-        await pool.call(h.config, {}, OPTIONS);
+        await pool.call(config, {}, OPTIONS);
         assert.equal(h.accepted(), before + 1);
       } finally {
         pool.close();
@@ -130,6 +134,52 @@ describe('HandlerPool, multiplex/1', () => {
       }
     });
   }
+
+  // handlers.typeMap.T.connections (docs/protocol.md §4.5.3). The pool opens one connection at a
+  // time, while every open one is busy: calls arriving one after another find each new one open.
+  for (const connections of [4, 1]) {
+    it(`connections ${connections}: 32 slow calls in flight together open ${connections} connection${connections === 1 ? '' : 's'}, no more`, async () => {
+      const h = await handler(true);
+      const pool = new HandlerPool({ processOf: () => undefined });
+      const config = { ...h.config, connections };
+      try {
+        assert.deepEqual(pool.describe(config), { protocol: 'unknown', connections: 0 });
+        const calls: Array<Promise<unknown>> = [];
+        for (let n = 0; n < 32; n++) {
+          calls.push(pool.call(config, { n, ms: 400 }, OPTIONS));
+          await sleep(5);
+        }
+        assert.deepEqual(pool.describe(config), { protocol: 'multiplex', connections });
+        const replies = await Promise.all(calls);
+        assert.deepEqual(replies.map((r) => ((r as { value: { data: { n: number } } }).value.data.n)), [...Array(32).keys()]);
+        assert.equal(h.accepted(), connections);
+        await Promise.all([0, 1, 2, 3].map((n) => pool.call(config, { n, ms: 50 }, OPTIONS)));
+        assert.equal(h.accepted(), connections, 'the connections are kept and reused');
+      } finally {
+        pool.close();
+        await h.close();
+      }
+    });
+  }
+
+  it('describe: "original" config is always original; auto learns; a silent handler is original with no connections', async () => {
+    const greeting = await handler(true);
+    const silent = await handler(false);
+    const pool = new HandlerPool({ processOf: () => undefined });
+    try {
+      assert.deepEqual(pool.describe({ ...greeting.config, protocol: 'original' }), { protocol: 'original', connections: 0 });
+      assert.deepEqual(pool.describe({ ...greeting.config, protocol: 'multiplex' }), { protocol: 'multiplex', connections: 0 });
+      await pool.call(greeting.config, {}, OPTIONS);
+      assert.deepEqual(pool.describe(greeting.config), { protocol: 'multiplex', connections: 1 });
+      const silentConfig = { ...silent.config, type: 's' };
+      assert.deepEqual(pool.describe(silentConfig), { protocol: 'unknown', connections: 0 });
+      await pool.call(silentConfig, {}, OPTIONS);
+      assert.deepEqual(pool.describe(silentConfig), { protocol: 'original', connections: 0 });
+    } finally {
+      pool.close();
+      await Promise.all([greeting.close(), silent.close()]);
+    }
+  });
 
   it('"original" with a handler that greets: the greeting is skipped, one connection per call', async () => {
     const h = await handler(true);

@@ -6,18 +6,23 @@ import { after, before, describe, test } from 'node:test';
 import { formatStatus } from '../../src/cli/status-command.ts';
 import { connect, type BesterClient } from '../../src/sdk/client.ts';
 import { runBester } from '../helpers/bester-cli.ts';
-import { rawConfig, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { rawConfig, SDK_HANDLER, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
 describe('bester status (spawned)', () => {
   let d: TestDaemon;
   let informer: string;
   const clients: BesterClient[] = [];
   before(async () => {
-    d = await startTestDaemon({ handlers: { echo: {} }, extra: { admin: { info: { name: 'status test' } } } });
+    d = await startTestDaemon({
+      handlers: { echo: {}, mx: { binary: process.execPath, args: [SDK_HANDLER] } },
+      extra: { admin: { info: { name: 'status test' } } },
+    });
     informer = d.server.informerPath ?? '';
     for (const user of ['alice', 'alice', 'bob']) {
       clients.push(await connect({ server: `127.0.0.1:${d.port}`, username: user, password: `${user}-pw` }));
     }
+    // One call to the SDK handler: multiplex/1 is negotiated (docs/protocol.md §4.5.1); echo is never called.
+    assert.equal((await clients[0]!.send('mx', { to: [] })).status, 'good');
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -31,7 +36,7 @@ describe('bester status (spawned)', () => {
     assert.match(out, /^server: {5}bester \d+\.\d+\.\d+, up \d+s \(since \d{4}-\d\d-\d\dT/);
     assert.match(out, /\nclients: {4}3 connections, 2 users online: alice, bob\n/);
     assert.match(out, new RegExp(`\\nlisteners: {2}tcp4://127\\.0\\.0\\.1:${d.port}\\n {12}unix://${d.unixPath}\\n`));
-    assert.match(out, /\nhandlers: {3}echo {2}ready {5}pid \d+, restarts 0\n/);
+    assert.match(out, /\nhandlers: {3}echo {2}ready {5}pid \d+, restarts 0, protocol not negotiated yet\n {12}mx {4}ready {5}pid \d+, restarts 0, multiplex\/1 over 1 connection\n/);
     assert.match(out, new RegExp(`\\ninformer: {3}${informer}\\n`));
     assert.match(out, /\nadmin: {6}\{"name":"status test"\}\n$/);
   });
@@ -74,6 +79,32 @@ describe('bester status (spawned)', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: bester status/);
   });
+});
+
+test('formatStatus: the protocol in use per handler, when the server sends it', () => {
+  const handler = { state: 'ready', pid: 7, restarts: 0, managed: true };
+  const out = formatStatus(
+    {
+      clientCount: '0',
+      adminInfo: null,
+      listeners: {},
+      handlers: [
+        { ...handler, type: 'a', protocol: 'original', connections: 0 },
+        { ...handler, type: 'bb', protocol: 'multiplex', connections: 2 },
+        { ...handler, type: 'c', protocol: 'unknown', connections: 0 },
+        { ...handler, type: 'old' },
+        { ...handler, type: 'ext', managed: false, pid: null, state: 'external', protocol: 'original', connections: 0 },
+      ],
+    },
+    [],
+  );
+  assert.equal(out.split('\n').filter((line) => line.startsWith('handlers:') || line.startsWith(' ')).join('\n'), [
+    'handlers:   a    ready     pid 7, restarts 0, original protocol',
+    '            bb   ready     pid 7, restarts 0, multiplex/1 over 2 connections',
+    '            c    ready     pid 7, restarts 0, protocol not negotiated yet',
+    '            old  ready     pid 7, restarts 0',
+    '            ext  external  run by someone else, original protocol',
+  ].join('\n'));
 });
 
 test('formatStatus: an original server sends only three fields', () => {

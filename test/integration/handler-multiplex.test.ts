@@ -1,6 +1,7 @@
 // The persistent handler protocol, multiplex/1 (docs/protocol.md §4.5), behind a real daemon with
 // real handler processes: negotiated with SDK handlers, never offered to original ones (which are
-// never sent an empty connection), replies matched by id, timeouts and a killed handler.
+// never sent an empty connection), replies matched by id, timeouts and a killed handler, the
+// handler's `connections`, and the protocol in use as handlerStatus() reports it.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
@@ -59,6 +60,12 @@ async function roundTrip(client: RawClient, user: string, type: string, id: stri
 
 function pidOf(d: TestDaemon, type: string): number | null {
   return d.server.handlerStatus().find((s) => s.type === type)?.pid ?? null;
+}
+
+/** What handlerStatus() says the daemon speaks with the handler now (docs/protocol.md §9.4.3). */
+function protocolOf(d: TestDaemon, type: string): { protocol: string; connections: number } | undefined {
+  const status = d.server.handlerStatus().find((s) => s.type === type);
+  return status && { protocol: status.protocol, connections: status.connections };
 }
 
 describe('multiplex/1 handler protocol', () => {
@@ -167,6 +174,51 @@ describe('multiplex/1 handler protocol', () => {
       const report = await next(a);
       assert.deepEqual([report.payload.id, report.header.code], ['f', 'handler_bad_reply']);
       assert.match(String(report.header.reason), /no multiplex greeting/);
+    } finally {
+      await close(d, c);
+    }
+  });
+
+  test('handlerStatus shows the protocol in use: unknown until the first call, then multiplex or original', async () => {
+    const { d, c } = await daemon({ mx: sdk(), fake: {}, orig: sdk({ protocol: 'original' }) });
+    try {
+      const [a] = c as [RawClient];
+      assert.deepEqual(protocolOf(d, 'mx'), { protocol: 'unknown', connections: 0 });
+      assert.deepEqual(protocolOf(d, 'fake'), { protocol: 'unknown', connections: 0 });
+      assert.deepEqual(protocolOf(d, 'orig'), { protocol: 'original', connections: 0 }, 'configured: nothing to learn');
+      await roundTrip(a, 'u0', 'mx', 'm1');
+      await roundTrip(a, 'u0', 'fake', 'f1');
+      await roundTrip(a, 'u0', 'orig', 'o1');
+      assert.deepEqual(protocolOf(d, 'mx'), { protocol: 'multiplex', connections: 1 });
+      assert.deepEqual(protocolOf(d, 'fake'), { protocol: 'original', connections: 0 });
+      assert.deepEqual(protocolOf(d, 'orig'), { protocol: 'original', connections: 0 });
+    } finally {
+      await close(d, c);
+    }
+  });
+
+  test('handlers.typeMap.T.connections 3: calls in flight together are spread over 3 connections, no more', async () => {
+    const typeMap = { mx: { handlerBinary: process.execPath, handlerArgs: [SDK_HANDLER], unixDomainSocketPath: 'h-mx.sock', connections: 3 } };
+    const d = await startTestDaemon({
+      users: Object.fromEntries(NAMES.map((n) => [n, `${n}-pw`])),
+      extra: { handlers: { availableTypes: ['mx'], typeMap } },
+    });
+    const c: RawClient[] = [];
+    try {
+      for (const n of NAMES) c.push((await loggedIn({ port: d.port }, n, `${n}-pw`)).client);
+      await roundTrip(c[0]!, 'u0', 'mx', 'warm');
+      // One call after another while the earlier ones still run: each finds every open connection busy.
+      for (let i = 0; i < 10; i++) {
+        c[i % NAMES.length]!.send(message('mx', `s${i}`, { mode: 'delay', ms: 500, to: [] }));
+        await sleep(20);
+      }
+      assert.deepEqual(protocolOf(d, 'mx'), { protocol: 'multiplex', connections: 3 });
+      for (let i = 0; i < 10; i++) {
+        const report = await next(c[i % NAMES.length]!);
+        assert.deepEqual([report.header.status, report.payload.id], ['good', `s${i}`]);
+      }
+      const [after] = await roundTrip(c[0]!, 'u0', 'mx', 'after');
+      assert.equal(after.connections, 3, 'the handler accepted exactly 3 connections');
     } finally {
       await close(d, c);
     }

@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { encodeJsonFrame } from '../../src/protocol/frame.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import { startServer } from '../../src/server/server.ts';
-import { ROOT, rawConfig, startTestDaemon, tempDir, type TestDaemon } from '../helpers/daemon.ts';
+import { ROOT, rawConfig, SDK_HANDLER, startTestDaemon, tempDir, type TestDaemon } from '../helpers/daemon.ts';
 import { loggedIn, message, RawClient } from '../helpers/raw-client.ts';
 
 interface Answer {
@@ -123,9 +123,12 @@ describe('informer', () => {
 
   test("serverInfo: the original's fields with their types, then ours", async () => {
     const info = await informer();
-    await as('alice');
+    const alice = await as('alice');
     await as('alice');
     await as('bob');
+    // One call to the probe handler (original, "auto" mode): the daemon has learned what it speaks.
+    alice.send(message('probe', 'p1', { to: [] }));
+    assert.deepEqual(await alice.next(), { header: { status: 'good', messageType: 'statusReport' }, payload: { id: 'p1' } });
     const answer = await ask(info, 'serverInfo');
     assert.equal(answer.status, '0');
     assert.deepEqual(Object.keys(answer).toSorted(), ['data', 'status']);
@@ -147,8 +150,10 @@ describe('informer', () => {
     const handlers = data.handlers as Array<Record<string, unknown>>;
     assert.equal(handlers.length, 1);
     const [probe] = handlers;
-    assert.deepEqual(Object.keys(probe ?? {}).toSorted(), ['inFlight', 'managed', 'pid', 'restarts', 'state', 'type']);
+    assert.deepEqual(Object.keys(probe ?? {}).toSorted(), ['connections', 'inFlight', 'managed', 'pid', 'protocol', 'restarts', 'state', 'type']);
     assert.equal(probe?.inFlight, 0);
+    assert.equal(probe?.protocol, 'original', 'a handler that did not greet (docs/protocol.md §4.5.1)');
+    assert.equal(probe?.connections, 0);
     assert.equal(probe?.type, 'probe');
     assert.equal(probe?.state, 'ready');
     assert.equal(typeof probe?.pid, 'number');
@@ -269,6 +274,30 @@ describe('informer', () => {
     ];
     for (const data of bad) assertFailure(await ask(info, 'sendClients', data));
     assert.deepEqual(await ask(info, 'listClients'), { status: '0', data: [] });
+  });
+});
+
+describe('informer: serverInfo handlers', () => {
+  test('protocol and connections: "multiplex" over its open connections for an SDK handler, "unknown" before any call', async () => {
+    const d = await startTestDaemon({ handlers: { mx: { binary: process.execPath, args: [SDK_HANDLER] }, probe: {} } });
+    const clients: RawClient[] = [];
+    try {
+      const info = await RawClient.connect({ path: d.server.informerPath ?? '' });
+      clients.push(info);
+      const handlers = async (): Promise<unknown[]> => {
+        const answer = await ask(info, 'serverInfo');
+        return ((answer.data as { handlers: Array<Record<string, unknown>> }).handlers).map((h) => [h.type, h.protocol, h.connections]);
+      };
+      assert.deepEqual(await handlers(), [['mx', 'unknown', 0], ['probe', 'unknown', 0]]);
+      const { client } = await loggedIn({ port: d.port }, 'alice', 'alice-pw');
+      clients.push(client);
+      client.send(message('mx', 'm1', { to: [] }));
+      assert.deepEqual(await client.next(), { header: { status: 'good', messageType: 'statusReport' }, payload: { id: 'm1' } });
+      assert.deepEqual(await handlers(), [['mx', 'multiplex', 1], ['probe', 'unknown', 0]]);
+    } finally {
+      for (const c of clients) c.close();
+      await d.close();
+    }
   });
 });
 

@@ -57,6 +57,7 @@ function handler(type: string, overrides: Partial<HandlerConfig> = {}): HandlerC
     input: 'data',
     maxInFlight: 64,
     protocol: 'auto',
+    connections: 2,
     ...overrides,
   };
 }

@@ -83,6 +83,7 @@ await describe('the original server.conf', async () => {
       timeoutMs: 10000,
       input: 'data',
       maxInFlight: 256,
+      connections: 2,
       protocol: 'auto',
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
@@ -122,6 +123,7 @@ await describe('values and defaults', async () => {
       timeoutMs: 5000,
       input: 'envelope',
       maxInFlight: 8,
+      connections: 2,
       protocol: 'multiplex',
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
@@ -194,6 +196,18 @@ await describe('values and defaults', async () => {
       host: '0.0.0.0',
       port: 1,
     });
+  });
+
+  await test('handlers.typeMap.T.connections: 2 by default, 1-64 accepted', () => {
+    const connections = (value: unknown) => {
+      const { config, warnings } = parse(withHandlers({ t: { unixDomainSocketPath: 's', connections: value } }));
+      assert.deepEqual(warnings, []);
+      return config.handlers.get('t')?.connections;
+    };
+    assert.equal(connections(undefined), 2);
+    assert.equal(connections(4), 4);
+    assert.equal(connections(1), 1);
+    assert.equal(connections(64), 64);
   });
 
   await test('without network.types every block present is used, unix then tcp4 then tcp6', () => {
@@ -286,6 +300,10 @@ await describe('errors name the key and what was expected', async () => {
     ['unknown input mode', withHandlers({ chat: { unixDomainSocketPath: 's', input: 'json' } }), /^handlers\.typeMap\.chat\.input: must be "data" .* or "envelope" .*got "json"$/],
     ['timeout zero', withHandlers({ chat: { unixDomainSocketPath: 's', timeoutMs: 0 } }), /^handlers\.typeMap\.chat\.timeoutMs: must be a positive integer .*got 0$/],
     ['in-flight cap zero', withHandlers({ chat: { unixDomainSocketPath: 's', maxInFlight: 0 } }), /^handlers\.typeMap\.chat\.maxInFlight: must be a positive integer .*got 0$/],
+    ['connections zero', withHandlers({ T: { unixDomainSocketPath: 's', connections: 0 } }), 'handlers.typeMap.T.connections: must be a positive integer (1-64), got 0'],
+    ['connections over 64', withHandlers({ T: { unixDomainSocketPath: 's', connections: 65 } }), 'handlers.typeMap.T.connections: must be a positive integer (1-64), got 65'],
+    ['connections as a string', withHandlers({ T: { unixDomainSocketPath: 's', connections: 'x' } }), 'handlers.typeMap.T.connections: must be a positive integer (1-64), got "x"'],
+    ['connections fraction', withHandlers({ T: { unixDomainSocketPath: 's', connections: 2.5 } }), 'handlers.typeMap.T.connections: must be a positive integer (1-64), got 2.5'],
     ['same socket twice', { network: { unix: { address: 'a' } }, handlers: { availableTypes: ['t'], typeMap: { t: { unixDomainSocketPath: '/srv/bester/a' } } } },
       'handlers.typeMap.t.unixDomainSocketPath: same socket path as network.unix.address ("/srv/bester/a")'],
     ['database not an object', { network: TCP, database: 'sqlite' }, 'database: must be an object, got "sqlite"'],

@@ -15,6 +15,9 @@ export const DEFAULT_TCP6_HOST = '::';
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 /** Calls to one handler in progress at once (handlers.typeMap.T.maxInFlight). */
 export const DEFAULT_HANDLER_MAX_IN_FLIGHT = 256;
+/** handlers.typeMap.T.connections (docs/protocol.md §4.5.3): multiplex/1 connections kept per handler. */
+export const DEFAULT_HANDLER_CONNECTIONS = 2;
+export const MAX_HANDLER_CONNECTIONS = 64;
 /** Relative to the config file's folder. */
 export const DEFAULT_SQLITE_PATH = 'bester.db';
 

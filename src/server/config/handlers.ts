@@ -1,6 +1,6 @@
 // The `handlers` block: message types and the handler serving each (docs/configuration.md, "handlers").
 import path from 'node:path';
-import { DEFAULT_HANDLER_MAX_IN_FLIGHT, DEFAULT_HANDLER_TIMEOUT_MS } from './defaults.ts';
+import { DEFAULT_HANDLER_CONNECTIONS, DEFAULT_HANDLER_MAX_IN_FLIGHT, DEFAULT_HANDLER_TIMEOUT_MS, MAX_HANDLER_CONNECTIONS } from './defaults.ts';
 import type { HandlerConfig, HandlerInput, HandlerProtocol } from './types.ts';
 import { type Checker, type RawObject, describe, hasControlChars, keyPath, own } from './validate.ts';
 
@@ -77,7 +77,7 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'protocol']);
+  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'connections', 'protocol']);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -93,6 +93,7 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
     input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
     maxInFlight: c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT),
+    connections: c.integer(own(block, 'connections'), keyPath(key, 'connections'), DEFAULT_HANDLER_CONNECTIONS, 1, MAX_HANDLER_CONNECTIONS),
     protocol: parseProtocol(c, own(block, 'protocol'), keyPath(key, 'protocol')),
   };
 }

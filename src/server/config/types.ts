@@ -44,6 +44,11 @@ export interface HandlerConfig {
    * decides), "original" (a new connection per call, §4.1) or "multiplex" (multiplex/1 required).
    */
   readonly protocol: HandlerProtocol;
+  /**
+   * Long-lived connections the daemon keeps to this handler when it speaks multiplex/1
+   * (docs/protocol.md §4.5.3), 1-64 (default 2); ignored for handlers called the original way.
+   */
+  readonly connections: number;
 }
 
 export type HandlerInput = 'data' | 'envelope';

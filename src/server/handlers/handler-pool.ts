@@ -12,9 +12,6 @@ import type { JsonWithText } from '../../protocol/json-text.ts';
 export const GREETING_WAIT_MS = 50;
 /** How long a new connection waits for the greeting once the handler is known to speak multiplex/1. */
 const REQUIRED_GREETING_WAIT_MS = 1000;
-/** Long-lived connections per multiplex handler. */
-export const DEFAULT_POOL_CONNECTIONS = 2;
-
 export interface HandlerPoolOptions {
   /**
    * Identifies the handler process now running (a managed handler's pid), or undefined when the
@@ -22,10 +19,17 @@ export interface HandlerPoolOptions {
    * for external handlers after any connection failure.
    */
   readonly processOf: (type: string) => number | null | undefined;
-  readonly connections?: number;
 }
 
 type Learned = 'unknown' | 'original' | 'multiplex';
+
+/** What the daemon uses with a handler process now (docs/protocol.md §9.4.3, `handlers`). */
+export interface HandlerProtocolStatus {
+  /** "unknown": "auto" mode, and no call has found out yet since the handler (re)started (§4.5.1). */
+  readonly protocol: Learned;
+  /** Open multiplex/1 connections (0 for a handler called the original way). */
+  readonly connections: number;
+}
 
 /** One handler's state: what it speaks, and its multiplex connections. */
 interface Entry {
@@ -60,6 +64,19 @@ export class HandlerPool {
       await entry.negotiating;
       if (options.signal?.aborted === true) throw shuttingDown(handler.socketPath);
     }
+  }
+
+  /** What the daemon speaks with the handler's current process, and over how many open connections. Read-only. */
+  describe(handler: HandlerConfig): HandlerProtocolStatus {
+    if (handler.protocol === 'original') return { protocol: 'original', connections: 0 };
+    const entry = this.#entries.get(handler.type);
+    // An entry left from an earlier process says nothing about this one (#entry replaces it on the next call).
+    const current = entry !== undefined && entry.process === this.#o.processOf(handler.type) ? entry : undefined;
+    let open = 0;
+    for (const connection of current?.connections ?? []) if (connection.isOpen) open++;
+    if (handler.protocol === 'multiplex') return { protocol: 'multiplex', connections: open };
+    const learned = current?.learned ?? 'unknown';
+    return { protocol: learned, connections: learned === 'multiplex' ? open : 0 };
   }
 
   /** Closes every multiplex connection; calls waiting on them get `handler_bad_reply`. Idempotent. */
@@ -137,13 +154,16 @@ export class HandlerPool {
     return connection.call(data, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) });
   }
 
-  /** The open connection with the fewest calls waiting; another one is opened while all are busy and the pool has room. */
+  /**
+   * The open connection with the fewest calls waiting; another one is opened while all are busy and
+   * the handler's `connections` (handlers.typeMap.T.connections, §4.5.3) are not all open yet.
+   */
   async #pick(entry: Entry, handler: HandlerConfig, options: HandlerCallOptions, forced: boolean): Promise<MultiplexConnection> {
     let best: MultiplexConnection | null = null;
     for (const connection of entry.connections) {
       if (connection.isOpen && (best === null || connection.pending < best.pending)) best = connection;
     }
-    const size = this.#o.connections ?? DEFAULT_POOL_CONNECTIONS;
+    const size = handler.connections;
     if (best !== null && (best.pending === 0 || entry.connections.size >= size || entry.opening !== null)) return best;
     if (entry.opening === null) {
       const waitMs = forced ? Math.min(REQUIRED_GREETING_WAIT_MS, options.timeoutMs) : REQUIRED_GREETING_WAIT_MS;

@@ -1,6 +1,7 @@
 // The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
 // The informer sees sessions only through the SessionRegistry.
 import type { ServerConfig } from '../config/types.ts';
+import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
 import type { Logger } from '../log.ts';
 import { deliverToUsers } from '../routing/delivery.ts';
@@ -12,8 +13,8 @@ export interface InformerContext {
   readonly config: ServerConfig;
   /** The daemon's listeners, in config order. */
   readonly listeners: () => readonly { readonly address: string }[];
-  /** Each handler's process state and its calls in progress now. */
-  readonly handlerStatus: () => ReadonlyArray<HandlerStatus & { readonly inFlight: number }>;
+  /** Each handler's process state, its calls in progress now, and the protocol the daemon speaks with it. */
+  readonly handlerStatus: () => ReadonlyArray<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus>;
   /** Federation state: node id, links, messages waiting per peer, counters (docs/federation.md §8). */
   readonly federationStatus: () => unknown;
   /** Deliveries kept for offline users: `{stored: <messages waiting>}` (docs/protocol.md §4.3.1). */
@@ -76,7 +77,16 @@ function serverInfo(ctx: InformerContext): Record<string, unknown> {
     uptimeSeconds: Math.floor((Date.now() - startedAt.getTime()) / 1000),
     connections: registry.connectionCount,
     users: registry.users().length,
-    handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed, inFlight }) => ({ type, state, pid, restarts, managed, inFlight })),
+    handlers: ctx.handlerStatus().map(({ type, state, pid, restarts, managed, inFlight, protocol, connections }) => ({
+      type,
+      state,
+      pid,
+      restarts,
+      managed,
+      inFlight,
+      protocol,
+      connections,
+    })),
     informer: config.informer.path,
     federation: ctx.federationStatus(),
     ...(ctx.offlineStatus ? { offline: ctx.offlineStatus() } : {}),
