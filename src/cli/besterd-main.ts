@@ -1,5 +1,6 @@
 // `besterd CONFIG`: the daemon's entry (the original's one-argument form), plus --check and --help.
 // Importable without side effects; besterd.ts is the process entry.
+import { Buffer } from 'node:buffer';
 import { parseArgs } from 'node:util';
 import { isBesterError } from '../protocol/errors.ts';
 import { loadConfig } from '../server/config/load.ts';
@@ -38,6 +39,19 @@ export interface Running {
 }
 
 /** Parses argv and either prints/checks (returns an exit code) or starts the daemon (returns it running). */
+/**
+ * Frames the daemon encodes (reports, deliveries, handler requests) are Buffer.allocUnsafe'd.
+ * Node serves those from a shared pool only below half of Buffer.poolSize (8 KiB by default), so
+ * each frame of 4 KiB or more got its own ArrayBuffer: at 4 KiB payloads the garbage collector
+ * was 16% of the daemon's time (docs/performance.md). A 64 KiB pool serves frames up to 32 KiB.
+ * Process-wide, so set here in the daemon's process entry, not in startServer (a library call).
+ */
+export const DAEMON_BUFFER_POOL_BYTES = 64 * 1024;
+
+function tuneBufferPool(): void {
+  if (Buffer.poolSize < DAEMON_BUFFER_POOL_BYTES) Buffer.poolSize = DAEMON_BUFFER_POOL_BYTES;
+}
+
 export async function runDaemon(argv: readonly string[], io: DaemonIo): Promise<number | Running> {
   let parsed;
   try {
@@ -79,6 +93,7 @@ export async function runDaemon(argv: readonly string[], io: DaemonIo): Promise<
   let logger: Logger | null = null;
   try {
     const { config, warnings } = await loadConfig(configPath);
+    tuneBufferPool();
     logger = createLogger({ level: (level as Level | undefined) ?? config.log.level });
     for (const warning of warnings) logger.warn({ configPath }, `config: ${warning}`);
     const server = await startServer(config, { logger });
