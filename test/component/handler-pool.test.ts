@@ -98,6 +98,30 @@ function code(err: unknown): string {
 }
 
 describe('HandlerPool, multiplex/1', () => {
+  it('an aborted signal ends at once every call that carried it (shutting_down); other calls and the connection go on', async () => {
+    const h = await handler(true);
+    const pool = new HandlerPool({ processOf: () => undefined });
+    try {
+      await pool.call(h.config, { n: 0 }, OPTIONS);
+      const shutdown = new AbortController();
+      const other = new AbortController();
+      const started = performance.now();
+      const cancelled = [1, 2].map((n) => pool.call(h.config, { n, ms: 1500 }, { ...OPTIONS, signal: shutdown.signal }));
+      const kept = pool.call(h.config, { n: 3, ms: 300 }, { ...OPTIONS, signal: other.signal });
+      await sleep(50);
+      shutdown.abort();
+      for (const call of cancelled) await assert.rejects(call, (err) => code(err) === 'shutting_down');
+      assert.ok(performance.now() - started < 1000, 'not after the handler answered');
+      assert.equal(((await kept).value as { data: { n: number } }).data.n, 3);
+      const after = await pool.call(h.config, { n: 4 }, { ...OPTIONS, signal: other.signal });
+      assert.equal((after.value as { data: { n: number } }).data.n, 4);
+      await assert.rejects(pool.call(h.config, { n: 5 }, { ...OPTIONS, signal: shutdown.signal }), (err) => code(err) === 'shutting_down');
+    } finally {
+      pool.close();
+      await h.close();
+    }
+  });
+
   it('a reply after its timeout is ignored; the connection goes on serving', async () => {
     const h = await handler(true);
     const pool = new HandlerPool({ processOf: () => undefined });

@@ -52,9 +52,16 @@ export class HandlerPool {
   }
 
   /** Same contract as callHandler (handler-call.ts): resolves with the reply, rejects only with BesterError. */
-  async call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+  call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
     if (handler.protocol === 'original') return callHandler(handler.socketPath, data, options);
     if (handler.protocol === 'multiplex') return this.#callMultiplex(this.#entry(handler), handler, data, options, true);
+    // The settled case without an extra async frame per message (the hot path); the rest below.
+    const entry = this.#entry(handler);
+    if (entry.learned === 'multiplex') return this.#callMultiplex(entry, handler, data, options, false);
+    return this.#callAuto(handler, data, options);
+  }
+
+  async #callAuto(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
     for (;;) {
       // Looked up again after each wait: the handler may have been restarted meanwhile.
       const entry = this.#entry(handler);
@@ -141,24 +148,28 @@ export class HandlerPool {
     }
   }
 
-  async #callMultiplex(
-    entry: Entry,
-    handler: HandlerConfig,
-    data: unknown,
-    options: HandlerCallOptions,
-    forced: boolean,
-  ): Promise<JsonWithText> {
+  #callMultiplex(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions, forced: boolean): Promise<JsonWithText> {
     const startedAt = performance.now();
-    const connection = await this.#pick(entry, handler, options, forced);
-    if (options.signal?.aborted === true) throw shuttingDown(handler.socketPath);
-    return connection.call(data, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) });
+    let picked: MultiplexConnection | Promise<MultiplexConnection>;
+    try {
+      picked = this.#pick(entry, handler, options, forced);
+    } catch (err) {
+      return Promise.reject(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err }));
+    }
+    // An open connection at hand: no time was spent waiting, the call gets its whole timeout.
+    if (picked instanceof MultiplexConnection) return picked.call(data, options);
+    return picked.then((connection) => {
+      if (options.signal?.aborted === true) throw shuttingDown(handler.socketPath);
+      return connection.call(data, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) });
+    });
   }
 
   /**
    * The open connection with the fewest calls waiting; another one is opened while all are busy and
    * the handler's `connections` (handlers.typeMap.T.connections, §4.5.3) are not all open yet.
+   * The connection itself when one is at hand; a promise only when the call must wait for one to open.
    */
-  async #pick(entry: Entry, handler: HandlerConfig, options: HandlerCallOptions, forced: boolean): Promise<MultiplexConnection> {
+  #pick(entry: Entry, handler: HandlerConfig, options: HandlerCallOptions, forced: boolean): MultiplexConnection | Promise<MultiplexConnection> {
     let best: MultiplexConnection | null = null;
     for (const connection of entry.connections) {
       if (connection.isOpen && (best === null || connection.pending < best.pending)) best = connection;
@@ -183,12 +194,10 @@ export class HandlerPool {
       }
     }
     if (best !== null) return best;
-    try {
-      return await entry.opening;
-    } catch (err) {
+    return entry.opening.catch((err: unknown) => {
       if (!forced) this.#forget(entry);
       throw err;
-    }
+    });
   }
 
   #newConnection(entry: Entry, handler: HandlerConfig, options: HandlerCallOptions, waitMs: number, required: boolean): MultiplexConnection {

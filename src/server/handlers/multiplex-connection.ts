@@ -38,7 +38,6 @@ interface Pending {
   readonly reject: (err: BesterError) => void;
   readonly timer: NodeJS.Timeout;
   readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
 }
 
 type State = 'greeting' | 'open' | 'released' | 'closed';
@@ -48,6 +47,11 @@ export class MultiplexConnection {
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
+  /**
+   * Abort listeners, one per distinct signal its calls carried (in the daemon: the one shutdown
+   * signal), not one per call: aborting settles every waiting call that carried that signal.
+   */
+  readonly #aborts = new Map<AbortSignal, () => void>();
   #state: State = 'greeting';
   #connected = false;
   #nextId = 1;
@@ -134,9 +138,8 @@ export class MultiplexConnection {
         // A late reply for this id finds no entry and is ignored.
         this.#settle(id, new BesterError('handler_timeout', `handler socket ${this.#o.socketPath} did not reply within ${options.timeoutMs} ms`));
       }, options.timeoutMs);
-      const onAbort = (): void => this.#settle(id, shuttingDown(this.#o.socketPath));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, { resolve, reject, timer, signal, onAbort });
+      if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
+      this.#pending.set(id, { resolve, reject, timer, signal });
       this.#socket.write(frame);
     });
   }
@@ -194,7 +197,15 @@ export class MultiplexConnection {
 
   #cleanup(pending: Pending): void {
     clearTimeout(pending.timer);
-    pending.signal?.removeEventListener('abort', pending.onAbort);
+  }
+
+  #watch(signal: AbortSignal): void {
+    const onAbort = (): void => {
+      this.#aborts.delete(signal);
+      for (const [id, pending] of this.#pending) if (pending.signal === signal) this.#settle(id, shuttingDown(this.#o.socketPath));
+    };
+    this.#aborts.set(signal, onAbort);
+    signal.addEventListener('abort', onAbort, { once: true });
   }
 
   #clearGreetTimer(): void {
@@ -225,6 +236,8 @@ export class MultiplexConnection {
     // A rejection nobody awaits (a connection closed after it opened) must not crash the daemon.
     this.#greeted.promise.catch(() => undefined);
     for (const [id] of this.#pending) this.#settle(id, err);
+    for (const [signal, onAbort] of this.#aborts) signal.removeEventListener('abort', onAbort);
+    this.#aborts.clear();
     this.#o.onClosed(this);
   }
 

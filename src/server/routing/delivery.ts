@@ -25,8 +25,8 @@ export function deliverToUsers(
 ): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
-  const names = [...new Set(users.map((u) => u.trim()))];
-  if (names.length === 0) return { delivered, undelivered };
+  if (users.length === 0) return { delivered, undelivered };
+  const names = users.length === 1 ? [users[0]!.trim()] : [...new Set(users.map((u) => u.trim()))];
   const frame = encodeJsonFrame(deliveryJson(type, data, dataJson));
   for (const name of names) {
     let reached = false;

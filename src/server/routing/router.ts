@@ -16,11 +16,15 @@ import { ActivityCounter, HandlerGate } from './in-flight.ts';
  * Resolves with the reply: a JsonWithText when the caller has the reply's text (the daemon's
  * callers do), so that the result can be passed on unchanged; else the bare value.
  */
-export type HandlerCaller = (
-  handler: HandlerConfig,
-  data: unknown,
-  options: { timeoutMs: number; maxReplyBytes: number; maxJsonDepth?: number; signal?: AbortSignal; inputJson?: string },
-) => Promise<unknown>;
+export interface HandlerCallOptions {
+  timeoutMs: number;
+  maxReplyBytes: number;
+  maxJsonDepth?: number;
+  signal?: AbortSignal;
+  inputJson?: string;
+}
+
+export type HandlerCaller = (handler: HandlerConfig, data: unknown, options: HandlerCallOptions) => Promise<unknown>;
 
 /** What the sender is told about one message (§3.3). */
 export type Outcome =
@@ -159,13 +163,10 @@ export class Router {
         const envelope = handler.input === 'envelope';
         const input = envelope ? { sender: context.sender, type: currentType, id: context.id, data: currentData } : currentData;
         const inputJson = envelope && currentJson !== undefined ? envelopeJson(context, currentType, currentJson) : currentJson;
-        raw = await this.#o.callHandler(handler, input, {
-          timeoutMs: handler.timeoutMs,
-          maxReplyBytes: limits.maxHandlerFrameBytes,
-          maxJsonDepth: limits.maxJsonDepth,
-          ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-          ...(inputJson !== undefined ? { inputJson } : {}),
-        });
+        const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
+        if (this.#o.signal) options.signal = this.#o.signal;
+        if (inputJson !== undefined) options.inputJson = inputJson;
+        raw = await this.#o.callHandler(handler, input, options);
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
         logger.warn({ handler: currentType, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
