@@ -2,7 +2,7 @@
 // finish within shutdown.graceMs and are answered, new messages get `shutting_down`, then every
 // connection is told and closed. In process (server.close()) and as a process (SIGTERM).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,6 +44,25 @@ async function as(d: TestDaemon, user: string): Promise<RawClient> {
   const { client, answer } = await loggedIn({ port: d.port }, user, `${user}-pw`);
   assert.equal((answer as Frame).header.status, 'good');
   return client;
+}
+
+/** besterd as a process on `file`: its exit code, its tcp4 port once started, and its log lines so far. */
+async function spawnBesterd(file: string): Promise<{ child: ChildProcess; exited: Promise<number | null>; port: number; lines: string[] }> {
+  const child = spawn(process.execPath, [BESTERD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const lines: string[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('besterd did not start in 15 s')), 15_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
+      if (entry.msg !== 'besterd started') return;
+      clearTimeout(timer);
+      resolve(Number(entry.listeners!.find((a) => a.startsWith('tcp4://'))!.split(':').pop()));
+    });
+  });
+  child.stderr.resume();
+  return { child, exited, port, lines };
 }
 
 const inFlight = (d: TestDaemon, type: string): number => d.server.handlerStatus().find((s) => s.type === type)?.inFlight ?? -1;
@@ -119,20 +138,7 @@ describe('graceful shutdown: besterd and repeated signals', () => {
     const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
     await store.add('alice', 'alice-pw');
     await store.close();
-    const child = spawn(process.execPath, [BESTERD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const lines: string[] = [];
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('besterd did not start in 15 s')), 15_000);
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        lines.push(line);
-        const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
-        if (entry.msg !== 'besterd started') return;
-        clearTimeout(timer);
-        resolve(Number(entry.listeners!.find((a) => a.startsWith('tcp4://'))!.split(':').pop()));
-      });
-    });
-    child.stderr.resume();
+    const { child, exited, port, lines } = await spawnBesterd(file);
     try {
       const { client: alice } = await loggedIn({ port }, 'alice', 'alice-pw');
       alice.send(message('slow', 'h1', { mode: 'hang' }));
@@ -177,18 +183,7 @@ describe('graceful shutdown: besterd and SIGTERM under load', () => {
     for (const name of [...senders, ...recipients]) await store.add(name, `${name}-pw`);
     await store.close();
 
-    const child = spawn(process.execPath, [BESTERD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('besterd did not start in 15 s')), 15_000);
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
-        if (entry.msg !== 'besterd started') return;
-        clearTimeout(timer);
-        resolve(Number(entry.listeners!.find((a) => a.startsWith('tcp4://'))!.split(':').pop()));
-      });
-    });
-    child.stderr.resume();
+    const { child, exited, port } = await spawnBesterd(file);
 
     try {
       const login = async (name: string): Promise<RawClient> => {

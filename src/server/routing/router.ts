@@ -2,6 +2,7 @@
 // (docs/protocol.md §4). Deciding is in protocol/handler-reply.ts; this walks the chain.
 import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { parseHandlerReply } from '../../protocol/handler-reply.ts';
+import type { HandlerCallOptions } from '../handlers/handler-call.ts';
 import { jsonMemberText, JsonWithText } from '../../protocol/json-text.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
@@ -16,14 +17,6 @@ import { ActivityCounter, HandlerGate } from './in-flight.ts';
  * Resolves with the reply: a JsonWithText when the caller has the reply's text (the daemon's
  * callers do), so that the result can be passed on unchanged; else the bare value.
  */
-export interface HandlerCallOptions {
-  timeoutMs: number;
-  maxReplyBytes: number;
-  maxJsonDepth?: number;
-  signal?: AbortSignal;
-  inputJson?: string;
-}
-
 export type HandlerCaller = (handler: HandlerConfig, data: unknown, options: HandlerCallOptions) => Promise<unknown>;
 
 /** What the sender is told about one message (§3.3). */
