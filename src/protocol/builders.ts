@@ -26,14 +26,11 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
   return { header, payload: { id } };
 }
 
-/** §3.4: a handler's result delivered to a recipient. */
-export function delivery(type: string, data: unknown): object {
-  return { header: { messageType: 'receivedMessage' }, payload: { data, type } };
-}
-
 /**
- * delivery() as JSON text, with `dataJson` (the JSON text of `data`, when known) spliced in as it
- * is instead of serialising `data`. Throws if `data` has to be serialised and cannot be.
+ * §3.4: a handler's result delivered to a recipient, as JSON text:
+ * `{"header":{"messageType":"receivedMessage"},"payload":{"data":…,"type":…}}`. `dataJson`, the
+ * JSON text of `data` when known, is spliced in as it is instead of serialising `data`. Throws if
+ * `data` has to be serialised and cannot be.
  */
 export function deliveryJson(type: string, data: unknown, dataJson?: string): string {
   return `{"header":{"messageType":"receivedMessage"},"payload":{"data":${jsonTextOf(data, dataJson)},"type":${JSON.stringify(type)}}}`;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from '../helpers/daemon.ts';
+import { encodeJsonFrame } from '../../src/protocol/frame.ts';
 import { loggedIn, message, RawClient } from '../helpers/raw-client.ts';
 
 interface Frame {
@@ -92,6 +93,20 @@ describe('offline delivery', () => {
     await offline('bob');
     await quiet(await as('bob'));
     assert.deepEqual((await serverInfo()).offline, { stored: 0 });
+  });
+
+  test('a kept delivery is the text the handler wrote, as a connected recipient gets it: a big number arrives digit for digit', async () => {
+    d = await startTestDaemon({ handlers: { py: { kind: 'python' } } });
+    daemons.push(d);
+    const alice = await as('alice');
+    const big = '123456789012345678901234567890';
+    // Python's json keeps the integer exactly; the daemon stores the handler's own text for bob.
+    alice.write(encodeJsonFrame(`{"header":{},"payload":{"type":"py","id":"big","data":{"to":"bob","text":${big}}}}`));
+    const report = await next(alice);
+    assert.deepEqual(report.header.stored, ['bob']);
+    const bob = await as('bob');
+    const kept = await bob.nextText();
+    assert.ok(kept?.includes(`"text": ${big}`), `kept as written: ${kept}`);
   });
 
   test('a long flush (many pages, 5 MB through a 64 KiB outbound limit): what arrives meanwhile comes after, in order', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { deliveryJson, delivery } from '../../src/protocol/builders.ts';
+import { deliveryJson } from '../../src/protocol/builders.ts';
 import { jsonMemberText, jsonTextOf } from '../../src/protocol/json-text.ts';
 import { multiplexRequestJson } from '../../src/protocol/handler-multiplex.ts';
 
@@ -104,6 +104,7 @@ describe('jsonMemberText', () => {
 
 describe('JSON text spliced into frames', () => {
   test('a delivery with the data text is the same JSON as the serialised delivery', () => {
+    const delivery = (type: string, data: unknown): object => ({ header: { messageType: 'receivedMessage' }, payload: { data, type } });
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 5 }), fc.string(), fc.constantFrom(...INDENTS), (data, type, indent) => {
         assert.equal(deliveryJson(type, data), JSON.stringify(delivery(type, data)));

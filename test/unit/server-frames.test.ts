@@ -1,7 +1,7 @@
 // Frames from a server, validated right after parsing (src/sdk/server-frames.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { delivery, dummyReply, errorFrame, statusReport } from '../../src/protocol/builders.ts';
+import { deliveryJson, dummyReply, errorFrame, statusReport } from '../../src/protocol/builders.ts';
 import { readServerFrame } from '../../src/sdk/server-frames.ts';
 
 describe('readServerFrame', () => {
@@ -15,7 +15,7 @@ describe('readServerFrame', () => {
     });
     const kept = statusReport('m3', true, { stored: ['carol'] });
     assert.deepEqual(readServerFrame(kept), { ok: true, frame: { kind: 'status', report: { id: 'm3', status: 'good', stored: ['carol'], raw: kept } } });
-    assert.deepEqual(readServerFrame(delivery('chat', { text: 'hi' })), { ok: true, frame: { kind: 'delivery', delivery: { type: 'chat', data: { text: 'hi' } } } });
+    assert.deepEqual(readServerFrame(JSON.parse(deliveryJson('chat', { text: 'hi' }))), { ok: true, frame: { kind: 'delivery', delivery: { type: 'chat', data: { text: 'hi' } } } });
     const dummy = dummyReply('d1');
     assert.deepEqual(readServerFrame(dummy), { ok: true, frame: { kind: 'status', report: { id: 'd1', status: 'good', raw: dummy } } });
     const fatal = errorFrame('malformed_json', 'frame is not valid JSON');

@@ -1,10 +1,10 @@
 // Builds the daemon's federation from its config: the durable store (in the daemon's SQLite
 // file), the node id, and the glue to the router (inbound messages) and to local users (a sender
 // told that a message expired in the outbox). docs/federation.md.
-import { delivery } from '../../protocol/builders.ts';
+import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { PeerMessage } from '../../protocol/federation.ts';
-import { encodeFrame } from '../../protocol/frame.ts';
+import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { DispatchContext, Outcome } from '../routing/router.ts';
@@ -58,8 +58,8 @@ export function setupFederation(options: {
     onUndeliverable: (entry, reason) => {
       // Only a sender on this server can be told; a message relayed for another server is logged.
       if (entry.origin !== nodeId || entry.sender === null) return;
-      const frame = encodeFrame(
-        delivery(FEDERATION_NOTICE_TYPE, { event: 'undeliverable', server: entry.peer, id: entry.msgId, type: entry.type, reason }),
+      const frame = encodeJsonFrame(
+        deliveryJson(FEDERATION_NOTICE_TYPE, { event: 'undeliverable', server: entry.peer, id: entry.msgId, type: entry.type, reason }),
       );
       let told = false;
       for (const session of registry.connectionsOf(entry.sender)) told = session.sendFrame(frame) || told;

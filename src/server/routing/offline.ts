@@ -4,9 +4,9 @@
 // message leaves the store only once its frame was written to that socket: a crash between the
 // write and the removal delivers it once more at the next login; nothing acknowledged is lost.
 // Past the TTL a periodic sweep removes it and tells the sender (a `bester.offline` delivery).
-import { delivery } from '../../protocol/builders.ts';
+import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeFrame, encodeJsonFrame } from '../../protocol/frame.ts';
+import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { OfflineConfig, ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -95,14 +95,15 @@ export class OfflineDelivery {
 
   /**
    * Keeps the delivery for each of `names` (not connected when it was made) that has an account.
-   * Never waits on a socket; never rejects.
+   * Never waits on a socket; never rejects. `dataJson`, when given, is the JSON text of `data` as
+   * the handler wrote it: kept as it is, as a connected recipient gets it (docs/protocol.md §4.1).
    */
-  async keep(names: readonly string[], type: string, data: unknown, context: KeepContext): Promise<KeepResult> {
+  async keep(names: readonly string[], type: string, data: unknown, context: KeepContext, dataJson?: string): Promise<KeepResult> {
     const result: KeepResult = { stored: [], delivered: [], unknown: [], full: [], failed: [] };
     const known = await Promise.allSettled(names.map((name) => this.#o.accounts.has(name)));
     // From here on all is synchronous: a login cannot slip between the online check and the store.
     const { store, registry, config, logger } = this.#o;
-    const text = JSON.stringify(delivery(type, data));
+    const text = deliveryJson(type, data, dataJson);
     const now = Date.now();
     names.forEach((name, i) => {
       const lookup = known[i];
@@ -232,7 +233,7 @@ export class OfflineDelivery {
     // Only a sender on this server can be told; one on another server (a federated message) is logged.
     if (entry.origin === null && entry.sender !== null) {
       const notice = { event: 'expired', user: entry.user, id: entry.msgId, type: entry.msgType };
-      const frame = encodeFrame(delivery(OFFLINE_NOTICE_TYPE, notice));
+      const frame = encodeJsonFrame(deliveryJson(OFFLINE_NOTICE_TYPE, notice));
       let told = false;
       for (const session of registry.connectionsOf(entry.sender)) told = session.sendFrame(frame) || told;
       if (told) {

@@ -191,7 +191,7 @@ export class Router {
           if (this.#o.offline) {
             // The fan-out above never waited; only recipients not connected wait for the account lookup.
             const keep = { type, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
-            return keptOutcome(await this.#o.offline.keep(result.undelivered, currentType, reply.data, keep));
+            return keptOutcome(await this.#o.offline.keep(result.undelivered, currentType, reply.data, keep, dataJson));
           }
           return {
             good: false,
