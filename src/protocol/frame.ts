@@ -1,7 +1,7 @@
 // Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
-import { jsonNestingDepth, JsonWithText } from './json-text.ts';
+import { jsonNestingDepth, JsonData } from './json-text.ts';
 
 export const FRAME_HEADER_BYTES = 4;
 /** The largest length the 4-byte prefix can hold; the original read it as a signed int. */
@@ -158,7 +158,7 @@ export function parseFrameJson(body: Buffer, options: ParseFrameOptions = {}): u
 }
 
 /** parseFrameJson, keeping the decoded text beside the value (to pass parts of it on unchanged). */
-export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): JsonWithText {
+export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): JsonData {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -176,5 +176,5 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   } catch (cause) {
     throw new BesterError('malformed_json', 'frame is not valid JSON', { cause });
   }
-  return new JsonWithText(value, text);
+  return new JsonData(value, text);
 }

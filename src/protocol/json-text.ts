@@ -14,22 +14,45 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 
 /**
- * A JSON value with the exact text it was parsed from (or that serialises it). Passing one on
- * lets the next writer use `text` instead of serialising `value` again.
+ * The one payload type carried end to end (docs/architecture.md): a JSON value and, where it
+ * came from a frame, the exact text it was parsed from. Whoever writes it uses `text`: the
+ * original text when known (a client's `payload.data`, a handler's result), else the value
+ * serialised once and remembered. Passing one on never serialises the same data twice.
  */
-export class JsonWithText {
+export class JsonData {
   readonly value: unknown;
-  readonly text: string;
+  #text: string | undefined;
 
-  constructor(value: unknown, text: string) {
+  constructor(value: unknown, text?: string) {
     this.value = value;
-    this.text = text;
+    this.#text = text;
+  }
+
+  /** The JSON text: the original when known, else JSON.stringify once. Throws TypeError if not serialisable. */
+  get text(): string {
+    if (this.#text === undefined) this.#text = jsonTextOf(this.value);
+    return this.#text;
+  }
+
+  /** True when the text came with the value (nothing will be serialised). */
+  get hasText(): boolean {
+    return this.#text !== undefined;
+  }
+
+  /**
+   * The member at `path` (object keys, outermost first), given its value: with its own slice of
+   * this text when the text is known, so that it too is passed on as it was written.
+   */
+  member(path: readonly string[] | null, value: unknown): JsonData {
+    if (path === null || this.#text === undefined) return new JsonData(value);
+    return new JsonData(value, jsonMemberText(this.#text, path));
   }
 }
 
 /** The JSON text of `value`: `text` when known, else JSON.stringify. Throws if `value` is not serialisable. */
 export function jsonTextOf(value: unknown, text?: string): string {
   if (text !== undefined) return text;
+  if (value instanceof JsonData) return value.text;
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError('value is not JSON-serialisable');
   return json;

@@ -8,8 +8,6 @@ export interface Payload {
   readonly type: string;
   readonly id: string;
   readonly data: unknown;
-  /** The exact JSON text of `data` in the frame, when known: passed on instead of serialising `data`. */
-  readonly dataJson?: string;
 }
 
 export interface Credentials {

@@ -147,8 +147,8 @@ describe('session: faults in the handler path stay inside the connection', () =>
       registry,
       logger,
       callHandler: (handler, data, options) => {
-        if (handler.type === 'good') return Promise.resolve(ok(data));
-        const fault = FAULTS[String((data as { fault: string }).fault)];
+        if (handler.type === 'good') return Promise.resolve(ok(data.value));
+        const fault = FAULTS[String((data.value as { fault: string }).fault)];
         assert.ok(fault);
         return fault(handler, data, options);
       },

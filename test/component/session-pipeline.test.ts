@@ -48,7 +48,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** `{ms, n, fail?}` in; answers after `ms` with sendClients to bob (status "1" when `fail`). */
 function delayed(counter: { now: number; max: number; calls: number }): HandlerCaller {
   return async (_h, data) => {
-    const d = data as { ms: number; n: number; fail?: boolean };
+    const d = data.value as { ms: number; n: number; fail?: boolean };
     counter.calls++;
     counter.now++;
     counter.max = Math.max(counter.max, counter.now);

@@ -79,7 +79,7 @@ describe('session (component)', () => {
       registry,
       logger: silentLogger(),
       callHandler: (h, data, o) => {
-        calls.push({ type: h.type, data });
+        calls.push({ type: h.type, data: data.value });
         return script(h, data, o);
       },
     });

@@ -1,13 +1,13 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
 import { encodeFrame, FrameDecoder, parseFrameText } from '../../src/protocol/frame.ts';
-import type { JsonWithText } from '../../src/protocol/json-text.ts';
+import type { JsonData } from '../../src/protocol/json-text.ts';
 
 export type Target = { port: number; host?: string } | { path: string };
 
 export class RawClient {
   readonly socket: net.Socket;
-  readonly #frames: JsonWithText[] = [];
+  readonly #frames: JsonData[] = [];
   readonly #waiters: Array<() => void> = [];
   #closed = false;
 
@@ -65,7 +65,7 @@ export class RawClient {
     return (await this.nextFrame(timeoutMs))?.text ?? null;
   }
 
-  async nextFrame(timeoutMs: number): Promise<JsonWithText | null> {
+  async nextFrame(timeoutMs: number): Promise<JsonData | null> {
     const deadline = Date.now() + timeoutMs;
     while (this.#frames.length === 0) {
       if (this.#closed) return null;

@@ -5,6 +5,7 @@ import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { PeerMessage } from '../../protocol/federation.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
+import { JsonData } from '../../protocol/json-text.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { DispatchContext, Outcome } from '../routing/router.ts';
@@ -28,7 +29,7 @@ export function setupFederation(options: {
   registry: SessionRegistry;
   logger: Logger;
   /** Late-bound: the router is built with this federation. */
-  dispatch: (type: string, data: unknown, context: DispatchContext) => Promise<Outcome>;
+  dispatch: (type: string, data: JsonData, context: DispatchContext) => Promise<Outcome>;
 }): FederationSetup {
   const { config, registry } = options;
   const logger = options.logger;
@@ -42,7 +43,7 @@ export function setupFederation(options: {
     maxJsonDepth: config.limits.maxJsonDepth,
     logger,
     dispatch: async (message: PeerMessage, from: string) => {
-      const outcome = await options.dispatch(message.type, message.data, {
+      const outcome = await options.dispatch(message.type, new JsonData(message.data), {
         sender: message.sender,
         id: message.id,
         origin: message.origin,

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
-import { jsonTextOf, type JsonWithText } from '../../protocol/json-text.ts';
+import { jsonTextOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
 export interface HandlerCallOptions {
@@ -16,8 +16,6 @@ export interface HandlerCallOptions {
   maxJsonDepth?: number;
   /** Aborting it ends the call with 'shutting_down'. */
   signal?: AbortSignal;
-  /** The JSON text of `data` when the caller has it (docs/performance.md): sent instead of serialising `data`. */
-  inputJson?: string;
 }
 
 /**
@@ -27,7 +25,7 @@ export interface HandlerCallOptions {
  * The socket is destroyed on every path; bytes after the first reply frame are ignored. A multiplex
  * greeting (docs/protocol.md §4.5.1) read as the first frame is skipped: the reply is the next one.
  */
-export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
   return callOverSocket(socketPath, null, data, options);
 }
 
@@ -41,7 +39,7 @@ export function callOnConnectedSocket(
   socket: net.Socket,
   data: unknown,
   options: HandlerCallOptions,
-): Promise<JsonWithText> {
+): Promise<JsonData> {
   return callOverSocket(socketPath, socket, data, options);
 }
 
@@ -50,12 +48,12 @@ function callOverSocket(
   open: net.Socket | null,
   data: unknown,
   options: HandlerCallOptions,
-): Promise<JsonWithText> {
-  return new Promise<JsonWithText>((resolve, reject) => {
+): Promise<JsonData> {
+  return new Promise<JsonData>((resolve, reject) => {
     const { signal } = options;
     let frame: Buffer;
     try {
-      frame = encodeJsonFrame(jsonTextOf(data, options.inputJson));
+      frame = encodeJsonFrame(jsonTextOf(data));
     } catch (cause) {
       open?.destroy();
       reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
@@ -76,7 +74,7 @@ function callOverSocket(
       {
         frame(body) {
           const { maxJsonDepth } = options;
-          let reply: JsonWithText;
+          let reply: JsonData;
           try {
             reply = parseFrameText(body, maxJsonDepth === undefined ? {} : { maxDepth: maxJsonDepth });
           } catch (cause) {
@@ -104,7 +102,7 @@ function callOverSocket(
     }, options.timeoutMs);
 
     /** The single exit: settles once, stops the timer, detaches the signal, destroys the socket. */
-    function settle(err: BesterError | null, reply?: JsonWithText): void {
+    function settle(err: BesterError | null, reply?: JsonData): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);

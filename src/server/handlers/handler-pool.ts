@@ -6,7 +6,7 @@ import type { HandlerConfig } from '../config/types.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { callHandler, callOnConnectedSocket, type HandlerCallOptions } from './handler-call.ts';
 import { MultiplexConnection } from './multiplex-connection.ts';
-import type { JsonWithText } from '../../protocol/json-text.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
 
 /** §4.5.1: how long a call in "auto" mode waits for a greeting, once per handler process. */
 export const GREETING_WAIT_MS = 50;
@@ -52,7 +52,7 @@ export class HandlerPool {
   }
 
   /** Same contract as callHandler (handler-call.ts): resolves with the reply, rejects only with BesterError. */
-  call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+  call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
     if (handler.protocol === 'original') return callHandler(handler.socketPath, data, options);
     if (handler.protocol === 'multiplex') return this.#callMultiplex(this.#entry(handler), handler, data, options, true);
     // The settled case without an extra async frame per message (the hot path); the rest below.
@@ -61,7 +61,7 @@ export class HandlerPool {
     return this.#callAuto(handler, data, options);
   }
 
-  async #callAuto(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+  async #callAuto(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
     for (;;) {
       // Looked up again after each wait: the handler may have been restarted meanwhile.
       const entry = this.#entry(handler);
@@ -109,7 +109,7 @@ export class HandlerPool {
   }
 
   /** §4.5.1, "auto": connect, wait for a greeting; with none, this same connection carries the call the original way. */
-  async #negotiate(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+  async #negotiate(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
     const done = Promise.withResolvers<void>();
     entry.negotiating = done.promise;
     const startedAt = performance.now();
@@ -138,7 +138,7 @@ export class HandlerPool {
     }
   }
 
-  async #callOriginal(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonWithText> {
+  async #callOriginal(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
     try {
       return await callHandler(handler.socketPath, data, options);
     } catch (err) {
@@ -148,7 +148,7 @@ export class HandlerPool {
     }
   }
 
-  #callMultiplex(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions, forced: boolean): Promise<JsonWithText> {
+  #callMultiplex(entry: Entry, handler: HandlerConfig, data: unknown, options: HandlerCallOptions, forced: boolean): Promise<JsonData> {
     const startedAt = performance.now();
     let picked: MultiplexConnection | Promise<MultiplexConnection>;
     try {

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
-import { jsonMemberText, JsonWithText } from '../../protocol/json-text.ts';
+import { jsonMemberText, JsonData } from '../../protocol/json-text.ts';
 import {
   isGreeting,
   isSupportedGreeting,
@@ -26,15 +26,13 @@ export interface MultiplexConnectionOptions {
 export interface MultiplexCallOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
-  /** The JSON text of the input when the caller has it: sent instead of serialising the input. */
-  readonly inputJson?: string;
 }
 
 /** What waiting for the greeting gave: an open multiplex connection, or a silent socket to call the original way. */
 export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: net.Socket };
 
 interface Pending {
-  readonly resolve: (reply: JsonWithText) => void;
+  readonly resolve: (reply: JsonData) => void;
   readonly reject: (err: BesterError) => void;
   readonly timer: NodeJS.Timeout;
   readonly signal: AbortSignal | undefined;
@@ -115,8 +113,8 @@ export class MultiplexConnection {
    * §4.5.2: one request; resolves with the reply and its text (§4.2, the caller validates it).
    * Rejects only with BesterError.
    */
-  call(input: unknown, options: MultiplexCallOptions): Promise<JsonWithText> {
-    return new Promise<JsonWithText>((resolve, reject) => {
+  call(input: unknown, options: MultiplexCallOptions): Promise<JsonData> {
+    return new Promise<JsonData>((resolve, reject) => {
       const { signal } = options;
       if (this.#state !== 'open') {
         reject(this.#closedError(''));
@@ -129,7 +127,7 @@ export class MultiplexConnection {
       const id = this.#nextId++;
       let frame: Buffer;
       try {
-        frame = encodeJsonFrame(multiplexRequestJson(id, input, options.inputJson));
+        frame = encodeJsonFrame(multiplexRequestJson(id, input));
       } catch (cause) {
         reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
         return;
@@ -150,7 +148,7 @@ export class MultiplexConnection {
   }
 
   #onFrame(body: Buffer, depth: number | undefined): void {
-    let frame: JsonWithText;
+    let frame: JsonData;
     try {
       frame = parseFrameText(body, depth === undefined ? {} : { maxDepth: depth });
     } catch (cause) {
@@ -183,7 +181,7 @@ export class MultiplexConnection {
     this.#pending.delete(reply.id);
     this.#cleanup(pending);
     // The reply's own text, for passing its data on unchanged; the fallback is never needed for a parsed frame.
-    pending.resolve(new JsonWithText(reply.reply, jsonMemberText(frame.text, ['reply']) ?? JSON.stringify(reply.reply)));
+    pending.resolve(new JsonData(reply.reply, jsonMemberText(frame.text, ['reply'])));
   }
 
   /** Ends one call with an error, if it is still waiting. */

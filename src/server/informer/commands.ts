@@ -1,5 +1,6 @@
 // The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
 // The informer sees sessions only through the SessionRegistry.
+import { JsonData } from '../../protocol/json-text.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
@@ -103,7 +104,7 @@ function sendClients(ctx: InformerContext, data: unknown): CommandResult {
   const parsed = parseSendClients(data);
   if (!parsed.ok) return { answer: failure(parsed.error) };
   const { users, type } = parsed.value;
-  const result = deliverToUsers(ctx.registry, users, type, parsed.value.data);
+  const result = deliverToUsers(ctx.registry, users, type, new JsonData(parsed.value.data));
   ctx.logger.debug({ type, delivered: result.delivered.length, undelivered: result.undelivered.length }, 'informer sendClients');
   return { answer: success({ delivered: result.delivered, undelivered: result.undelivered }) };
 }

@@ -2,6 +2,7 @@
 // (docs/protocol.md §4.3.1). Enqueues only: never waits on one recipient's socket.
 import { deliveryJson } from '../../protocol/builders.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 
 export interface DeliveryResult {
@@ -13,21 +14,19 @@ export interface DeliveryResult {
 
 /**
  * Names are deduplicated: a name listed twice gets the message once (the original sent it twice).
- * `dataJson`, when given, is the JSON text of `data` (the handler's own), used as it is.
- * Throws if `data` has to be serialised and cannot be.
+ * `data`'s own text (the handler's) is used as it is. Throws if it has to be serialised and cannot be.
  */
 export function deliverToUsers(
   registry: SessionRegistry,
   users: readonly string[],
   type: string,
-  data: unknown,
-  dataJson?: string,
+  data: JsonData,
 ): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
   if (users.length === 0) return { delivered, undelivered };
   const names = users.length === 1 ? [users[0]!.trim()] : [...new Set(users.map((u) => u.trim()))];
-  const frame = encodeJsonFrame(deliveryJson(type, data, dataJson));
+  const frame = encodeJsonFrame(deliveryJson(type, data));
   for (const name of names) {
     let reached = false;
     for (const session of registry.connectionsOf(name)) {

@@ -7,6 +7,7 @@
 import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { OfflineConfig, ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -95,15 +96,15 @@ export class OfflineDelivery {
 
   /**
    * Keeps the delivery for each of `names` (not connected when it was made) that has an account.
-   * Never waits on a socket; never rejects. `dataJson`, when given, is the JSON text of `data` as
-   * the handler wrote it: kept as it is, as a connected recipient gets it (docs/protocol.md §4.1).
+   * Never waits on a socket; never rejects. `data`'s own text (the handler's) is kept as it is, as a
+   * connected recipient gets it (docs/protocol.md §4.1).
    */
-  async keep(names: readonly string[], type: string, data: unknown, context: KeepContext, dataJson?: string): Promise<KeepResult> {
+  async keep(names: readonly string[], type: string, data: JsonData, context: KeepContext): Promise<KeepResult> {
     const result: KeepResult = { stored: [], delivered: [], unknown: [], full: [], failed: [] };
     const known = await Promise.allSettled(names.map((name) => this.#o.accounts.has(name)));
     // From here on all is synchronous: a login cannot slip between the online check and the store.
     const { store, registry, config, logger } = this.#o;
-    const text = deliveryJson(type, data, dataJson);
+    const text = deliveryJson(type, data);
     const now = Date.now();
     names.forEach((name, i) => {
       const lookup = known[i];

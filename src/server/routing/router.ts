@@ -3,7 +3,7 @@
 import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { parseHandlerReply } from '../../protocol/handler-reply.ts';
 import type { HandlerCallOptions } from '../handlers/handler-call.ts';
-import { jsonMemberText, JsonWithText } from '../../protocol/json-text.ts';
+import { JsonData } from '../../protocol/json-text.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -13,11 +13,10 @@ import type { KeepResult, OfflineDelivery } from './offline.ts';
 import { ActivityCounter, HandlerGate } from './in-flight.ts';
 
 /**
- * Calls a handler with `data` (its JSON text in `options.inputJson`, when known, is what is sent).
- * Resolves with the reply: a JsonWithText when the caller has the reply's text (the daemon's
- * callers do), so that the result can be passed on unchanged; else the bare value.
+ * Calls a handler with `data` (its text is what is sent). Resolves with the reply as JsonData (with
+ * its text when read from a frame, so the result is passed on unchanged), or as a bare value.
  */
-export type HandlerCaller = (handler: HandlerConfig, data: unknown, options: HandlerCallOptions) => Promise<unknown>;
+export type HandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions) => Promise<unknown>;
 
 /** What the sender is told about one message (§3.3). */
 export type Outcome =
@@ -106,7 +105,7 @@ export class Router {
     return this.#active.idle(timeoutMs);
   }
 
-  #forward(servers: readonly string[], type: string, data: unknown, context: DispatchContext): Promise<Outcome> {
+  #forward(servers: readonly string[], type: string, data: JsonData, context: DispatchContext): Promise<Outcome> {
     return forward(this.#o.federation, servers, type, data, context);
   }
 
@@ -118,9 +117,9 @@ export class Router {
    * applied: the handler calls run at once, but the final command (deliveries, offline storing,
    * federation forward) waits for it, so one sender's deliveries keep their order (§3.1). It
    * resolves false when the connection closed before then: nothing is carried out.
-   * `data` may be a JsonWithText: its text is then passed to the handler as it is (docs/performance.md).
+   * `data`'s text, when it came with it, is passed to the handler as it is (docs/performance.md).
    */
-  async dispatch(type: string, data: unknown, context: DispatchContext, turn?: Promise<boolean>): Promise<Outcome> {
+  async dispatch(type: string, data: JsonData, context: DispatchContext, turn?: Promise<boolean>): Promise<Outcome> {
     if (this.#draining) return bad('shutting_down', 'the server is shutting down and takes no new messages');
     this.#active.enter();
     try {
@@ -130,12 +129,10 @@ export class Router {
     }
   }
 
-  async #dispatch(type: string, data: unknown, context: DispatchContext, turn: Promise<boolean> | undefined): Promise<Outcome> {
+  async #dispatch(type: string, data: JsonData, context: DispatchContext, turn: Promise<boolean> | undefined): Promise<Outcome> {
     const { handlers, limits, logger } = this.#o;
     let currentType = type;
-    let currentData = data instanceof JsonWithText ? data.value : data;
-    /** The JSON text of currentData when known: a client's frame or a handler's reply carried it. */
-    let currentJson = data instanceof JsonWithText ? data.text : undefined;
+    let currentData = data;
     for (let hops = 0; ; hops++) {
       const handler = handlers.get(currentType);
       if (!handler) {
@@ -153,12 +150,9 @@ export class Router {
       }
       let raw: unknown;
       try {
-        const envelope = handler.input === 'envelope';
-        const input = envelope ? { sender: context.sender, type: currentType, id: context.id, data: currentData } : currentData;
-        const inputJson = envelope && currentJson !== undefined ? envelopeJson(context, currentType, currentJson) : currentJson;
+        const input = handler.input === 'envelope' ? envelopeOf(context, currentType, currentData) : currentData;
         const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
         if (this.#o.signal) options.signal = this.#o.signal;
-        if (inputJson !== undefined) options.inputJson = inputJson;
         raw = await this.#o.callHandler(handler, input, options);
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
@@ -167,57 +161,58 @@ export class Router {
       } finally {
         this.#gate.leave(handler.type);
       }
-      const withText = raw instanceof JsonWithText ? raw : null;
-      const reply = parseHandlerReply(withText ? withText.value : raw);
+      const answer = raw instanceof JsonData ? raw : new JsonData(raw);
+      const reply = parseHandlerReply(answer.value);
       if (!reply.ok) {
         logger.warn({ handler: currentType, code: reply.code, reason: reply.reason, id: context.id }, 'handler reply refused');
         return bad(reply.code, `handler ${JSON.stringify(currentType)}: ${reply.reason}`);
       }
       if (reply.quirk) logger.warn({ handler: currentType, quirk: reply.quirk }, 'handler reply read leniently');
       const command = reply.command;
-      // The result's own text, passed on to recipients or the next handler as it is.
-      const dataJson = withText && reply.dataPath ? jsonMemberText(withText.text, reply.dataPath) : undefined;
+      // The result with its own text, passed on to recipients or the next handler as it is.
+      const result = answer.member(reply.dataPath, reply.data);
       // The apply part: after the earlier messages of the same connection (§3.1).
       if (turn !== undefined && command.kind !== 'sendHandler' && !(await turn)) {
         return bad('shutting_down', 'the connection closed before this message was carried out');
       }
       switch (command.kind) {
         case 'sendClients': {
-          const result = deliverToUsers(this.#o.registry, command.users, currentType, reply.data, dataJson);
+          const delivered = deliverToUsers(this.#o.registry, command.users, currentType, result);
           if (logger.isLevelEnabled('debug')) {
-            logger.debug({ handler: currentType, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
+            logger.debug({ handler: currentType, id: context.id, delivered: delivered.delivered.length, undelivered: delivered.undelivered }, 'delivered');
           }
-          if (result.undelivered.length === 0) return { good: true };
+          if (delivered.undelivered.length === 0) return { good: true };
           if (this.#o.offline) {
             // The fan-out above never waited; only recipients not connected wait for the account lookup.
             const keep = { type, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
-            return keptOutcome(await this.#o.offline.keep(result.undelivered, currentType, reply.data, keep, dataJson));
+            return keptOutcome(await this.#o.offline.keep(delivered.undelivered, currentType, result, keep));
           }
           return {
             good: false,
             code: 'recipients_offline',
-            reason: `not connected: ${result.undelivered.join(', ')}`,
-            undelivered: result.undelivered,
+            reason: `not connected: ${delivered.undelivered.join(', ')}`,
+            undelivered: delivered.undelivered,
           };
         }
         case 'sendServers':
-          return this.#forward(command.servers, type, reply.data, context);
+          return this.#forward(command.servers, type, result, context);
         case 'sendHandler':
           if (hops + 1 > limits.maxHandlerHops) {
             return bad('handler_chain_too_long', `handler chain longer than ${limits.maxHandlerHops} sendHandler hops`);
           }
           currentType = command.handler;
-          currentData = reply.data;
-          currentJson = dataJson;
+          currentData = result;
           break;
       }
     }
   }
 }
 
-/** §4.4: the envelope `{sender, type, id, data}` as JSON text, with the data's own text spliced in. */
-function envelopeJson(context: DispatchContext, type: string, dataJson: string): string {
-  return `{"sender":${JSON.stringify(context.sender)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${dataJson}}`;
+/** §4.4: the envelope `{sender, type, id, data}`, its text with the data's own text spliced in. */
+function envelopeOf(context: DispatchContext, type: string, data: JsonData): JsonData {
+  const value = { sender: context.sender, type, id: context.id, data: data.value };
+  const text = `{"sender":${JSON.stringify(context.sender)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
+  return new JsonData(value, text);
 }
 
 /**
@@ -228,14 +223,14 @@ async function forward(
   federation: Forwarder | undefined,
   servers: readonly string[],
   type: string,
-  data: unknown,
+  data: JsonData,
   context: DispatchContext,
 ): Promise<Outcome> {
   if (!federation) return bad('federation_unavailable', 'sendServers: federation is not configured on this server');
   const result = await federation.forward(servers, {
     type,
     id: context.id,
-    data,
+    data: data.value,
     sender: context.sender,
     origin: context.origin ?? null,
     hops: context.hops ?? 0,

@@ -5,8 +5,8 @@
 // the connection was applied and answered (a reorder queue of one promise per message: its `turn`).
 // With depth 1 the messages are handled strictly one at a time, as the original did.
 import { dummyReply, statusReport } from '../../protocol/builders.ts';
-import { JsonWithText } from '../../protocol/json-text.ts';
-import { builtinCommand, type Payload } from '../../protocol/messages.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
+import { builtinCommand } from '../../protocol/messages.ts';
 import type { ServerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { Router } from '../routing/router.ts';
@@ -14,6 +14,13 @@ import type { CloseReason } from './close-counters.ts';
 
 /** Messages read ahead of those started before the socket is paused (resumed below half of it). */
 const MAX_QUEUED = 32;
+
+/** A client message as the pipeline carries it: its data with the text it was sent as (§3.2). */
+export interface InboundMessage {
+  readonly type: string;
+  readonly id: string;
+  readonly data: JsonData;
+}
 
 export interface PipelineOptions {
   readonly config: ServerConfig;
@@ -35,7 +42,7 @@ export class MessagePipeline {
   readonly #o: PipelineOptions;
   readonly #depth: number;
   /** Read, not started yet. */
-  readonly #queue: Payload[] = [];
+  readonly #queue: InboundMessage[] = [];
   /** Started (handler calls in progress, or waiting for their turn), not answered yet. */
   #running = 0;
   /**
@@ -67,7 +74,7 @@ export class MessagePipeline {
     this.#queue.length = 0;
   }
 
-  push(msg: Payload): void {
+  push(msg: InboundMessage): void {
     this.#queue.push(msg);
     if (this.#queue.length >= MAX_QUEUED) this.#o.pause();
     this.#pump();
@@ -82,7 +89,7 @@ export class MessagePipeline {
     if (this.#running === 0 && this.#queue.length === 0) this.#o.idle();
   }
 
-  #start(msg: Payload): void {
+  #start(msg: InboundMessage): void {
     this.#running++;
     const turn = this.#tail;
     const { promise, resolve } = Promise.withResolvers<boolean>();
@@ -97,7 +104,7 @@ export class MessagePipeline {
   }
 
   /** One message: its work at once, its answer in its turn. Never rejects. */
-  async #run(msg: Payload, turn: Promise<boolean>): Promise<void> {
+  async #run(msg: InboundMessage, turn: Promise<boolean>): Promise<void> {
     let answer: object | null;
     try {
       answer = await this.#handle(msg, turn);
@@ -112,14 +119,14 @@ export class MessagePipeline {
   }
 
   /** The answer to send (null: none); side effects only once `turn` resolved. */
-  async #handle(msg: Payload, turn: Promise<boolean>): Promise<object | null> {
+  async #handle(msg: InboundMessage, turn: Promise<boolean>): Promise<object | null> {
     const { config, router } = this.#o;
     if (msg.type === 'dummy') return dummyReply(msg.id);
     // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
     if (msg.type === 'ping' && !config.handlers.has('ping')) return statusReport(msg.id, true);
     if (msg.type === 'pong' && !config.handlers.has('pong')) return null; // answers our ping: no report
     if (msg.type === 'builtin') {
-      const command = builtinCommand(msg.data);
+      const command = builtinCommand(msg.data.value);
       if (command !== 'close') {
         return statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
       }
@@ -128,8 +135,7 @@ export class MessagePipeline {
       this.#o.close('client_close');
       return null;
     }
-    const data = msg.dataJson === undefined ? msg.data : new JsonWithText(msg.data, msg.dataJson);
-    const outcome = await router.dispatch(msg.type, data, { sender: this.#o.sender(), id: msg.id }, turn);
+    const outcome = await router.dispatch(msg.type, msg.data, { sender: this.#o.sender(), id: msg.id }, turn);
     if (!outcome.good) return statusReport(msg.id, false, outcome);
     if (outcome.servers === undefined && outcome.stored === undefined) return statusReport(msg.id, true);
     const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };

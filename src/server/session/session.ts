@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { parseFrameText } from '../../protocol/frame.ts';
-import { jsonMemberText, type JsonWithText } from '../../protocol/json-text.ts';
+import { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, validateFirstMessage, type ServerPayload } from '../../protocol/messages.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
@@ -147,7 +147,7 @@ export class Session {
 
   #onFrame(body: Buffer): void {
     this.#liveness?.heard(); // §5.3: any frame shows the client is there
-    let frame: JsonWithText;
+    let frame: JsonData;
     try {
       // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything.
       frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
@@ -261,7 +261,7 @@ export class Session {
     this.#pipeline?.start();
   }
 
-  #onClientMessage(frame: JsonWithText): void {
+  #onClientMessage(frame: JsonData): void {
     const msg = validateClientMessage(frame.value);
     if (!msg.ok) {
       if (msg.id !== null) this.#reportFatal(msg.id, msg.code, msg.reason);
@@ -270,9 +270,9 @@ export class Session {
     }
     if (this.#log.isLevelEnabled('trace')) this.#log.trace({ id: msg.value.id, type: msg.value.type, data: msg.value.data }, 'message');
     // The data's own text goes to the handler as it is, not serialised again (docs/performance.md).
-    const dataJson = jsonMemberText(frame.text, PAYLOAD_DATA);
+    const { type, id, data } = msg.value;
     // Made at the first message, so that idle connections do not hold one.
-    (this.#pipeline ??= this.#newPipeline()).push(dataJson === undefined ? msg.value : { ...msg.value, dataJson });
+    (this.#pipeline ??= this.#newPipeline()).push({ type, id, data: frame.member(PAYLOAD_DATA, data) });
   }
 
   #newPipeline(): MessagePipeline {
@@ -302,7 +302,7 @@ export class Session {
     this.#leavePending();
     this.state = 'server';
     this.#log.info({ type: payload.type, id: payload.id }, 'legacy server message');
-    this.#ctx.router.dispatch(payload.type, payload.data, { sender: null, id: payload.id }).then(
+    this.#ctx.router.dispatch(payload.type, new JsonData(payload.data), { sender: null, id: payload.id }).then(
       (outcome) => {
         if (!outcome.good) this.#log.warn({ type: payload.type, code: outcome.code, reason: outcome.reason }, 'server message failed');
         this.close('server_message_done');
