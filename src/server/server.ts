@@ -15,9 +15,13 @@ import { openOfflineDelivery, type OfflineDelivery } from './routing/offline.ts'
 import { Router } from './routing/router.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
-import { CloseCounters } from './session/close-counters.ts';
 import { addressKey, ConnectionGate } from './session/connection-gate.ts';
 import { LoginThrottle } from './session/login-throttle.ts';
+import { Login } from './session/login.ts';
+import { ServerEvents } from './events.ts';
+import { logEvents } from './event-log.ts';
+import { Stats } from './stats.ts';
+import { serverScopeAcceptor } from './federation/server-scope.ts';
 import { errorFrame } from '../protocol/builders.ts';
 import { encodeFrame } from '../protocol/frame.ts';
 import { startListener, type Listener } from './transport/listener.ts';
@@ -42,6 +46,8 @@ export interface BesterServer {
    */
   handlerStatus(): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus>;
   readonly federation: Federation;
+  /** The core's events (docs/architecture.md): connections, logins, messages, handler calls, deliveries, peer links. */
+  readonly events: ServerEvents;
   /**
    * Stops gracefully: stops accepting, answers new messages `shutting_down`, lets handler calls in
    * progress finish within config.shutdown.graceMs (then cancels them), tells every connection
@@ -62,6 +68,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const ownsStore = options.accounts === undefined;
   const accounts = options.accounts ?? (await openAccountStore(config.accounts));
   const shutdown = new AbortController();
+  const events = new ServerEvents((err, name) => logger.error({ err, event: name }, 'an event listener failed'));
+  const stats = new Stats();
+  stats.listen(events);
+  logEvents(events, logger);
   const registry = new SessionRegistry<Session>();
   const sessions = new Set<Session>();
   const supervisor = new HandlerSupervisor({
@@ -108,6 +118,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     federation: fed.federation,
     ...(offline ? { offline } : {}),
     callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
+    handlerCalled: (event) => events.emit('handler.called', event),
+    events,
   });
   // docs/protocol.md §9.4.3 (serverInfo `handlers`): the same for server.handlerStatus() and the informer.
   const handlerStatus = (): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus> =>
@@ -117,8 +129,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       return { ...status, inFlight: router.inFlight(status.type), ...use };
     });
   const sessionLogger = logger.child({ component: 'session' });
-  const closes = new CloseCounters();
   const throttle = new LoginThrottle({ limits: config.limits.loginFailures });
+  const login = new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, throttle });
+  const serverScope = serverScopeAcceptor({
+    federation: fed.federation,
+    limits: config.limits,
+    logger: logger.child({ component: 'federation' }),
+    dispatch: (type, data, context) => router.dispatch(type, data, context),
+  });
   const gate = new ConnectionGate(config.limits);
   const onConnection = (socket: net.Socket): void => {
     socket.on('error', () => undefined); // the session adds its own; this covers the gap before it
@@ -127,8 +145,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const address = addressKey(socket.remoteAddress);
     const refusal = gate.admit(address, sessions.size);
     if (refusal !== null) {
-      sessionLogger.info({ remote, code: 'too_many_connections', reason: refusal }, 'connection refused');
-      closes.count('too_many_connections');
+      events.emit('connection.refused', { transport: 'stream', remote, code: 'too_many_connections', reason: refusal });
       refuse(socket, refusal);
       return;
     }
@@ -140,10 +157,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registry,
       router,
       logger: sessionLogger,
-      peers: fed.acceptor,
+      login,
+      serverScope,
       ...(offline ? { offline } : {}),
       onClosed: (s) => sessions.delete(s),
-      closes,
+      events,
       throttle,
       gate,
     }, address);
@@ -167,7 +185,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         handlerStatus,
         federationStatus: () => fed.federation.status(),
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
-        closeCounts: () => closes.snapshot(),
+        closeCounts: () => stats.closes.snapshot(),
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),
@@ -225,6 +243,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     informerPath: informer?.path ?? null,
     handlerStatus,
     federation: fed.federation,
+    events,
     close: () => (closing ??= close()),
     hurry: () => {
       if (closing !== null) hurried.resolve(false);

@@ -9,7 +9,6 @@ import { JsonData } from '../../protocol/json-text.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { DispatchContext, Outcome } from '../routing/router.ts';
-import type { PeerAcceptor } from '../session/session.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { FederationStore } from '../storage/federation-store.ts';
 import { storePath } from '../storage/store-path.ts';
@@ -20,7 +19,6 @@ export const FEDERATION_NOTICE_TYPE = 'bester.federation';
 
 export interface FederationSetup {
   readonly federation: Federation;
-  readonly acceptor: PeerAcceptor;
   close(): void;
 }
 
@@ -62,21 +60,12 @@ export function setupFederation(options: {
       const frame = encodeJsonFrame(
         deliveryJson(FEDERATION_NOTICE_TYPE, { event: 'undeliverable', server: entry.peer, id: entry.msgId, type: entry.type, reason }),
       );
-      let told = false;
-      for (const session of registry.connectionsOf(entry.sender)) told = session.sendFrame(frame) || told;
-      if (!told) logger.warn({ sender: entry.sender, id: entry.msgId }, 'could not tell the sender about an expired message: not connected');
+      if (!registry.sendTo(entry.sender, frame)) logger.warn({ sender: entry.sender, id: entry.msgId }, 'could not tell the sender about an expired message: not connected');
     },
   });
   logger.info({ nodeId, peers: [...config.federation.peers.keys()] }, 'federation ready');
   return {
     federation,
-    acceptor: {
-      accept: (io, first, remote) => {
-        const link = federation.acceptInbound(io, first, remote);
-        if (!link) return null;
-        return { frame: (v) => link.frame(v), closed: () => federation.inboundClosed(link) };
-      },
-    },
     close: () => {
       federation.close();
       store.close();

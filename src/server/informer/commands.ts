@@ -6,6 +6,7 @@ import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
 import type { Logger } from '../log.ts';
 import { deliverToUsers } from '../routing/delivery.ts';
+import { recipients } from '../routing/route-plan.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { failure, parseSendClients, success, type InformerAnswer, type InformerRequest } from './request.ts';
 
@@ -104,7 +105,7 @@ function sendClients(ctx: InformerContext, data: unknown): CommandResult {
   const parsed = parseSendClients(data);
   if (!parsed.ok) return { answer: failure(parsed.error) };
   const { users, type } = parsed.value;
-  const result = deliverToUsers(ctx.registry, users, type, new JsonData(parsed.value.data));
+  const result = deliverToUsers(ctx.registry, recipients(users), type, new JsonData(parsed.value.data));
   ctx.logger.debug({ type, delivered: result.delivered.length, undelivered: result.undelivered.length }, 'informer sendClients');
   return { answer: success({ delivered: result.delivered, undelivered: result.undelivered }) };
 }

@@ -1,9 +1,49 @@
-// Carrying out sendClients: every connection of each named user gets the same encoded frame
-// (docs/protocol.md §4.3.1). Enqueues only: never waits on one recipient's socket.
+// Delivery does (docs/architecture.md): carrying out a route plan (route-plan.ts). Deliverers: the
+// sessions connected here (the registry's one fan-out loop), the offline store for known users who
+// are not connected (§4.3.1), and federation peers (§4.3.2). Enqueues only: never waits on a socket.
 import { deliveryJson } from '../../protocol/builders.ts';
+import type { ErrorCode } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
+import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
+import type { ServerEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
+import type { KeepResult, OfflineDelivery } from './offline.ts';
+import type { RoutePlan } from './route-plan.ts';
+
+/** What the sender is told about one message (§3.3). */
+export type Outcome =
+  | {
+      readonly good: true;
+      readonly servers?: Readonly<Record<string, string>>;
+      /** sendClients: recipients offline whose delivery was kept for their next login (§4.3.1). */
+      readonly stored?: readonly string[];
+    }
+  | {
+      readonly good: false;
+      readonly code: ErrorCode;
+      readonly reason: string;
+      readonly undelivered?: readonly string[];
+      readonly servers?: Readonly<Record<string, string>>;
+      readonly stored?: readonly string[];
+    };
+
+/** Who a message is from and where it has been (for envelopes, offline notices and federation). */
+export interface DispatchContext {
+  /** The logged-in user who sent it (or, from a peer, the user its origin server vouches for). */
+  readonly sender: string | null;
+  readonly id: string | null;
+  /** The server where it entered the federation; absent for a message from one of our clients. */
+  readonly origin?: string;
+  /** Servers crossed so far; absent (0) for a message from one of our clients. */
+  readonly hops?: number;
+}
+
+/** The part of federation delivery needs: carrying out sendServers. */
+export interface Forwarder {
+  forward(targets: readonly string[], request: ForwardRequest): Promise<ForwardResult>;
+}
 
 export interface DeliveryResult {
   /** Names that got the message on at least one connection. */
@@ -12,27 +52,122 @@ export interface DeliveryResult {
   readonly undelivered: string[];
 }
 
+export interface DeliveryOptions {
+  /** The sessions connected to this server. */
+  readonly registry: SessionRegistry;
+  readonly logger: Logger;
+  /** Carries out sendServers; without it sendServers is answered federation_unavailable. */
+  readonly federation?: Forwarder;
+  /** Keeps deliveries for known users who are offline; without it they are reported undelivered (§4.3.1). */
+  readonly offline?: Pick<OfflineDelivery, 'keep'>;
+  /** The core's events: `delivery` for every sendClients carried out. */
+  readonly events?: ServerEvents;
+}
+
 /**
- * Names are deduplicated: a name listed twice gets the message once (the original sent it twice).
- * `data`'s own text (the handler's) is used as it is. Throws if it has to be serialised and cannot be.
+ * sendClients to the sessions connected here: `users` (already trimmed and deduplicated) each get
+ * one encoding of the delivery on every connection. Throws if `data` cannot be serialised.
  */
-export function deliverToUsers(
-  registry: SessionRegistry,
-  users: readonly string[],
-  type: string,
-  data: JsonData,
-): DeliveryResult {
+export function deliverToUsers(registry: SessionRegistry, users: readonly string[], type: string, data: JsonData): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
   if (users.length === 0) return { delivered, undelivered };
-  const names = users.length === 1 ? [users[0]!.trim()] : [...new Set(users.map((u) => u.trim()))];
   const frame = encodeJsonFrame(deliveryJson(type, data));
-  for (const name of names) {
-    let reached = false;
-    for (const session of registry.connectionsOf(name)) {
-      if (session.sendFrame(frame)) reached = true;
-    }
-    (reached ? delivered : undelivered).push(name);
-  }
+  for (const name of users) (registry.sendTo(name, frame) ? delivered : undelivered).push(name);
   return { delivered, undelivered };
+}
+
+export class Delivery {
+  readonly #o: DeliveryOptions;
+
+  constructor(options: DeliveryOptions) {
+    this.#o = options;
+  }
+
+  /** Carries out a final plan (not a sendHandler hop). Never rejects; throws only on unserialisable data. */
+  carryOut(plan: RoutePlan, context: DispatchContext): Outcome | Promise<Outcome> {
+    switch (plan.kind) {
+      case 'deliver':
+        return this.#deliver(plan, context);
+      case 'forward':
+        return this.#forward(plan, context);
+      case 'refuse':
+        return bad(plan.code, plan.reason);
+      case 'handler':
+        return bad('internal_error', 'a sendHandler hop reached delivery');
+    }
+  }
+
+  #deliver(plan: RoutePlan & { kind: 'deliver' }, context: DispatchContext): Outcome | Promise<Outcome> {
+    const { registry, logger, offline } = this.#o;
+    const result = deliverToUsers(registry, plan.users, plan.type, plan.data);
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ handler: plan.type, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
+    }
+    const queued = result.delivered.length;
+    if (result.undelivered.length === 0) {
+      this.#told(plan.type, queued, 0, 0);
+      return GOOD;
+    }
+    if (offline === undefined) {
+      this.#told(plan.type, queued, 0, result.undelivered.length);
+      return { good: false, code: 'recipients_offline', reason: `not connected: ${result.undelivered.join(', ')}`, undelivered: result.undelivered };
+    }
+    // Only recipients not connected wait for the store; the fan-out above never waited.
+    const keep = { id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
+    return offline.keep(result.undelivered, plan.type, plan.data, { type: plan.messageType, ...keep }).then((kept) => {
+      const notKept = kept.full.length + kept.unknown.length + kept.failed.length;
+      this.#told(plan.type, queued + kept.delivered.length, kept.stored.length, notKept);
+      return keptOutcome(kept);
+    });
+  }
+
+  /** The `delivery` event (docs/architecture.md), built only when somebody listens. */
+  #told(type: string, queued: number, kept: number, undelivered: number): void {
+    const { events } = this.#o;
+    if (events?.has('delivery') === true) events.emit('delivery', { type, queued, kept, undelivered });
+  }
+
+  /**
+   * The message's own type travels to the peer, not the type of the handler that produced the
+   * result (docs/federation.md §3.3): the peer runs its own handler for the type the client sent.
+   */
+  async #forward(plan: RoutePlan & { kind: 'forward' }, context: DispatchContext): Promise<Outcome> {
+    const { federation } = this.#o;
+    if (!federation) return bad('federation_unavailable', 'sendServers: federation is not configured on this server');
+    const result = await federation.forward(plan.servers, {
+      type: plan.type,
+      id: context.id,
+      data: plan.data.value,
+      sender: context.sender,
+      origin: context.origin ?? null,
+      hops: context.hops ?? 0,
+    });
+    const first = result.failed[0];
+    if (first === undefined) return { good: true, servers: result.servers };
+    const reason = result.failed.map((f) => `${f.target}: ${f.reason}`).join('; ');
+    return { good: false, code: first.code, reason, servers: result.servers };
+  }
+}
+
+const GOOD: Outcome = Object.freeze({ good: true });
+
+/**
+ * §4.3.1: `good` (with `stored`) when every recipient not connected was kept for later; else `bad`
+ * naming who did not get it: over their queue's limit, no such user, or the store failed.
+ */
+function keptOutcome(kept: KeepResult): Outcome {
+  const stored = kept.stored.length > 0 ? { stored: kept.stored } : {};
+  const undelivered = [...kept.full, ...kept.unknown, ...kept.failed];
+  if (undelivered.length === 0) return { good: true, ...stored };
+  const reasons: string[] = [];
+  if (kept.full.length > 0) reasons.push(`too many messages waiting for: ${kept.full.join(', ')}`);
+  if (kept.unknown.length > 0) reasons.push(`not connected: ${kept.unknown.join(', ')}`);
+  if (kept.failed.length > 0) reasons.push(`could not be kept for later: ${kept.failed.join(', ')}`);
+  const code: ErrorCode = kept.full.length > 0 ? 'recipient_queue_full' : kept.failed.length > 0 ? 'store_error' : 'recipients_offline';
+  return { good: false, code, reason: reasons.join('; '), undelivered, ...stored };
+}
+
+export function bad(code: ErrorCode, reason: string): Outcome {
+  return { good: false, code, reason };
 }

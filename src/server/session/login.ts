@@ -1,7 +1,12 @@
-// Checking a client login's credentials (docs/protocol.md §2.2, §2.3). The session's state
-// machine (session.ts) decides what follows; this only answers "who is it", or null.
+// The login step (docs/protocol.md §2.2–§2.5), as one piece: the failed-login throttle, the
+// password check, and the per-user connection cap. The session's state machine (session.ts) asks;
+// this answers who it is, or why not, with the code and reason the client is told.
+import type { ErrorCode } from '../../protocol/errors.ts';
 import type { Credentials } from '../../protocol/messages.ts';
 import { checkUsername, normalizeUsername, type AccountStore } from '../accounts/account-store.ts';
+import type { LoginOutcome } from '../events.ts';
+import type { SessionRegistry } from './registry.ts';
+import { throttledReason, type LoginThrottle } from './login-throttle.ts';
 
 /** The one answer for an unknown user and a wrong password alike (§2.3). */
 export const AUTH_FAILED_REASON = 'authentication failed: unknown user or wrong password';
@@ -20,4 +25,64 @@ export async function authenticate(accounts: AccountStore, credentials: Credenti
   // §2.2: empty username or password fails, like the original; the store checks the rest.
   if (checkUsername(username) !== null || credentials.password === '') return null;
   return (await accounts.verify(username, credentials.password)) ? username : null;
+}
+
+export type LoginDecision =
+  | { readonly ok: true; readonly user: string }
+  | {
+      readonly ok: false;
+      readonly outcome: Exclude<LoginOutcome, 'ok'>;
+      readonly code: ErrorCode;
+      readonly reason: string;
+      /** The well-formed name that was tried, for logs (null when there was none). */
+      readonly user: string | null;
+    };
+
+export interface LoginOptions {
+  readonly accounts: AccountStore;
+  readonly registry: SessionRegistry;
+  /** limits.maxSessionsPerUser. */
+  readonly maxSessionsPerUser: number;
+  /** Failed logins per address and per username (§2.5); absent: not throttled. */
+  readonly throttle?: LoginThrottle;
+}
+
+export class Login {
+  readonly #o: LoginOptions;
+
+  constructor(options: LoginOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Throttle, then password (§2.5: a throttled address or username is refused before the password
+   * is looked at). Never rejects: a store failure is a `store_error` decision. The per-user cap is
+   * not checked here: `admit()` does that in the same turn as the session joins the registry.
+   */
+  async check(credentials: Credentials | null, address: string | null): Promise<LoginDecision> {
+    const { throttle, accounts } = this.#o;
+    const attempted = wellFormedName(credentials);
+    const refusal = throttle?.check(address, attempted) ?? null;
+    if (refusal !== null) return { ok: false, outcome: 'throttled', code: 'login_throttled', reason: throttledReason(refusal), user: attempted };
+    let user: string | null;
+    try {
+      user = await authenticate(accounts, credentials);
+    } catch {
+      return { ok: false, outcome: 'error', code: 'store_error', reason: 'the account store is unavailable, try again later', user: attempted };
+    }
+    if (user === null) {
+      throttle?.failed(address, attempted);
+      return { ok: false, outcome: 'failed', code: 'auth_failed', reason: AUTH_FAILED_REASON, user: attempted };
+    }
+    throttle?.succeeded(user);
+    return { ok: true, user };
+  }
+
+  /** §2.5 limits.maxSessionsPerUser: null when `user` may hold one more connection, else the refusal. */
+  admit(user: string): LoginDecision | null {
+    const max = this.#o.maxSessionsPerUser;
+    if (this.#o.registry.connectionsOf(user).size < max) return null;
+    const reason = `this user already has ${max} connections, the most allowed (limits.maxSessionsPerUser)`;
+    return { ok: false, outcome: 'refused', code: 'too_many_connections', reason, user };
+  }
 }

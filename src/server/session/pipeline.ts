@@ -8,8 +8,9 @@ import { dummyReply, statusReport } from '../../protocol/builders.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { builtinCommand } from '../../protocol/messages.ts';
 import type { ServerConfig } from '../config/types.ts';
+import type { ServerEvents } from '../events.ts';
 import { describeThrown, type Logger } from '../log.ts';
-import type { Router } from '../routing/router.ts';
+import { SHUTTING_DOWN, type Outcome, type Router } from '../routing/router.ts';
 import type { CloseReason } from './close-counters.ts';
 
 /** Messages read ahead of those started before the socket is paused (resumed below half of it). */
@@ -22,20 +23,28 @@ export interface InboundMessage {
   readonly data: JsonData;
 }
 
+/** What the pipeline needs of its connection; the session implements it (session.ts). */
+export interface PipelineHost {
+  /** The user the connection logged in as. */
+  readonly username: string | null;
+  /** Queues one answer on the connection. */
+  answer(value: object): void;
+  /** `builtin close` (§5.2): closes once the answers before it are written. */
+  closeFor(reason: CloseReason): void;
+  /** Stops and restarts reading the connection (the pipeline's queue is full, then half empty). */
+  pauseReading(): void;
+  resumeReading(): void;
+  /** Nothing queued and nothing in progress any more. */
+  pipelineIdle(): void;
+}
+
 export interface PipelineOptions {
   readonly config: ServerConfig;
   readonly router: Router;
   readonly log: Logger;
-  /** The user the connection logged in as. */
-  sender(): string | null;
-  /** Queues one answer on the connection. */
-  send(value: object): void;
-  /** `builtin close` (§5.2). */
-  close(reason: CloseReason): void;
-  pause(): void;
-  resume(): void;
-  /** Nothing queued and nothing in progress any more. */
-  idle(): void;
+  readonly host: PipelineHost;
+  /** Told `message.handled` for every message answered (docs/architecture.md, Events). */
+  readonly events?: ServerEvents;
 }
 
 export class MessagePipeline {
@@ -76,7 +85,7 @@ export class MessagePipeline {
 
   push(msg: InboundMessage): void {
     this.#queue.push(msg);
-    if (this.#queue.length >= MAX_QUEUED) this.#o.pause();
+    if (this.#queue.length >= MAX_QUEUED) this.#o.host.pauseReading();
     this.#pump();
   }
 
@@ -86,7 +95,7 @@ export class MessagePipeline {
       if (next === undefined) break;
       this.#start(next);
     }
-    if (this.#running === 0 && this.#queue.length === 0) this.#o.idle();
+    if (this.#running === 0 && this.#queue.length === 0) this.#o.host.pipelineIdle();
   }
 
   #start(msg: InboundMessage): void {
@@ -97,7 +106,7 @@ export class MessagePipeline {
     const done = (): void => {
       resolve(this.#open);
       this.#running--;
-      if (this.#queue.length < MAX_QUEUED / 2) this.#o.resume();
+      if (this.#queue.length < MAX_QUEUED / 2) this.#o.host.resumeReading();
       this.#pump();
     };
     this.#run(msg, turn).then(done, done);
@@ -115,7 +124,7 @@ export class MessagePipeline {
     }
     // Sent when the connection is gone too (it is then dropped): the message was started.
     await turn;
-    if (answer !== null) this.#o.send(answer);
+    if (answer !== null) this.#o.host.answer(answer);
   }
 
   /** The answer to send (null: none); side effects only once `turn` resolved. */
@@ -132,10 +141,24 @@ export class MessagePipeline {
       }
       if (!(await turn)) return null; // earlier messages are answered first
       this.#o.log.debug('builtin close');
-      this.#o.close('client_close');
+      this.#o.host.closeFor('client_close');
       return null;
     }
-    const outcome = await router.dispatch(msg.type, msg.data, { sender: this.#o.sender(), id: msg.id }, turn);
+    // The handler chain runs at once; what it decided is carried out in this message's turn (§3.1).
+    const work = router.begin();
+    if (work === null) return statusReport(msg.id, false, SHUTTING_DOWN);
+    const events = this.#o.events?.has('message.handled') === true ? this.#o.events : null;
+    const started = events === null ? 0 : performance.now();
+    let outcome: Outcome;
+    try {
+      const context = { sender: this.#o.host.username, id: msg.id };
+      const plan = await router.route(msg.type, msg.data, context);
+      if (!(await turn)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
+      outcome = await router.carryOut(plan, context);
+    } finally {
+      work.end();
+    }
+    events?.emit('message.handled', { type: msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - started });
     if (!outcome.good) return statusReport(msg.id, false, outcome);
     if (outcome.servers === undefined && outcome.stored === undefined) return statusReport(msg.id, true);
     const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };

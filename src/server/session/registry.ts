@@ -25,6 +25,18 @@ export class SessionRegistry<S extends Recipient = Recipient> {
     if (set.size === 0) this.#byUser.delete(username);
   }
 
+  /**
+   * The one fan-out loop (docs/protocol.md §4.3.1): queues `frame` on every open connection of
+   * `username`. True if at least one took it. Never waits on a socket.
+   */
+  sendTo(username: string, frame: Buffer): boolean {
+    const set = this.#byUser.get(username);
+    if (set === undefined) return false;
+    let reached = false;
+    for (const session of set) if (session.sendFrame(frame)) reached = true;
+    return reached;
+  }
+
   /** Every open connection of a user (empty if offline). */
   connectionsOf(username: string): ReadonlySet<S> {
     return this.#byUser.get(username) ?? EMPTY;

@@ -1,42 +1,36 @@
 // One connection's state machine (STYLE.md #4, docs/protocol.md §2–§3):
 //   awaitingFirst -> authenticating -> client -> closed
-//   awaitingFirst -> server (one message, legacy federation) -> closed
-// Any state -> closing -> closed. A logged-in connection's messages go through its pipeline.ts.
+//   awaitingFirst -> server | peer (taken over by federation/server-scope.ts) -> closed
+// Any state -> closing -> closed. Its roles live beside it: the first frame is classified by
+// first-frame.ts, the login decided by login.ts, live deliveries held behind the kept ones by
+// offline-hold.ts, and a logged-in connection's messages run through pipeline.ts.
 import type { Duplex } from 'node:stream';
 import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import { parseFrameText } from '../../protocol/frame.ts';
-import { JsonData } from '../../protocol/json-text.ts';
-import { validateClientMessage, validateFirstMessage, type ServerPayload } from '../../protocol/messages.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
+import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
-import { describeThrown, type Logger } from '../log.ts';
+import type { ServerEvents } from '../events.ts';
+import type { Logger } from '../log.ts';
 import type { OfflineDelivery } from '../routing/offline.ts';
 import type { Router } from '../routing/router.ts';
 import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
+import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink, type ServerScopeAcceptor } from './first-frame.ts';
 import { Liveness } from './liveness.ts';
-import { throttledReason, type LoginThrottle } from './login-throttle.ts';
-import { MessagePipeline } from './pipeline.ts';
-import { AUTH_FAILED_REASON, authenticate, wellFormedName } from './login.ts';
+import { Login, type LoginDecision } from './login.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import { OfflineHold } from './offline-hold.ts';
+import { MessagePipeline, type PipelineHost } from './pipeline.ts';
 
 /** Where a client message keeps the data passed to its handler (docs/protocol.md §3). */
 const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
 
 export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
-
-/** Where a peer link's frames go once its hello was accepted (src/server/federation/). */
-export interface PeerLinkHandler {
-  frame(value: unknown): void;
-  closed(): void;
-}
-
-export interface PeerAcceptor {
-  /** Checks the hello; returns the link's frame handler, or null when refused (it answered and closed). */
-  accept(io: { send(value: unknown): void; close(): void }, first: unknown, remote: string): PeerLinkHandler | null;
-}
 
 export interface SessionContext {
   readonly config: ServerConfig;
@@ -44,13 +38,17 @@ export interface SessionContext {
   readonly registry: SessionRegistry<Session>;
   readonly router: Router;
   readonly logger: Logger;
-  /** Accepts authenticated peer links; without it a sealed server-scope frame is refused. */
-  readonly peers?: PeerAcceptor;
+  /** The login step shared by the server's sessions; absent: one is made from the fields here. */
+  readonly login?: Login;
+  /** Takes over server-scope connections (legacy messages, peer links); absent: they are refused. */
+  readonly serverScope?: ServerScopeAcceptor;
   /** Writes the deliveries kept while the user was offline at each login (§4.3.1); absent: none are kept. */
   readonly offline?: Pick<OfflineDelivery, 'flush'>;
   /** Called once when the connection is gone. */
   readonly onClosed: (session: Session) => void;
-  /** Counts why each connection ended (serverInfo `closes`, docs/protocol.md §9.4.3). */
+  /** The core's events (docs/architecture.md); absent: none are emitted. */
+  readonly events?: ServerEvents;
+  /** Counts why each connection ended; when `events` is absent (embedders, tests). */
   readonly closes?: CloseCounters;
   /** Failed logins per address and per username (§2.5); absent: not throttled. */
   readonly throttle?: LoginThrottle;
@@ -58,26 +56,23 @@ export interface SessionContext {
   readonly gate?: ConnectionGate;
 }
 
-
-export class Session {
+export class Session implements PipelineHost {
   state: SessionState = 'awaitingFirst';
   username: string | null = null;
   readonly #conn: FrameConnection;
   readonly #ctx: SessionContext;
   readonly #log: Logger;
+  readonly #remote: string;
   /** A client connection's messages (§3.1), from its first message on. */
   #pipeline: MessagePipeline | null = null;
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
-  #peer: PeerLinkHandler | null = null;
+  #peer: PeerLinkSink | null = null;
   /** While the kept deliveries are written at login: live deliveries wait here, behind them (§4.3.1). */
-  #held: Buffer[] | null = null;
-  #heldBytes = 0;
+  #held: OfflineHold | null = null;
   /** The key per-address limits count this connection under (connection-gate.ts), null for a local one. */
   readonly #address: string | null;
   #countedAsPending = true;
-  /** The normalized username of the login being checked, when it is a well-formed name. */
-  #attempted: string | null = null;
   #features: readonly string[] = [];
   #liveness: Liveness | null = null;
   #closeReason: CloseReason | null = null;
@@ -85,6 +80,7 @@ export class Session {
   constructor(stream: Duplex, remote: string, ctx: SessionContext, address: string | null = null) {
     this.#ctx = ctx;
     this.#address = address;
+    this.#remote = remote;
     this.#conn = new FrameConnection(
       stream,
       remote,
@@ -105,7 +101,7 @@ export class Session {
       },
     );
     this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
-    this.#log.debug('connection opened');
+    ctx.events?.emit('connection.opened', { id: this.#conn.id, transport: 'stream', remote });
     this.#loginTimer = setTimeout(() => {
       this.#fatal('login_timeout', `no login within ${ctx.config.limits.loginTimeoutMs} ms`);
     }, ctx.config.limits.loginTimeoutMs);
@@ -119,13 +115,9 @@ export class Session {
   sendFrame(frame: Buffer): boolean {
     if (this.#held === null) return this.#conn.sendFrame(frame);
     if (this.state !== 'client') return false;
-    this.#heldBytes += frame.length;
-    if (this.#heldBytes > this.#ctx.config.limits.maxOutboundBytes) {
-      this.#fatal('slow_consumer', `more than ${this.#ctx.config.limits.maxOutboundBytes} bytes waiting to be sent`);
-      return false;
-    }
-    this.#held.push(frame);
-    return true;
+    if (this.#held.hold(frame)) return true;
+    this.#fatal('slow_consumer', `more than ${this.#ctx.config.limits.maxOutboundBytes} bytes waiting to be sent`);
+    return false;
   }
 
   /** Closes the connection after what was sent is flushed; `reason` is what it is counted as. */
@@ -145,6 +137,27 @@ export class Session {
     this.#fatal('shutting_down', 'the server is shutting down');
   }
 
+  // PipelineHost (pipeline.ts): what the pipeline may do with this connection.
+  answer(value: object): void {
+    this.#conn.send(value);
+  }
+
+  closeFor(reason: CloseReason): void {
+    this.close(reason);
+  }
+
+  pauseReading(): void {
+    this.#conn.pause();
+  }
+
+  resumeReading(): void {
+    this.#conn.resume();
+  }
+
+  pipelineIdle(): void {
+    this.#closeIfIdle();
+  }
+
   #onFrame(body: Buffer): void {
     this.#liveness?.heard(); // §5.3: any frame shows the client is there
     let frame: JsonData;
@@ -156,17 +169,16 @@ export class Session {
       this.#fatal(e.code, e.message);
       return;
     }
-    const value = frame.value;
     switch (this.state) {
       case 'awaitingFirst':
-        this.#onFirst(value);
+        this.#onFirst(frame.value);
         return;
       case 'authenticating':
       case 'client':
         this.#onClientMessage(frame);
         return;
       case 'peer':
-        this.#peer?.frame(value);
+        this.#peer?.frame(frame.value);
         return;
       default:
         return; // closing, or a server-scope connection that already had its one message
@@ -174,64 +186,78 @@ export class Session {
   }
 
   #onFirst(value: unknown): void {
-    const first = validateFirstMessage(value);
-    if (!first.ok) {
-      this.#fatal(first.code, first.reason);
-      return;
+    const { serverScope, config } = this.#ctx;
+    const first = classifyFirstFrame(value, {
+      acceptLegacy: config.federation.acceptUnauthenticatedServers && serverScope !== undefined,
+      acceptPeers: serverScope !== undefined,
+    });
+    switch (first.kind) {
+      case 'refuse':
+        this.#fatal(first.code, first.reason);
+        return;
+      case 'legacy':
+        this.#takenOver('server');
+        serverScope!.legacy(this.#io(), first.payload);
+        return;
+      case 'peer': {
+        this.#takenOver('peer');
+        const sink = serverScope!.peer(this.#io(), first.hello);
+        if (sink !== null && this.state === 'peer') this.#peer = sink;
+        return;
+      }
+      case 'client':
+        this.#features = first.features;
+        this.#login(first.credentials);
+        return;
     }
-    if (first.value.scope === 'server') {
-      this.#onServerMessage(first.value.payload);
-      return;
-    }
-    if (first.value.scope === 'peer') {
-      this.#onPeerHello(value);
-      return;
-    }
-    this.#features = first.value.features;
-    this.#attempted = wellFormedName(first.value.credentials);
-    // §2.5: a throttled address or username is refused before the password is looked at.
-    const refusal = this.#ctx.throttle?.check(this.#address, this.#attempted) ?? null;
-    if (refusal !== null) {
-      this.#log.warn({ user: this.#attempted, by: refusal.by }, 'login throttled');
-      this.#reportFatal(AUTH_ID, 'login_throttled', throttledReason(refusal));
-      return;
-    }
+  }
+
+  #login(credentials: Credentials | null): void {
     this.state = 'authenticating';
     this.#conn.pause();
-    authenticate(this.#ctx.accounts, first.value.credentials).then(
-      (username) => this.#onAuthenticated(username),
+    const login = this.#ctx.login ?? this.#defaultLogin();
+    login.check(credentials, this.#address).then(
+      (decision: LoginDecision) => {
+        if (this.state !== 'authenticating') return; // closed while the store was checking
+        // The per-user cap is checked in the same turn as the session joins the registry.
+        const refusal = decision.ok ? login.admit(decision.user) : decision;
+        if (refusal === null && decision.ok) this.#loggedIn(decision.user);
+        else this.#loginRefused(refusal ?? decision);
+      },
       (err: unknown) => {
-        this.#log.error({ err }, 'account store failed during login');
-        this.#reportFatal(AUTH_ID, 'store_error', 'the account store is unavailable, try again later');
+        // check() never rejects; this only keeps the connection from hanging if it did.
+        this.#log.error({ err }, 'login failed unexpectedly');
+        this.#reportFatal(AUTH_ID, 'internal_error', 'internal error');
       },
     );
   }
 
-  #onAuthenticated(username: string | null): void {
-    if (this.state !== 'authenticating') return; // closed while the store was checking
-    if (username === null) {
-      this.#log.info('login failed');
-      this.#ctx.throttle?.failed(this.#address, this.#attempted);
-      this.#reportFatal(AUTH_ID, 'auth_failed', AUTH_FAILED_REASON);
-      return;
-    }
-    this.#ctx.throttle?.succeeded(username);
-    const maxSessions = this.#ctx.config.limits.maxSessionsPerUser;
-    if (this.#ctx.registry.connectionsOf(username).size >= maxSessions) {
-      const reason = `this user already has ${maxSessions} connections, the most allowed (limits.maxSessionsPerUser)`;
-      this.#reportFatal(AUTH_ID, 'too_many_connections', reason);
-      return;
-    }
+  #defaultLogin(): Login {
+    const { accounts, registry, config, throttle } = this.#ctx;
+    return new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, ...(throttle ? { throttle } : {}) });
+  }
+
+  #loginRefused(decision: LoginDecision): void {
+    if (decision.ok) return;
+    const { events } = this.#ctx;
+    if (events === undefined) this.#log.info({ user: decision.user, code: decision.code }, 'login refused');
+    events?.emit('login', { id: this.id, outcome: decision.outcome, user: decision.user, remote: this.#remote, code: decision.code });
+    this.#reportFatal(AUTH_ID, decision.code, decision.reason);
+  }
+
+  #loggedIn(username: string): void {
     this.#leavePending();
     this.#clearLoginTimer();
     this.username = username;
     this.state = 'client';
     const offline = this.#ctx.offline;
     // §4.3.1: from the moment the user counts as online, live deliveries wait behind the kept ones.
-    if (offline) this.#held = [];
+    if (offline) this.#held = new OfflineHold(this.#ctx.config.limits.maxOutboundBytes);
     this.#ctx.registry.add(username, this);
     this.#conn.maxFrameBytes = this.#ctx.config.limits.maxFrameBytes;
-    this.#log.info({ user: username }, 'logged in');
+    const { events } = this.#ctx;
+    if (events === undefined) this.#log.info({ user: username }, 'logged in');
+    events?.emit('login', { id: this.id, outcome: 'ok', user: username, remote: this.#remote });
     this.#startLiveness();
     this.#conn.send(statusReport(AUTH_ID, true));
     this.#conn.resume();
@@ -254,10 +280,9 @@ export class Session {
 
   /** The kept deliveries are written: what arrived meanwhile follows, then this connection's own messages. */
   #release(): void {
-    const held = this.#held ?? [];
+    const held = this.#held;
     this.#held = null;
-    this.#heldBytes = 0;
-    for (const frame of held) if (!this.#conn.sendFrame(frame)) break;
+    held?.release((frame) => this.#conn.sendFrame(frame));
     this.#pipeline?.start();
   }
 
@@ -276,58 +301,30 @@ export class Session {
   }
 
   #newPipeline(): MessagePipeline {
-    const conn = this.#conn;
-    const pipeline = new MessagePipeline({
-      config: this.#ctx.config,
-      router: this.#ctx.router,
-      log: this.#log,
-      sender: () => this.username,
-      send: (value) => conn.send(value),
-      close: (reason) => this.close(reason),
-      pause: () => conn.pause(),
-      resume: () => conn.resume(),
-      idle: () => this.#closeIfIdle(),
-    });
+    const { config, router, events } = this.#ctx;
+    const pipeline = new MessagePipeline({ config, router, log: this.#log, host: this, ...(events ? { events } : {}) });
     if (this.state === 'client' && this.#held === null) pipeline.start();
     return pipeline;
   }
 
-  /** §6.2, legacy federation: one unauthenticated message, then the connection closes. Off by default. */
-  #onServerMessage(payload: ServerPayload): void {
-    if (!this.#ctx.config.federation.acceptUnauthenticatedServers) {
-      this.#fatal('server_scope_refused', 'server-scope connections are not accepted by this server');
-      return;
-    }
+  /** A server-scope connection is handed over: no login deadline, not counted as waiting for a login. */
+  #takenOver(state: 'server' | 'peer'): void {
     this.#clearLoginTimer();
     this.#leavePending();
-    this.state = 'server';
-    this.#log.info({ type: payload.type, id: payload.id }, 'legacy server message');
-    this.#ctx.router.dispatch(payload.type, new JsonData(payload.data), { sender: null, id: payload.id }).then(
-      (outcome) => {
-        if (!outcome.good) this.#log.warn({ type: payload.type, code: outcome.code, reason: outcome.reason }, 'server message failed');
-        this.close('server_message_done');
-      },
-      (err: unknown) => {
-        this.#log.error({ err: describeThrown(err) }, 'server message failed');
-        this.close('server_message_done');
-      },
-    );
+    this.state = state;
   }
 
-  /** docs/federation.md §3: a peer opening its link; every frame from here on is sealed. */
-  #onPeerHello(first: unknown): void {
-    if (!this.#ctx.peers) {
-      this.#fatal('server_scope_refused', 'this server has no federation peers');
-      return;
-    }
-    this.#clearLoginTimer();
-    this.#leavePending();
-    this.#conn.maxFrameBytes = this.#ctx.config.limits.maxHandlerFrameBytes;
+  /** What a server-scope owner gets of this connection. */
+  #io(): ConnectionIo {
     const conn = this.#conn;
-    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close('peer_link_closed') }, first, conn.remote);
-    if (link === null) return;
-    this.state = 'peer';
-    this.#peer = link;
+    return {
+      remote: conn.remote,
+      send: (value) => conn.send(value),
+      close: (reason) => this.close(reason),
+      setMaxFrameBytes: (bytes) => {
+        conn.maxFrameBytes = bytes;
+      },
+    };
   }
 
   #closeIfIdle(): void {
@@ -381,16 +378,16 @@ export class Session {
     this.#leavePending();
     this.#liveness?.stop();
     const reason = this.#closeReason ?? 'peer_closed';
-    this.#ctx.closes?.count(reason);
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
-    const wasLoggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
+    const loggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
     this.state = 'closed';
     this.#pipeline?.stop();
     this.#peer?.closed();
     this.#peer = null;
     if (err && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') this.#log.warn({ err: err.message }, 'connection error');
-    this.#log.debug({ user: this.username, wasLoggedIn, reason }, 'connection closed');
+    const { events, closes } = this.#ctx;
+    if (events) events.emit('connection.closed', { id: this.id, reason, user: this.username, loggedIn });
+    else closes?.count(reason);
     this.#ctx.onClosed(this);
   }
 }
-

@@ -1,0 +1,126 @@
+// A message's way through its handlers (docs/protocol.md §4): the handler for its type is called,
+// its answer planned (route-plan.ts), and a sendHandler hop calls the next handler, until the plan
+// says where the result goes. Nothing is carried out here (delivery.ts does that, in the order the
+// session's pipeline gives).
+import { BesterError } from '../../protocol/errors.ts';
+import { JsonData } from '../../protocol/json-text.ts';
+import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
+import type { HandlerCallOptions } from '../handlers/handler-call.ts';
+import { describeThrown, type Logger } from '../log.ts';
+import type { DispatchContext } from './delivery.ts';
+import { HandlerGate } from './in-flight.ts';
+import { planRoute, refuse, type RoutePlan } from './route-plan.ts';
+
+/**
+ * Calls a handler with `data` (its text is what is sent). Resolves with the reply as JsonData (with
+ * its text when read from a frame, so the result is passed on unchanged), or as a bare value.
+ */
+export type HandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions) => Promise<unknown>;
+
+/** A handler call finished (the `handler.called` event, docs/architecture.md). */
+export interface HandlerCalled {
+  readonly type: string;
+  /** null: it answered; else why the call failed. */
+  readonly code: BesterError['code'] | null;
+  readonly ms: number;
+}
+
+export interface HandlerChainOptions {
+  readonly handlers: ReadonlyMap<string, HandlerConfig>;
+  readonly limits: LimitsConfig;
+  readonly callHandler: HandlerCaller;
+  readonly logger: Logger;
+  /** Aborted when a shutdown's grace period runs out: calls still in flight end with 'shutting_down'. */
+  readonly signal?: AbortSignal;
+  /** Told after every handler call. */
+  readonly called?: (event: HandlerCalled) => void;
+}
+
+export class HandlerChain {
+  readonly #o: HandlerChainOptions;
+  /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
+  readonly #gate = new HandlerGate();
+  readonly #hasHandler: (type: string) => boolean;
+
+  constructor(options: HandlerChainOptions) {
+    this.#o = options;
+    this.#hasHandler = (type) => options.handlers.has(type);
+  }
+
+  /** Calls to the handler for `type` in progress now. */
+  inFlight(type: string): number {
+    return this.#gate.inFlight(type);
+  }
+
+  /**
+   * Runs `data` through the handler for `type` and every sendHandler hop after it; resolves with the
+   * final plan (deliver, forward or refuse). Rejects only when an answer cannot even be read (a
+   * hostile value from an embedder's caller): the caller's boundary answers internal_error.
+   * `sender` reaches handlers whose config says `"input": "envelope"` (§4.4).
+   */
+  async route(type: string, data: JsonData, context: DispatchContext): Promise<RoutePlan> {
+    const { handlers, limits, logger } = this.#o;
+    let currentType = type;
+    let currentData = data;
+    for (let hops = 0; ; hops++) {
+      const handler = handlers.get(currentType);
+      // A later hop's handler was checked by the plan; only the first type can be unknown here.
+      if (!handler) return refuse('unknown_type', `no handler for type ${JSON.stringify(currentType)}`);
+      const answer = await this.#call(handler, currentData, context);
+      if (!(answer instanceof Answer)) return answer;
+      const { plan, quirk } = planRoute(answer.value, {
+        handlerType: currentType,
+        messageType: type,
+        hops,
+        maxHops: limits.maxHandlerHops,
+        hasHandler: this.#hasHandler,
+      });
+      if (quirk !== null) logger.warn({ handler: currentType, quirk }, 'handler reply read leniently');
+      if (plan.kind === 'refuse') logger.warn({ handler: currentType, code: plan.code, reason: plan.reason, id: context.id }, 'handler reply refused');
+      if (plan.kind !== 'handler') return plan;
+      currentType = plan.handler;
+      currentData = plan.data;
+    }
+  }
+
+  /** One handler call within its cap (§4.1.1: over maxInFlight, `overloaded` at once; never queued). */
+  async #call(handler: HandlerConfig, data: JsonData, context: DispatchContext): Promise<Answer | RoutePlan> {
+    const { limits, logger } = this.#o;
+    const type = handler.type;
+    if (!this.#gate.tryEnter(type, handler.maxInFlight)) {
+      logger.warn({ handler: type, maxInFlight: handler.maxInFlight, id: context.id }, 'handler overloaded');
+      return refuse('overloaded', `handler ${JSON.stringify(type)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`);
+    }
+    const started = performance.now();
+    try {
+      const input = handler.input === 'envelope' ? envelopeOf(context, type, data) : data;
+      const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
+      if (this.#o.signal) options.signal = this.#o.signal;
+      const answer = new Answer(await this.#o.callHandler(handler, input, options));
+      this.#o.called?.({ type, code: null, ms: performance.now() - started });
+      return answer;
+    } catch (err) {
+      const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
+      logger.warn({ handler: type, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
+      this.#o.called?.({ type, code: e.code, ms: performance.now() - started });
+      return refuse(e.code, `handler ${JSON.stringify(type)}: ${e.message}`);
+    } finally {
+      this.#gate.leave(type);
+    }
+  }
+}
+
+/** A handler's answer, boxed so that it cannot be mistaken for a plan whatever it holds. */
+class Answer {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+/** §4.4: the envelope `{sender, type, id, data}`, its text with the data's own text spliced in. */
+function envelopeOf(context: DispatchContext, type: string, data: JsonData): JsonData {
+  const value = { sender: context.sender, type, id: context.id, data: data.value };
+  const text = `{"sender":${JSON.stringify(context.sender)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
+  return new JsonData(value, text);
+}
