@@ -29,6 +29,12 @@ export interface ServerInfo {
   readonly users?: number;
   readonly handlers?: HandlerInfo[];
   readonly informer?: string;
+  /** Connections closed since the daemon started, by reason; absent from older daemons. */
+  readonly closes?: Record<string, number>;
+  /** Login attempts by outcome (ok, failed, throttled, refused, error); absent from older daemons. */
+  readonly logins?: Record<string, number>;
+  /** Client messages answered, by outcome (good or the code); absent from older daemons. */
+  readonly messages?: Record<string, number>;
 }
 
 function readHandler(value: unknown): HandlerInfo | null {
@@ -54,6 +60,9 @@ function pick<T>(obj: JsonObject, key: string, check: (v: unknown) => v is T): R
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** A plain object of counts (closes, logins, messages): every member a whole number. */
+const isCounts = (v: unknown): v is Record<string, number> =>
+  isObject(v) && Object.keys(v).every((k) => Number.isSafeInteger(own(v, k)));
 
 /** The typed serverInfo, or null when the original's fields are missing. */
 export function readServerInfo(data: unknown): ServerInfo | null {
@@ -81,5 +90,8 @@ export function readServerInfo(data: unknown): ServerInfo | null {
     ...pick(data, 'users', isNumber),
     ...(handlers !== undefined ? { handlers } : {}),
     ...pick(data, 'informer', isString),
+    ...pick(data, 'closes', isCounts),
+    ...pick(data, 'logins', isCounts),
+    ...pick(data, 'messages', isCounts),
   };
 }

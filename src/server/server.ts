@@ -186,6 +186,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         federationStatus: () => fed.federation.status(),
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
         closeCounts: () => stats.closes.snapshot(),
+        activityCounts: () => {
+          const { logins, messages } = stats.snapshot();
+          return { logins, messages };
+        },
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),

@@ -23,6 +23,8 @@ export interface InformerContext {
   readonly offlineStatus?: () => unknown;
   /** Connections closed so far, by reason: `{"login_timeout": 3, ...}` (docs/protocol.md §9.4.3). */
   readonly closeCounts?: () => Record<string, number>;
+  /** Logins by outcome and client messages by outcome so far (§9.4.3), counted from the core's events. */
+  readonly activityCounts?: () => { readonly logins: Record<string, number>; readonly messages: Record<string, number> };
   readonly startedAt: Date;
   /** The daemon's version (package.json). */
   readonly version: string;
@@ -93,6 +95,7 @@ function serverInfo(ctx: InformerContext): Record<string, unknown> {
     federation: ctx.federationStatus(),
     ...(ctx.offlineStatus ? { offline: ctx.offlineStatus() } : {}),
     ...(ctx.closeCounts ? { closes: ctx.closeCounts() } : {}),
+    ...(ctx.activityCounts ? ctx.activityCounts() : {}),
   };
 }
 
