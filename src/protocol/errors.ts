@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'auth_failed'
   | 'login_throttled'
   | 'too_many_connections'
+  | 'server_busy'
   // per message (the connection stays open)
   | 'unknown_type'
   | 'unknown_builtin'

@@ -14,6 +14,7 @@ export function logEvents(events: ServerEvents, logger: Logger): () => void {
       const fields = { conn: e.id, remote: e.remote, user: e.user, ...(e.code !== undefined ? { code: e.code } : {}) };
       if (e.outcome === 'ok') sessions.info(fields, 'logged in');
       else if (e.outcome === 'throttled') sessions.warn(fields, 'login throttled');
+      else if (e.outcome === 'busy') sessions.warn(fields, 'login answered busy: too many password checks waiting');
       else if (e.outcome === 'error') sessions.error(fields, 'account store failed during login');
       else sessions.info(fields, e.outcome === 'failed' ? 'login failed' : 'login refused');
     }),

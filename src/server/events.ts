@@ -4,7 +4,7 @@
 import type { ErrorCode } from '../protocol/errors.ts';
 import type { CloseReason } from './session/close-counters.ts';
 
-export type LoginOutcome = 'ok' | 'failed' | 'throttled' | 'refused' | 'error';
+export type LoginOutcome = 'ok' | 'failed' | 'throttled' | 'busy' | 'refused' | 'error';
 
 export interface ServerEventMap {
   /** A stream became a session (docs/protocol.md §2). */

@@ -16,6 +16,7 @@ import { Router } from './routing/router.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
 import { addressKey, ConnectionGate } from './session/connection-gate.ts';
+import { PendingLogins } from './session/pending-logins.ts';
 import { LoginThrottle } from './session/login-throttle.ts';
 import { Login } from './session/login.ts';
 import { ServerEvents } from './events.ts';
@@ -130,7 +131,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
   const sessionLogger = logger.child({ component: 'session' });
   const throttle = new LoginThrottle({ limits: config.limits.loginFailures });
-  const login = new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, throttle });
+  const login = new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, checks: config.limits.loginChecks, throttle });
   const serverScope = serverScopeAcceptor({
     federation: fed.federation,
     limits: config.limits,
@@ -138,12 +139,17 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     dispatch: (type, data, context) => router.dispatch(type, data, context),
   });
   const gate = new ConnectionGate(config.limits);
+  const pending = new PendingLogins<Session>(config.limits.maxUnauthenticated);
   const onConnection = (socket: net.Socket): void => {
     socket.on('error', () => undefined); // the session adds its own; this covers the gap before it
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
     // docs/protocol.md §2.5: the caps are checked before anything is read from the connection.
     const address = addressKey(socket.remoteAddress);
-    const refusal = gate.admit(address, sessions.size);
+    let refusal = gate.admit(address, sessions.size);
+    if (refusal === null && !pending.makeRoom()) {
+      gate.loggedInOrGone(address);
+      refusal = `too many connections are logging in (limits.maxUnauthenticated = ${config.limits.maxUnauthenticated}), try again later`;
+    }
     if (refusal !== null) {
       events.emit('connection.refused', { transport: 'stream', remote, code: 'too_many_connections', reason: refusal });
       refuse(socket, refusal);
@@ -164,6 +170,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       events,
       throttle,
       gate,
+      pending,
     }, address);
     sessions.add(session);
   };

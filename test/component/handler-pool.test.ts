@@ -79,6 +79,7 @@ async function handler(greet: boolean): Promise<{ config: HandlerConfig; accepte
     timeoutMs: 2000,
     input: 'data',
     maxInFlight: 64,
+    maxInFlightPerUser: 16,
     protocol: 'auto',
     connections: 2,
   };

@@ -173,6 +173,8 @@ describe('informer', () => {
       'handlers',
       'informer',
       'listeners',
+      'logins',
+      'messages',
       'offline',
       'startedAt',
       'uptimeSeconds',

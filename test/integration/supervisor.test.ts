@@ -56,6 +56,7 @@ function handler(type: string, overrides: Partial<HandlerConfig> = {}): HandlerC
     timeoutMs: 3000,
     input: 'data',
     maxInFlight: 64,
+    maxInFlightPerUser: 16,
     protocol: 'auto',
     connections: 2,
     ...overrides,

@@ -83,6 +83,7 @@ await describe('the original server.conf', async () => {
       timeoutMs: 10000,
       input: 'data',
       maxInFlight: 256,
+      maxInFlightPerUser: 64,
       connections: 2,
       protocol: 'auto',
     });
@@ -123,6 +124,7 @@ await describe('values and defaults', async () => {
       timeoutMs: 5000,
       input: 'envelope',
       maxInFlight: 8,
+      maxInFlightPerUser: 3,
       connections: 2,
       protocol: 'multiplex',
     });
@@ -138,11 +140,13 @@ await describe('values and defaults', async () => {
       maxJsonDepth: 32,
       maxConnections: 500,
       maxUnauthenticatedPerAddress: 5,
+      maxUnauthenticated: 120,
       maxSessionsPerUser: 4,
       maxOutboundBytes: 1048576,
       writeStallMs: 2000,
       pipelineDepth: 16,
       loginFailures: { maxPerAddress: 7, maxPerUser: 5, windowMs: 60000, blockMs: 30000 },
+      loginChecks: { maxRunning: 3, maxWaiting: 40, maxPerAddress: 1 },
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 30000, maxMissedPings: 3, pingLegacyClients: true });
     assert.deepEqual(config.shutdown, { graceMs: 2500 });
@@ -173,11 +177,13 @@ await describe('values and defaults', async () => {
       maxJsonDepth: 64,
       maxConnections: 10000,
       maxUnauthenticatedPerAddress: 20,
+      maxUnauthenticated: 2000,
       maxSessionsPerUser: 32,
       maxOutboundBytes: 8388608,
       writeStallMs: 10000,
       pipelineDepth: 16,
       loginFailures: { maxPerAddress: 10, maxPerUser: 10, windowMs: 600000, blockMs: 600000 },
+      loginChecks: { maxRunning: 4, maxWaiting: 64, maxPerAddress: 16 },
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 60000, maxMissedPings: 2, pingLegacyClients: false });
     assert.deepEqual(config.shutdown, { graceMs: 10000 });

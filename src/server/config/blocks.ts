@@ -85,10 +85,17 @@ function integerBlock<T extends Record<string, number>>(
 }
 
 export function parseLimits(c: Checker, value: unknown): LimitsConfig {
-  const { loginFailures, ...numbers } = DEFAULT_LIMITS;
-  const limits = integerBlock(c, value, 'limits', numbers, ['loginFailures']);
-  const nested = isObject(value) ? own(value, 'loginFailures') : undefined;
-  return { ...limits, loginFailures: integerBlock(c, nested, 'limits.loginFailures', { ...loginFailures }) };
+  const { loginFailures, loginChecks, ...numbers } = DEFAULT_LIMITS;
+  const limits = integerBlock(c, value, 'limits', numbers, ['loginFailures', 'loginChecks']);
+  // §2.5: the share of maxConnections that may wait for a login follows maxConnections unless set.
+  if (!isObject(value) || own(value, 'maxUnauthenticated') === undefined) limits.maxUnauthenticated = Math.max(1, Math.floor(limits.maxConnections / 5));
+  const failures = isObject(value) ? own(value, 'loginFailures') : undefined;
+  const checks = isObject(value) ? own(value, 'loginChecks') : undefined;
+  return {
+    ...limits,
+    loginFailures: integerBlock(c, failures, 'limits.loginFailures', { ...loginFailures }),
+    loginChecks: integerBlock(c, checks, 'limits.loginChecks', { ...loginChecks }),
+  };
 }
 
 /** Ours: the built-in ping and TCP keepalive (docs/protocol.md §5.3). */

@@ -30,11 +30,13 @@ export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
   maxJsonDepth: 64,
   maxConnections: 10_000,
   maxUnauthenticatedPerAddress: 20,
+  maxUnauthenticated: 2000,
   maxSessionsPerUser: 32,
   maxOutboundBytes: 8_388_608,
   writeStallMs: 10_000,
   pipelineDepth: 16,
   loginFailures: Object.freeze({ maxPerAddress: 10, maxPerUser: 10, windowMs: 600_000, blockMs: 600_000 }),
+  loginChecks: Object.freeze({ maxRunning: 4, maxWaiting: 64, maxPerAddress: 16 }),
 });
 
 export const DEFAULT_LIVENESS: LivenessConfig = Object.freeze({

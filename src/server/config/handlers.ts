@@ -77,7 +77,7 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'connections', 'protocol']);
+  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'maxInFlightPerUser', 'connections', 'protocol']);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -85,6 +85,9 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
   else if (typeof socket !== 'string') c.error(socketKey, `must be a string, got ${describe(socket)}`);
   else socketPath = c.socketPath(socket, socketKey) ?? '';
 
+  const maxInFlight = c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT);
+  const perUserKey = keyPath(key, 'maxInFlightPerUser');
+  const maxInFlightPerUser = Math.min(maxInFlight, c.integer(own(block, 'maxInFlightPerUser'), perUserKey, Math.max(1, Math.ceil(maxInFlight / 4))));
   return {
     type,
     socketPath,
@@ -92,7 +95,8 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     args: parseArgs(c, own(block, 'handlerArgs'), keyPath(key, 'handlerArgs')),
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
     input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
-    maxInFlight: c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT),
+    maxInFlight,
+    maxInFlightPerUser,
     connections: c.integer(own(block, 'connections'), keyPath(key, 'connections'), DEFAULT_HANDLER_CONNECTIONS, 1, MAX_HANDLER_CONNECTIONS),
     protocol: parseProtocol(c, own(block, 'protocol'), keyPath(key, 'protocol')),
   };

@@ -40,6 +40,11 @@ export interface HandlerConfig {
   /** Calls to this handler that may be in progress at once; one more is refused at once with `overloaded`. */
   readonly maxInFlight: number;
   /**
+   * Calls to this handler one user may have in progress at once (default: a quarter of maxInFlight),
+   * so that one user reaching the handler's cap does not refuse everyone else (docs/protocol.md §4.1.1).
+   */
+  readonly maxInFlightPerUser: number;
+  /**
    * How the daemon talks to the handler (docs/protocol.md §4.5): "auto" (the handler's greeting
    * decides), "original" (a new connection per call, §4.1) or "multiplex" (multiplex/1 required).
    */
@@ -86,6 +91,11 @@ export interface LimitsConfig {
   readonly maxConnections: number;
   /** Connections from one address (IPv6: one /64) that have not logged in yet. UNIX connections are exempt. */
   readonly maxUnauthenticatedPerAddress: number;
+  /**
+   * Connections on all listeners that have not logged in yet (default: a fifth of maxConnections).
+   * Past it the one that waited longest without sending its login is closed to make room (§2.5).
+   */
+  readonly maxUnauthenticated: number;
   /** Client connections one user may hold at once; one more login is refused. */
   readonly maxSessionsPerUser: number;
   /** Bytes queued for one connection before it is cut off as a slow consumer. */
@@ -99,6 +109,17 @@ export interface LimitsConfig {
   readonly pipelineDepth: number;
   /** Failed logins, throttled per address and per username (docs/protocol.md §2.5). */
   readonly loginFailures: LoginFailureLimits;
+  /** Password checks running and waiting (docs/protocol.md §2.5, session/login-queue.ts). */
+  readonly loginChecks: LoginQueueLimits;
+}
+
+export interface LoginQueueLimits {
+  /** Password checks running at once. */
+  readonly maxRunning: number;
+  /** Password checks waiting for their turn; one more is answered `server_busy` (or takes a worse one's place). */
+  readonly maxWaiting: number;
+  /** Password checks running or waiting for one address (IPv6: one /64; UNIX-socket connections: one key). */
+  readonly maxPerAddress: number;
 }
 
 export interface LoginFailureLimits {

@@ -8,7 +8,7 @@ import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import type { HandlerCallOptions } from '../handlers/handler-call.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { DispatchContext } from './delivery.ts';
-import { HandlerGate } from './in-flight.ts';
+import { FairHandlerGate } from './in-flight.ts';
 import { planRoute, refuse, type RoutePlan } from './route-plan.ts';
 
 /**
@@ -39,7 +39,7 @@ export interface HandlerChainOptions {
 export class HandlerChain {
   readonly #o: HandlerChainOptions;
   /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
-  readonly #gate = new HandlerGate();
+  readonly #gate = new FairHandlerGate();
   readonly #hasHandler: (type: string) => boolean;
 
   constructor(options: HandlerChainOptions) {
@@ -87,8 +87,14 @@ export class HandlerChain {
   async #call(handler: HandlerConfig, data: JsonData, context: DispatchContext): Promise<Answer | RoutePlan> {
     const { limits, logger } = this.#o;
     const type = handler.type;
-    if (!this.#gate.tryEnter(type, handler.maxInFlight)) {
-      logger.warn({ handler: type, maxInFlight: handler.maxInFlight, id: context.id }, 'handler overloaded');
+    const user = userKey(context);
+    const full = this.#gate.tryEnter(type, handler.maxInFlight, user, handler.maxInFlightPerUser);
+    if (full !== null) {
+      logger.warn({ handler: type, maxInFlight: handler.maxInFlight, full, sender: context.sender, id: context.id }, 'handler overloaded');
+      if (full === 'user') {
+        const share = handler.maxInFlightPerUser;
+        return refuse('overloaded', `handler ${JSON.stringify(type)}: you have ${share} calls to it in progress, the most one user may (maxInFlightPerUser), try again later`);
+      }
       return refuse('overloaded', `handler ${JSON.stringify(type)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`);
     }
     const started = performance.now();
@@ -105,9 +111,15 @@ export class HandlerChain {
       this.#o.called?.({ type, code: e.code, ms: performance.now() - started });
       return refuse(e.code, `handler ${JSON.stringify(type)}: ${e.message}`);
     } finally {
-      this.#gate.leave(type);
+      this.#gate.leave(type, user);
     }
   }
+}
+
+/** Whose share of a handler a call takes: the sender, per origin server for a peer's messages. */
+function userKey(context: DispatchContext): string {
+  const sender = context.sender ?? '';
+  return context.origin === undefined ? sender : `${context.origin}\u0000${sender}`;
 }
 
 /** A handler's answer, boxed so that it cannot be mistaken for a plan whatever it holds. */

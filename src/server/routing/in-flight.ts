@@ -26,6 +26,50 @@ export class HandlerGate {
   }
 }
 
+/**
+ * Calls in progress per handler and, within each handler, per user (docs/protocol.md §4.1.1): one
+ * user may hold at most `maxPerUser` of a handler's `max` slots, so that one user reaching the cap
+ * does not refuse everyone else.
+ */
+export class FairHandlerGate {
+  readonly #handlers = new HandlerGate();
+  /** Per handler type, then per user key. */
+  readonly #users = new Map<string, Map<string, number>>();
+
+  /** Takes a slot: null when taken, else which cap refused it (nothing taken then). */
+  tryEnter(type: string, max: number, user: string, maxPerUser: number): 'handler' | 'user' | null {
+    let users = this.#users.get(type);
+    const held = users?.get(user) ?? 0;
+    if (held >= maxPerUser) return 'user';
+    if (!this.#handlers.tryEnter(type, max)) return 'handler';
+    if (users === undefined) {
+      users = new Map();
+      this.#users.set(type, users);
+    }
+    users.set(user, held + 1);
+    return null;
+  }
+
+  /** Gives back a slot taken by tryEnter. */
+  leave(type: string, user: string): void {
+    this.#handlers.leave(type);
+    const users = this.#users.get(type);
+    if (users === undefined) return;
+    const held = (users.get(user) ?? 0) - 1;
+    if (held > 0) users.set(user, held);
+    else users.delete(user);
+  }
+
+  inFlight(type: string): number {
+    return this.#handlers.inFlight(type);
+  }
+
+  /** Calls of `user` to the handler for `type` in progress now. */
+  inFlightOf(type: string, user: string): number {
+    return this.#users.get(type)?.get(user) ?? 0;
+  }
+}
+
 /** A count of tasks in progress that can be waited on until it reaches zero. */
 export class ActivityCounter {
   #active = 0;

@@ -63,6 +63,14 @@ class Window {
     return this.#limits.blockMs;
   }
 
+  /** Failures of `key` within the window now. */
+  count(key: string, now: number): number {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return 0;
+    this.#prune(entry, now);
+    return entry.failures.length;
+  }
+
   record(key: string, now: number): void {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
@@ -136,6 +144,11 @@ export class LoginThrottle {
     const byUser = user === null ? 0 : this.#byUser.refusal(user, now);
     if (byUser > 0) return { by: 'user', retryAfterMs: byUser };
     return null;
+  }
+
+  /** Failed logins from `address` within the window now (0 for null: local connections). */
+  failuresOf(address: string | null): number {
+    return address === null ? 0 : this.#byAddress.count(address, this.#now());
   }
 
   /** A login failed (wrong password, unknown user, empty fields): counted for both keys. */

@@ -4,7 +4,9 @@
 import type { ErrorCode } from '../../protocol/errors.ts';
 import type { Credentials } from '../../protocol/messages.ts';
 import { checkUsername, normalizeUsername, type AccountStore } from '../accounts/account-store.ts';
+import type { LoginQueueLimits } from '../config/types.ts';
 import type { LoginOutcome } from '../events.ts';
+import { LoginQueue } from './login-queue.ts';
 import type { SessionRegistry } from './registry.ts';
 import { throttledReason, type LoginThrottle } from './login-throttle.ts';
 
@@ -45,29 +47,44 @@ export interface LoginOptions {
   readonly maxSessionsPerUser: number;
   /** Failed logins per address and per username (§2.5); absent: not throttled. */
   readonly throttle?: LoginThrottle;
+  /** Password checks running and waiting (§2.5, login-queue.ts); absent: unbounded. */
+  readonly checks?: LoginQueueLimits;
 }
+
+/** The key password checks of local (UNIX-socket) connections share: the OS does not tell Node which process is there. */
+const LOCAL_KEY = 'local';
+
+const BUSY = 'the server is busy checking other logins; try again in a moment';
+
+const STORE_FAILED = Symbol('store failed');
+type StoreFailed = typeof STORE_FAILED;
 
 export class Login {
   readonly #o: LoginOptions;
+  readonly #queue: LoginQueue | null;
 
   constructor(options: LoginOptions) {
     this.#o = options;
+    const { throttle, checks } = options;
+    this.#queue = checks === undefined ? null : new LoginQueue(checks, (key) => (key === LOCAL_KEY ? 0 : (throttle?.failuresOf(key) ?? 0)));
   }
 
   /**
    * Throttle, then password (§2.5: a throttled address or username is refused before the password
-   * is looked at). Never rejects: a store failure is a `store_error` decision. The per-user cap is
-   * not checked here: `admit()` does that in the same turn as the session joins the registry.
+   * is looked at), the password check waiting its turn in the queue of checks. Never rejects: a
+   * store failure is a `store_error` decision, no room in the queue `server_busy`. `alive()` false
+   * when the check's turn comes (the connection closed): it is not run. The per-user cap is not
+   * checked here: `admit()` does that in the same turn as the session joins the registry.
    */
-  async check(credentials: Credentials | null, address: string | null): Promise<LoginDecision> {
+  async check(credentials: Credentials | null, address: string | null, alive: () => boolean = () => true): Promise<LoginDecision> {
     const { throttle, accounts } = this.#o;
     const attempted = wellFormedName(credentials);
     const refusal = throttle?.check(address, attempted) ?? null;
     if (refusal !== null) return { ok: false, outcome: 'throttled', code: 'login_throttled', reason: throttledReason(refusal), user: attempted };
-    let user: string | null;
-    try {
-      user = await authenticate(accounts, credentials);
-    } catch {
+    const verify = (): Promise<string | null | StoreFailed> => authenticate(accounts, credentials).catch(() => STORE_FAILED);
+    const user = this.#queue === null ? await verify() : await this.#queue.run(address ?? LOCAL_KEY, alive, verify);
+    if (user === 'busy' || user === 'gone') return { ok: false, outcome: 'busy', code: 'server_busy', reason: BUSY, user: attempted };
+    if (user === STORE_FAILED) {
       return { ok: false, outcome: 'error', code: 'store_error', reason: 'the account store is unavailable, try again later', user: attempted };
     }
     if (user === null) {

@@ -20,6 +20,7 @@ import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
+import type { PendingLogins } from './pending-logins.ts';
 import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink, type ServerScopeAcceptor } from './first-frame.ts';
 import { Liveness } from './liveness.ts';
 import { Login, type LoginDecision } from './login.ts';
@@ -54,6 +55,8 @@ export interface SessionContext {
   readonly throttle?: LoginThrottle;
   /** Counted this connection as not logged in yet under its address (§2.5); told once that ends. */
   readonly gate?: ConnectionGate;
+  /** Connections not logged in yet, on all listeners (§2.5): this one joins at once and leaves once. */
+  readonly pending?: PendingLogins<Session>;
 }
 
 export class Session implements PipelineHost {
@@ -101,6 +104,7 @@ export class Session implements PipelineHost {
       },
     );
     this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
+    ctx.pending?.add(this);
     ctx.events?.emit('connection.opened', { id: this.#conn.id, transport: 'stream', remote });
     this.#loginTimer = setTimeout(() => {
       this.#fatal('login_timeout', `no login within ${ctx.config.limits.loginTimeoutMs} ms`);
@@ -130,6 +134,12 @@ export class Session implements PipelineHost {
     // Forgotten at once (§2.4): nothing more is delivered to a closing connection.
     if (this.username !== null) this.#ctx.registry.remove(this.username, this);
     this.#conn.close();
+  }
+
+  /** §2.5: closed to make room for another connection; it waited longest without sending its login. */
+  evict(): void {
+    const max = this.#ctx.config.limits.maxUnauthenticated;
+    this.#fatal('server_busy', `too many connections have not logged in (limits.maxUnauthenticated = ${max}); this one waited longest without a login`);
   }
 
   /** Server shutdown: the peer is told why, then the connection closes (§3.5). */
@@ -214,9 +224,10 @@ export class Session implements PipelineHost {
 
   #login(credentials: Credentials | null): void {
     this.state = 'authenticating';
+    this.#ctx.pending?.loggingIn(this);
     this.#conn.pause();
     const login = this.#ctx.login ?? this.#defaultLogin();
-    login.check(credentials, this.#address).then(
+    login.check(credentials, this.#address, () => this.state === 'authenticating').then(
       (decision: LoginDecision) => {
         if (this.state !== 'authenticating') return; // closed while the store was checking
         // The per-user cap is checked in the same turn as the session joins the registry.
@@ -234,7 +245,8 @@ export class Session implements PipelineHost {
 
   #defaultLogin(): Login {
     const { accounts, registry, config, throttle } = this.#ctx;
-    return new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, ...(throttle ? { throttle } : {}) });
+    const { maxSessionsPerUser, loginChecks } = config.limits;
+    return new Login({ accounts, registry, maxSessionsPerUser, checks: loginChecks, ...(throttle ? { throttle } : {}) });
   }
 
   #loginRefused(decision: LoginDecision): void {
@@ -370,6 +382,7 @@ export class Session implements PipelineHost {
   #leavePending(): void {
     if (!this.#countedAsPending) return;
     this.#countedAsPending = false;
+    this.#ctx.pending?.remove(this);
     this.#ctx.gate?.loggedInOrGone(this.#address);
   }
 

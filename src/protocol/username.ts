@@ -1,0 +1,49 @@
+// Usernames by a published profile (docs/protocol.md §2.6): a documented subset of PRECIS
+// UsernameCaseMapped (RFC 8265 §3.3), as XMPP servers use for their localparts. Pure; one function
+// used by login, the account stores, the `bester user` command, sendClients targets and the informer.
+//
+// Steps, in RFC 8265's order: (the original's trim of surrounding white space), width mapping
+// (fullwidth and halfwidth forms to their ordinary characters), case mapping (Unicode toLowerCase),
+// normalisation (NFC); then the characters are checked: letters, marks, digits, punctuation and
+// symbols are allowed; controls, format characters (zero-width spaces and joiners, bidirectional
+// overrides and isolates), every kind of space or separator (including no-break space and U+2028),
+// private-use, surrogate and unassigned code points are refused. Not applied (documented as the
+// subset): PRECIS's exclusion list of a few historic characters and the Bidi Rule (RFC 5893).
+
+export const MAX_USERNAME_LENGTH = 64;
+
+export type CanonicalName = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly reason: string };
+
+/** Fullwidth and halfwidth forms (U+FF01–U+FFEE): NFKC maps each to its ordinary character. */
+const WIDTH_FORMS = /[\uFF01-\uFFEE]/gu;
+/** Controls, format characters, separators (spaces, line and paragraph), private use, surrogates, unassigned. */
+const REFUSED = /[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}\p{Cn}]/u;
+
+/**
+ * The one form of a username that accounts are stored, looked up and compared in: `Alice`,
+ * `ALICE` and `alice` (and `álice` composed or decomposed) are one name. Or why it is not a username.
+ */
+export function canonicalUsername(raw: string): CanonicalName {
+  if (typeof raw !== 'string') return { ok: false, reason: 'the username is not a string' };
+  if (!raw.isWellFormed()) return { ok: false, reason: 'the username is not valid Unicode' };
+  const name = raw.trim().replace(WIDTH_FORMS, (c) => c.normalize('NFKC')).toLowerCase().normalize('NFC');
+  if (name.length === 0) return { ok: false, reason: 'the username is empty' };
+  if ([...name].length > MAX_USERNAME_LENGTH) return { ok: false, reason: `the username is longer than ${MAX_USERNAME_LENGTH} characters` };
+  const bad = REFUSED.exec(name);
+  if (bad !== null) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return { ok: false, reason: `the username contains U+${code}, a control, format, space or unassigned character` };
+  }
+  return { ok: true, name };
+}
+
+/** The canonical form, or the trimmed input when it is not a valid username (it then matches no account). */
+export function usernameKey(raw: string): string {
+  const canonical = canonicalUsername(raw);
+  return canonical.ok ? canonical.name : raw.trim();
+}
+
+/** A name for logs and listings: every character outside the allowed classes shown as \u{…}. */
+export function printableUsername(name: string): string {
+  return name.replace(/[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}\p{Cn}]/gu, (c) => (c === ' ' ? ' ' : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+}
