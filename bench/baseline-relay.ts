@@ -2,13 +2,15 @@
 // The least code doing the daemon's hops, for the benchmark's baseline (issue: performance):
 // client frame in -> payload.data to the relay handler -> its reply -> delivery to the named
 // recipient + status report to the sender. No validation, no logs, no limits, no auth check.
-//   node bench/baseline-relay.ts HANDLER_SOCKET original|persistent
+//   node bench/baseline-relay.ts HANDLER_SOCKET original|persistent [CONNECTIONS]
 // Prints "listening PORT". Messages of one connection may be in flight together.
 import net from 'node:net';
 import { encodeJsonFrame, FrameDecoder } from '../src/protocol/frame.ts';
 
-const [handlerSocket, mode = 'original'] = process.argv.slice(2);
-if (!handlerSocket) throw new Error('usage: baseline-relay.ts HANDLER_SOCKET original|persistent');
+const [handlerSocket, mode = 'original', connectionsArg = '2'] = process.argv.slice(2);
+/** Pooled handler connections in persistent mode: bester keeps 2 per handler by default (handlers.typeMap.T.connections). */
+const connections = Math.max(1, Number(connectionsArg));
+if (!handlerSocket) throw new Error('usage: baseline-relay.ts HANDLER_SOCKET original|persistent [CONNECTIONS]');
 
 const users = new Map<string, net.Socket>();
 
@@ -26,7 +28,7 @@ function callOnce(data: string, done: Reply): void {
 /** Persistent mode: one connection per pool slot, replies in order. */
 const pool: Array<{ socket: net.Socket; waiting: Reply[] }> = [];
 function callPooled(data: string, done: Reply): void {
-  if (pool.length < 4) {
+  if (pool.length < connections) {
     const socket = net.connect(handlerSocket!);
     const slot = { socket, waiting: [] as Reply[] };
     const d = new FrameDecoder({ frame: (b) => slot.waiting.shift()?.(b.toString('utf8')), error: () => socket.destroy() }, 1 << 26);

@@ -1,19 +1,38 @@
 #!/usr/bin/env node
 // The NATS side of the benchmark's comparison: a relay service doing the same job as the
-// relay handler + daemon routing. It answers each request on "relay" (the sender's "status
-// report") after publishing the data to "deliver.<to>" (the recipient's "delivery").
+// relay handler + daemon routing. For each message on "relay" it publishes the data, unchanged,
+// to "deliver.<to>" (the recipient's delivery) and answers on the message's reply subject (the
+// sender's status report). Lean like the generator: `to` is found by a byte search, the answer
+// is encoded once.
 //   node bench/nats-relay.ts PORT
 import { connect } from '@nats-io/transport-node';
 
 const port = Number(process.argv[2]);
+const TO_KEY = Buffer.from('"to":"');
+const QUOTE = 0x22;
+const GOOD = new TextEncoder().encode('{"status":"good"}');
+/** deliver.<to> for each recipient seen, so a message costs no string building. */
+const subjects = new Map<string, string>();
+
+function recipient(data: Uint8Array): string | null {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const start = bytes.indexOf(TO_KEY);
+  if (start < 0) return null;
+  const end = bytes.indexOf(QUOTE, start + TO_KEY.length);
+  return end < 0 ? null : bytes.toString('latin1', start + TO_KEY.length, end);
+}
+
 const nc = await connect({ servers: `127.0.0.1:${port}` });
 nc.subscribe('relay', {
   callback: (err, msg) => {
     if (err) return;
-    const text = msg.string();
-    const to = (JSON.parse(text) as { to: string }).to;
-    nc.publish(`deliver.${to}`, text);
-    msg.respond('{"status":"good"}');
+    const to = recipient(msg.data);
+    if (to !== null) {
+      let subject = subjects.get(to);
+      if (subject === undefined) subjects.set(to, (subject = `deliver.${to}`));
+      nc.publish(subject, msg.data);
+    }
+    msg.respond(GOOD);
   },
 });
 await nc.flush();
