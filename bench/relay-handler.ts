@@ -66,7 +66,12 @@ const server = net.createServer({ noDelay: true }, (socket) => {
     },
     16 * 1024 * 1024,
   );
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    // The replies to the requests of one chunk leave in one write (multiplex/1 carries many).
+    socket.cork();
+    decoder.push(chunk);
+    socket.uncork();
+  });
 });
 server.listen(socketPath, () => process.stdout.write(`listening ${socketPath} (${multiplex ? 'multiplex/1' : 'original'})\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
