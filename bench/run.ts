@@ -100,7 +100,9 @@ export async function run(o: RunOptions, root: string): Promise<RunResult> {
     const results = await within(Promise.all(generators.map((g) => g.result)), 30_000, 'generators reporting');
     return figures(o, results, elapsed, { server: target.server.name, handler: handler?.name ?? null }, serverCpu, handler ? handlerCpu : null, serverRss);
   } finally {
-    for (const g of generators) if (g.child.exitCode === null) g.child.kill('SIGKILL');
+    // A generator exits by itself after its result (and writes its --cpu-prof then, if asked).
+    for (let i = 0; i < 40 && generators.some((g) => g.child.exitCode === null && g.child.signalCode === null); i++) await sleep(50);
+    for (const g of generators) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill('SIGKILL');
     await target.stop();
     rmSync(dir, { recursive: true, force: true });
   }
