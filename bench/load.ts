@@ -70,6 +70,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const all: TargetName[] = nats ? ['bester', 'baseline', 'nats'] : ['bester', 'baseline'];
   const targets = values.target === 'all' ? all : ([values.target] as TargetName[]).filter((t) => t !== 'nats' || nats);
+  if (targets.length === 0) process.exit(0);
   const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
   const common = {
     seconds: Math.max(0.5, Math.min(120, Number(values.seconds))),
