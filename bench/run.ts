@@ -52,7 +52,8 @@ const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 
 function spawnGenerator(root: string, cfg: GeneratorConfig): { child: ChildProcess; ready: Promise<void>; result: Promise<GeneratorResult> } {
   const child = fork(path.join(root, 'bench/generator.ts'), [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.on('error', () => undefined);
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`generator ${cfg.from}-${cfg.to - 1} exited (${code})`))));
+  // 'close' rather than 'exit': it comes after the IPC channel has delivered the last message.
+  const exited = new Promise<never>((_, reject) => child.once('close', (code) => reject(new Error(`generator ${cfg.from}-${cfg.to - 1} exited (${code})`))));
   exited.catch(() => undefined);
   const message = (type: string): Promise<never> | Promise<GeneratorResult> =>
     Promise.race([
