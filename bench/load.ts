@@ -41,8 +41,8 @@ async function compare(base: Omit<RunOptions, 'target'>, targets: TargetName[], 
 }
 
 /**
- * Two generator processes by default (one per pair when fewer), or half the cores when there
- * are more than four: with one, its event loop was the limit of the fast targets (issue 10).
+ * Half the cores, at least two (never more than the pairs: bench/run.ts): with one generator
+ * process, its event loop was the limit of the fast targets (issue 10).
  */
 function defaultGenerators(): number {
   return Math.max(2, Math.floor(os.availableParallelism() / 2));
