@@ -2,17 +2,38 @@
 // The least code doing the daemon's hops, for the benchmark's baseline (issue: performance):
 // client frame in -> payload.data to the relay handler -> its reply -> delivery to the named
 // recipient + status report to the sender. No validation, no logs, no limits, no auth check.
-//   node bench/baseline-relay.ts HANDLER_SOCKET original|persistent
+//   node bench/baseline-relay.ts HANDLER_SOCKET original|persistent [CONNECTIONS]
 // Prints "listening PORT". Messages of one connection may be in flight together.
 import net from 'node:net';
 import { encodeJsonFrame, FrameDecoder } from '../src/protocol/frame.ts';
 
-const [handlerSocket, mode = 'original'] = process.argv.slice(2);
-if (!handlerSocket) throw new Error('usage: baseline-relay.ts HANDLER_SOCKET original|persistent');
+const [handlerSocket, mode = 'original', connectionsArg = '2'] = process.argv.slice(2);
+/** Pooled handler connections in persistent mode: bester keeps 2 per handler by default (handlers.typeMap.T.connections). */
+const connections = Math.max(1, Number(connectionsArg));
+if (!handlerSocket) throw new Error('usage: baseline-relay.ts HANDLER_SOCKET original|persistent [CONNECTIONS]');
 
 const users = new Map<string, net.Socket>();
 
 type Reply = (text: string) => void;
+
+/**
+ * Frames written during one turn of the event loop leave in one write, as besterd does
+ * (src/protocol/frame-connection.ts): corked at the first, uncorked in a setImmediate. Without
+ * it the relay pays a syscall per frame and is not measured at its capacity.
+ */
+const corked = new Set<net.Socket>();
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.clear();
+}
+function send(socket: net.Socket, frame: Buffer): void {
+  if (!corked.has(socket)) {
+    if (corked.size === 0) setImmediate(uncorkAll);
+    corked.add(socket);
+    socket.cork();
+  }
+  socket.write(frame);
+}
 
 /** Original mode: a new connection per call. */
 function callOnce(data: string, done: Reply): void {
@@ -26,7 +47,7 @@ function callOnce(data: string, done: Reply): void {
 /** Persistent mode: one connection per pool slot, replies in order. */
 const pool: Array<{ socket: net.Socket; waiting: Reply[] }> = [];
 function callPooled(data: string, done: Reply): void {
-  if (pool.length < 4) {
+  if (pool.length < connections) {
     const socket = net.connect(handlerSocket!);
     const slot = { socket, waiting: [] as Reply[] };
     const d = new FrameDecoder({ frame: (b) => slot.waiting.shift()?.(b.toString('utf8')), error: () => socket.destroy() }, 1 << 26);
@@ -36,7 +57,7 @@ function callPooled(data: string, done: Reply): void {
   }
   const slot = pool.reduce((a, b) => (a.waiting.length <= b.waiting.length ? a : b));
   slot.waiting.push(done);
-  slot.socket.write(encodeJsonFrame(data));
+  send(slot.socket, encodeJsonFrame(data));
 }
 
 const call = mode === 'persistent' ? callPooled : callOnce;
@@ -51,15 +72,18 @@ const server = net.createServer({ noDelay: true }, (socket) => {
         if (user === null) {
           user = msg.header.authentication?.username ?? '';
           users.set(user, socket);
-          socket.write(encodeJsonFrame('{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":"auth_special"}}'));
+          send(socket, encodeJsonFrame('{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":"auth_special"}}'));
           return;
         }
         const { id, type, data } = msg.payload;
         call(JSON.stringify(data), (replyText) => {
           const reply = JSON.parse(replyText) as { header: { command: { data: string[] } }; data: unknown };
           const frame = encodeJsonFrame(`{"header":{"messageType":"receivedMessage"},"payload":{"data":${JSON.stringify(reply.data)},"type":${JSON.stringify(type)}}}`);
-          for (const name of reply.header.command.data) users.get(name)?.write(frame);
-          socket.write(encodeJsonFrame(`{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":${JSON.stringify(id)}}}`));
+          for (const name of reply.header.command.data) {
+            const to = users.get(name);
+            if (to) send(to, frame);
+          }
+          send(socket, encodeJsonFrame(`{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":${JSON.stringify(id)}}}`));
         });
       },
       error: () => socket.destroy(),

@@ -20,9 +20,27 @@ try {
   // not there
 }
 
+const TO_KEY = '"to":"';
+
+/** `data.to`, found by a search (the bench's data starts with it) rather than a parse. */
+function recipient(text: string): string {
+  const start = text.indexOf(TO_KEY);
+  const end = start < 0 ? -1 : text.indexOf('"', start + TO_KEY.length);
+  return end < 0 ? (JSON.parse(text) as { to: string }).to : text.slice(start + TO_KEY.length, end);
+}
+
 function reply(text: string): string {
-  const to = (JSON.parse(text) as { to: string }).to;
-  return `{"header":{"status":"0","command":{"type":"sendClients","data":[${JSON.stringify(to)}]}},"data":${text}}`;
+  return `{"header":{"status":"0","command":{"type":"sendClients","data":[${JSON.stringify(recipient(text))}]}},"data":${text}}`;
+}
+
+const INPUT_KEY = ',"input":';
+
+/** A multiplex/1 request, `{"id":n,"input":...}` as the daemon writes it (§4.5.2), cut rather than parsed. */
+function readRequest(text: string): { id: string; input: string } {
+  const at = text.indexOf(INPUT_KEY);
+  if (text.startsWith('{"id":') && at > 0) return { id: text.slice(6, at), input: text.slice(at + INPUT_KEY.length, -1) };
+  const { id, input } = JSON.parse(text) as { id: number; input: unknown };
+  return { id: String(id), input: JSON.stringify(input) };
 }
 
 const server = net.createServer({ noDelay: true }, (socket) => {
@@ -41,14 +59,19 @@ const server = net.createServer({ noDelay: true }, (socket) => {
           socket.write(encodeJsonFrame(reply(text)));
           return;
         }
-        const { id, input } = JSON.parse(text) as { id: number; input: unknown };
-        socket.write(encodeJsonFrame(`{"id":${id},"reply":${reply(JSON.stringify(input))}}`));
+        const { id, input } = readRequest(text);
+        socket.write(encodeJsonFrame(`{"id":${id},"reply":${reply(input)}}`));
       },
       error: () => socket.destroy(),
     },
     16 * 1024 * 1024,
   );
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    // The replies to the requests of one chunk leave in one write (multiplex/1 carries many).
+    socket.cork();
+    decoder.push(chunk);
+    socket.uncork();
+  });
 });
 server.listen(socketPath, () => process.stdout.write(`listening ${socketPath} (${multiplex ? 'multiplex/1' : 'original'})\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

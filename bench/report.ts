@@ -1,0 +1,133 @@
+// What bench/load.ts prints: a table of the runs of one load, the comparison of the targets over
+// the rounds (medians, bester's ratios), and the summary of all loads.
+import { median } from './measure.ts';
+import { GENERATOR_ELU_LIMIT, type RunOptions, type RunResult } from './run.ts';
+import type { TargetName } from './targets.ts';
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+export function runTable(results: RunResult[]): string {
+  const rows = results.map((r) =>
+    [
+      r.target,
+      r.handlerMode,
+      `P=${r.pairs} W=${r.window}`,
+      `${r.size} B`,
+      r.deliveredPerSec,
+      r.latencyMs.p50,
+      r.latencyMs.p99,
+      `${r.serverCpuUsPerMsg} (${r.counted.server})`,
+      r.handlerCpuUsPerMsg === null ? '-' : `${r.handlerCpuUsPerMsg} (${r.counted.handler})`,
+      r.serverRssMb,
+      r.generator.perProcess.map((g) => `${g.elu}/${g.cpuPct}%`).join(' '),
+      r.lost,
+      r.generatorSaturated ? 'GENERATOR-LIMITED' : '',
+    ].join(' | '),
+  );
+  return [
+    'target | handler mode | load | size | msgs/s | p50 ms | p99 ms | server µs/msg | handler µs/msg | RSS MB | generators ELU/CPU | lost | flag',
+    ...rows,
+  ].join('\n');
+}
+
+/** The line printed after each run whose generator may have been the limit. */
+export function saturationWarning(r: RunResult): string | null {
+  if (!r.generatorSaturated) return null;
+  return `WARNING: generator event-loop utilisation ${r.generator.maxElu} > ${GENERATOR_ELU_LIMIT} (${r.target}, ${r.handlerMode}, P=${r.pairs} W=${r.window}, ${r.size} B): the load generator may have limited this run; use more --generators or a quieter machine`;
+}
+
+export interface TargetMedians {
+  msgsPerSec: number;
+  /** The server process's CPU per delivery (besterd, the minimal relay, nats-server). */
+  serverCpuUsPerMsg: number;
+  /** Server + handler side (relay handler or NATS relay service) per delivery. */
+  totalCpuUsPerMsg: number | null;
+  p99Ms: number;
+}
+
+export interface Comparison {
+  readonly handlerMode: RunOptions['handlerMode'];
+  readonly pairs: number;
+  readonly window: number;
+  readonly size: number;
+  readonly medians: Partial<Record<TargetName, TargetMedians>>;
+  /** bester's median msgs/s over each other target's, in percent. */
+  readonly ratios: Partial<Record<'baseline' | 'nats', number>>;
+  /**
+   * bester's CPU per message over the other target's, in percent: against the minimal relay the
+   * server processes alone (same handler); against NATS server + handler side (nats-server +
+   * relay service), since NATS has no separate handler.
+   */
+  readonly cpuRatios: Partial<Record<'baseline' | 'nats', number>>;
+  readonly lost: number;
+  /** Runs whose generator ELU was above the limit. */
+  readonly generatorLimitedRuns: number;
+  readonly generatorMaxElu: number;
+}
+
+export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetName[], results: RunResult[]): Comparison {
+  const medians: Comparison['medians'] = {};
+  for (const target of targets) {
+    const runs = results.filter((r) => r.target === target);
+    const totals = runs.map((r) => (r.handlerCpuUsPerMsg === null ? null : r.serverCpuUsPerMsg + r.handlerCpuUsPerMsg));
+    medians[target] = {
+      msgsPerSec: Math.round(median(runs.map((r) => r.deliveredPerSec))),
+      serverCpuUsPerMsg: round1(median(runs.map((r) => r.serverCpuUsPerMsg))),
+      totalCpuUsPerMsg: totals.includes(null) ? null : round1(median(totals as number[])),
+      p99Ms: median(runs.map((r) => r.latencyMs.p99)),
+    };
+  }
+  const bester = medians.bester;
+  const ratios: Comparison['ratios'] = {};
+  const cpuRatios: Comparison['cpuRatios'] = {};
+  const pct = (a: number, b: number): number => Math.round((a / b) * 100);
+  if (bester) {
+    const baseline = medians.baseline;
+    if (baseline && baseline.msgsPerSec > 0) ratios.baseline = pct(bester.msgsPerSec, baseline.msgsPerSec);
+    if (baseline && baseline.serverCpuUsPerMsg > 0) cpuRatios.baseline = pct(bester.serverCpuUsPerMsg, baseline.serverCpuUsPerMsg);
+    const nats = medians.nats;
+    if (nats && nats.msgsPerSec > 0) ratios.nats = pct(bester.msgsPerSec, nats.msgsPerSec);
+    if (nats?.totalCpuUsPerMsg && bester.totalCpuUsPerMsg !== null) cpuRatios.nats = pct(bester.totalCpuUsPerMsg, nats.totalCpuUsPerMsg);
+  }
+  return {
+    handlerMode: base.handlerMode,
+    pairs: base.pairs,
+    window: base.window,
+    size: base.size,
+    medians,
+    ratios,
+    cpuRatios,
+    lost: results.reduce((sum, r) => sum + r.lost, 0),
+    generatorLimitedRuns: results.filter((r) => r.generatorSaturated).length,
+    generatorMaxElu: Math.max(...results.map((r) => r.generator.maxElu)),
+  };
+}
+
+export function summary(rows: Comparison[]): string {
+  const head =
+    'mode | load | size | bester msgs/s | baseline | NATS | bester / baseline | bester / NATS | server µs/msg bester / baseline / NATS | CPU ratio vs baseline / NATS | p99 ms bester / NATS | generator max ELU | lost';
+  const cell = (x: number | null | undefined, unit = ''): string => (x === undefined || x === null ? '-' : `${x}${unit}`);
+  const lines = rows.map((c) =>
+    [
+      c.handlerMode,
+      `P=${c.pairs} W=${c.window}`,
+      `${c.size} B`,
+      cell(c.medians.bester?.msgsPerSec),
+      cell(c.medians.baseline?.msgsPerSec),
+      cell(c.medians.nats?.msgsPerSec),
+      cell(c.ratios.baseline, '%'),
+      cell(c.ratios.nats, '%'),
+      [c.medians.bester, c.medians.baseline, c.medians.nats].map((m) => cell(m?.serverCpuUsPerMsg)).join(' / '),
+      `${cell(c.cpuRatios.baseline, '%')} / ${cell(c.cpuRatios.nats, '%')}`,
+      `${cell(c.medians.bester?.p99Ms)} / ${cell(c.medians.nats?.p99Ms)}`,
+      `${c.generatorMaxElu}${c.generatorLimitedRuns > 0 ? ` (${c.generatorLimitedRuns} runs over ${GENERATOR_ELU_LIMIT}: WARNING)` : ''}`,
+      c.lost,
+    ].join(' | '),
+  );
+  return [
+    'medians of the rounds; CPU ratio: bester server µs/msg over the baseline\'s, and bester (daemon + handler) over NATS (nats-server + relay service)',
+    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline',
+    head,
+    ...lines,
+  ].join('\n');
+}

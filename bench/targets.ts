@@ -1,0 +1,129 @@
+// The servers a run can drive, started fresh for each run and stopped after it: besterd with the
+// relay handler, the minimal relay (bench/baseline-relay.ts) with the same handler, or NATS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
+import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
+import { childPids } from './measure.ts';
+import { startNats } from './nats.ts';
+
+export type TargetName = 'bester' | 'baseline' | 'nats';
+export type HandlerMode = 'original' | 'persistent';
+
+export interface TargetOptions {
+  target: TargetName;
+  pairs: number;
+  handlerMode: HandlerMode;
+  /** bester's limits.pipelineDepth; its default when absent. */
+  pipelineDepth?: number;
+  /** The minimal relay's pooled handler connections in persistent mode (bester's default is 2). */
+  baselineConnections: number;
+}
+
+/** A process whose CPU time a run counts. */
+export interface Counted {
+  name: string;
+  pid: number;
+}
+
+export interface Target {
+  /** What the generators speak: Bester frames (besterd, the minimal relay) or NATS. */
+  kind: 'frames' | 'nats';
+  port: number;
+  /** besterd, the minimal relay or nats-server. */
+  server: Counted;
+  /** The relay handler (started by besterd, or beside the minimal relay) or the NATS relay service. */
+  handler: () => Counted | null;
+  stop(): Promise<void>;
+}
+
+function start(root: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Resolves with the first stdout line matching `re`, within 20 s. */
+function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} within 20 s`)), 20_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+      if (buf.length > 1 << 20) buf = buf.slice(-4096);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready`)));
+  });
+}
+
+async function startBaseline(o: TargetOptions, root: string, dir: string): Promise<Target> {
+  const handlerSocket = path.join(dir, 'relay.sock');
+  const handler = start(root, [path.join(root, 'bench/relay-handler.ts'), handlerSocket]);
+  await waitLine(handler, /listening/);
+  const relay = start(root, [path.join(root, 'bench/baseline-relay.ts'), handlerSocket, o.handlerMode, String(o.baselineConnections)]);
+  const [, port] = await waitLine(relay, /listening (\d+)/);
+  return {
+    kind: 'frames',
+    port: Number(port),
+    server: { name: 'baseline-relay', pid: relay.pid! },
+    handler: () => ({ name: 'relay-handler', pid: handler.pid! }),
+    async stop() {
+      relay.kill('SIGTERM');
+      handler.kill('SIGTERM');
+      await sleep(300);
+    },
+  };
+}
+
+async function startBester(o: TargetOptions, root: string, dir: string): Promise<Target> {
+  const config = {
+    network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+    handlers: {
+      availableTypes: ['relay'],
+      typeMap: {
+        relay: {
+          handlerBinary: process.execPath,
+          handlerArgs: [path.join(root, 'bench/relay-handler.ts')],
+          unixDomainSocketPath: 'relay.sock',
+          protocol: o.handlerMode === 'persistent' ? 'multiplex' : 'original',
+        },
+      },
+    },
+    log: { level: 'info' },
+    ...(o.pipelineDepth !== undefined ? { limits: { pipelineDepth: o.pipelineDepth } } : {}),
+  };
+  writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(config));
+  const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
+  for (let i = 0; i < o.pairs; i++) {
+    await store.add(`s${i}`, 'bench-pw');
+    await store.add(`r${i}`, 'bench-pw');
+  }
+  await store.close();
+  const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')]);
+  const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
+  return {
+    kind: 'frames',
+    port: Number(port),
+    server: { name: 'besterd', pid: daemon.pid! },
+    handler: () => {
+      const pid = childPids(daemon.pid!)[0];
+      return pid === undefined ? null : { name: 'relay-handler', pid };
+    },
+    async stop() {
+      daemon.kill('SIGTERM');
+      await sleep(300);
+    },
+  };
+}
+
+export function startTarget(o: TargetOptions, root: string, dir: string): Promise<Target> {
+  if (o.target === 'nats') return startNats(root);
+  return o.target === 'baseline' ? startBaseline(o, root, dir) : startBester(o, root, dir);
+}
