@@ -11,7 +11,7 @@ import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { Federation } from './federation/federation.ts';
 import { setupFederation } from './federation/setup.ts';
-import { openOfflineDelivery, type OfflineDelivery } from './routing/offline.ts';
+import { openOfflineDelivery, type OfflineDelivery } from './offline/offline-delivery.ts';
 import { Router } from './routing/router.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
@@ -71,9 +71,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger: logger.child({ component: 'handlers' }),
     env: handlerEnvironment(config),
   });
-  let fed: ReturnType<typeof setupFederation>;
+  let fed: Awaited<ReturnType<typeof setupFederation>>;
   try {
-    fed = setupFederation({
+    fed = await setupFederation({
       config,
       registry,
       logger: logger.child({ component: 'federation' }),
@@ -86,9 +86,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // docs/protocol.md §4.3.1: deliveries kept for known users who are offline (null when disabled).
   let offline: OfflineDelivery | null;
   try {
-    offline = openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }) });
+    offline = await openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }) });
   } catch (err) {
-    fed.close();
+    await fed.close();
     if (ownsStore) await accounts.close();
     throw err;
   }
@@ -184,8 +184,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await Promise.all(listeners.map((l) => l.close()));
     await informer?.close();
     await supervisor.stop();
-    fed.close();
-    offline?.close();
+    await fed.close();
+    await offline?.close();
     if (ownsStore) await accounts.close();
     throw err;
   }
@@ -211,8 +211,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await waitForSessions(sessions, 3000);
     handlerPool.close();
     await supervisor.stop();
-    fed.close();
-    offline?.close();
+    await fed.close();
+    await offline?.close();
     if (ownsStore) await accounts.close();
     logger.info('stopped');
   };

@@ -9,7 +9,7 @@ import { describeThrown, type Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import { deliverToUsers } from './delivery.ts';
-import type { KeepResult, OfflineDelivery } from './offline.ts';
+import type { KeepResult, OfflineDelivery } from '../offline/offline-delivery.ts';
 import { ActivityCounter, HandlerGate } from './in-flight.ts';
 
 /**
