@@ -13,6 +13,7 @@ import type { Federation } from './federation/federation.ts';
 import { setupFederation } from './federation/setup.ts';
 import { openOfflineDelivery, type OfflineDelivery } from './offline/offline-delivery.ts';
 import { Router } from './routing/router.ts';
+import type { OfflineQueue } from './storage/offline-queue.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
 import { CloseCounters } from './session/close-counters.ts';
@@ -27,6 +28,8 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Use this store instead of opening the one the config names (tests, embedding). Not closed by the server. */
   readonly accounts?: AccountStore;
+  /** Keep offline deliveries in this queue instead of the daemon's SQLite file (tests, embedding). Not closed by the server. */
+  readonly offlineQueue?: OfflineQueue;
 }
 
 export interface BesterServer {
@@ -86,7 +89,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // docs/protocol.md §4.3.1: deliveries kept for known users who are offline (null when disabled).
   let offline: OfflineDelivery | null;
   try {
-    offline = await openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }) });
+    const queue = options.offlineQueue ? { queue: options.offlineQueue } : {};
+    offline = await openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }), ...queue });
   } catch (err) {
     await fed.close();
     if (ownsStore) await accounts.close();
