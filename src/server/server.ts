@@ -11,8 +11,10 @@ import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { Federation } from './federation/federation.ts';
 import { setupFederation } from './federation/setup.ts';
-import { openOfflineDelivery, type OfflineDelivery } from './routing/offline.ts';
+import { openOfflineDelivery, type OfflineDelivery } from './offline/offline-delivery.ts';
 import { Router } from './routing/router.ts';
+import { ClusterNode, type ClusterOptions } from './presence/cluster-node.ts';
+import type { OfflineQueue } from './storage/offline-queue.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
 import { addressKey, ConnectionGate } from './session/connection-gate.ts';
@@ -32,6 +34,13 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Use this store instead of opening the one the config names (tests, embedding). Not closed by the server. */
   readonly accounts?: AccountStore;
+  /** Keep offline deliveries in this queue instead of the daemon's SQLite file (tests, embedding). Not closed by the server. */
+  readonly offlineQueue?: OfflineQueue;
+  /**
+   * Run as one node of a server made of several daemons sharing a presence and a delivery bus
+   * (docs/architecture.md): users connected to other nodes are reached through the bus. Not closed by the server.
+   */
+  readonly cluster?: ClusterOptions;
 }
 
 export interface BesterServer {
@@ -82,9 +91,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger: logger.child({ component: 'handlers' }),
     env: handlerEnvironment(config),
   });
-  let fed: ReturnType<typeof setupFederation>;
+  let fed: Awaited<ReturnType<typeof setupFederation>>;
   try {
-    fed = setupFederation({
+    fed = await setupFederation({
       config,
       registry,
       logger: logger.child({ component: 'federation' }),
@@ -97,11 +106,24 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // docs/protocol.md §4.3.1: deliveries kept for known users who are offline (null when disabled).
   let offline: OfflineDelivery | null;
   try {
-    offline = openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }) });
+    const queue = options.offlineQueue ? { queue: options.offlineQueue } : {};
+    offline = await openOfflineDelivery({ config, accounts, registry, logger: logger.child({ component: 'offline' }), events, ...queue });
   } catch (err) {
-    fed.close();
+    await fed.close();
     if (ownsStore) await accounts.close();
     throw err;
+  }
+  // docs/architecture.md: one node of several, when the embedder gives a shared presence and bus.
+  let cluster: ClusterNode | null = null;
+  if (options.cluster) {
+    try {
+      cluster = await ClusterNode.join(options.cluster, { events, registry, logger: logger.child({ component: 'cluster' }) });
+    } catch (err) {
+      await fed.close();
+      await offline?.close();
+      if (ownsStore) await accounts.close();
+      throw err;
+    }
   }
   // docs/protocol.md §4.5: what each handler speaks is learned per handler process (its pid).
   const handlerPool = new HandlerPool({
@@ -121,6 +143,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
     handlerCalled: (event) => events.emit('handler.called', event),
     events,
+    ...(cluster ? { remote: cluster } : {}),
   });
   // docs/protocol.md §9.4.3 (serverInfo `handlers`): the same for server.handlerStatus() and the informer.
   const handlerStatus = (): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus> =>
@@ -213,8 +236,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await Promise.all(listeners.map((l) => l.close()));
     await informer?.close();
     await supervisor.stop();
-    fed.close();
-    offline?.close();
+    await cluster?.leave();
+    await fed.close();
+    await offline?.close();
     if (ownsStore) await accounts.close();
     throw err;
   }
@@ -240,8 +264,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await waitForSessions(sessions, 3000);
     handlerPool.close();
     await supervisor.stop();
-    fed.close();
-    offline?.close();
+    await cluster?.leave();
+    await fed.close();
+    await offline?.close();
     if (ownsStore) await accounts.close();
     logger.info('stopped');
   };

@@ -1,5 +1,6 @@
-// The account store contract: SQLite now (sqlite-store.ts), Redis later. Nothing backend-specific
-// belongs here; callers (sessions, the `bester user` command) only see this interface.
+// The account store contract: SQLite (sqlite-store.ts), memory (memory-store.ts), Redis later; each
+// passes test/contract/account-store.contract.ts. Nothing backend-specific belongs here; callers
+// (sessions, the `bester user` command) only see this interface.
 
 import { BesterError } from '../../protocol/errors.ts';
 import type { AccountsConfig } from '../config/types.ts';

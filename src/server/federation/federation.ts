@@ -6,7 +6,7 @@ import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { ReplayCache, type PeerMessage } from '../../protocol/federation.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
-import type { FederationStore, OutboxEntry } from '../storage/federation-store.ts';
+import type { FederationOutbox, OutboxEntry } from '../storage/federation-outbox.ts';
 import { InboundLink, type LinkIo } from './inbound-link.ts';
 import { LegacyLink } from './legacy-link.ts';
 import { PeerLink } from './peer-link.ts';
@@ -32,7 +32,9 @@ export interface ForwardResult {
 export interface FederationOptions {
   readonly config: FederationConfig;
   readonly nodeId: string;
-  readonly store: FederationStore;
+  readonly store: FederationOutbox;
+  /** What the outbox held at start, per peer (read by the caller): those peers' links start now. */
+  readonly waiting?: Record<string, number>;
   readonly maxFrameBytes: number;
   /** limits.maxJsonDepth, for what peers send on our outbound links. */
   readonly maxJsonDepth: number;
@@ -53,15 +55,23 @@ export class Federation {
   readonly #waiters = new Map<string, () => void>();
   readonly #inbound = new Set<InboundLink>();
   readonly #sweeper: NodeJS.Timeout;
+  /** The outbox's count per peer, for status(): refreshed (once per turn of the event loop) after each change. */
+  #waiting: Record<string, number>;
+  #refresh: NodeJS.Immediate | null = null;
+  #refreshes = 0;
+  #closed = false;
 
   constructor(options: FederationOptions) {
     this.#o = options;
     this.nodeId = options.nodeId;
     const every = Math.max(1000, Math.min(60_000, Math.floor(options.config.outboxTtlMs / 10)));
-    this.#sweeper = setInterval(() => this.#expire(), every);
+    this.#sweeper = setInterval(() => {
+      this.#expire().then(undefined, () => undefined); // #expire never rejects
+    }, every);
     this.#sweeper.unref();
+    this.#waiting = { ...options.waiting };
     // Messages left in the outbox by an earlier run go out now.
-    for (const peer of Object.keys(options.store.waiting())) this.#linkFor(peer)?.kick();
+    for (const peer of Object.keys(this.#waiting)) this.#linkFor(peer)?.kick();
   }
 
   /** Carries out sendServers: every target gets the message durably queued, then its link is kicked. */
@@ -79,7 +89,7 @@ export class Federation {
       }
       let entry: OutboxEntry;
       try {
-        entry = this.#o.store.enqueue(
+        entry = await this.#o.store.enqueue(
           { peer: key, type: request.type, msgId: id, data: request.data, origin: request.origin ?? this.nodeId, hops: request.hops + 1, sender: request.sender },
           { now: Date.now(), ttlMs: this.#o.config.outboxTtlMs, cap: this.#o.config.outboxCap },
         );
@@ -91,6 +101,7 @@ export class Federation {
       }
       servers[target] = 'queued';
       this.count('queued');
+      this.#refreshWaiting();
       acks.push(this.#waitForAck(key, entry.seq).then((acked) => {
         if (acked) servers[target] = 'delivered';
       }));
@@ -139,11 +150,13 @@ export class Federation {
   status(): { nodeId: string; links: Record<string, string>; waiting: Record<string, number>; counters: Record<string, number> } {
     const links: Record<string, string> = {};
     for (const [key, link] of this.#links) links[key] = link.state;
-    return { nodeId: this.nodeId, links, waiting: this.#o.store.waiting(), counters: { ...this.counters } };
+    return { nodeId: this.nodeId, links, waiting: { ...this.#waiting }, counters: { ...this.counters } };
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweeper);
+    if (this.#refresh) clearImmediate(this.#refresh);
     for (const link of this.#links.values()) link.close();
     for (const resolve of this.#waiters.values()) resolve();
     this.#waiters.clear();
@@ -168,6 +181,7 @@ export class Federation {
     if (existing) return existing;
     const onAck = (e: { peer: string; seq: number }): void => {
       this.count('acknowledged');
+      this.#refreshWaiting();
       const waiter = this.#waiters.get(`${e.peer}\n${e.seq}`);
       waiter?.();
     };
@@ -212,14 +226,33 @@ export class Federation {
     });
   }
 
-  #expire(): void {
+  /** Reads the outbox's count per peer again, at most once per turn of the event loop; a later read wins. */
+  #refreshWaiting(): void {
+    if (this.#refresh !== null || this.#closed) return;
+    this.#refresh = setImmediate(() => {
+      this.#refresh = null;
+      const generation = ++this.#refreshes;
+      this.#o.store.waiting().then(
+        (waiting) => {
+          if (generation === this.#refreshes) this.#waiting = waiting;
+        },
+        (err: unknown) => {
+          if (!this.#closed) this.#o.logger.error({ err }, 'could not count the outbox');
+        },
+      );
+    });
+  }
+
+  /** Never rejects. */
+  async #expire(): Promise<void> {
     let expired: OutboxEntry[];
     try {
-      expired = this.#o.store.takeExpired(Date.now());
+      expired = await this.#o.store.takeExpired(Date.now());
     } catch (err) {
-      this.#o.logger.error({ err }, 'outbox expiry failed');
+      if (!this.#closed) this.#o.logger.error({ err }, 'outbox expiry failed');
       return;
     }
+    if (expired.length > 0) this.#refreshWaiting();
     for (const entry of expired) {
       this.count('expired');
       const reason = `not delivered to server "${entry.peer}" within ${Math.round(this.#o.config.outboxTtlMs / 1000)} s`;

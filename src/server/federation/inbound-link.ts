@@ -8,12 +8,15 @@ import { ACK, HELLO, open, PING, PONG, readPeerMessage, readSeal, ReplayCache, s
 import { own, type JsonObject } from '../../protocol/json.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
-import type { FederationStore } from '../storage/federation-store.ts';
+import type { FederationOutbox } from '../storage/federation-outbox.ts';
+
+/** Frames held while the welcome waits for the outbox. */
+const MAX_EARLY_FRAMES = 64;
 
 export interface InboundContext {
   readonly self: string;
   readonly config: FederationConfig;
-  readonly store: FederationStore;
+  readonly store: FederationOutbox;
   readonly logger: Logger;
   /** One replay cache per peer, shared by all links from it (a frame replayed on a new connection is caught too). */
   replayCacheFor(peer: string): ReplayCache;
@@ -36,6 +39,8 @@ export class InboundLink {
   #queue: PeerMessage[] = [];
   #busy = false;
   #closed = false;
+  /** Frames that came before our welcome was sent (it waits for the outbox): handled after it, in order. */
+  #early: unknown[] | null = null;
 
   constructor(ctx: InboundContext, io: LinkIo, remote: string) {
     this.#ctx = ctx;
@@ -55,14 +60,32 @@ export class InboundLink {
     const opened = this.#open(first);
     if (!opened) return false;
     if (own(opened, 'type') !== HELLO) return this.#refuse('peer_auth_failed', 'the first frame of a link must be a hello', 'bad_hello');
-    const lastSeq = this.#ctx.store.lastInbound(peer.name);
-    this.#log.info({ lastSeq }, 'peer link accepted');
-    this.#send({ type: WELCOME, lastSeq });
+    this.#early = [];
+    this.#ctx.store.lastInbound(peer.name).then(
+      (lastSeq) => {
+        const early = this.#early ?? [];
+        this.#early = null;
+        if (this.#closed) return;
+        this.#log.info({ lastSeq }, 'peer link accepted');
+        this.#send({ type: WELCOME, lastSeq });
+        for (const value of early) this.frame(value);
+      },
+      (err: unknown) => {
+        this.#log.error({ err: describeThrown(err) }, 'could not read the last inbound seq');
+        this.#refuse('store_error', 'the server cannot read its federation state; try again later', 'store');
+      },
+    );
     return true;
   }
 
   frame(value: unknown): void {
     if (this.#closed || !this.#peer) return;
+    if (this.#early !== null) {
+      // A peer waits for our welcome before sending messages (§3): a flood before it is refused, not buffered.
+      if (this.#early.length >= MAX_EARLY_FRAMES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
+      else this.#early.push(value);
+      return;
+    }
     const payload = this.#open(value);
     if (!payload) return;
     const type = own(payload, 'type');
@@ -108,7 +131,7 @@ export class InboundLink {
     const peer = this.#peer!;
     const { store, config, self } = this.#ctx;
     // Exactly once from our side: a resent message we already processed is only acknowledged again.
-    if (message.seq <= store.lastInbound(peer.name)) {
+    if (message.seq <= (await store.lastInbound(peer.name))) {
       this.#ctx.count('duplicate');
       this.#ack(message.seq, 'duplicate');
       return;
@@ -122,7 +145,7 @@ export class InboundLink {
     } else {
       await this.#ctx.dispatch(message, peer.name);
     }
-    store.recordInbound(peer.name, message.seq);
+    await store.recordInbound(peer.name, message.seq);
     this.#ack(message.seq, 'ok');
   }
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { encodeFrame } from '../../protocol/frame.ts';
 import type { FederationConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
-import type { FederationStore } from '../storage/federation-store.ts';
+import type { FederationOutbox } from '../storage/federation-outbox.ts';
 import type { LinkState } from './peer-link.ts';
 
 export function sendLegacyMessage(
@@ -43,7 +43,7 @@ export class LegacyLink {
   readonly #host: string;
   readonly #port: number;
   readonly #config: FederationConfig;
-  readonly #store: FederationStore;
+  readonly #store: FederationOutbox;
   readonly #log: Logger;
   readonly #onAck: (entry: { peer: string; seq: number }) => void;
   #running = false;
@@ -56,7 +56,7 @@ export class LegacyLink {
     host: string;
     port: number;
     config: FederationConfig;
-    store: FederationStore;
+    store: FederationOutbox;
     logger: Logger;
     onAck: (entry: { peer: string; seq: number }) => void;
   }) {
@@ -90,7 +90,7 @@ export class LegacyLink {
     try {
       for (;;) {
         if (this.#closed) return;
-        const [entry] = this.#store.pending(this.#key, 0, 1);
+        const [entry] = await this.#store.pending(this.#key, 0, 1);
         if (!entry) {
           this.state = 'idle';
           this.#attempt = 0;
@@ -103,7 +103,7 @@ export class LegacyLink {
           this.#backoff();
           return;
         }
-        this.#store.acknowledge(this.#key, entry.seq);
+        await this.#store.acknowledge(this.#key, entry.seq);
         this.#onAck({ peer: this.#key, seq: entry.seq });
       }
     } finally {

@@ -1,7 +1,7 @@
 // The outbound link to one peer (docs/federation.md §3): one persistent TCP connection that
 // carries this server's outbox for that peer, in order, with at most `maxInFlight` messages
 // unacknowledged, heartbeats both ways, and reconnects with jittered backoff. The outbox is
-// in SQLite, so a link can be torn down at any time without losing anything.
+// durable (storage/federation-outbox.ts), so a link can be torn down at any time without losing anything.
 import net from 'node:net';
 import { FrameConnection } from '../../protocol/frame-connection.ts';
 import { parseFrameJson } from '../../protocol/frame.ts';
@@ -9,7 +9,7 @@ import { ACK, HELLO, open, PING, PONG, ReplayCache, seal, WELCOME } from '../../
 import { own } from '../../protocol/json.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
-import type { FederationStore, OutboxEntry } from '../storage/federation-store.ts';
+import type { FederationOutbox, OutboxEntry } from '../storage/federation-outbox.ts';
 
 export type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 
@@ -17,7 +17,7 @@ export interface PeerLinkOptions {
   readonly self: string;
   readonly peer: PeerConfig & { readonly secret: string; readonly host: string; readonly port: number };
   readonly config: FederationConfig;
-  readonly store: FederationStore;
+  readonly store: FederationOutbox;
   readonly maxFrameBytes: number;
   /** Deepest JSON nesting accepted from the peer (limits.maxJsonDepth, docs/protocol.md §1.3). */
   readonly maxJsonDepth: number;
@@ -41,6 +41,11 @@ export class PeerLink {
   #heartbeat: NodeJS.Timeout | null = null;
   #lastHeard = 0;
   #closed = false;
+  /** One read of the outbox at a time (pump), so nothing is sent twice; `#pumpAgain` asks for one more. */
+  #pumping = false;
+  #pumpAgain = false;
+  /** Kicked during a backoff: connect after it even if the outbox looked empty when read. */
+  #kickedInBackoff = false;
 
   constructor(options: PeerLinkOptions) {
     this.#o = options;
@@ -52,6 +57,7 @@ export class PeerLink {
     if (this.#closed) return;
     if (this.state === 'up') this.#pump();
     else if (this.state === 'idle') this.#connect();
+    else if (this.state === 'backoff') this.#kickedInBackoff = true;
   }
 
   close(): void {
@@ -124,15 +130,20 @@ export class PeerLink {
     this.state = 'up';
     this.#attempt = 0;
     this.#log.info({ lastSeq }, 'peer link up');
-    // The peer has processed everything up to lastSeq already: those are done.
-    for (const entry of this.#o.store.pending(this.#o.peer.name, 0, 1_000_000)) {
-      if (entry.seq > lastSeq) break;
-      this.#ack(entry.seq);
-    }
     this.#sentUpTo = lastSeq;
     this.#ackedUpTo = lastSeq;
     this.#startHeartbeat();
     this.#pump();
+    // The peer has processed everything up to lastSeq already: those are done (the pump reads after lastSeq).
+    this.#o.store.pending(this.#o.peer.name, 0, 1_000_000).then(
+      (entries) => {
+        for (const entry of entries) {
+          if (entry.seq > lastSeq) break;
+          this.#ack(entry.seq);
+        }
+      },
+      (err: unknown) => this.#log.error({ err }, 'could not read the outbox'),
+    );
   }
 
   #onAck(seq: number): void {
@@ -143,17 +154,43 @@ export class PeerLink {
   }
 
   #ack(seq: number): void {
-    this.#o.store.acknowledge(this.#o.peer.name, seq);
-    this.#o.onAck({ peer: this.#o.peer.name, seq });
+    const peer = this.#o.peer.name;
+    this.#o.store.acknowledge(peer, seq).then(
+      () => this.#o.onAck({ peer, seq }),
+      // Left in the outbox: sent again on the next connection, and the peer drops it as a duplicate.
+      (err: unknown) => this.#log.error({ err, seq }, 'could not remove an acknowledged message'),
+    );
   }
 
   /** Sends waiting messages, in order, up to the in-flight bound. */
   #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    const done = (): void => {
+      this.#pumping = false;
+      if (this.#pumpAgain) {
+        this.#pumpAgain = false;
+        this.#pump();
+      }
+    };
+    this.#pumpOnce().then(done, (err: unknown) => {
+      this.#log.error({ err }, 'could not read the outbox');
+      done();
+    });
+  }
+
+  async #pumpOnce(): Promise<void> {
     const conn = this.#conn;
     if (this.state !== 'up' || !conn) return;
     const room = this.#o.config.maxInFlight - (this.#sentUpTo - this.#ackedUpTo);
     if (room <= 0) return;
-    for (const entry of this.#o.store.pending(this.#o.peer.name, this.#sentUpTo, room)) {
+    const entries = await this.#o.store.pending(this.#o.peer.name, this.#sentUpTo, room);
+    if (conn !== this.#conn || this.state !== 'up') return; // the link went down while reading
+    for (const entry of entries) {
+      if (entry.seq <= this.#sentUpTo) continue;
       if (!conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, messagePayload(entry)))) return;
       this.#sentUpTo = entry.seq;
     }
@@ -190,11 +227,22 @@ export class PeerLink {
     const base = Math.min(this.#o.config.reconnectDelayMs * 2 ** this.#attempt, this.#o.config.maxReconnectDelayMs);
     this.#attempt++;
     const delay = Math.round(base * (0.5 + Math.random() * 0.5));
+    this.#kickedInBackoff = false;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       // Reconnect only while there is something to send; an idle link costs nothing.
-      if (this.#o.store.pending(this.#o.peer.name, 0, 1).length > 0) this.#connect();
-      else this.state = 'idle';
+      const reconnect = (waiting: boolean): void => {
+        if (this.#closed || this.state !== 'backoff') return;
+        if (waiting || this.#kickedInBackoff) this.#connect();
+        else this.state = 'idle';
+      };
+      this.#o.store.pending(this.#o.peer.name, 0, 1).then(
+        (entries) => reconnect(entries.length > 0),
+        (err: unknown) => {
+          this.#log.error({ err }, 'could not read the outbox');
+          reconnect(true);
+        },
+      );
     }, delay);
     this.#timer.unref();
   }

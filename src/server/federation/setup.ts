@@ -10,7 +10,8 @@ import type { ServerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { DispatchContext, Outcome } from '../routing/router.ts';
 import type { SessionRegistry } from '../session/registry.ts';
-import { FederationStore } from '../storage/federation-store.ts';
+import type { FederationOutbox } from '../storage/federation-outbox.ts';
+import { SqliteFederationOutbox } from '../storage/sqlite-federation-outbox.ts';
 import { storePath } from '../storage/store-path.ts';
 import { Federation } from './federation.ts';
 
@@ -19,24 +20,36 @@ export const FEDERATION_NOTICE_TYPE = 'bester.federation';
 
 export interface FederationSetup {
   readonly federation: Federation;
-  close(): void;
+  /** Idempotent. Closes the outbox if this opened it. */
+  close(): Promise<void>;
 }
 
-export function setupFederation(options: {
+export async function setupFederation(options: {
   config: ServerConfig;
   registry: SessionRegistry;
   logger: Logger;
   /** Late-bound: the router is built with this federation. */
   dispatch: (type: string, data: JsonData, context: DispatchContext) => Promise<Outcome>;
-}): FederationSetup {
+  /** Use this outbox instead of the daemon's SQLite file (tests, embedders); not closed by close(). */
+  outbox?: FederationOutbox;
+}): Promise<FederationSetup> {
   const { config, registry } = options;
   const logger = options.logger;
-  const store = new FederationStore(storePath(config));
-  const nodeId = config.federation.nodeId ?? store.nodeId();
+  const store = options.outbox ?? new SqliteFederationOutbox(storePath(config));
+  let nodeId: string;
+  let waiting: Record<string, number>;
+  try {
+    nodeId = config.federation.nodeId ?? (await store.nodeId());
+    waiting = await store.waiting();
+  } catch (err) {
+    if (!options.outbox) await store.close();
+    throw err;
+  }
   const federation = new Federation({
     config: config.federation,
     nodeId,
     store,
+    waiting,
     maxFrameBytes: config.limits.maxHandlerFrameBytes,
     maxJsonDepth: config.limits.maxJsonDepth,
     logger,
@@ -66,9 +79,9 @@ export function setupFederation(options: {
   logger.info({ nodeId, peers: [...config.federation.peers.keys()] }, 'federation ready');
   return {
     federation,
-    close: () => {
+    close: async () => {
       federation.close();
-      store.close();
+      if (!options.outbox) await store.close();
     },
   };
 }

@@ -8,8 +8,10 @@ import type { JsonData } from '../../protocol/json-text.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { RemoteDelivery } from '../presence/cluster-node.ts';
 import type { SessionRegistry } from '../session/registry.ts';
-import type { KeepResult, OfflineDelivery } from './offline.ts';
+import type { OfflineDelivery } from '../offline/offline-delivery.ts';
+import type { KeepResult } from '../offline/offline-types.ts';
 import type { RoutePlan } from './route-plan.ts';
 
 /** What the sender is told about one message (§3.3). */
@@ -62,6 +64,8 @@ export interface DeliveryOptions {
   readonly offline?: Pick<OfflineDelivery, 'keep'>;
   /** The core's events: `delivery` for every sendClients carried out. */
   readonly events?: ServerEvents;
+  /** Users connected to other nodes of this server (presence/cluster-node.ts); absent: one daemon alone. */
+  readonly remote?: RemoteDelivery;
 }
 
 /**
@@ -98,24 +102,43 @@ export class Delivery {
     }
   }
 
-  #deliver(plan: RoutePlan & { kind: 'deliver' }, context: DispatchContext): Outcome | Promise<Outcome> {
-    const { registry, logger, offline } = this.#o;
+  #deliver(plan: DeliverPlan, context: DispatchContext): Outcome | Promise<Outcome> {
+    const { registry, logger } = this.#o;
     const result = deliverToUsers(registry, plan.users, plan.type, plan.data);
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ handler: plan.type, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
     }
-    const queued = result.delivered.length;
+    // One node of several: every recipient may hold sessions on other nodes too (one delivery per session).
+    if (this.#o.remote !== undefined) return this.#viaOtherNodes(plan, context, result);
     if (result.undelivered.length === 0) {
+      this.#told(plan.type, result.delivered.length, 0, 0);
+      return GOOD;
+    }
+    // Only recipients not connected here wait for the store; the fan-out above never waited.
+    return this.#notHere(plan, context, result.delivered.length, result.undelivered);
+  }
+
+  /** The other nodes holding sessions of the recipients get it through the bus; then those connected nowhere. */
+  async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult): Promise<Outcome> {
+    const reached = await this.#o.remote!.deliver(plan.users, deliveryJson(plan.type, plan.data));
+    const rest = reached.length === 0 ? result.undelivered : result.undelivered.filter((user) => !reached.includes(user));
+    const queued = result.delivered.length + result.undelivered.length - rest.length;
+    if (rest.length === 0) {
       this.#told(plan.type, queued, 0, 0);
       return GOOD;
     }
+    return this.#notHere(plan, context, queued, rest);
+  }
+
+  /** Recipients connected nowhere: kept for their next login when offline delivery is on (§4.3.1). */
+  #notHere(plan: DeliverPlan, context: DispatchContext, queued: number, users: string[]): Outcome | Promise<Outcome> {
+    const { offline } = this.#o;
     if (offline === undefined) {
-      this.#told(plan.type, queued, 0, result.undelivered.length);
-      return { good: false, code: 'recipients_offline', reason: `not connected: ${result.undelivered.join(', ')}`, undelivered: result.undelivered };
+      this.#told(plan.type, queued, 0, users.length);
+      return { good: false, code: 'recipients_offline', reason: `not connected: ${users.join(', ')}`, undelivered: users };
     }
-    // Only recipients not connected wait for the store; the fan-out above never waited.
     const keep = { id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
-    return offline.keep(result.undelivered, plan.type, plan.data, { type: plan.messageType, ...keep }).then((kept) => {
+    return offline.keep(users, plan.type, plan.data, { type: plan.messageType, ...keep }).then((kept) => {
       const notKept = kept.full.length + kept.unknown.length + kept.failed.length;
       this.#told(plan.type, queued + kept.delivered.length, kept.stored.length, notKept);
       return keptOutcome(kept);
@@ -151,6 +174,8 @@ export class Delivery {
 }
 
 const GOOD: Outcome = Object.freeze({ good: true });
+
+type DeliverPlan = RoutePlan & { kind: 'deliver' };
 
 /**
  * §4.3.1: `good` (with `stored`) when every recipient not connected was kept for later; else `bad`

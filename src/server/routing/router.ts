@@ -7,11 +7,12 @@ import type { JsonData } from '../../protocol/json-text.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { RemoteDelivery } from '../presence/cluster-node.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { bad, Delivery, type DispatchContext, type Forwarder, type Outcome } from './delivery.ts';
 import { HandlerChain, type HandlerCalled, type HandlerCaller } from './handler-chain.ts';
 import { ActivityCounter } from './in-flight.ts';
-import type { OfflineDelivery } from './offline.ts';
+import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { RoutePlan } from './route-plan.ts';
 
 export type { DispatchContext, Forwarder, Outcome } from './delivery.ts';
@@ -36,6 +37,8 @@ export interface RouterOptions {
   readonly handlerCalled?: (event: HandlerCalled) => void;
   /** The core's events: `delivery` for every sendClients carried out. */
   readonly events?: ServerEvents;
+  /** Users connected to other nodes of this server; absent: one daemon alone. */
+  readonly remote?: RemoteDelivery;
 }
 
 /** One message in progress: `begin()` gave it; `end()` must be called once. */
@@ -66,6 +69,7 @@ export class Router {
       ...(options.federation ? { federation: options.federation } : {}),
       ...(options.offline ? { offline: options.offline } : {}),
       ...(options.events ? { events: options.events } : {}),
+      ...(options.remote ? { remote: options.remote } : {}),
     });
   }
 

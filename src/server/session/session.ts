@@ -14,7 +14,7 @@ import type { AccountStore } from '../accounts/account-store.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { OfflineDelivery } from '../routing/offline.ts';
+import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { Router } from '../routing/router.ts';
 import { FrameConnection } from '../../protocol/frame-connection.ts';
 import type { SessionRegistry } from './registry.ts';
