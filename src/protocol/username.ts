@@ -4,11 +4,14 @@
 //
 // Steps, in RFC 8265's order: (the original's trim of surrounding white space), width mapping
 // (fullwidth and halfwidth forms to their ordinary characters), case mapping (Unicode toLowerCase),
-// normalisation (NFC); then the characters are checked: letters, marks, digits, punctuation and
-// symbols are allowed; controls, format characters (zero-width spaces and joiners, bidirectional
-// overrides and isolates), every kind of space or separator (including no-break space and U+2028),
-// private-use, surrogate and unassigned code points are refused. Not applied (documented as the
-// subset): PRECIS's exclusion list of a few historic characters and the Bidi Rule (RFC 5893).
+// normalisation (NFC); then the characters are checked: letters, marks, digits, punctuation,
+// symbols and the plain space U+0020 inside a name are allowed; controls, format characters
+// (zero-width spaces and joiners, bidirectional overrides and isolates), every other space
+// (no-break space, ideographic space, ...), line and paragraph separators (U+2028, U+2029),
+// private-use, surrogate and unassigned code points are refused. Where this differs from PRECIS
+// (documented as the subset): the plain space is kept, because the original accepted names like
+// "Jean-Luc Picard"; the exclusion list of a few historic characters and the Bidi Rule (RFC 5893)
+// are not applied.
 
 export const MAX_USERNAME_LENGTH = 64;
 
@@ -16,8 +19,8 @@ export type CanonicalName = { readonly ok: true; readonly name: string } | { rea
 
 /** Fullwidth and halfwidth forms (U+FF01–U+FFEE): NFKC maps each to its ordinary character. */
 const WIDTH_FORMS = /[\uFF01-\uFFEE]/gu;
-/** Controls, format characters, separators (spaces, line and paragraph), private use, surrogates, unassigned. */
-const REFUSED = /[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}\p{Cn}]/u;
+/** Controls, format characters, spaces other than U+0020, line and paragraph separators, private use, surrogates, unassigned. */
+const REFUSED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}\p{Cn}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
 
 /**
  * The one form of a username that accounts are stored, looked up and compared in: `Alice`,
@@ -45,5 +48,5 @@ export function usernameKey(raw: string): string {
 
 /** A name for logs and listings: every character outside the allowed classes shown as \u{…}. */
 export function printableUsername(name: string): string {
-  return name.replace(/[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}\p{Cn}]/gu, (c) => (c === ' ' ? ' ' : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+  return name.replace(new RegExp(REFUSED.source, 'gu'), (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { BesterError } from '../../src/protocol/errors.ts';
@@ -119,11 +119,12 @@ describe('SQLite account store', () => {
     });
   });
 
-  it('is case-sensitive, like the original', async () => {
+  it('is case-insensitive by the username profile (docs/protocol.md §2.6), unlike the original', async () => {
     await withStore(async (store) => {
       await store.add('Alice', 'pw');
-      assert.equal(await store.has('alice'), false);
-      assert.equal(await store.verify('alice', 'pw'), false);
+      assert.deepEqual(await store.list(), ['alice']);
+      assert.equal(await store.has('alice'), true);
+      assert.equal(await store.verify('alice', 'pw'), true);
     });
   });
 
@@ -144,8 +145,9 @@ describe('SQLite account store', () => {
 
   it('sorts the list by code units whatever the insertion order', async () => {
     await withStore(async (store) => {
-      for (const name of ['zed', 'Bob', 'amy', 'émile', '10', '9']) await store.add(name, 'pw');
-      assert.deepEqual(await store.list(), ['10', '9', 'Bob', 'amy', 'zed', 'émile']);
+      // Names are case-mapped now (docs/protocol.md §2.6): '_' (U+005F) stands where an upper-case letter stood.
+      for (const name of ['zed', '_bob', 'amy', 'émile', '10', '9']) await store.add(name, 'pw');
+      assert.deepEqual(await store.list(), ['10', '9', '_bob', 'amy', 'zed', 'émile']);
     });
   });
 
@@ -219,7 +221,7 @@ describe('SQLite account store', () => {
     const db = new DatabaseSync(path);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    await assert.rejects(openSqliteAccountStore(path), isStoreError(/schema version 2, newer/));
+    await assert.rejects(openSqliteAccountStore(path), isStoreError(new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer`)));
   });
 
   it('reports a file it cannot open as a store_error', async () => {
@@ -236,5 +238,40 @@ describe('SQLite account store', () => {
     await assert.rejects(
       openAccountStore({ kind: 'redis', host: '127.0.0.1', port: 6379 }),
       isStoreError(/Redis account store is not available in this version yet/));
+  });
+});
+
+describe('SQLite account store: usernames from before the profile (schema 1 -> 2)', () => {
+  it('renames a name stored in another form to its canonical one; a colliding one keeps its row and logs in no one', async () => {
+    const path = freshPath();
+    await mkdir(dirname(path), { recursive: true });
+    // A file as version 1 wrote it: names stored as given, case-sensitive.
+    const db = new DatabaseSync(path);
+    db.exec(`CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT`);
+    db.exec('PRAGMA user_version = 1');
+    db.close();
+    // Hashes are made by the current store under canonical names, then written back under old names.
+    const helper = await openSqliteAccountStore(path.replace(/\.db$/, '-h.db'));
+    await helper.add('carol', 'pw-c');
+    await helper.add('alice', 'pw-a');
+    await helper.close();
+    const src = new DatabaseSync(path.replace(/\.db$/, '-h.db'));
+    const hash = (name: string): string => String(src.prepare('SELECT password_hash FROM users WHERE username = ?').get(name)?.['password_hash']);
+    const old = new DatabaseSync(path);
+    const insert = old.prepare('INSERT INTO users VALUES (?, ?, 0, 0)');
+    insert.run('Carol', hash('carol'));
+    insert.run('alice', hash('alice'));
+    insert.run('ALICE', hash('carol'));
+    old.close();
+    src.close();
+    const store = await openSqliteAccountStore(path);
+    try {
+      assert.deepEqual(await store.list(), ['ALICE', 'alice', 'carol']);
+      assert.equal(await store.verify('Carol', 'pw-c'), true, 'Carol became carol and still logs in');
+      assert.equal(await store.verify('ALICE', 'pw-c'), false, 'the colliding row matches no login');
+      assert.equal(await store.verify('alice', 'pw-a'), true);
+    } finally {
+      await store.close();
+    }
   });
 });

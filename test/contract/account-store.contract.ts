@@ -54,7 +54,7 @@ export function accountStoreContract(name: string, open: () => Promise<AccountSt
         assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
       }));
 
-    test('trims usernames everywhere; names are case-sensitive', () =>
+    test('trims usernames everywhere; names that differ only in case or normalisation are one account', () =>
       withStore(async (store) => {
         await store.add('  alice\t', 'pw');
         assert.deepEqual(await store.list(), ['alice']);
@@ -62,8 +62,14 @@ export function accountStoreContract(name: string, open: () => Promise<AccountSt
         assert.equal(await store.verify('alice ', 'pw'), true);
         assert.equal(await store.setPassword(' alice', 'pw2'), true);
         assert.equal(await store.verify('alice', 'pw2'), true);
-        assert.equal(await store.has('Alice'), false);
-        assert.equal(await store.verify('Alice', 'pw2'), false);
+        // docs/protocol.md §2.6 (issue 11): the profile's canonical form, not the original's case-sensitivity.
+        assert.equal(await store.has('Alice'), true);
+        assert.equal(await store.verify('ALICE', 'pw2'), true);
+        await assert.rejects(store.add('Alice', 'pw3'), storeError(/already exists/));
+        await store.add('A\u0301lice', 'pw4');
+        assert.deepEqual(await store.list(), ['alice', '\u00e1lice'], 'á decomposed is stored composed');
+        assert.equal(await store.verify('\u00c1lice', 'pw4'), true);
+        await assert.rejects(store.add('alice\u200b', 'pw'), storeError(/U\+200B/));
         assert.equal(await store.remove('\talice'), true);
       }));
 
@@ -82,8 +88,8 @@ export function accountStoreContract(name: string, open: () => Promise<AccountSt
 
     test('lists sorted by UTF-16 code units whatever the insertion order', () =>
       withStore(async (store) => {
-        for (const user of ['zed', 'Bob', 'amy', 'émile', '10', '9']) await store.add(user, 'pw');
-        assert.deepEqual(await store.list(), ['10', '9', 'Bob', 'amy', 'zed', 'émile']);
+        for (const user of ['zed', '_bob', 'amy', 'émile', '10', '9']) await store.add(user, 'pw');
+        assert.deepEqual(await store.list(), ['10', '9', '_bob', 'amy', 'zed', 'émile']);
       }));
 
     test('an unknown user costs a password check, like a wrong password (no shortcut that reveals who exists)', () =>

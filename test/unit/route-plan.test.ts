@@ -91,5 +91,6 @@ describe('route planner', () => {
     assert.deepEqual(recipients([' a ']), ['a']);
     assert.deepEqual(recipients(['b', 'a', ' b', 'c', 'a']), ['b', 'a', 'c']);
     assert.deepEqual(recipients([]), []);
+    assert.deepEqual(recipients(['Bob', 'bob', 'B\u00d3B']), ['bob', 'b\u00f3b'], 'names in their canonical form (§2.6)');
   });
 });

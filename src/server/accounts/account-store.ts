@@ -2,6 +2,7 @@
 // passes test/contract/account-store.contract.ts. Nothing backend-specific belongs here; callers
 // (sessions, the `bester user` command) only see this interface.
 
+import { canonicalUsername, usernameKey } from '../../protocol/username.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { AccountsConfig } from '../config/types.ts';
 
@@ -25,23 +26,21 @@ export interface AccountStore {
   close(): Promise<void>;
 }
 
-export const MAX_USERNAME_LENGTH = 64;
+export { MAX_USERNAME_LENGTH } from '../../protocol/username.ts';
 
-/** The form usernames are stored and compared in: trimmed (the original trimmed too). */
+/**
+ * The form usernames are stored and compared in (docs/protocol.md §2.6): the profile's canonical
+ * form (trimmed, case-mapped, NFC), so `Alice` and `alice` are one account; an invalid name is
+ * only trimmed (it then fails checkUsername and matches no account).
+ */
 export function normalizeUsername(raw: string): string {
-  return raw.trim();
+  return usernameKey(raw);
 }
-
-// Cc: C0 and C1 controls, DEL. Format characters (Cf, e.g. zero-width joiners) are allowed: some scripts need them.
-const CONTROL = /\p{Cc}/u;
 
 /** Null if `name` (already normalized) is an acceptable username, else the reason it is not. */
 export function checkUsername(name: string): string | null {
-  if (name.length === 0) return 'the username is empty';
-  if (!name.isWellFormed()) return 'the username is not valid Unicode';
-  if ([...name].length > MAX_USERNAME_LENGTH) return `the username is longer than ${MAX_USERNAME_LENGTH} characters`;
-  if (CONTROL.test(name)) return 'the username contains control characters';
-  return null;
+  const canonical = canonicalUsername(name);
+  return canonical.ok ? null : canonical.reason;
 }
 
 /** Normalizes and checks a username for a write (add, setPassword); throws store_error if it is invalid. */

@@ -1,4 +1,4 @@
-// Password hashing with scrypt (design.md: per-user salt, parameters stored with the hash, constant-time compare).
+// Password hashing with scrypt (docs/security.md: per-user salt, parameters stored with the hash, constant-time compare).
 // Stored form: `scrypt$N=16384,r=8,p=1$<salt base64>$<hash base64>`, so the parameters can be raised later
 // while old hashes keep verifying with the parameters they were made with.
 

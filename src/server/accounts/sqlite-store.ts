@@ -13,11 +13,12 @@ import {
 } from './account-store.ts';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './password.ts';
 import { openSqliteFile } from '../storage/sqlite-file.ts';
+import { canonicalUsername } from '../../protocol/username.ts';
 
 /** PRAGMA user_version this code writes; each step in MIGRATIONS brings the file up one version. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: ReadonlyArray<string | ((db: DatabaseSync) => void)> = [
   // 0 -> 1
   `CREATE TABLE users (
      username TEXT PRIMARY KEY,
@@ -25,7 +26,25 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      updated_at INTEGER NOT NULL
    ) STRICT`,
+  // 1 -> 2: usernames by the profile (docs/protocol.md §2.6). A name stored in another form
+  // (`Alice`) is renamed to its canonical one (`alice`) unless that is taken; a name that collides
+  // or breaks the profile keeps its row, matches no login, and shows in `bester user list` for
+  // the administrator to remove.
+  canonicalNames,
 ];
+
+function canonicalNames(db: DatabaseSync): void {
+  const names = db.prepare('SELECT username FROM users').all().map((row) => String(row['username']));
+  const taken = new Set(names);
+  const rename = db.prepare('UPDATE users SET username = ? WHERE username = ?');
+  for (const name of names) {
+    const canonical = canonicalUsername(name);
+    if (!canonical.ok || canonical.name === name || taken.has(canonical.name)) continue;
+    rename.run(canonical.name, name);
+    taken.delete(name);
+    taken.add(canonical.name);
+  }
+}
 
 function storeError(message: string, cause: unknown): BesterError {
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
@@ -48,7 +67,11 @@ function migrate(db: DatabaseSync): void {
       throw new BesterError('store_error',
         `the account database has schema version ${version}, newer than this version of bester knows (${SCHEMA_VERSION})`);
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v];
+      if (typeof step === 'string') db.exec(step);
+      else step?.(db);
+    }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {

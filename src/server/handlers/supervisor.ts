@@ -1,4 +1,4 @@
-// Starts, watches, restarts and stops the message handlers the daemon runs itself (design.md:
+// Starts, watches, restarts and stops the message handlers the daemon runs itself (docs/architecture.md:
 // "message handlers (started and supervised by the daemon)"). Handlers without a binary are
 // 'external': someone else runs them and they are called as they are.
 import type { HandlerConfig, HandlerSupervisionConfig } from '../config/types.ts';

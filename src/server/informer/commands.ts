@@ -1,6 +1,7 @@
 // The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
 // The informer sees sessions only through the SessionRegistry.
 import { JsonData } from '../../protocol/json-text.ts';
+import { usernameKey } from '../../protocol/username.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
@@ -62,7 +63,7 @@ export function runCommand(ctx: InformerContext, request: InformerRequest): Comm
 /** §9.4.2: true when the user holds at least one client connection (the original answered the opposite). */
 function isClient(ctx: InformerContext, data: unknown): CommandResult {
   if (typeof data !== 'string') return { answer: failure('isClient data must be a username (a string)') };
-  return { answer: success(ctx.registry.isOnline(data.trim())) };
+  return { answer: success(ctx.registry.isOnline(usernameKey(data))) };
 }
 
 /** §9.4.3: the original's three fields, with their original types, then ours. */

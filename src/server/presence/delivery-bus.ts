@@ -1,5 +1,5 @@
 // The delivery bus contract: how a delivery reaches a user's sessions on another node of the same
-// server (the cluster, design.md "Seams"). The router asks presence which nodes hold the user, then
+// server (the cluster, docs/architecture.md "Presence and the delivery bus"). The router asks presence which nodes hold the user, then
 // publishes to each of them; each node subscribes under its own name and writes what it receives to
 // its local sessions. Memory now (memory-delivery-bus.ts, several nodes in one process), Redis
 // later; every implementation passes test/contract/delivery-bus.contract.ts.

@@ -1,5 +1,5 @@
 // The presence contract: which node holds sessions of which user, for a server made of several
-// daemons (nodes) sharing one presence (the cluster, design.md "Seams"). Memory now
+// daemons (nodes) sharing one presence (the cluster, docs/architecture.md "Presence and the delivery bus"). Memory now
 // (memory-presence.ts: one instance shared by several daemons in one process), Redis later; every
 // implementation passes test/contract/presence.contract.ts.
 //

@@ -4,6 +4,7 @@
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { parseHandlerReply } from '../../protocol/handler-reply.ts';
 import { JsonData } from '../../protocol/json-text.ts';
+import { usernameKey } from '../../protocol/username.ts';
 
 /** Where one message's result goes, or why it goes nowhere. */
 export type RoutePlan =
@@ -74,10 +75,13 @@ export function planRoute(answer: unknown, context: PlanContext): Planned {
   }
 }
 
-/** §4.3.1: names trimmed, each once (the original sent a name listed twice twice). */
+/**
+ * §4.3.1: names in their canonical form (§2.6: `Bob` is bob), each once (the original sent a name
+ * listed twice twice).
+ */
 export function recipients(users: readonly string[]): readonly string[] {
-  if (users.length === 1) return [users[0]!.trim()];
-  return [...new Set(users.map((u) => u.trim()))];
+  if (users.length === 1) return [usernameKey(users[0]!)];
+  return [...new Set(users.map(usernameKey))];
 }
 
 export function refuse(code: ErrorCode, reason: string): RoutePlan {
