@@ -85,6 +85,7 @@ await describe('the original server.conf', async () => {
       maxInFlight: 256,
       connections: 2,
       protocol: 'auto',
+      workingDirectory: path.join(tmp.dir(), 'handlers'), // the binary's folder (docs/configuration.md)
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
     assert.deepEqual(config.adminInfo, { name: 'test server', contact: 'admin@example.org' });
@@ -125,6 +126,7 @@ await describe('values and defaults', async () => {
       maxInFlight: 8,
       connections: 2,
       protocol: 'multiplex',
+      workingDirectory: path.join(tmp.dir(), 'handlers'),
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
     assert.equal(config.handlers.get('translate')?.socketPath, '/tmp/bester-translate.sock');

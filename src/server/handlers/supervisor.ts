@@ -23,7 +23,7 @@ export interface HandlerStatus {
 export interface HandlerSupervisorOptions {
   handlers: ReadonlyMap<string, HandlerConfig>;
   supervision: HandlerSupervisionConfig;
-  /** Working directory of started handlers: the config file's folder, so relative socket paths agree. */
+  /** Working directory of started handlers without a `workingDirectory` of their own: the config file's folder. */
   cwd: string;
   logger: Logger;
   /** Base environment of started handlers (default process.env). */
@@ -47,7 +47,7 @@ export class HandlerSupervisor {
           : new ManagedHandler({
               config: { ...config, binary },
               supervision: options.supervision,
-              cwd: options.cwd,
+              cwd: config.workingDirectory ?? options.cwd,
               logger,
               env,
             });
