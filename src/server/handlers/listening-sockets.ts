@@ -75,3 +75,15 @@ export async function listeningPathsOf(pid: number): Promise<string[] | null> {
   }
   return [...paths];
 }
+
+/** Where `pid` listens when it is not at `configured`: null when it is there, nowhere yet, or /proc cannot tell. */
+export async function listeningElsewhere(pid: number, configured: string): Promise<string[] | null> {
+  const paths = await listeningPathsOf(pid);
+  return paths === null || paths.length === 0 || paths.includes(configured) ? null : paths;
+}
+
+/** Whether `pid` (or a process it started) listens at `socketPath`; null where /proc cannot tell. */
+export async function listensAt(pid: number, socketPath: string): Promise<boolean | null> {
+  const paths = await listeningPathsOf(pid);
+  return paths === null ? null : paths.includes(socketPath);
+}

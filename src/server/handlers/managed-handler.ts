@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { HandlerState, HandlerStatus } from './supervisor.ts';
 import { MULTIPLEX_PROTOCOL } from '../../protocol/handler-multiplex.ts';
 import { HandlerOutput } from './handler-output.ts';
-import { listeningPathsOf } from './listening-sockets.ts';
+import { listeningElsewhere, listensAt } from './listening-sockets.ts';
 import { clearStaleSocket, listeningInProcNetUnix, probeUnixSocket } from '../transport/socket-probe.ts';
 
 export interface ManagedHandlerOptions {
@@ -19,6 +19,8 @@ export interface ManagedHandlerOptions {
   cwd: string;
   logger: Logger;
   env: NodeJS.ProcessEnv;
+  /** The sockets of the other handlers (absolute path -> type). */
+  otherSockets?: ReadonlyMap<string, string>;
 }
 
 const TRANSITIONS: Readonly<Record<HandlerState, readonly HandlerState[]>> = {
@@ -61,6 +63,7 @@ export class ManagedHandler {
   readonly #config: ManagedHandlerOptions['config'];
   readonly #supervision: HandlerSupervisionConfig;
   readonly #cwd: string;
+  readonly #otherSockets: ReadonlyMap<string, string>;
   readonly #env: NodeJS.ProcessEnv;
   readonly #log: Logger;
   readonly #firstOutcome = Promise.withResolvers<void>();
@@ -86,6 +89,7 @@ export class ManagedHandler {
     this.#config = options.config;
     this.#supervision = options.supervision;
     this.#cwd = options.cwd;
+    this.#otherSockets = options.otherSockets ?? new Map();
     this.#env = options.env;
     this.#log = options.logger.child({ handler: options.config.type });
     this.#delayMs = options.supervision.restartDelayMs;
@@ -159,7 +163,7 @@ export class ManagedHandler {
         this.#failAttempt(`its socket did not accept within ${this.#supervision.startTimeoutMs} ms${where}`);
         return;
       }
-      const accepting = await this.#accepting(seen, signal);
+      const accepting = await this.#accepting(run.pid, seen, signal);
       if (signal.aborted) return;
       if (accepting) {
         run.readyAt = performance.now();
@@ -183,18 +187,19 @@ export class ManagedHandler {
     }
   }
 
-  /** A handler not accepting at its socket may listen elsewhere: find where by its pid, say so once a run. */
+  /** Where a handler not accepting at its socket listens, by its pid; at another's socket it has failed. */
   async #sayWhereItListens(run: Run): Promise<void> {
-    if (run.pid === null || run.exited) return;
-    const paths = await listeningPathsOf(run.pid);
     const configured = path.resolve(this.#cwd, this.#config.socketPath);
-    if (paths === null || paths.length === 0 || paths.includes(configured) || run.exited) return;
+    const paths = run.pid === null ? null : await listeningElsewhere(run.pid, configured);
+    if (paths === null || run.exited) return;
     run.elsewhere = paths;
     this.#log.warn(
       { pid: run.pid, listening: paths, socketPath: configured, cwd: this.#cwd },
       `handler listens at ${paths.join(', ')}, not at its configured socket ${configured} ` +
         `(it was started in ${this.#cwd}; see "How handlers are started" in docs/configuration.md)`,
     );
+    const taken = paths.find((where) => this.#otherSockets.has(where));
+    if (taken !== undefined) this.#failAttempt(`it listens at ${taken}, the socket of handler ${this.#otherSockets.get(taken)}`);
   }
 
   /** Before spawning: unlink a stale socket file; refuse if another process serves the path. */
@@ -217,7 +222,7 @@ export class ManagedHandler {
    * Whether the started handler's socket accepts. Uses /proc/net/unix where it can, so handlers
    * written for the original (which crash on a connection that sends nothing) are not connected to.
    */
-  async #accepting(seen: { since: number | null }, signal: AbortSignal): Promise<boolean> {
+  async #accepting(pid: number | null, seen: { since: number | null }, signal: AbortSignal): Promise<boolean> {
     const socketPath = this.#config.socketPath;
     const isSocket = await lstat(socketPath).then(
       (stats) => stats.isSocket(),
@@ -228,7 +233,8 @@ export class ManagedHandler {
       return false;
     }
     const listed = await listeningInProcNetUnix(socketPath, this.#cwd, signal);
-    if (listed === true) return true;
+    // Listed, but by another process (a handler that bound our path by mistake): not ours, not ready.
+    if (listed === true) return pid === null || (await listensAt(pid, path.resolve(this.#cwd, socketPath))) !== false;
     seen.since ??= performance.now();
     if (listed === null || performance.now() - seen.since >= PROC_GRACE_MS) {
       return probeUnixSocket(socketPath, { timeoutMs: 500, signal });
@@ -317,11 +323,7 @@ export class ManagedHandler {
     this.#enterBackoff('handler restarting after a delay', { reason: `did not start: ${reason}`, stderr: run?.output.stderrTail() ?? [] });
   }
 
-  /**
-   * One warning line per restart (docs/operations.md, "Logs"): why, the delay, and the last few
-   * lines of the handler's stderr; its output is held until a later run becomes ready, so that a
-   * crash repeating itself is not logged in full at each restart.
-   */
+  /** One line per restart: why, the delay, the last stderr lines; output held until ready (handler-output.ts). */
   #enterBackoff(message: string, fields: Record<string, unknown>): void {
     const { restartDelayMs, maxRestartDelayMs } = this.#supervision;
     const base = this.#delayMs;

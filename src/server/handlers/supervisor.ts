@@ -39,6 +39,7 @@ export class HandlerSupervisor {
   constructor(options: HandlerSupervisorOptions) {
     const env = options.env ?? process.env;
     const logger = options.logger;
+    const sockets = new Map([...options.handlers.values()].map((config) => [config.socketPath, config.type] as const));
     this.#entries = [...options.handlers.values()].map((config) => {
       const { binary } = config;
       const managed =
@@ -50,6 +51,7 @@ export class HandlerSupervisor {
               cwd: config.workingDirectory ?? options.cwd,
               logger,
               env,
+              otherSockets: new Map([...sockets].filter(([, type]) => type !== config.type)),
             });
       return { type: config.type, managed };
     });
