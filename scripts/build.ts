@@ -3,13 +3,14 @@
 // so an installed package must be JavaScript: src/ is compiled to dist/lib/ (with declarations),
 // bin/ is copied pointing at it, and dist/package.json is this package.json with every export and
 // bin moved from src/*.ts to lib/*.js. Pack and publish from dist/: `npm pack ./dist`.
+// `node scripts/build.ts DIR` builds into DIR instead (the package test builds into a temp dir).
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.join(ROOT, 'dist');
+const DIST = path.resolve(process.argv[2] ?? path.join(ROOT, 'dist'));
 const LIB = path.join(DIST, 'lib');
 
 interface Manifest {
@@ -45,7 +46,7 @@ function walk(dir: string): string[] {
 
 function compile(): void {
   const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', LIB], { stdio: 'inherit' });
   // tsc rewrites the .ts imports of the JavaScript it emits (rewriteRelativeImportExtensions), not
   // those of the declarations; a project importing bester/client must resolve them to .d.ts files.
   for (const file of walk(LIB)) {
@@ -89,10 +90,12 @@ function publishedManifest(manifest: Manifest, bins: Record<string, string>): Re
 }
 
 const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Manifest;
+// DIST is emptied first: never the checkout or a folder holding it.
+if (DIST === ROOT || ROOT.startsWith(DIST + path.sep)) throw new Error(`refusing to build into ${DIST}: it holds the checkout`);
 rmSync(DIST, { recursive: true, force: true });
 compile();
 const bins = copyBins(manifest);
 writeFileSync(path.join(DIST, 'package.json'), `${JSON.stringify(publishedManifest(manifest, bins), null, 2)}\n`);
 cpSync(path.join(ROOT, 'README.md'), path.join(DIST, 'README.md'));
 cpSync(path.join(ROOT, 'docs'), path.join(DIST, 'docs'), { recursive: true });
-process.stdout.write(`built ${path.relative(process.cwd(), DIST) || '.'}: pack it with 'npm pack ./dist'\n`);
+process.stdout.write(`built ${DIST}: pack it with 'npm pack ${path.relative(process.cwd(), DIST) || '.'}'\n`);
