@@ -82,8 +82,3 @@ export async function listeningElsewhere(pid: number, configured: string): Promi
   return paths === null || paths.length === 0 || paths.includes(configured) ? null : paths;
 }
 
-/** Whether `pid` (or a process it started) listens at `socketPath`; null where /proc cannot tell. */
-export async function listensAt(pid: number, socketPath: string): Promise<boolean | null> {
-  const paths = await listeningPathsOf(pid);
-  return paths === null ? null : paths.includes(socketPath);
-}

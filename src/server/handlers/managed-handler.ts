@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { HandlerState, HandlerStatus } from './supervisor.ts';
 import { MULTIPLEX_PROTOCOL } from '../../protocol/handler-multiplex.ts';
 import { HandlerOutput } from './handler-output.ts';
-import { listeningElsewhere, listensAt } from './listening-sockets.ts';
+import { listeningElsewhere } from './listening-sockets.ts';
 import { clearStaleSocket, listeningInProcNetUnix, probeUnixSocket } from '../transport/socket-probe.ts';
 
 export interface ManagedHandlerOptions {
@@ -163,7 +163,7 @@ export class ManagedHandler {
         this.#failAttempt(`its socket did not accept within ${this.#supervision.startTimeoutMs} ms${where}`);
         return;
       }
-      const accepting = await this.#accepting(run.pid, seen, signal);
+      const accepting = await this.#accepting(seen, signal);
       if (signal.aborted) return;
       if (accepting) {
         run.readyAt = performance.now();
@@ -222,7 +222,7 @@ export class ManagedHandler {
    * Whether the started handler's socket accepts. Uses /proc/net/unix where it can, so handlers
    * written for the original (which crash on a connection that sends nothing) are not connected to.
    */
-  async #accepting(pid: number | null, seen: { since: number | null }, signal: AbortSignal): Promise<boolean> {
+  async #accepting(seen: { since: number | null }, signal: AbortSignal): Promise<boolean> {
     const socketPath = this.#config.socketPath;
     const isSocket = await lstat(socketPath).then(
       (stats) => stats.isSocket(),
@@ -233,8 +233,9 @@ export class ManagedHandler {
       return false;
     }
     const listed = await listeningInProcNetUnix(socketPath, this.#cwd, signal);
-    // Listed, but by another process (a handler that bound our path by mistake): not ours, not ready.
-    if (listed === true) return pid === null || (await listensAt(pid, path.resolve(this.#cwd, socketPath))) !== false;
+    // Not checked to be our child's: a handler may hand its socket to a process outside its tree
+    // (a container); one of ours listening at another's socket fails its start (#sayWhereItListens).
+    if (listed === true) return true;
     seen.since ??= performance.now();
     if (listed === null || performance.now() - seen.since >= PROC_GRACE_MS) {
       return probeUnixSocket(socketPath, { timeoutMs: 500, signal });
