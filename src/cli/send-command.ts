@@ -68,9 +68,10 @@ export function reportLine(report: StatusReport): string {
   const { raw, ...fields } = report;
   const header = raw['header'];
   const sent = typeof header === 'object' && header !== null && !Array.isArray(header) ? header : {};
+  // The SDK's reading wins where it has one (an original server's status "0" is "good").
   const { messageType: _messageType, ...rest } = sent as Record<string, unknown>;
   const ordered: Record<string, unknown> = { id: fields.id, status: fields.status };
-  return `${JSON.stringify(Object.assign(ordered, fields, rest))}\n`;
+  return `${JSON.stringify(Object.assign(ordered, rest, fields))}\n`;
 }
 
 export function deliveryLine(delivery: Delivery): string {

@@ -105,4 +105,6 @@ test('bester send prints the whole report: every header field, messageType left 
   };
   const line = reportLine({ id: 'm1', status: 'bad', code: 'delivery_failed', reason: 'r', undelivered: ['x'], stored: ['bob'], raw });
   assert.equal(line, '{"id":"m1","status":"bad","code":"delivery_failed","reason":"r","undelivered":["x"],"stored":["bob"],"servers":{"s2":"queued"},"future":1}\n');
+  const original = { header: { status: '0', messageType: 'statusReport' }, payload: { id: 'o1' } };
+  assert.equal(reportLine({ id: 'o1', status: 'good', raw: original }), '{"id":"o1","status":"good"}\n', 'the SDK reads status "0" as good');
 });
