@@ -19,6 +19,8 @@ export class HandlerOutput {
   #holding: boolean;
   #held: Array<{ stream: OutputStream; line: string }> = [];
   #tail: string[] = [];
+  #open = 0;
+  readonly #waiters = new Set<() => void>();
 
   /** `holding`: keep the lines instead of logging them, until release(). */
   constructor(emit: (stream: OutputStream, line: string) => void, holding: boolean) {
@@ -27,8 +29,33 @@ export class HandlerOutput {
   }
 
   attach(child: ChildProcess): void {
-    if (child.stdout) forwardLines(child.stdout, (line) => this.#line('stdout', line));
-    if (child.stderr) forwardLines(child.stderr, (line) => this.#line('stderr', line));
+    const streams = [child.stdout, child.stderr].filter((stream) => stream !== null);
+    this.#open = streams.length;
+    if (child.stdout) forwardLines(child.stdout, (line) => this.#line('stdout', line), () => this.#ended());
+    if (child.stderr) forwardLines(child.stderr, (line) => this.#line('stderr', line), () => this.#ended());
+  }
+
+  /**
+   * Calls `then` once the child's output has ended, or after `maxWaitMs`: a child's exit can be
+   * seen before the last lines it wrote have been read, and the restart line quotes them.
+   */
+  afterEnd(maxWaitMs: number, then: () => void): void {
+    if (this.#open === 0) {
+      then();
+      return;
+    }
+    const timer = setTimeout(() => finish(), maxWaitMs);
+    const finish = (): void => {
+      clearTimeout(timer);
+      this.#waiters.delete(finish);
+      then();
+    };
+    this.#waiters.add(finish);
+  }
+
+  #ended(): void {
+    this.#open -= 1;
+    if (this.#open === 0) for (const waiter of [...this.#waiters]) waiter();
   }
 
   /** The handler is ready: log what was held, then every line as it comes. */
@@ -59,7 +86,7 @@ export class HandlerOutput {
 }
 
 /** Calls `emit` with each line of a child's output, at most MAX_LINE_CHARS of each. */
-export function forwardLines(stream: Readable, emit: (line: string) => void): void {
+export function forwardLines(stream: Readable, emit: (line: string) => void, ended: () => void = () => {}): void {
   let partial = '';
   let dropping = false; // the current line was already cut at MAX_LINE_CHARS
   const flush = (): void => {
@@ -69,6 +96,7 @@ export function forwardLines(stream: Readable, emit: (line: string) => void): vo
   };
   stream.setEncoding('utf8');
   stream.on('error', () => {}); // the child is going away; its exit is what gets reported
+  stream.once('close', ended);
   stream.on('data', (text: string) => {
     let start = 0;
     for (;;) {

@@ -37,6 +37,9 @@ const TRANSITIONS: Readonly<Record<HandlerState, readonly HandlerState[]>> = {
 const POLL_MS = 40;
 /** A child that was ready and stayed up this long resets the restart delay. */
 const STABLE_UPTIME_MS = 30_000;
+/** How long the restart line waits for the last stderr lines of a child that exited. */
+const STDERR_WAIT_MS = 100;
+const NO_OUTPUT = new HandlerOutput(() => {}, false);
 /** How often a starting handler that does not accept yet is asked where it listens instead. */
 const WHERE_POLL_MS = 500;
 /**
@@ -193,11 +196,8 @@ export class ManagedHandler {
     const paths = run.pid === null ? null : await listeningElsewhere(run.pid, configured);
     if (paths === null || run.exited) return;
     run.elsewhere = paths;
-    this.#log.warn(
-      { pid: run.pid, listening: paths, socketPath: configured, cwd: this.#cwd },
-      `handler listens at ${paths.join(', ')}, not at its configured socket ${configured} ` +
-        `(it was started in ${this.#cwd}; see "How handlers are started" in docs/configuration.md)`,
-    );
+    const where = `handler listens at ${paths.join(', ')}, not at its configured socket ${configured}`;
+    this.#log.warn({ pid: run.pid, listening: paths, socketPath: configured, cwd: this.#cwd }, `${where} (it was started in ${this.#cwd})`);
     const taken = paths.find((where) => this.#otherSockets.has(where));
     if (taken !== undefined) this.#failAttempt(`it listens at ${taken}, the socket of handler ${this.#otherSockets.get(taken)}`);
   }
@@ -307,7 +307,7 @@ export class ManagedHandler {
       this.#failAttempt(reason);
     } else if (this.#state === 'ready') {
       if (performance.now() - run.startedAt >= STABLE_UPTIME_MS) this.#delayMs = this.#supervision.restartDelayMs;
-      this.#enterBackoff('handler exited', { pid: run.pid, code, signal, stderr: run.output.stderrTail() });
+      this.#enterBackoff('handler exited', { pid: run.pid, code, signal }, run.output);
     }
   }
 
@@ -321,18 +321,20 @@ export class ManagedHandler {
     // Said in its own line the first time; a failure repeating itself is only in the restart line.
     if (reason !== this.#lastReason) this.#log.warn({ reason }, `handler did not start: ${reason}`);
     this.#lastReason = reason;
-    this.#enterBackoff('handler restarting after a delay', { reason: `did not start: ${reason}`, stderr: run?.output.stderrTail() ?? [] });
+    this.#enterBackoff('handler restarting after a delay', { reason: `did not start: ${reason}` }, run?.output);
   }
 
   /** One line per restart: why, the delay, the last stderr lines; output held until ready (handler-output.ts). */
-  #enterBackoff(message: string, fields: Record<string, unknown>): void {
+  #enterBackoff(message: string, fields: Record<string, unknown>, output: HandlerOutput | undefined): void {
     const { restartDelayMs, maxRestartDelayMs } = this.#supervision;
     const base = this.#delayMs;
     const delayMs = Math.round(Math.min(base * (0.8 + Math.random() * 0.4), maxRestartDelayMs));
     this.#delayMs = Math.max(restartDelayMs, Math.min(base * 2, maxRestartDelayMs));
     this.#failing = true;
     this.#setState('backoff');
-    this.#log.warn({ ...fields, delayMs, restart: this.#restarts + 1 }, message);
+    const restart = this.#restarts + 1;
+    const log = (): void => this.#log.warn({ ...fields, stderr: output?.stderrTail() ?? [], delayMs, restart }, message);
+    (output ?? NO_OUTPUT).afterEnd(STDERR_WAIT_MS, log);
     this.#backoffTimer = setTimeout(() => {
       this.#backoffTimer = null;
       this.#restarts += 1;
