@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Installed entry point of `bester`. The sources are TypeScript run directly by Node.js >= 24
-// (type stripping); an older Node gets a clear message instead of a syntax error.
+// Entry point of `bester`. In the checkout it runs the TypeScript sources directly (Node.js >= 24
+// strips the types); `npm run build` copies it to dist/bin/ pointing at the compiled lib/ instead
+// (scripts/build.ts). An older Node gets a clear message instead of a syntax error.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  process.stderr.write(`bester: Node.js >= 24 is required (this is ${process.version}); run it with 'npx bester' in the project, or put Node 24 first on PATH\n`);
+  process.stderr.write(
+    `bester: Node.js >= 24 is required (this is ${process.version}): put Node.js 24 first on PATH ` +
+      `(in a Bester checkout, 'npx bester' run in its folder does that with the Node.js it installed)\n`,
+  );
   process.exit(1);
 }
 await import('../src/cli/bester.ts');

@@ -47,6 +47,7 @@ Commands:
 
 Options:
   -h, --help                    show this help
+  -v, --version                 show the version
 
 Run 'bester <command> --help' for the options of a command.
 `;
@@ -114,6 +115,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case undefined:
         io.stderr.write(HELP);
         return EXIT_USAGE;
+      case '-v':
+      case '--version': {
+        const { packageVersion } = await import('./package-version.ts');
+        io.stdout.write(`bester ${await packageVersion()}\n`);
+        return EXIT_OK;
+      }
       case 'user': {
         const { runUserCommand } = await import('./user-command.ts');
         return await runUserCommand(rest, io);

@@ -7,6 +7,7 @@ import { loadConfig } from '../server/config/load.ts';
 import { createLogger, type Logger } from '../server/log.ts';
 import { startServer, type BesterServer } from '../server/server.ts';
 import { runCheckConfig } from './check-config.ts';
+import { packageVersion } from './package-version.ts';
 
 const HELP = `Usage: besterd [options] CONFIG
 
@@ -75,7 +76,7 @@ export async function runDaemon(argv: readonly string[], io: DaemonIo): Promise<
     return 0;
   }
   if (values.version) {
-    io.stdout.write(`besterd ${await version()}\n`);
+    io.stdout.write(`besterd ${await packageVersion()}\n`);
     return 0;
   }
   if (positionals.length !== 1) {
@@ -149,10 +150,4 @@ export function superviseProcess(running: Running): void {
     stop('uncaughtException');
     process.exitCode = 70;
   });
-}
-
-async function version(): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }

@@ -39,7 +39,9 @@ function summary(config: ServerConfig): string[] {
   } else {
     lines.push('handlers:');
     for (const h of config.handlers.values()) {
-      const run = h.binary === null ? 'run by someone else' : [h.binary, ...h.args].join(' ');
+      const binary = h.binary === null ? 'run by someone else' : [h.binary, ...h.args].join(' ');
+      // Where a started handler runs (docs/configuration.md, "How the daemon starts a handler").
+      const run = h.binary !== null && h.workingDirectory !== undefined ? `${binary} (in ${h.workingDirectory})` : binary;
       lines.push(`  ${h.type}: ${run}; socket ${h.socketPath}; timeout ${h.timeoutMs} ms`);
     }
   }

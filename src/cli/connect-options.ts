@@ -3,7 +3,7 @@
 import { parseServerAddress, type ServerAddress } from '../sdk/address.ts';
 import { isClientError } from '../sdk/errors.ts';
 import { CommandError, UsageError, type CliIo } from './bester-main.ts';
-import { canPrompt, promptHidden, readStdinPassword } from './password-input.ts';
+import { canPrompt, promptHidden, readStdinPassword, stdinIsTerminal, terminalRefusal } from './password-input.ts';
 
 export const CONNECT_OPTIONS = {
   server: { type: 'string' },
@@ -15,7 +15,8 @@ export const CONNECT_OPTIONS = {
 
 export const CONNECT_HELP = `  --server ADDR       the server: HOST:PORT, [IPv6]:PORT or unix:PATH (default: $BESTER_SERVER)
   --user NAME         log in as NAME (default: $BESTER_USER)
-  --password-stdin    read the password from stdin (all of it, without one trailing newline)
+  --password-stdin    read the password from stdin (all of it, without one trailing newline);
+                      when stdin is a terminal, ask for it without echo
   -h, --help          show this help
 
 The password is never taken from the command line. It comes from --password-stdin,
@@ -54,7 +55,11 @@ export function serverAndUser(values: ConnectValues, io: CliIo, hint: string): {
 export async function loginPassword(values: ConnectValues, io: CliIo, hint: string): Promise<string> {
   let password: string;
   const fromEnv = io.env['BESTER_PASSWORD'];
-  if (values['password-stdin'] === true) password = await readStdinPassword(io);
+  const fromStdin = values['password-stdin'] === true;
+  if (fromStdin && stdinIsTerminal(io) && !canPrompt(io)) throw terminalRefusal();
+  // --password-stdin at a terminal: typed there, the password would be echoed; prompt without echo.
+  if (fromStdin && stdinIsTerminal(io)) password = (await promptHidden(io, ['Password: ']))[0] ?? '';
+  else if (fromStdin) password = await readStdinPassword(io);
   else if (fromEnv !== undefined) password = fromEnv;
   else if (canPrompt(io)) password = (await promptHidden(io, ['Password: ']))[0] ?? '';
   else throw new UsageError('no password: use --password-stdin or BESTER_PASSWORD (stdin is not a terminal to ask on)', hint);

@@ -21,6 +21,21 @@ export async function readStdinPassword(io: CliIo): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/**
+ * --password-stdin when stdin is a terminal: what is typed there would be echoed, so the caller
+ * prompts without echo instead (canPrompt), or, on a terminal we cannot switch off echo on, refuses.
+ */
+export function stdinIsTerminal(io: CliIo): boolean {
+  return io.stdin.isTTY === true;
+}
+
+export function terminalRefusal(): CommandError {
+  return new CommandError(
+    '--password-stdin reads the password from a pipe, and stdin is a terminal that cannot hide what is typed: ' +
+      'pipe it in (printf %s "$PW" | bester ...) or set BESTER_PASSWORD',
+  );
+}
+
 /** Whether stdin is a terminal we can prompt on without echo. */
 export function canPrompt(io: CliIo): boolean {
   return io.stdin.isTTY === true && io.stdin.setRawMode !== undefined;

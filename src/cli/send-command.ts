@@ -10,8 +10,9 @@ const MAX_STDIN_DATA = 16 * 1024 * 1024;
 const HELP = `Usage: bester send [options] TYPE [DATA]
 
 Logs in, sends one message of type TYPE and prints its status report as one JSON
-line: {"id":"...","status":"good"}, with "code", "reason" and "undelivered" when
-it is bad. DATA is JSON text (default: null).
+line: {"id":"...","status":"good"}, with every field of the report the server sent:
+"code", "reason" and "undelivered" when it is bad, "stored" (kept for users who are
+offline), "servers" (for sendServers: "delivered" or "queued" per server). DATA is JSON text (default: null).
 
 Options:
   --text STR          send the string STR as the data (no JSON quoting needed)
@@ -58,10 +59,19 @@ function parseData(text: string, where: string): unknown {
   }
 }
 
-/** The report as printed: without the raw frame. */
-function reportLine(report: StatusReport): string {
-  const { raw: _raw, ...fields } = report;
-  return `${JSON.stringify(fields)}\n`;
+/**
+ * The whole report as one JSON object: its id, then every header field the server sent (status,
+ * code, reason, undelivered, stored, servers: docs/protocol.md §3.3, §4.3), without the frame's
+ * `messageType`. Fields this SDK does not know yet are printed too.
+ */
+export function reportLine(report: StatusReport): string {
+  const { raw, ...fields } = report;
+  const header = raw['header'];
+  const sent = typeof header === 'object' && header !== null && !Array.isArray(header) ? header : {};
+  // The SDK's reading wins where it has one (an original server's status "0" is "good").
+  const { messageType: _messageType, ...rest } = sent as Record<string, unknown>;
+  const ordered: Record<string, unknown> = { id: fields.id, status: fields.status };
+  return `${JSON.stringify(Object.assign(ordered, rest, fields))}\n`;
 }
 
 export function deliveryLine(delivery: Delivery): string {

@@ -2,6 +2,7 @@
 // online. A summary for people by default; --json prints serverInfo as the server sent it.
 import { resolve } from 'node:path';
 import { connectInformer, type HandlerInfo, type InformerClient, type ServerInfo } from '../sdk/informer.ts';
+import { isClientError } from '../sdk/errors.ts';
 import { readServerInfo } from '../sdk/server-info.ts';
 import { CommandError, EXIT_OK, parseCommandArgs, UsageError, type CliIo } from './bester-main.ts';
 import { readCount } from './connect-options.ts';
@@ -106,6 +107,32 @@ export function formatStatus(info: ServerInfo, users: readonly string[]): string
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * No socket file, or one nobody listens on: the daemon is not running (or uses another path).
+ * Says so with how to start it, instead of only "no such socket file".
+ */
+function notRunningHint(err: unknown, path: string): CommandError | null {
+  const code = isClientError(err) && err.code === 'connect_failed' ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  if (code !== 'ENOENT' && code !== 'ECONNREFUSED') return null;
+  const why = code === 'ENOENT' ? 'there is no socket file' : 'nothing listens on the socket file';
+  return new CommandError(
+    `the daemon is not running at ${resolve(path)} (${why}); start it with 'besterd CONFIG' ` +
+      `(this is the informer.path of that config), or give the right one with --config FILE or --informer PATH`,
+    { cause: err },
+  );
+}
+
+/**
+ * serverInfo as printed by --json, with its counts as numbers: the wire keeps the original's string
+ * clientCount (docs/protocol.md §9.4.3), but JSON output is for programs, which want to compare it.
+ */
+function numericCounts(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const count = (raw as Record<string, unknown>)['clientCount'];
+  if (typeof count !== 'string' || !/^[0-9]+$/.test(count)) return raw;
+  return { ...raw, clientCount: Number(count) };
+}
+
 export async function runStatusCommand(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, HINT);
   if (values.help === true) {
@@ -115,11 +142,13 @@ export async function runStatusCommand(args: readonly string[], io: CliIo): Prom
   if (positionals.length > 0) throw new UsageError(`status takes no arguments (got ${JSON.stringify(positionals[0])})`, HINT);
   const timeoutMs = readCount(values['timeout-ms'], '--timeout-ms', HINT, 5000);
   const path = await informerPath(values, io);
-  const informer: InformerClient = await connectInformer(path, { timeoutMs, connectTimeoutMs: timeoutMs });
+  const informer: InformerClient = await connectInformer(path, { timeoutMs, connectTimeoutMs: timeoutMs }).catch((err: unknown) => {
+    throw notRunningHint(err, path) ?? err;
+  });
   try {
     const raw = await informer.request('serverInfo');
     if (values.json === true) {
-      io.stdout.write(`${JSON.stringify(raw)}\n`);
+      io.stdout.write(`${JSON.stringify(numericCounts(raw))}\n`);
       return EXIT_OK;
     }
     const info = readServerInfo(raw);

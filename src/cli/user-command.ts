@@ -12,14 +12,15 @@ import {
 } from '../server/accounts/account-store.ts';
 import type { AccountsConfig } from '../server/config/types.ts';
 import { EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliIo } from './bester-main.ts';
-import { canPrompt, promptHidden, readStdinPassword } from './password-input.ts';
+import { canPrompt, promptHidden, readStdinPassword, stdinIsTerminal, terminalRefusal } from './password-input.ts';
 
 const STORE_OPTIONS = `  --config FILE       the server config file; its accounts section names the store
   --db PATH           use this SQLite account file instead of --config
   -h, --help          show this help`;
 
 const PASSWORD_NOTE = `The password is never taken from the command line. It comes from, in order:
-  --password-stdin    all of stdin, without one trailing newline
+  --password-stdin    all of stdin, without one trailing newline (at a terminal: the
+                      prompt below, as typing there would echo)
   BESTER_PASSWORD     this environment variable, when it is set
   a prompt            asked twice without echo, when stdin is a terminal
   stdin               otherwise (piped input)`;
@@ -110,11 +111,14 @@ function parseInvocation(subcommand: string, args: readonly string[]): Invocatio
 async function readNewPassword(io: CliIo, fromStdin: boolean): Promise<string> {
   let password: string;
   const fromEnv = io.env['BESTER_PASSWORD'];
-  if (fromStdin) {
+  if (fromStdin && stdinIsTerminal(io) && !canPrompt(io)) {
+    throw terminalRefusal();
+  } else if (fromStdin && !stdinIsTerminal(io)) {
     password = await readStdinPassword(io);
-  } else if (fromEnv !== undefined) {
+  } else if (fromEnv !== undefined && !fromStdin) {
     password = fromEnv;
   } else if (canPrompt(io)) {
+    // Also --password-stdin at a terminal: typed there, the password would be echoed.
     const [first, second] = await promptHidden(io, ['Password: ', 'Again: ']);
     if (first !== second) throw new BesterError('store_error', 'the passwords do not match');
     password = first ?? '';

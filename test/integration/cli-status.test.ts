@@ -41,11 +41,11 @@ describe('bester status (spawned)', () => {
     assert.match(out, /\nadmin: {6}\{"name":"status test"\}\n$/);
   });
 
-  test('--json prints serverInfo as the server sent it; the path may come from the environment', async () => {
+  test('--json prints serverInfo as the server sent it, counts as numbers; the path may come from the environment', async () => {
     const result = await runBester(['status', '--json'], { env: { BESTER_INFORMER_SOCKET: informer } });
     assert.equal(result.code, 0, result.stderr);
     const info = JSON.parse(result.stdout) as Record<string, unknown>;
-    assert.equal(info.clientCount, '3');
+    assert.equal(info.clientCount, 3, 'the wire has the string "3" (docs/protocol.md §9.4.3); JSON output has numbers');
     assert.equal(info.users, 2);
     assert.deepEqual(info.adminInfo, { name: 'status test' });
     assert.equal(result.stdout.split('\n').length, 2, 'one line');
@@ -69,7 +69,11 @@ describe('bester status (spawned)', () => {
     const missing = path.join(d.dir, 'nope.sock');
     const gone = await runBester(['status', '--informer', missing]);
     assert.equal(gone.code, 1);
-    assert.equal(gone.stderr, `bester: cannot connect to unix:${missing}: no such socket file\n`);
+    assert.equal(
+      gone.stderr,
+      `bester: the daemon is not running at ${missing} (there is no socket file); start it with 'besterd CONFIG' ` +
+        `(this is the informer.path of that config), or give the right one with --config FILE or --informer PATH\n`,
+    );
     const none = await runBester(['status']);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^bester: give --informer PATH, --config FILE or BESTER_INFORMER_SOCKET\nTry 'bester status --help'\.\n$/);

@@ -86,6 +86,7 @@ await describe('the original server.conf', async () => {
       maxInFlightPerUser: 64,
       connections: 2,
       protocol: 'auto',
+      workingDirectory: path.join(tmp.dir(), 'handlers'), // the binary's folder (docs/configuration.md)
     });
     assert.deepEqual(config.accounts, { kind: 'sqlite', path: path.join(tmp.dir(), 'bester.db') });
     assert.deepEqual(config.adminInfo, { name: 'test server', contact: 'admin@example.org' });
@@ -127,6 +128,7 @@ await describe('values and defaults', async () => {
       maxInFlightPerUser: 3,
       connections: 2,
       protocol: 'multiplex',
+      workingDirectory: path.join(tmp.dir(), 'handlers'),
     });
     assert.equal(config.handlers.get('translate')?.binary, null);
     assert.equal(config.handlers.get('translate')?.socketPath, '/tmp/bester-translate.sock');

@@ -77,7 +77,10 @@ function typeNameProblem(name: unknown): string | undefined {
 }
 
 function parseHandler(c: Checker, block: RawObject, key: string, type: string): HandlerConfig {
-  c.unknownKeys(block, key, ['handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'maxInFlightPerUser', 'connections', 'protocol']);
+  c.unknownKeys(block, key, [
+    'handlerBinary', 'unixDomainSocketPath', 'handlerArgs', 'timeoutMs', 'input', 'maxInFlight', 'maxInFlightPerUser', 'connections', 'protocol',
+    'workingDirectory',
+  ]);
   const socketKey = keyPath(key, 'unixDomainSocketPath');
   const socket = own(block, 'unixDomainSocketPath');
   let socketPath = '';
@@ -88,10 +91,12 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
   const maxInFlight = c.integer(own(block, 'maxInFlight'), keyPath(key, 'maxInFlight'), DEFAULT_HANDLER_MAX_IN_FLIGHT);
   const perUserKey = keyPath(key, 'maxInFlightPerUser');
   const maxInFlightPerUser = Math.min(maxInFlight, c.integer(own(block, 'maxInFlightPerUser'), perUserKey, Math.max(1, Math.ceil(maxInFlight / 4))));
+  const binary = parseBinary(c, own(block, 'handlerBinary'), keyPath(key, 'handlerBinary'));
+  const workingDirectory = parseWorkingDirectory(c, block, key, binary);
   return {
     type,
     socketPath,
-    binary: parseBinary(c, own(block, 'handlerBinary'), keyPath(key, 'handlerBinary')),
+    binary,
     args: parseArgs(c, own(block, 'handlerArgs'), keyPath(key, 'handlerArgs')),
     timeoutMs: c.integer(own(block, 'timeoutMs'), keyPath(key, 'timeoutMs'), DEFAULT_HANDLER_TIMEOUT_MS),
     input: parseInput(c, own(block, 'input'), keyPath(key, 'input')),
@@ -99,7 +104,25 @@ function parseHandler(c: Checker, block: RawObject, key: string, type: string): 
     maxInFlightPerUser,
     connections: c.integer(own(block, 'connections'), keyPath(key, 'connections'), DEFAULT_HANDLER_CONNECTIONS, 1, MAX_HANDLER_CONNECTIONS),
     protocol: parseProtocol(c, own(block, 'protocol'), keyPath(key, 'protocol')),
+    ...(workingDirectory !== undefined ? { workingDirectory } : {}),
   };
+}
+
+/**
+ * Where a started handler runs (docs/configuration.md, "How handlers are started"). The original's
+ * authors ran a handler from its own folder (`cd testing/ && python3 unixSock.py`, which binds
+ * `../aSock`) and wrote the config's paths from the daemon's folder (`./testing/unixSock.py`,
+ * `aSock`): so a binary given as a relative path with a folder runs in that folder, while socket
+ * paths keep resolving from the config's folder (the daemon passes them absolute). A bare program
+ * name (found on PATH) or an absolute path runs in the config's folder (undefined here).
+ * `workingDirectory` says it outright.
+ */
+function parseWorkingDirectory(c: Checker, block: RawObject, key: string, binary: string | null): string | undefined {
+  const value = own(block, 'workingDirectory');
+  if (value !== undefined) return c.filePath(value, keyPath(key, 'workingDirectory'));
+  const written = own(block, 'handlerBinary');
+  if (binary === null || typeof written !== 'string' || path.isAbsolute(written) || !written.includes('/')) return undefined;
+  return path.dirname(binary);
 }
 
 /** docs/protocol.md §4.5: absent means "auto" (the handler's greeting decides). */

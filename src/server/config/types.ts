@@ -54,6 +54,12 @@ export interface HandlerConfig {
    * (docs/protocol.md §4.5.3), 1-64 (default 2); ignored for handlers called the original way.
    */
   readonly connections: number;
+  /**
+   * Working directory of the started handler (docs/configuration.md, "How handlers are started"):
+   * `workingDirectory`, else the binary's folder when handlerBinary is a relative path with a
+   * folder, else (absent) the config's folder.
+   */
+  readonly workingDirectory?: string;
 }
 
 export type HandlerInput = 'data' | 'envelope';

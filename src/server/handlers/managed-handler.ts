@@ -3,12 +3,14 @@
 // #setState only; the allowed moves are in TRANSITIONS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { lstat, unlink } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HandlerConfig, HandlerSupervisionConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { HandlerState, HandlerStatus } from './supervisor.ts';
 import { MULTIPLEX_PROTOCOL } from '../../protocol/handler-multiplex.ts';
+import { HandlerOutput } from './handler-output.ts';
+import { listeningElsewhere } from './listening-sockets.ts';
 import { clearStaleSocket, listeningInProcNetUnix, probeUnixSocket } from '../transport/socket-probe.ts';
 
 export interface ManagedHandlerOptions {
@@ -17,6 +19,8 @@ export interface ManagedHandlerOptions {
   cwd: string;
   logger: Logger;
   env: NodeJS.ProcessEnv;
+  /** The sockets of the other handlers (absolute path -> type). */
+  otherSockets?: ReadonlyMap<string, string>;
 }
 
 const TRANSITIONS: Readonly<Record<HandlerState, readonly HandlerState[]>> = {
@@ -33,8 +37,11 @@ const TRANSITIONS: Readonly<Record<HandlerState, readonly HandlerState[]>> = {
 const POLL_MS = 40;
 /** A child that was ready and stayed up this long resets the restart delay. */
 const STABLE_UPTIME_MS = 30_000;
-/** Longest stdout/stderr line logged, in characters; the rest of the line is dropped. */
-const MAX_LINE_CHARS = 4096;
+/** How long the restart line waits for the last stderr lines of a child that exited. */
+const STDERR_WAIT_MS = 100;
+const NO_OUTPUT = new HandlerOutput(() => {}, false);
+/** How often a starting handler that does not accept yet is asked where it listens instead. */
+const WHERE_POLL_MS = 500;
 /**
  * How long the socket file may exist without /proc/net/unix listing it as listening before we
  * fall back to a connect probe (the handler bound a path we could not match, e.g. via a symlink).
@@ -50,12 +57,16 @@ interface Run {
   readyAt: number | null;
   exited: boolean;
   readonly exit: Promise<void>;
+  readonly output: HandlerOutput;
+  /** Where it listens instead of its configured socket, once seen (said once per run). */
+  elsewhere: string[] | null;
 }
 
 export class ManagedHandler {
   readonly #config: ManagedHandlerOptions['config'];
   readonly #supervision: HandlerSupervisionConfig;
   readonly #cwd: string;
+  readonly #otherSockets: ReadonlyMap<string, string>;
   readonly #env: NodeJS.ProcessEnv;
   readonly #log: Logger;
   readonly #firstOutcome = Promise.withResolvers<void>();
@@ -72,11 +83,16 @@ export class ManagedHandler {
   #stopping: Promise<void> | null = null;
   /** Set once we spawned a child for the path: stop() then removes the socket file. */
   #ownsSocket = false;
+  /** The last run failed: hold the next run's output until it is ready (handler-output.ts). */
+  #failing = false;
+  /** The last failure's reason, so that a failure repeating itself is not logged in full again. */
+  #lastReason: string | null = null;
 
   constructor(options: ManagedHandlerOptions) {
     this.#config = options.config;
     this.#supervision = options.supervision;
     this.#cwd = options.cwd;
+    this.#otherSockets = options.otherSockets ?? new Map();
     this.#env = options.env;
     this.#log = options.logger.child({ handler: options.config.type });
     this.#delayMs = options.supervision.restartDelayMs;
@@ -143,9 +159,11 @@ export class ManagedHandler {
     const run = this.#spawn();
     if (!run) return;
     const seen = { since: null as number | null };
+    let nextWhere = performance.now() + PROC_GRACE_MS;
     while (!signal.aborted) {
       if (performance.now() >= deadline) {
-        this.#failAttempt(`its socket did not accept within ${this.#supervision.startTimeoutMs} ms`);
+        const where = run.elsewhere ? `; it listens at ${run.elsewhere.join(', ')} instead` : '';
+        this.#failAttempt(`its socket did not accept within ${this.#supervision.startTimeoutMs} ms${where}`);
         return;
       }
       const accepting = await this.#accepting(seen, signal);
@@ -153,9 +171,16 @@ export class ManagedHandler {
       if (accepting) {
         run.readyAt = performance.now();
         this.#attempt = null;
+        this.#failing = false;
+        this.#lastReason = null;
+        run.output.release();
         this.#setState('ready');
         this.#log.info({ pid: run.pid, ms: Math.round(run.readyAt - startedAt) }, 'handler ready');
         return;
+      }
+      if (performance.now() >= nextWhere && run.elsewhere === null) {
+        nextWhere = performance.now() + WHERE_POLL_MS;
+        await this.#sayWhereItListens(run);
       }
       try {
         await sleep(POLL_MS, undefined, { signal });
@@ -163,6 +188,18 @@ export class ManagedHandler {
         return; // aborted
       }
     }
+  }
+
+  /** Where a handler not accepting at its socket listens, by its pid; at another's socket it has failed. */
+  async #sayWhereItListens(run: Run): Promise<void> {
+    const configured = path.resolve(this.#cwd, this.#config.socketPath);
+    const paths = run.pid === null ? null : await listeningElsewhere(run.pid, configured);
+    if (paths === null || run.exited) return;
+    run.elsewhere = paths;
+    const where = `handler listens at ${paths.join(', ')}, not at its configured socket ${configured}`;
+    this.#log.warn({ pid: run.pid, listening: paths, socketPath: configured, cwd: this.#cwd }, `${where} (it was started in ${this.#cwd})`);
+    const taken = paths.find((where) => this.#otherSockets.has(where));
+    if (taken !== undefined) this.#failAttempt(`it listens at ${taken}, the socket of handler ${this.#otherSockets.get(taken)}`);
   }
 
   /** Before spawning: unlink a stale socket file; refuse if another process serves the path. */
@@ -196,6 +233,8 @@ export class ManagedHandler {
       return false;
     }
     const listed = await listeningInProcNetUnix(socketPath, this.#cwd, signal);
+    // Not checked to be our child's: a handler may hand its socket to a process outside its tree
+    // (a container); one of ours listening at another's socket fails its start (#sayWhereItListens).
     if (listed === true) return true;
     seen.since ??= performance.now();
     if (listed === null || performance.now() - seen.since >= PROC_GRACE_MS) {
@@ -225,6 +264,10 @@ export class ManagedHandler {
     }
     this.#ownsSocket = true;
     const exited = Promise.withResolvers<void>();
+    const output = new HandlerOutput((stream, line) => {
+      if (stream === 'stdout') this.#log.info({ pid: child.pid, stream }, line);
+      else this.#log.warn({ pid: child.pid, stream }, line);
+    }, this.#failing);
     const run: Run = {
       child,
       pid: child.pid ?? null,
@@ -232,6 +275,8 @@ export class ManagedHandler {
       readyAt: null,
       exited: false,
       exit: exited.promise,
+      output,
+      elsewhere: null,
     };
     const gone = (code: number | null, signal: NodeJS.Signals | null, reason: string): void => {
       if (run.exited) return;
@@ -241,15 +286,15 @@ export class ManagedHandler {
     };
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (run.pid === null) {
-        this.#log.error({ err, binary }, `cannot start handler binary ${binary} (${err.code ?? err.message})`);
-        gone(null, null, `its binary could not be started (${err.code ?? err.message})`);
+        const reason = `its binary could not be started (${err.code ?? err.message})`;
+        if (this.#lastReason !== reason) this.#log.error({ err, binary, cwd: this.#cwd }, `cannot start handler binary ${binary} (${err.code ?? err.message})`);
+        gone(null, null, reason);
       } else {
         this.#log.warn({ err, pid: run.pid }, 'handler process error');
       }
     });
     child.on('exit', (code, signal) => gone(code, signal, `it exited (code ${code}, signal ${signal})`));
-    if (child.stdout) forwardLines(child.stdout, (line) => this.#log.info({ pid: run.pid, stream: 'stdout' }, line));
-    if (child.stderr) forwardLines(child.stderr, (line) => this.#log.warn({ pid: run.pid, stream: 'stderr' }, line));
+    output.attach(child);
     this.#run = run;
     this.#log.debug({ pid: run.pid, binary, args }, 'handler spawned');
     return run;
@@ -261,9 +306,8 @@ export class ManagedHandler {
     if (this.#state === 'starting') {
       this.#failAttempt(reason);
     } else if (this.#state === 'ready') {
-      this.#log.warn({ pid: run.pid, code, signal }, 'handler exited');
       if (performance.now() - run.startedAt >= STABLE_UPTIME_MS) this.#delayMs = this.#supervision.restartDelayMs;
-      this.#enterBackoff();
+      this.#enterBackoff('handler exited', { pid: run.pid, code, signal }, run.output);
     }
   }
 
@@ -274,17 +318,23 @@ export class ManagedHandler {
     this.#attempt = null;
     const run = this.#run;
     if (run && !run.exited) run.child.kill('SIGKILL');
-    this.#log.warn({ reason }, `handler did not start: ${reason}`);
-    this.#enterBackoff();
+    // Said in its own line the first time; a failure repeating itself is only in the restart line.
+    if (reason !== this.#lastReason) this.#log.warn({ reason }, `handler did not start: ${reason}`);
+    this.#lastReason = reason;
+    this.#enterBackoff('handler restarting after a delay', { reason: `did not start: ${reason}` }, run?.output);
   }
 
-  #enterBackoff(): void {
+  /** One line per restart: why, the delay, the last stderr lines; output held until ready (handler-output.ts). */
+  #enterBackoff(message: string, fields: Record<string, unknown>, output: HandlerOutput | undefined): void {
     const { restartDelayMs, maxRestartDelayMs } = this.#supervision;
     const base = this.#delayMs;
     const delayMs = Math.round(Math.min(base * (0.8 + Math.random() * 0.4), maxRestartDelayMs));
     this.#delayMs = Math.max(restartDelayMs, Math.min(base * 2, maxRestartDelayMs));
+    this.#failing = true;
     this.#setState('backoff');
-    this.#log.warn({ delayMs }, 'handler restarting after a delay');
+    const restart = this.#restarts + 1;
+    const log = (): void => this.#log.warn({ ...fields, stderr: output?.stderrTail() ?? [], delayMs, restart }, message);
+    (output ?? NO_OUTPUT).afterEnd(STDERR_WAIT_MS, log);
     this.#backoffTimer = setTimeout(() => {
       this.#backoffTimer = null;
       this.#restarts += 1;
@@ -342,41 +392,6 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
     };
     signal.addEventListener('abort', done, { once: true });
     promise.then(done, done);
-  });
-}
-
-/** Calls `emit` with each line of a child's output, at most MAX_LINE_CHARS of each. */
-function forwardLines(stream: Readable, emit: (line: string) => void): void {
-  let partial = '';
-  let dropping = false; // the current line was already cut at MAX_LINE_CHARS
-  const flush = (): void => {
-    const line = partial.endsWith('\r') ? partial.slice(0, -1) : partial;
-    if (line.length > 0) emit(line);
-    partial = '';
-  };
-  stream.setEncoding('utf8');
-  stream.on('error', () => {}); // the child is going away; its exit is what gets reported
-  stream.on('data', (text: string) => {
-    let start = 0;
-    for (;;) {
-      const newline = text.indexOf('\n', start);
-      const end = newline < 0 ? text.length : newline;
-      if (!dropping) {
-        partial += text.slice(start, Math.min(end, start + MAX_LINE_CHARS - partial.length + 1));
-        if (partial.length > MAX_LINE_CHARS) {
-          partial = `${partial.slice(0, MAX_LINE_CHARS)}…`;
-          flush();
-          dropping = true;
-        }
-      }
-      if (newline < 0) return;
-      if (!dropping) flush();
-      dropping = false;
-      start = newline + 1;
-    }
-  });
-  stream.on('end', () => {
-    if (!dropping) flush();
   });
 }
 

@@ -23,7 +23,7 @@ export interface HandlerStatus {
 export interface HandlerSupervisorOptions {
   handlers: ReadonlyMap<string, HandlerConfig>;
   supervision: HandlerSupervisionConfig;
-  /** Working directory of started handlers: the config file's folder, so relative socket paths agree. */
+  /** Working directory of started handlers without a `workingDirectory` of their own: the config file's folder. */
   cwd: string;
   logger: Logger;
   /** Base environment of started handlers (default process.env). */
@@ -39,6 +39,7 @@ export class HandlerSupervisor {
   constructor(options: HandlerSupervisorOptions) {
     const env = options.env ?? process.env;
     const logger = options.logger;
+    const sockets = new Map([...options.handlers.values()].map((config) => [config.socketPath, config.type] as const));
     this.#entries = [...options.handlers.values()].map((config) => {
       const { binary } = config;
       const managed =
@@ -47,9 +48,10 @@ export class HandlerSupervisor {
           : new ManagedHandler({
               config: { ...config, binary },
               supervision: options.supervision,
-              cwd: options.cwd,
+              cwd: config.workingDirectory ?? options.cwd,
               logger,
               env,
+              otherSockets: new Map([...sockets].filter(([, type]) => type !== config.type)),
             });
       return { type: config.type, managed };
     });

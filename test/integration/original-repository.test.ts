@@ -1,0 +1,138 @@
+// The original author's own files, run the way he ran them (issue 12, item 4): his server.conf at
+// the top of a folder, his handler scripts in testing/, `besterd server.conf` started from the top,
+// his client and listener scripts started from testing/. The files are test data kept outside the
+// project (shared/original-besterd/, found from the repository root upwards); this test copies
+// them into a temp dir (made executable: the copies kept there are read-only) and changes only:
+// - the `database` block is removed: it asks for Redis, which comes with the cluster issue;
+// - the listeners' fixed ports become "0" on loopback, and the scripts' fixed 127.0.0.1:2223 is
+//   mapped to the port the daemon got by a small wrapper written here (the scripts run unchanged).
+// His type2 script binds ../aSock like type1's (a bug of the original): the daemon must explain it
+// in one line per restart, with the end of its stderr.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, test } from 'node:test';
+import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
+import { python3, ROOT, tempDir } from '../helpers/daemon.ts';
+
+type LogLine = Record<string, unknown> & { msg?: string };
+
+/** shared/original-besterd in the repository root's parent folders (../shared from a main checkout). */
+function findOriginal(): string | null {
+  for (let dir = path.dirname(ROOT); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'shared', 'original-besterd');
+    if (existsSync(path.join(candidate, 'server.conf'))) return candidate;
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
+const ORIGINAL = findOriginal();
+const dir = tempDir('bt-orig-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs one of the original's scripts unchanged, its fixed port 2223 mapped to the daemon's. */
+const PORT_WRAPPER = `import runpy, socket, sys
+port, script = int(sys.argv[1]), sys.argv[2]
+plain_connect = socket.socket.connect
+def connect(self, address):
+    if isinstance(address, tuple) and address[1] == 2223:
+        address = (address[0], port)
+    return plain_connect(self, address)
+socket.socket.connect = connect
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+`;
+
+interface Script {
+  readonly child: ChildProcess;
+  stdout(): string;
+  readonly exited: Promise<number | null>;
+}
+
+function runScript(port: number, script: string, input: string): Script {
+  const child = spawn(python3(), [path.join(dir, 'port-wrapper.py'), String(port), script], {
+    cwd: path.join(dir, 'testing'), // "run the client from testing/"
+    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr?.resume();
+  child.stdin?.on('error', () => undefined);
+  child.stdin?.end(input);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => (clearTimeout(killer), resolve(code))));
+  child.on('error', () => undefined);
+  return { child, stdout: () => out, exited };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('the original repository: besterd server.conf runs his handlers; his client and listener exchange messages', { skip: ORIGINAL === null && 'shared/original-besterd not found', timeout: 60_000 }, async () => {
+  const original = ORIGINAL!;
+  mkdirSync(path.join(dir, 'testing'));
+  for (const name of readdirSync(path.join(original, 'testing'))) {
+    copyFileSync(path.join(original, 'testing', name), path.join(dir, 'testing', name));
+    chmodSync(path.join(dir, 'testing', name), 0o755);
+  }
+  const conf = JSON.parse(readFileSync(path.join(original, 'server.conf'), 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+  delete conf['database']; // Redis: a later issue
+  const network = conf['network']!;
+  network['tcp4'] = { ...network['tcp4'], port: '0', address: '127.0.0.1' };
+  network['tcp6'] = { ...network['tcp6'], port: '0', address: '::1' };
+  writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(conf, null, '\t'));
+  writeFileSync(path.join(dir, 'port-wrapper.py'), PORT_WRAPPER);
+  const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));
+  for (const user of ['tbk', 'skippy']) await store.add(user, 'passwd'); // the scripts' password
+  await store.close();
+
+  const daemon = spawn(process.execPath, [path.join(ROOT, 'src/cli/besterd.ts'), 'server.conf'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.on('error', () => undefined);
+  const logs: LogLine[] = [];
+  let stderr = '';
+  daemon.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  createInterface({ input: daemon.stdout }).on('line', (line) => logs.push(JSON.parse(line) as LogLine));
+  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const scripts: Script[] = [];
+  const shown = (): string => `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`;
+  try {
+    await until('besterd started', () => logs.some((l) => l.msg === 'besterd started'), 20_000, shown);
+    const started = logs.find((l) => l.msg === 'besterd started')!;
+    const port = Number((started['listeners'] as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
+    // His type1 handler, started from testing/, binds ../aSock: the configured "aSock" at the top.
+    await until('type1 ready', () => logs.some((l) => l.handler === 'type1' && l.msg === 'handler ready'), 20_000, shown);
+
+    const listener = runScript(port, 'listenAs.py', 'tbk\n');
+    scripts.push(listener);
+    await until('the listener logged in', () => listener.stdout().includes('"id":"auth_special"'), 15_000, () => listener.stdout() + shown());
+
+    // Its first frame is the login (docs/protocol.md §2.2: answered for auth_special, as the
+    // original did); the message typed next is sent as type1 and goes to tbk and skippy.
+    const client = runScript(port, 'testSuite.py', 'skippy\nlogging in\nhello from the original client\n');
+    scripts.push(client);
+    await until('tbk received the message', () => listener.stdout().includes('hello from the original client'), 15_000, () => listener.stdout() + shown());
+    await until('the client read an answer', () => /"messageType": ?"(statusReport|receivedMessage)"/.test(client.stdout()), 15_000, () => client.stdout() + shown());
+
+    // type2's script binds ../aSock as well: it cannot start, and each restart is one line saying
+    // why with the end of its stderr (or, when it bound aSock first, where it listens instead).
+    const restarts = (): LogLine[] => logs.filter((l) => l.handler === 'type2' && l.msg === 'handler restarting after a delay');
+    await until('two restarts of type2', () => restarts().length >= 2, 15_000, shown);
+    const explained = restarts().some((l) => (l['stderr'] as string[]).some((s) => s.includes('Address already in use')) || String(l['reason']).includes('the socket of handler type1'));
+    assert.ok(explained, `no restart line says why:\n${shown()}`);
+    const traces = logs.filter((l) => l.handler === 'type2' && l.stream === 'stderr' && String(l.msg).startsWith('Traceback'));
+    assert.ok(traces.length <= 1, `the whole trace is logged at each restart (${traces.length} times)`);
+  } finally {
+    for (const script of scripts) script.child.kill('SIGKILL');
+    await Promise.all(scripts.map((s) => s.exited));
+    daemon.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, shown());
+});
