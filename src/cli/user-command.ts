@@ -2,6 +2,7 @@
 // given with --db). Safe while the daemon runs: the SQLite store is shared through WAL.
 // Passwords never come from the command line (they would show in `ps` and shell history).
 
+import { printableUsername } from '../protocol/username.ts';
 import { resolve } from 'node:path';
 import { BesterError } from '../protocol/errors.ts';
 import {
@@ -152,7 +153,11 @@ function noSuchUser(name: string): BesterError {
 async function run(inv: Invocation, store: AccountStore, io: CliIo): Promise<void> {
   if (inv.subcommand === 'list') {
     const names = await store.list();
-    io.stdout.write(names.map((n) => `${n}\n`).join(''));
+    // docs/protocol.md §2.6: shown so that no name can hide characters from the reader.
+    io.stdout.write(names.map((n) => `${printableUsername(n)}\n`).join(''));
+    for (const name of names.filter((n) => normalizeUsername(n) !== n)) {
+      io.stderr.write(`bester: warning: ${JSON.stringify(name)} is not in the username profile's form and logs in no one (docs/protocol.md §2.6)\n`);
+    }
     return;
   }
   const name = validName(inv.name ?? '');

@@ -94,7 +94,8 @@ describe('bester user (spawned)', () => {
     assert.equal(await verify(db, 'Bob', PASSWORDS[2] ?? ''), true);
     const result = await runBester(['user', 'list', '--config', config]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, 'Bob\nalice\n');
+    // docs/protocol.md §2.6 (issue 11): Bob's account is bob; names are listed in code-unit order.
+    assert.equal(result.stdout, 'alice\nbob\n');
   });
 
   it('changes a password, read from piped stdin without the flag', async () => {
@@ -123,7 +124,7 @@ describe('bester user (spawned)', () => {
     const result = await runBester(['user', 'remove', 'alice', '--config', config]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'user "alice" removed\n');
-    assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'Bob\n');
+    assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'bob\n');
   });
 
   it('refuses an empty password and an invalid username', async () => {
@@ -133,7 +134,9 @@ describe('bester user (spawned)', () => {
       await runBester(['user', 'add', '  ', '--config', config], { input: 'pw' }), 1, /invalid username "": the username is empty/);
     assertOneLineError(
       await runBester(['user', 'add', 'x'.repeat(65), '--config', config], { input: 'pw' }), 1, /longer than 64/);
-    assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'Bob\n');
+    assertOneLineError(
+      await runBester(['user', 'add', 'bob\u202egnp.exe', '--config', config], { input: 'pw' }), 1, /contains U\+202E/);
+    assert.equal((await runBester(['user', 'list', '--config', config])).stdout, 'bob\n');
   });
 
   it('takes --db instead of --config', async () => {

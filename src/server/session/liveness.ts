@@ -2,6 +2,8 @@
 // is sent a ping; any frame from it counts as an answer. After `maxMissed` pings in a row without
 // one, the connection is given up. One timer per connection; a received frame only stores the time.
 
+import type { LivenessConfig } from '../config/types.ts';
+
 export interface LivenessOptions {
   readonly intervalMs: number;
   readonly maxMissed: number;
@@ -11,6 +13,15 @@ export interface LivenessOptions {
   readonly dead: () => void;
   /** True while the server itself holds work for this client (it may not be reading the client now). */
   readonly busy: () => boolean;
+}
+
+/**
+ * §5.3: a Liveness for a client that announced the "ping" feature (or for every client, by
+ * `liveness.pingLegacyClients`); null when this client is not pinged.
+ */
+export function livenessFor(config: LivenessConfig, features: readonly string[], hooks: Pick<LivenessOptions, 'ping' | 'dead' | 'busy'>): Liveness | null {
+  if (!config.pingLegacyClients && !features.includes('ping')) return null;
+  return new Liveness({ intervalMs: config.pingIntervalMs, maxMissed: config.maxMissedPings, ...hooks });
 }
 
 export class Liveness {

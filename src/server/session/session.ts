@@ -22,7 +22,7 @@ import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
 import type { PendingLogins } from './pending-logins.ts';
 import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink, type ServerScopeAcceptor } from './first-frame.ts';
-import { Liveness } from './liveness.ts';
+import { livenessFor, type Liveness } from './liveness.ts';
 import { Login, type LoginDecision } from './login.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { OfflineHold } from './offline-hold.ts';
@@ -270,7 +270,12 @@ export class Session implements PipelineHost {
     const { events } = this.#ctx;
     if (events === undefined) this.#log.info({ user: username }, 'logged in');
     events?.emit('login', { id: this.id, outcome: 'ok', user: username, remote: this.#remote });
-    this.#startLiveness();
+    const { liveness } = this.#ctx.config;
+    this.#liveness = livenessFor(liveness, this.#features, {
+      ping: (id) => this.#conn.send(pingFrame(id)),
+      dead: () => this.#fatal('ping_timeout', `no answer to ${liveness.maxMissedPings} pings sent ${liveness.pingIntervalMs} ms apart`),
+      busy: () => (this.#pipeline?.busy ?? false) || this.#held !== null,
+    });
     this.#conn.send(statusReport(AUTH_ID, true));
     this.#conn.resume();
     if (!offline) {
@@ -363,19 +368,6 @@ export class Session implements PipelineHost {
   #clearLoginTimer(): void {
     if (this.#loginTimer) clearTimeout(this.#loginTimer);
     this.#loginTimer = null;
-  }
-
-  /** §5.3: clients that announced the "ping" feature (or every client, by config) are pinged when quiet. */
-  #startLiveness(): void {
-    const { liveness } = this.#ctx.config;
-    if (!liveness.pingLegacyClients && !this.#features.includes('ping')) return;
-    this.#liveness = new Liveness({
-      intervalMs: liveness.pingIntervalMs,
-      maxMissed: liveness.maxMissedPings,
-      ping: (id) => this.#conn.send(pingFrame(id)),
-      dead: () => this.#fatal('ping_timeout', `no answer to ${liveness.maxMissedPings} pings sent ${liveness.pingIntervalMs} ms apart`),
-      busy: () => (this.#pipeline?.busy ?? false) || this.#held !== null,
-    });
   }
 
   /** The connection no longer counts as not logged in under its address (§2.5). */
