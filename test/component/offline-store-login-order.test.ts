@@ -54,7 +54,7 @@ async function setup(): Promise<{ delivery: OfflineDelivery; queue: SlowOfflineQ
     queue,
     accounts,
     registry,
-    config: { enabled: true, maxPerUser: 100, ttlMs: 60_000 },
+    config: { enabled: true, maxPerUser: 100, maxBytesPerUser: 1 << 20, maxBytes: 1 << 24, ttlMs: 60_000 },
     logger: silentLogger(),
   });
   return {

@@ -91,6 +91,23 @@ export function offlineQueueContract(name: string, open: () => Promise<OfflineQu
         assert.deepEqual(ids(await queue.page('bob', null, 10)), ['m2', 'm4']);
       }));
 
+    test('byte caps, per user and in all: a put that would pass one is refused; removal and expiry give the bytes back', () =>
+      withQueue(async (queue) => {
+        const size = Buffer.byteLength(offlineEntry('bob', 1).frame, 'utf8');
+        const perUser = { ...keep, capBytes: size * 2, totalCapBytes: size * 3 };
+        await queue.put(offlineEntry('bob', 1), perUser);
+        await queue.put(offlineEntry('bob', 2), perUser);
+        await assert.rejects(queue.put(offlineEntry('bob', 3), perUser), (err: unknown) => code('recipient_queue_full')(err) && /bytes are already waiting for "bob"/.test((err as Error).message));
+        await queue.put(offlineEntry('carol', 1), perUser);
+        await assert.rejects(queue.put(offlineEntry('dave', 1), perUser), (err: unknown) => code('recipient_queue_full')(err) && /at most \d+ bytes for users who are offline/.test((err as Error).message));
+        const [first] = await queue.page('bob', null, 1);
+        await queue.remove(first!.id);
+        await queue.put(offlineEntry('dave', 1), perUser);
+        assert.equal((await queue.takeExpired(keep.now + keep.ttlMs)).length, 3);
+        for (const user of ['bob', 'carol', 'dave']) await queue.put(offlineEntry(user, 9), perUser);
+        assert.equal(await queue.waiting(), 3);
+      }));
+
     test('concurrent puts never exceed the cap', () =>
       withQueue(async (queue) => {
         const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => queue.put(offlineEntry('bob', i), { ...keep, cap: 3 })));

@@ -111,7 +111,7 @@ describe('offline delivery', () => {
 
   test('a long flush (many pages, 5 MB through a 64 KiB outbound limit): what arrives meanwhile comes after, in order', async () => {
     // The flush waits for each batch to be written: it never trips the slow-consumer cut-off.
-    await start({ limits: { maxOutboundBytes: 65536 } });
+    await start({ limits: { maxOutboundBytes: 65536 }, offline: { maxBytesPerUser: 16_777_216 } }); // 5 MB kept: above the default byte quota
     const alice = await as('alice');
     const N = 300;
     const pad = 'x'.repeat(16 * 1024);

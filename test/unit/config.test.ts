@@ -152,7 +152,7 @@ await describe('values and defaults', async () => {
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 30000, maxMissedPings: 3, pingLegacyClients: true });
     assert.deepEqual(config.shutdown, { graceMs: 2500 });
-    assert.deepEqual(config.offline, { enabled: false, maxPerUser: 50, ttlMs: 60000 });
+    assert.deepEqual(config.offline, { enabled: false, maxPerUser: 50, maxBytesPerUser: 100000, maxBytes: 2000000, ttlMs: 60000 });
     assert.deepEqual(config.supervision, {
       startTimeoutMs: 2000,
       restartDelayMs: 100,
@@ -189,7 +189,7 @@ await describe('values and defaults', async () => {
     });
     assert.deepEqual(config.liveness, { pingIntervalMs: 60000, maxMissedPings: 2, pingLegacyClients: false });
     assert.deepEqual(config.shutdown, { graceMs: 10000 });
-    assert.deepEqual(config.offline, { enabled: true, maxPerUser: 1000, ttlMs: 604800000 });
+    assert.deepEqual(config.offline, { enabled: true, maxPerUser: 1000, maxBytesPerUser: 4194304, maxBytes: 67108864, ttlMs: 604800000 });
     assert.deepEqual(config.supervision, {
       startTimeoutMs: 10000,
       restartDelayMs: 500,

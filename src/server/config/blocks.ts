@@ -125,10 +125,12 @@ export function parseSupervision(c: Checker, value: unknown): HandlerSupervision
 export function parseOffline(c: Checker, value: unknown): OfflineConfig {
   const block = c.block(value, 'offline');
   if (block === undefined) return { ...DEFAULT_OFFLINE };
-  c.unknownKeys(block, 'offline', ['enabled', 'maxPerUser', 'ttlMs']);
+  c.unknownKeys(block, 'offline', ['enabled', 'maxPerUser', 'maxBytesPerUser', 'maxBytes', 'ttlMs']);
   return {
     enabled: c.boolean(own(block, 'enabled'), 'offline.enabled', DEFAULT_OFFLINE.enabled),
     maxPerUser: c.integer(own(block, 'maxPerUser'), 'offline.maxPerUser', DEFAULT_OFFLINE.maxPerUser),
+    maxBytesPerUser: c.integer(own(block, 'maxBytesPerUser'), 'offline.maxBytesPerUser', DEFAULT_OFFLINE.maxBytesPerUser),
+    maxBytes: c.integer(own(block, 'maxBytes'), 'offline.maxBytes', DEFAULT_OFFLINE.maxBytes),
     ttlMs: c.integer(own(block, 'ttlMs'), 'offline.ttlMs', DEFAULT_OFFLINE.ttlMs),
   };
 }

@@ -83,6 +83,8 @@ export const DEFAULT_INFORMER = Object.freeze({
 export const DEFAULT_OFFLINE: OfflineConfig = Object.freeze({
   enabled: true,
   maxPerUser: 1000,
+  maxBytesPerUser: 4_194_304,
+  maxBytes: 67_108_864,
   ttlMs: 604_800_000,
 });
 

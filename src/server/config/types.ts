@@ -214,6 +214,10 @@ export interface OfflineConfig {
   readonly enabled: boolean;
   /** Messages that may wait for one user; more are refused with recipient_queue_full. */
   readonly maxPerUser: number;
+  /** Bytes (of the delivery frames) that may wait for one user; more are refused with recipient_queue_full. */
+  readonly maxBytesPerUser: number;
+  /** Bytes that may wait for all users together; more are refused with recipient_queue_full. */
+  readonly maxBytes: number;
   /** How long a message may wait (ms); then it is removed and its sender told. */
   readonly ttlMs: number;
 }

@@ -9,7 +9,7 @@ import type { JsonData } from '../../protocol/json-text.ts';
 import type { KeepContext, KeepResult, OfflineParts } from './offline-types.ts';
 import type { UserLock } from './user-lock.ts';
 
-type Outcome = 'stored' | 'delivered' | 'unknown' | 'full' | 'failed';
+type Outcome = 'stored' | 'delivered' | 'unknown' | 'failed' | { readonly full: string };
 
 export class OfflineKeeper {
   readonly #o: OfflineParts;
@@ -43,8 +43,15 @@ export class OfflineKeeper {
         return this.#lock.run(name, () => this.#keepOne(name, text, context, now));
       }),
     );
-    const result: KeepResult = { stored: [], delivered: [], unknown: [], full: [], failed: [] };
-    names.forEach((name, i) => result[outcomes[i] ?? 'failed'].push(name));
+    const result: KeepResult = { stored: [], delivered: [], unknown: [], full: [], failed: [], fullReasons: {} };
+    names.forEach((name, i) => {
+      const outcome = outcomes[i] ?? 'failed';
+      if (typeof outcome === 'string') result[outcome].push(name);
+      else {
+        result.full.push(name);
+        result.fullReasons![name] = outcome.full;
+      }
+    });
     if (result.stored.length > 0) this.#o.logger.debug({ stored: result.stored, id: context.id }, 'kept for offline users');
     return result;
   }
@@ -59,12 +66,12 @@ export class OfflineKeeper {
       const origin = context.origin ?? null;
       await queue.put(
         { user: name, frame: text, msgType: context.type, msgId: context.id, sender: context.sender, origin },
-        { now, ttlMs: config.ttlMs, cap: config.maxPerUser },
+        { now, ttlMs: config.ttlMs, cap: config.maxPerUser, capBytes: config.maxBytesPerUser, totalCapBytes: config.maxBytes },
       );
       this.#stored();
       return 'stored';
     } catch (err) {
-      if (err instanceof BesterError && err.code === 'recipient_queue_full') return 'full';
+      if (err instanceof BesterError && err.code === 'recipient_queue_full') return { full: err.message };
       logger.error({ err, user: name }, 'could not keep a message for an offline user');
       return 'failed';
     }

@@ -27,8 +27,10 @@ export interface KeepResult {
   readonly delivered: string[];
   /** No such account: not kept (reported as undelivered, as before). */
   readonly unknown: string[];
-  /** Over offline.maxPerUser: not kept. */
+  /** Over offline.maxPerUser, maxBytesPerUser or maxBytes: not kept. */
   readonly full: string[];
+  /** Why each of `full` was not kept (the queue's reason: messages, bytes, or the server's total). */
+  readonly fullReasons?: Record<string, string>;
   /** The store failed (logged): not kept. */
   readonly failed: string[];
 }

@@ -186,7 +186,11 @@ function keptOutcome(kept: KeepResult): Outcome {
   const undelivered = [...kept.full, ...kept.unknown, ...kept.failed];
   if (undelivered.length === 0) return { good: true, ...stored };
   const reasons: string[] = [];
-  if (kept.full.length > 0) reasons.push(`too many messages waiting for: ${kept.full.join(', ')}`);
+  if (kept.full.length > 0) {
+    // The queue's own reason (messages, bytes, or the server's total) when it gave one.
+    const why = kept.full.map((name) => kept.fullReasons?.[name]).filter((r) => r !== undefined);
+    reasons.push(why.length > 0 ? `not kept: ${[...new Set(why)].join('; ')}` : `too many messages waiting for: ${kept.full.join(', ')}`);
+  }
   if (kept.unknown.length > 0) reasons.push(`not connected: ${kept.unknown.join(', ')}`);
   if (kept.failed.length > 0) reasons.push(`could not be kept for later: ${kept.failed.join(', ')}`);
   const code: ErrorCode = kept.full.length > 0 ? 'recipient_queue_full' : kept.failed.length > 0 ? 'store_error' : 'recipients_offline';

@@ -1,6 +1,5 @@
 // The offline queue (offline-queue.ts) in memory: for tests and embedders that want no file, and
 // the reference for what a backend must do. Nothing survives the process.
-import { BesterError } from '../../protocol/errors.ts';
 import {
   MAX_EXPIRED_PER_CALL,
   type NewOfflineEntry,
@@ -8,6 +7,8 @@ import {
   type OfflineEntryId,
   type OfflineQueue,
   type PutOptions,
+  entryBytes,
+  overCap,
 } from './offline-queue.ts';
 import { closedError } from './store-error.ts';
 
@@ -18,6 +19,9 @@ export class MemoryOfflineQueue implements OfflineQueue {
   readonly #byUser = new Map<string, OfflineEntry[]>();
   #nextId = 1;
   #closed = false;
+  /** Bytes waiting, for everyone and per user (offline-queue.ts entryBytes). */
+  #totalBytes = 0;
+  readonly #bytesByUser = new Map<string, number>();
 
   #rejectClosed<T>(): Promise<T> {
     return Promise.reject(closedError('memory offline queue'));
@@ -26,9 +30,12 @@ export class MemoryOfflineQueue implements OfflineQueue {
   put(entry: NewOfflineEntry, options: PutOptions): Promise<OfflineEntry> {
     if (this.#closed) return this.#rejectClosed();
     const list = this.#byUser.get(entry.user) ?? [];
-    if (list.length >= options.cap) {
-      return Promise.reject(new BesterError('recipient_queue_full', `${list.length} messages are already waiting for "${entry.user}" (the limit)`));
-    }
+    const size = entryBytes(entry);
+    const bytes = this.#bytesByUser.get(entry.user) ?? 0;
+    const refusal = overCap(entry.user, { count: list.length, bytes, totalBytes: this.#totalBytes }, size, options);
+    if (refusal !== null) return Promise.reject(refusal);
+    this.#bytesByUser.set(entry.user, bytes + size);
+    this.#totalBytes += size;
     const kept: OfflineEntry = { ...entry, id: this.#nextId++, createdAt: options.now, expiresAt: options.now + options.ttlMs };
     list.push(kept);
     this.#byUser.set(entry.user, list);
@@ -76,6 +83,8 @@ export class MemoryOfflineQueue implements OfflineQueue {
     this.#closed = true;
     this.#byId.clear();
     this.#byUser.clear();
+    this.#bytesByUser.clear();
+    this.#totalBytes = 0;
     return Promise.resolve();
   }
 
@@ -87,6 +96,11 @@ export class MemoryOfflineQueue implements OfflineQueue {
     const at = list.indexOf(entry);
     if (at >= 0) list.splice(at, 1);
     if (list.length === 0) this.#byUser.delete(entry.user);
+    const size = entryBytes(entry);
+    this.#totalBytes -= size;
+    const left = (this.#bytesByUser.get(entry.user) ?? 0) - size;
+    if (left > 0) this.#bytesByUser.set(entry.user, left);
+    else this.#bytesByUser.delete(entry.user);
     return true;
   }
 }

@@ -5,6 +5,8 @@
 // every call asynchronous, ids given by the queue, TTL and caps passed in by the caller.
 
 /** An entry's id: opaque, given by the queue; only the queue compares ids. */
+import { BesterError } from '../../protocol/errors.ts';
+
 export type OfflineEntryId = string | number;
 
 export interface OfflineEntry {
@@ -34,6 +36,34 @@ export interface PutOptions {
   readonly ttlMs: number;
   /** The most entries one user may have waiting. */
   readonly cap: number;
+  /** The most bytes (UTF-8 of the frames) one user may have waiting; unlimited when absent. */
+  readonly capBytes?: number;
+  /** The most bytes waiting for everyone together; unlimited when absent. */
+  readonly totalCapBytes?: number;
+}
+
+/** The size an entry counts for in the byte caps: its frame's UTF-8 bytes. */
+export function entryBytes(entry: Pick<OfflineEntry, 'frame'>): number {
+  return Buffer.byteLength(entry.frame, 'utf8');
+}
+
+/** The refusal of a put over a cap (recipient_queue_full, docs/protocol.md §4.3.1.1), or null. */
+export function overCap(
+  user: string,
+  waiting: { readonly count: number; readonly bytes: number; readonly totalBytes: number },
+  size: number,
+  options: PutOptions,
+): BesterError | null {
+  if (waiting.count >= options.cap) {
+    return new BesterError('recipient_queue_full', `${waiting.count} messages are already waiting for "${user}" (the limit)`);
+  }
+  if (options.capBytes !== undefined && waiting.bytes + size > options.capBytes) {
+    return new BesterError('recipient_queue_full', `${waiting.bytes} bytes are already waiting for "${user}"; this message (${size} bytes) would pass the limit of ${options.capBytes}`);
+  }
+  if (options.totalCapBytes !== undefined && waiting.totalBytes + size > options.totalCapBytes) {
+    return new BesterError('recipient_queue_full', `the server keeps at most ${options.totalCapBytes} bytes for users who are offline, and is full`);
+  }
+  return null;
 }
 
 /** Most entries one takeExpired call returns; call again for the rest. */

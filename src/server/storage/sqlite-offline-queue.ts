@@ -4,7 +4,6 @@
 // to the user's socket (remove) or when their TTL passed (takeExpired). node:sqlite is synchronous:
 // each call runs at once and its promise is already settled.
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { BesterError } from '../../protocol/errors.ts';
 import {
   MAX_EXPIRED_PER_CALL,
   type NewOfflineEntry,
@@ -12,6 +11,8 @@ import {
   type OfflineEntryId,
   type OfflineQueue,
   type PutOptions,
+  entryBytes,
+  overCap,
 } from './offline-queue.ts';
 import { openWithTables, transaction } from './sqlite-file.ts';
 import { closedError, storeError } from './store-error.ts';
@@ -32,13 +33,18 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS offline_messages_expiry ON offline_messages (expires_at)`,
 ];
 
-type Statements = Record<'count' | 'insert' | 'page' | 'remove' | 'expired' | 'removeExpired' | 'total', StatementSync>;
+type Statements = Record<'count' | 'usage' | 'totalBytes' | 'insert' | 'page' | 'remove' | 'expired' | 'removeExpired' | 'total', StatementSync>;
 
 export class SqliteOfflineQueue implements OfflineQueue {
   readonly #path: string;
   readonly #db: DatabaseSync;
   readonly #s: Statements;
   #closed = false;
+  /**
+   * Bytes waiting for everyone: read once at open, then kept by this process (the daemon is the
+   * only writer of its offline table), so a put never sums the whole table.
+   */
+  #totalBytes: number;
 
   /** Opens (creating if needed) the queue's table in the SQLite file at `path`; throws store_error. */
   constructor(path: string) {
@@ -47,15 +53,18 @@ export class SqliteOfflineQueue implements OfflineQueue {
     const db = this.#db;
     this.#s = {
       count: db.prepare('SELECT COUNT(*) AS n FROM offline_messages WHERE user = ?'),
+      usage: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM offline_messages WHERE user = ?'),
+      totalBytes: db.prepare('SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM offline_messages'),
       insert: db.prepare(
         `INSERT INTO offline_messages (user, frame, msg_type, msg_id, sender, origin, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       page: db.prepare('SELECT * FROM offline_messages WHERE user = ? AND id > ? ORDER BY id LIMIT ?'),
-      remove: db.prepare('DELETE FROM offline_messages WHERE id = ?'),
+      remove: db.prepare('DELETE FROM offline_messages WHERE id = ? RETURNING length(CAST(frame AS BLOB)) AS b'),
       expired: db.prepare(`SELECT * FROM offline_messages WHERE expires_at <= ? ORDER BY id LIMIT ${MAX_EXPIRED_PER_CALL}`),
       removeExpired: db.prepare('DELETE FROM offline_messages WHERE id = ? AND expires_at <= ?'),
       total: db.prepare('SELECT COUNT(*) AS n FROM offline_messages'),
     };
+    this.#totalBytes = Number(this.#s.totalBytes.get()?.['b'] ?? 0);
   }
 
   /** Runs one database step; SQLite failures and use after close become store_error rejections. */
@@ -71,15 +80,17 @@ export class SqliteOfflineQueue implements OfflineQueue {
   put(entry: NewOfflineEntry, options: PutOptions): Promise<OfflineEntry> {
     return this.#run('keep a message', (s) =>
       transaction(this.#db, () => {
-        const count = Number(s.count.get(entry.user)?.['n'] ?? 0);
-        if (count >= options.cap) {
-          throw new BesterError('recipient_queue_full', `${count} messages are already waiting for "${entry.user}" (the limit)`);
-        }
+        const usage = s.usage.get(entry.user);
+        const size = entryBytes(entry);
+        const waiting = { count: Number(usage?.['n'] ?? 0), bytes: Number(usage?.['b'] ?? 0), totalBytes: this.#totalBytes };
+        const refusal = overCap(entry.user, waiting, size, options);
+        if (refusal !== null) throw refusal;
         const createdAt = options.now;
         const expiresAt = options.now + options.ttlMs;
         const result = s.insert.run(
           entry.user, entry.frame, entry.msgType, entry.msgId, entry.sender, entry.origin, createdAt, expiresAt,
         );
+        this.#totalBytes += size;
         return { ...entry, id: Number(result.lastInsertRowid), createdAt, expiresAt };
       }));
   }
@@ -89,14 +100,21 @@ export class SqliteOfflineQueue implements OfflineQueue {
   }
 
   remove(id: OfflineEntryId): Promise<boolean> {
-    return this.#run('remove a message', (s) => Number(s.remove.run(Number(id)).changes) > 0);
+    return this.#run('remove a message', (s) => {
+      const row = s.remove.get(Number(id));
+      if (row === undefined) return false;
+      this.#totalBytes -= Number(row['b'] ?? 0);
+      return true;
+    });
   }
 
   takeExpired(now: number, skip: (user: string) => boolean = () => false): Promise<OfflineEntry[]> {
     return this.#run('remove expired messages', (s) => {
       const rows = s.expired.all(now).map(toEntry).filter((r) => !skip(r.user));
       if (rows.length === 0) return rows;
-      return transaction(this.#db, () => rows.filter((r) => Number(s.removeExpired.run(r.id, now).changes) > 0));
+      const taken = transaction(this.#db, () => rows.filter((r) => Number(s.removeExpired.run(r.id, now).changes) > 0));
+      for (const r of taken) this.#totalBytes -= entryBytes(r);
+      return taken;
     });
   }
 
