@@ -13,7 +13,8 @@ import type { ServerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { OfflineDelivery } from '../routing/offline.ts';
 import type { Router } from '../routing/router.ts';
-import { FrameConnection } from '../../protocol/frame-connection.ts';
+import { FrameConnection } from '../../framing/frame-connection.ts';
+import type { PeerInfo } from '../transport/listener.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
@@ -60,6 +61,7 @@ export interface SessionContext {
 
 
 export class Session {
+  readonly id: number;
   state: SessionState = 'awaitingFirst';
   username: string | null = null;
   readonly #conn: FrameConnection;
@@ -82,7 +84,10 @@ export class Session {
   #liveness: Liveness | null = null;
   #closeReason: CloseReason | null = null;
 
-  constructor(stream: Duplex, remote: string, ctx: SessionContext, address: string | null = null) {
+  /** `id` numbers the connection in logs and the registry (the daemon counts its sessions). */
+  constructor(stream: Duplex, peer: PeerInfo, ctx: SessionContext, id: number, address: string | null = null) {
+    const { remote } = peer;
+    this.id = id;
     this.#ctx = ctx;
     this.#address = address;
     this.#conn = new FrameConnection(
@@ -104,7 +109,7 @@ export class Session {
         coalesceWrites: true,
       },
     );
-    this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
+    this.#log = ctx.logger.child({ conn: id, remote });
     this.#log.debug('connection opened');
     this.#loginTimer = setTimeout(() => {
       this.#fatal('login_timeout', `no login within ${ctx.config.limits.loginTimeoutMs} ms`);
@@ -112,9 +117,6 @@ export class Session {
     this.#loginTimer.unref();
   }
 
-  get id(): number {
-    return this.#conn.id;
-  }
 
   sendFrame(frame: Buffer): boolean {
     if (this.#held === null) return this.#conn.sendFrame(frame);
@@ -324,7 +326,7 @@ export class Session {
     this.#leavePending();
     this.#conn.maxFrameBytes = this.#ctx.config.limits.maxHandlerFrameBytes;
     const conn = this.#conn;
-    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close('peer_link_closed') }, first, conn.remote);
+    const link = this.#ctx.peers.accept({ send: (v) => conn.send(v), close: () => this.close('peer_link_closed') }, first, conn.label);
     if (link === null) return;
     this.state = 'peer';
     this.#peer = link;
