@@ -38,6 +38,9 @@ export interface FrameConnectionOptions {
   coalesceWrites?: boolean;
 }
 
+/** The protocolError message (code malformed_frame) when the peer half-closed in the middle of a frame. */
+export const ENDED_MID_FRAME = 'the connection ended in the middle of a frame';
+
 /** No per-connection limit on queued bytes (an owner that bounds its writes itself, e.g. one request per call). */
 export const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
@@ -85,7 +88,7 @@ export class FrameConnection implements FrameSink {
   readonly #onEnd = (): void => {
     if (this.#closing) return;
     if (this.#decoder.midFrame) {
-      this.#events.protocolError(new BesterError('malformed_frame', 'the connection ended in the middle of a frame'));
+      this.#events.protocolError(new BesterError('malformed_frame', ENDED_MID_FRAME));
     } else this.#events.ended();
   };
 
