@@ -53,7 +53,8 @@ export class FrameConnection implements FrameSink {
   readonly #maxOutboundBytes: number;
   readonly #closeTimeoutMs: number;
   readonly #writeStallMs: number;
-  readonly #coalesce: boolean;
+  /** The setImmediate that ends a turn's cork, bound once when coalescing (no allocation per turn); null otherwise. */
+  readonly #uncork: (() => void) | null;
   #stallTimer: NodeJS.Timeout | null = null;
   /** Bytes ever queued, and how many of them had been handed to the OS when the stall timer was armed. */
   #queuedTotal = 0;
@@ -69,21 +70,24 @@ export class FrameConnection implements FrameSink {
     this.#maxOutboundBytes = options.maxOutboundBytes;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
     this.#writeStallMs = options.writeStallMs ?? 0;
-    this.#coalesce = options.coalesceWrites ?? false;
+    this.#uncork = options.coalesceWrites === true ? () => this.#endCork() : null;
     // The connection is the decoder's sink itself: no sink object or closures per connection.
     this.#decoder = new FrameDecoder(this, options.maxFrameBytes);
     stream.on('data', this.#onData);
     stream.on('error', this.#onError);
     stream.on('close', this.#onClose);
     stream.on('end', this.#onEnd);
-    if (this.#writeStallMs > 0) stream.on('drain', this.#onDrain);
+    if (this.#writeStallMs > 0) {
+      this.#onDrain = () => this.#clearStallTimer();
+      stream.on('drain', this.#onDrain);
+    }
   }
 
   // Stream listeners: bound once per connection (arrow fields), removable by release().
   readonly #onData = (chunk: Buffer): void => this.#decoder.push(chunk);
   readonly #onError = (err: Error): void => this.#finish(err);
   readonly #onClose = (): void => this.#finish(null);
-  readonly #onDrain = (): void => this.#clearStallTimer();
+  #onDrain: (() => void) | null = null;
   /** A peer that half-closes is done sending; its owner answers what it has, then closes. */
   readonly #onEnd = (): void => {
     if (this.#closing) return;
@@ -137,10 +141,10 @@ export class FrameConnection implements FrameSink {
       );
       return false;
     }
-    if (this.#coalesce && !this.#corked) {
+    if (this.#uncork !== null && !this.#corked) {
       this.#corked = true;
       stream.cork();
-      setImmediate(FrameConnection.#uncork, this);
+      setImmediate(this.#uncork);
     }
     if (written) stream.write(frame, written);
     else stream.write(frame);
@@ -151,10 +155,9 @@ export class FrameConnection implements FrameSink {
     return true;
   }
 
-  /** Ends a turn's cork (setImmediate with the connection as argument: no closure per frame). */
-  static #uncork(conn: FrameConnection): void {
-    conn.#corked = false;
-    conn.#stream.uncork();
+  #endCork(): void {
+    this.#corked = false;
+    this.#stream.uncork();
   }
 
   #armStallTimer(): void {
@@ -226,7 +229,7 @@ export class FrameConnection implements FrameSink {
     stream.off('error', this.#onError);
     stream.off('close', this.#onClose);
     stream.off('end', this.#onEnd);
-    stream.off('drain', this.#onDrain);
+    if (this.#onDrain !== null) stream.off('drain', this.#onDrain);
     return stream;
   }
 

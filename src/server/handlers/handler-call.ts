@@ -76,10 +76,11 @@ function callOverStream(socketPath: string, open: Duplex | null, data: unknown, 
     open?.end();
     return Promise.reject(shuttingDown(socketPath));
   }
-  // A new connection: the request is queued at once and goes out when it connects.
-  const stream = open ?? net.createConnection({ path: socketPath });
-  if (!open) stream.write(frame);
-  return new OriginalCall(socketPath, stream, options, calls ?? null).promise;
+  if (open) return new OriginalCall(socketPath, open, options, calls ?? null).promise;
+  // Written once connected: a write queued while connecting costs Node two more listeners.
+  const socket = net.createConnection({ path: socketPath });
+  socket.on('connect', () => socket.write(frame));
+  return new OriginalCall(socketPath, socket, options, calls ?? null).promise;
 }
 
 /** One call in flight: settles once, then the connection is destroyed. */
