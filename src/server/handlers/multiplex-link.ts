@@ -36,7 +36,6 @@ export class MultiplexLink implements HandlerLink {
   }
 
   call(input: JsonData, options: HandlerCallOptions): Promise<JsonData> {
-    const startedAt = performance.now();
     let picked: MultiplexConnection | Promise<MultiplexConnection>;
     try {
       picked = this.#pick(options);
@@ -45,6 +44,8 @@ export class MultiplexLink implements HandlerLink {
     }
     // An open connection at hand: no time was spent waiting, the call gets its whole timeout.
     if (picked instanceof MultiplexConnection) return picked.call(input, options);
+    // Waiting for a connection to open starts now (the clock is read only on this path).
+    const startedAt = performance.now();
     return picked.then((connection) => {
       if (options.signal?.aborted === true) throw shuttingDown(this.#handler.socketPath);
       return connection.call(input, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) });
