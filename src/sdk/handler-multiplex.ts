@@ -1,7 +1,7 @@
 // The handler SDK's side of multiplex/1 (docs/protocol.md §4.5), for src/sdk/handler.ts: once the
 // daemon accepted the greeting, every request `{"id", "input"}` runs at once and is answered
 // `{"id", "reply"}` as soon as it settles, in any order.
-import type net from 'node:net';
+import type { FrameConnection } from '../framing/frame-connection.ts';
 import { encodeJsonFrame, parseFrameJson } from '../protocol/frame.ts';
 import { readMultiplexRequest } from '../protocol/handler-multiplex.ts';
 
@@ -9,7 +9,7 @@ import { readMultiplexRequest } from '../protocol/handler-multiplex.ts';
 const MAX_RUNNING = 1024;
 
 export class MultiplexSession {
-  readonly #socket: net.Socket;
+  readonly #conn: FrameConnection;
   /** Runs the handler function on one request's input; never rejects (failures are status "1" replies). */
   readonly #answer: (input: unknown) => Promise<unknown>;
   readonly #refuse: (err: unknown) => unknown;
@@ -18,12 +18,12 @@ export class MultiplexSession {
   #finishing = false;
 
   constructor(
-    socket: net.Socket,
+    conn: FrameConnection,
     answer: (input: unknown) => Promise<unknown>,
     refuse: (err: unknown) => unknown,
     onError: (err: unknown) => void,
   ) {
-    this.#socket = socket;
+    this.#conn = conn;
     this.#answer = answer;
     this.#refuse = refuse;
     this.#onError = onError;
@@ -39,18 +39,18 @@ export class MultiplexSession {
     }
     if (request === null) {
       this.#onError(new Error('a frame that is not a multiplex request {"id", "input"}; closing the connection'));
-      this.#socket.destroy();
+      this.#conn.destroy();
       return;
     }
     this.#running++;
-    if (this.#running >= MAX_RUNNING) this.#socket.pause();
+    if (this.#running >= MAX_RUNNING) this.#conn.pause();
     void this.#run(request.id, request.input);
   }
 
   /** Answer the requests running, then close; nothing new is read. */
   finish(): void {
     this.#finishing = true;
-    if (this.#running === 0) this.#socket.end();
+    if (this.#running === 0) this.#conn.close();
   }
 
   async #run(id: number, input: unknown): Promise<void> {
@@ -63,9 +63,8 @@ export class MultiplexSession {
       frame = encodeJsonFrame(`{"id":${id},"reply":${JSON.stringify(this.#refuse(err))}}`);
     }
     this.#running--;
-    if (this.#socket.destroyed) return;
-    this.#socket.write(frame);
-    if (this.#finishing && this.#running === 0) this.#socket.end();
-    else if (this.#running === MAX_RUNNING - 1) this.#socket.resume();
+    if (!this.#conn.sendFrame(frame)) return; // the connection is gone
+    if (this.#finishing && this.#running === 0) this.#conn.close();
+    else if (this.#running === MAX_RUNNING - 1) this.#conn.resume();
   }
 }

@@ -2,7 +2,8 @@
 // a stale file, removing it on close, and asking a handler once, as the daemon does.
 import { lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../protocol/frame.ts';
+import { FrameConnection, UNBOUNDED } from '../framing/frame-connection.ts';
+import { encodeFrame, parseFrameJson } from '../protocol/frame.ts';
 
 /** Largest request a handler accepts, and largest reply askHandler accepts, by default. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -35,13 +36,14 @@ export function askHandler(socketPath: string, request: unknown, options: AskOpt
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      decoder.stop();
-      socket.destroy();
+      conn.destroy();
       if (err) reject(err);
       else resolve(reply);
     };
     const timer = setTimeout(() => settle(new Error(`no reply from ${socketPath} within ${timeoutMs} ms`)), timeoutMs);
-    const decoder = new FrameDecoder(
+    const conn = new FrameConnection(
+      socket,
+      socketPath,
       {
         frame: (body) => {
           try {
@@ -50,14 +52,18 @@ export function askHandler(socketPath: string, request: unknown, options: AskOpt
             settle(err instanceof Error ? err : new Error(String(err)));
           }
         },
-        error: (err) => settle(err),
+        protocolError: (err) => settle(err),
+        ended: () => settle(new Error(`${socketPath} closed the connection without a reply`)),
+        closed: (err) =>
+          settle(
+            err
+              ? new Error(`cannot ask ${socketPath}: ${err.message}`, { cause: err })
+              : new Error(`${socketPath} closed the connection without a reply`),
+          ),
       },
-      options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      { maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, maxOutboundBytes: UNBOUNDED },
     );
-    socket.on('connect', () => socket.write(frame));
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('error', (err) => settle(new Error(`cannot ask ${socketPath}: ${err.message}`, { cause: err })));
-    socket.on('close', () => settle(new Error(`${socketPath} closed the connection without a reply`)));
+    conn.sendFrame(frame); // queued until the socket connects
   });
 }
 

@@ -8,10 +8,11 @@
 // BESTER_HANDLER_SOCKET, else the first command-line argument), reads each request frame, calls
 // the function and writes its reply in the shape original handlers use (§4.2). A function that
 // throws answers status "1" with the error text (the sender then gets `bad`, `handler_error`).
-// It imports protocol/ only, never server/: a handler is a separate program.
+// It imports protocol/ and framing/ only, never server/: a handler is a separate program.
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
-import { encodeFrame, encodeJsonFrame, FrameDecoder } from '../protocol/frame.ts';
+import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED } from '../framing/frame-connection.ts';
+import { encodeJsonFrame } from '../protocol/frame.ts';
 import { MULTIPLEX_GREETING_JSON, offersMultiplex } from '../protocol/handler-multiplex.ts';
 import { answer, answerRequest, isAcceptance, replyError, report } from './handler-answer.ts';
 import { MultiplexSession } from './handler-multiplex.ts';
@@ -251,13 +252,19 @@ function serveConnection(
   let awaitingAcceptance = settings.protocol === 'multiplex';
   let multiplex: MultiplexSession | null = null;
   socket.on('error', () => socket.destroy());
-  if (awaitingAcceptance) socket.write(encodeJsonFrame(MULTIPLEX_GREETING_JSON));
   if (settings.idleTimeoutMs > 0) {
     socket.setTimeout(settings.idleTimeoutMs, () => {
       if (!busy) socket.destroy();
     });
   }
-  const decoder = new FrameDecoder(
+  const onEnded = (): void => {
+    ended = true;
+    if (multiplex) multiplex.finish();
+    else if (!busy) void drain();
+  };
+  const conn = new FrameConnection(
+    socket,
+    settings.socketPath,
     {
       frame: (body) => {
         if (multiplex) {
@@ -269,7 +276,7 @@ function serveConnection(
           if (isAcceptance(body)) {
             socket.setTimeout(0); // the daemon keeps these connections open and closes them itself
             multiplex = new MultiplexSession(
-              socket,
+              conn,
               (input) => answerRequest(fn, input, settings, onError),
               (err) => replyError(err instanceof Error ? err.message : String(err)),
               (err) => report(onError, err, null),
@@ -280,39 +287,43 @@ function serveConnection(
         queue.push(Buffer.from(body)); // the body may be a view into a chunk
         if (!busy) void drain();
       },
-      error: (err) => {
+      protocolError: (err) => {
+        // A daemon that stops in the middle of a request is done sending: what was whole is answered.
+        if (err.message === ENDED_MID_FRAME) {
+          onEnded();
+          return;
+        }
         fatal = err.message;
         report(onError, err, null);
         if (!busy) void drain();
       },
+      ended: onEnded,
+      closed: () => undefined, // serveHandler forgets the connection on the socket's 'close'
     },
-    settings.maxFrameBytes,
+    // Outbound bytes are bounded by answering one request at a time (MultiplexSession: MAX_RUNNING).
+    { maxFrameBytes: settings.maxFrameBytes, maxOutboundBytes: UNBOUNDED },
   );
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  socket.on('end', () => {
-    ended = true;
-    if (multiplex) multiplex.finish();
-    else if (!busy) void drain();
-  });
+  if (awaitingAcceptance) conn.sendFrame(encodeJsonFrame(MULTIPLEX_GREETING_JSON));
 
   async function drain(): Promise<void> {
     busy = true;
-    socket.pause();
+    conn.pause();
     try {
       while (queue.length > 0 && !finishing && !socket.destroyed) {
         const reply = await answer(fn, queue.shift()!, settings, onError);
         if (socket.destroyed) return;
-        await write(socket, reply);
+        await write(conn, reply);
       }
       if (fatal !== null && !socket.destroyed) {
-        socket.end(encodeFrame(replyError(`request refused: ${fatal}`)));
+        conn.send(replyError(`request refused: ${fatal}`));
+        conn.close();
       } else if (ended || finishing) {
-        socket.end();
+        conn.close();
       } else {
-        socket.resume();
+        conn.resume();
       }
     } catch {
-      socket.destroy();
+      conn.destroy();
     } finally {
       busy = false;
     }
@@ -321,21 +332,21 @@ function serveConnection(
   return {
     finish() {
       finishing = true;
-      decoder.stop();
       queue.length = 0;
+      conn.pause(); // nothing new is read
       if (multiplex) {
         multiplex.finish();
         return;
       }
-      if (!busy) socket.destroy(); // idle: nothing to answer
+      if (!busy) conn.destroy(); // idle: nothing to answer
     },
   };
 }
 
 /** Writes and waits until the bytes are handed to the system (backpressure), or the socket is gone. */
-function write(socket: net.Socket, frame: Buffer): Promise<void> {
+function write(conn: FrameConnection, frame: Buffer): Promise<void> {
   return new Promise<void>((resolve) => {
-    socket.write(frame, () => resolve());
+    if (!conn.sendFrame(frame, () => resolve())) resolve();
   });
 }
 

@@ -9,7 +9,7 @@
 // Requests are answered in order (§9.2), so answers are matched first in, first out; a request
 // that timed out keeps its place in the line and its late answer is dropped.
 import type { Socket } from 'node:net';
-import { FrameConnection } from '../protocol/frame-connection.ts';
+import { FrameConnection } from '../framing/frame-connection.ts';
 import { parseFrameJson } from '../protocol/frame.ts';
 import { isObject, own } from '../protocol/json.ts';
 import { formatServerAddress, parseServerAddress, toServerAddress, type ServerAddress } from './address.ts';

@@ -1,9 +1,9 @@
 // One logged-in connection to a server, for the client SDK: open the socket, log in
 // (docs/protocol.md §2.2), then hand each validated frame to the owner until the connection ends.
-// The framing is the daemon's own FrameConnection (src/protocol/frame-connection.ts).
+// The framing is the daemon's own FrameConnection (src/framing/frame-connection.ts).
 import { AUTH_ID } from '../protocol/builders.ts';
 import { BesterError } from '../protocol/errors.ts';
-import { FrameConnection } from '../protocol/frame-connection.ts';
+import { FrameConnection } from '../framing/frame-connection.ts';
 import { encodeFrame, parseFrameJson } from '../protocol/frame.ts';
 import type { Credentials } from '../protocol/messages.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';

@@ -1,6 +1,6 @@
 // The daemon assembled: `await startServer(config)` returns a listening server; `close()` is
 // idempotent and waits for listeners, connections, handler processes and the store (STYLE.md #12).
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
@@ -27,7 +27,7 @@ import { Stats } from './stats.ts';
 import { serverScopeAcceptor } from './federation/server-scope.ts';
 import { errorFrame } from '../protocol/builders.ts';
 import { encodeFrame } from '../protocol/frame.ts';
-import { startListener, type Listener } from './transport/listener.ts';
+import { startListener, type Listener, type ListenerOptions, type PeerInfo } from './transport/listener.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 export interface StartOptions {
@@ -71,6 +71,11 @@ export interface BesterServer {
    * Does nothing before close().
    */
   hurry(): void;
+  /**
+   * Makes any stream a session, as the listeners do with what they accept (the transport seam):
+   * the connection caps apply, and a refused stream is told why (docs/protocol.md §2.5).
+   */
+  handle(stream: Duplex, peer: PeerInfo): void;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
@@ -163,24 +168,24 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const gate = new ConnectionGate(config.limits);
   const pending = new PendingLogins<Session>(config.limits.maxUnauthenticated);
-  const onConnection = (socket: net.Socket): void => {
-    socket.on('error', () => undefined); // the session adds its own; this covers the gap before it
-    const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix';
+  let sessionsOpened = 0;
+  /** Any stream becomes a session (the transport seam): listeners call this, and so can embedders and tests. */
+  const handle = (stream: Duplex, peer: PeerInfo): void => {
+    stream.on('error', () => undefined); // the session adds its own; this covers the gap before it
+    const { remote } = peer;
     // docs/protocol.md §2.5: the caps are checked before anything is read from the connection.
-    const address = addressKey(socket.remoteAddress);
+    const address = addressKey(peer.remoteAddress ?? undefined);
     let refusal = gate.admit(address, sessions.size);
     if (refusal === null && !pending.makeRoom()) {
       gate.loggedInOrGone(address);
       refusal = `too many connections are logging in (limits.maxUnauthenticated = ${config.limits.maxUnauthenticated}), try again later`;
     }
     if (refusal !== null) {
-      events.emit('connection.refused', { transport: 'stream', remote, code: 'too_many_connections', reason: refusal });
-      refuse(socket, refusal);
+      events.emit('connection.refused', { transport: peer.transport, remote, code: 'too_many_connections', reason: refusal });
+      refuse(stream, refusal);
       return;
     }
-    // §5.3: dead peers are found by the OS too, also for clients that do not answer pings.
-    if (socket.remoteAddress !== undefined) socket.setKeepAlive(true, config.liveness.pingIntervalMs);
-    const session = new Session(socket, remote, {
+    const session = new Session(stream, peer, {
       config,
       accounts,
       registry,
@@ -194,9 +199,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       throttle,
       gate,
       pending,
-    }, address);
+    }, ++sessionsOpened, address);
     sessions.add(session);
   };
+  // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
+  const listenerOptions: ListenerOptions = { keepAliveMs: config.liveness.pingIntervalMs };
 
   const listeners: Listener[] = [];
   const startedAt = new Date();
@@ -227,7 +234,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
     await supervisor.start();
     for (const listenerConfig of config.listeners) {
-      const listener = await startListener(listenerConfig, onConnection);
+      const listener = await startListener(listenerConfig, handle, listenerOptions);
       listeners.push(listener);
       logger.info({ address: listener.address }, 'listening');
     }
@@ -284,6 +291,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     hurry: () => {
       if (closing !== null) hurried.resolve(false);
     },
+    handle,
   };
 }
 
@@ -302,7 +310,7 @@ function handlerEnvironment(config: ServerConfig): NodeJS.ProcessEnv {
 }
 
 /** An error frame saying why (§3.5), then the end; destroyed if the peer does not read it soon. */
-function refuse(socket: net.Socket, reason: string): void {
+function refuse(socket: Duplex, reason: string): void {
   socket.end(encodeFrame(errorFrame('too_many_connections', reason)));
   socket.resume(); // read and drop whatever it sent, so that its close can complete
   const timer = setTimeout(() => socket.destroy(), 2000);

@@ -17,6 +17,11 @@ import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { tempDir } from '../helpers/daemon.ts';
 import { login, message } from '../helpers/raw-client.ts';
+import type { PeerInfo } from '../../src/server/transport/listener.ts';
+
+/** An in-memory duplex pair's peer, as a listener would describe it. */
+const PAIR_PEER: PeerInfo = { transport: 'pair', remoteAddress: null, remotePort: null, remote: 'pair', secure: false };
+let sessionCount = 0;
 
 type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
 
@@ -87,7 +92,7 @@ describe('session pipelining (component)', () => {
     const router = new Router({ handlers: config.handlers, limits: config.limits, registry, logger: silentLogger(), callHandler });
     const connect = (): Peer => {
       const [client, server] = duplexPair();
-      new Session(server, 'pair', { config, accounts, registry, router, logger: silentLogger(), onClosed: () => undefined });
+      new Session(server, PAIR_PEER, { config, accounts, registry, router, logger: silentLogger(), onClosed: () => undefined }, ++sessionCount);
       return new Peer(client);
     };
     const [alice, bob] = [connect(), connect()];

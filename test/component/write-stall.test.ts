@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { duplexPair } from 'node:stream';
 import { test } from 'node:test';
 import type { BesterError } from '../../src/protocol/errors.ts';
-import { FrameConnection } from '../../src/protocol/frame-connection.ts';
+import { FrameConnection } from '../../src/framing/frame-connection.ts';
 
 function setup(writeStallMs: number): { conn: FrameConnection; peer: ReturnType<typeof duplexPair>[1]; errors: BesterError[] } {
   const [ours, peer] = duplexPair();

@@ -1,6 +1,7 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, parseFrameText } from '../../src/protocol/frame.ts';
+import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
+import { encodeFrame, parseFrameText } from '../../src/protocol/frame.ts';
 import type { JsonData } from '../../src/protocol/json-text.ts';
 
 export type Target = { port: number; host?: string } | { path: string };
@@ -13,22 +14,25 @@ export class RawClient {
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
-    const decoder = new FrameDecoder(
+    socket.on('error', () => undefined);
+    // Framed like every socket of the daemon and the SDKs; raw bytes still go to `socket` directly.
+    new FrameConnection(
+      socket,
+      'raw-client',
       {
         frame: (body) => {
           this.#frames.push(parseFrameText(body));
           this.#wake();
         },
-        error: () => socket.destroy(),
+        protocolError: () => socket.destroy(),
+        ended: () => undefined, // the socket ends its side too (no half-open)
+        closed: () => {
+          this.#closed = true;
+          this.#wake();
+        },
       },
-      64 * 1024 * 1024,
+      { maxFrameBytes: 64 * 1024 * 1024, maxOutboundBytes: UNBOUNDED },
     );
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      this.#closed = true;
-      this.#wake();
-    });
   }
 
   static connect(target: Target): Promise<RawClient> {

@@ -3,7 +3,7 @@
 // unacknowledged, heartbeats both ways, and reconnects with jittered backoff. The outbox is
 // durable (storage/federation-outbox.ts), so a link can be torn down at any time without losing anything.
 import net from 'node:net';
-import { FrameConnection } from '../../protocol/frame-connection.ts';
+import { FrameConnection } from '../../framing/frame-connection.ts';
 import { parseFrameJson } from '../../protocol/frame.ts';
 import { ACK, HELLO, open, PING, PONG, ReplayCache, seal, WELCOME } from '../../protocol/federation.ts';
 import { own } from '../../protocol/json.ts';

@@ -1,9 +1,13 @@
 // One call to a message handler, exactly as the original's handlers expect it
 // (bester-original.md "Server -> handler"): a NEW connection to the handler's UNIX socket,
 // ONE frame holding only the message's `payload.data`, ONE reply frame, then close.
+// This is the daemon's hottest path with original handlers: one OriginalCall object per call is
+// the frame connection's event sink, timer argument and abort listener at once (no closures).
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
+import { encodeJsonFrame, parseFrameText } from '../../protocol/frame.ts';
 import { jsonTextOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
@@ -25,8 +29,8 @@ export interface HandlerCallOptions {
  * The socket is destroyed on every path; bytes after the first reply frame are ignored. A multiplex
  * greeting (docs/protocol.md §4.5.1) read as the first frame is skipped: the reply is the next one.
  */
-export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
-  return callOverSocket(socketPath, null, data, options);
+export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions, calls?: CallList): Promise<JsonData> {
+  return callOverStream(socketPath, null, data, options, calls);
 }
 
 /**
@@ -36,121 +40,176 @@ export function callHandler(socketPath: string, data: unknown, options: HandlerC
  */
 export function callOnConnectedSocket(
   socketPath: string,
-  socket: net.Socket,
+  stream: Duplex,
   data: unknown,
   options: HandlerCallOptions,
+  calls?: CallList,
 ): Promise<JsonData> {
-  return callOverSocket(socketPath, socket, data, options);
+  return callOverStream(socketPath, stream, data, options, calls);
 }
 
-function callOverSocket(
-  socketPath: string,
-  open: net.Socket | null,
-  data: unknown,
-  options: HandlerCallOptions,
-): Promise<JsonData> {
-  return new Promise<JsonData>((resolve, reject) => {
-    const { signal } = options;
-    let frame: Buffer;
+/**
+ * The calls in flight of one link (original-link.ts), so that closing it settles them: a doubly
+ * linked list through the calls themselves, nothing allocated per call.
+ */
+export class CallList {
+  head: OriginalCall | null = null;
+  closed = false;
+
+  /** Settles every call in flight with handler_bad_reply; later calls are refused by the link. */
+  close(): void {
+    this.closed = true;
+    for (let call = this.head; call !== null; call = this.head) call.abandon();
+  }
+}
+
+function callOverStream(socketPath: string, open: Duplex | null, data: unknown, options: HandlerCallOptions, calls?: CallList): Promise<JsonData> {
+  let frame: Buffer;
+  try {
+    frame = encodeJsonFrame(jsonTextOf(data));
+  } catch (cause) {
+    open?.destroy();
+    return Promise.reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+  }
+  if (open) open.write(frame);
+  if (options.signal?.aborted === true) {
+    open?.end();
+    return Promise.reject(shuttingDown(socketPath));
+  }
+  if (open) return new OriginalCall(socketPath, open, options, calls ?? null).promise;
+  // Written once connected: a write queued while connecting costs Node two more listeners.
+  const socket = net.createConnection({ path: socketPath });
+  socket.on('connect', () => socket.write(frame));
+  return new OriginalCall(socketPath, socket, options, calls ?? null).promise;
+}
+
+/** One call in flight: settles once, then the connection is destroyed. */
+class OriginalCall implements FrameConnectionEvents {
+  readonly promise: Promise<JsonData>;
+  /** The CallList links (null when the call is in none or is the last). */
+  prev: OriginalCall | null = null;
+  next: OriginalCall | null = null;
+  readonly #list: CallList | null;
+  readonly #socketPath: string;
+  readonly #maxDepth: { maxDepth?: number };
+  readonly #signal: AbortSignal | undefined;
+  readonly #timeoutMs: number;
+  readonly #conn: FrameConnection;
+  readonly #timer: NodeJS.Timeout;
+  readonly #resolve: (reply: JsonData) => void;
+  readonly #reject: (err: BesterError) => void;
+  #settled = false;
+  #firstFrame = true;
+
+  constructor(socketPath: string, stream: Duplex, options: HandlerCallOptions, list: CallList | null) {
+    const { promise, resolve, reject } = Promise.withResolvers<JsonData>();
+    this.promise = promise;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#socketPath = socketPath;
+    this.#maxDepth = options.maxJsonDepth === undefined ? NO_DEPTH_LIMIT : { maxDepth: options.maxJsonDepth };
+    this.#signal = options.signal;
+    this.#timeoutMs = options.timeoutMs;
+    this.#conn = new FrameConnection(stream, socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
+    this.#timer = setTimeout(OriginalCall.#timedOut, options.timeoutMs, this);
+    this.#signal?.addEventListener('abort', this, { once: true });
+    this.#list = list;
+    if (list !== null) {
+      this.next = list.head;
+      if (list.head !== null) list.head.prev = this;
+      list.head = this;
+    }
+  }
+
+  /** Its link was closed: the call ends now. */
+  abandon(): void {
+    this.#settle(new BesterError('handler_bad_reply', `handler socket ${this.#socketPath}: handler connection closed`));
+  }
+
+  frame(body: Buffer): void {
+    let reply: JsonData;
     try {
-      frame = encodeJsonFrame(jsonTextOf(data));
+      reply = parseFrameText(body, this.#maxDepth);
     } catch (cause) {
-      open?.destroy();
-      reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+      this.#settle(badReply(this.#socketPath, `an unreadable reply: ${(cause as BesterError).message}`, cause));
       return;
     }
-    if (open) open.write(frame);
-    if (signal?.aborted === true) {
-      open?.end();
-      reject(shuttingDown(socketPath));
-      return;
-    }
+    const skip = this.#firstFrame && isGreeting(reply.value);
+    this.#firstFrame = false;
+    if (skip || this.#settled) return;
+    this.#settled = true;
+    this.#stop();
+    this.#resolve(reply);
+    // After the result's deliveries are written (they go out at the end of this loop turn):
+    // closing the handler's connection is not on the message's path.
+    setTimeout(OriginalCall.#destroy, 0, this.#conn);
+  }
 
-    let settled = false;
-    let connected = open !== null;
-    let firstFrame = true;
-    const socket = open ?? net.createConnection({ path: socketPath });
-    const decoder = new FrameDecoder(
-      {
-        frame(body) {
-          const { maxJsonDepth } = options;
-          let reply: JsonData;
-          try {
-            reply = parseFrameText(body, maxJsonDepth === undefined ? {} : { maxDepth: maxJsonDepth });
-          } catch (cause) {
-            settle(badReply(socketPath, `an unreadable reply: ${(cause as BesterError).message}`, cause));
-            return;
-          }
-          const skip = firstFrame && isGreeting(reply.value);
-          firstFrame = false;
-          if (!skip) settle(null, reply);
-        },
-        error(err) {
-          settle(badReply(socketPath, `an unusable reply frame: ${err.message}`, err));
-        },
-      },
-      options.maxReplyBytes,
+  protocolError(err: BesterError): void {
+    if (this.#settled) return;
+    this.#settle(
+      err.message === ENDED_MID_FRAME
+        ? closedWithoutReply(this.#socketPath, true)
+        : badReply(this.#socketPath, `an unusable reply frame: ${err.message}`, err),
     );
-    const onAbort = (): void => settle(shuttingDown(socketPath));
-    const timer = setTimeout(() => {
-      settle(
-        new BesterError(
-          'handler_timeout',
-          `handler socket ${socketPath} did not reply within ${options.timeoutMs} ms`,
-        ),
-      );
-    }, options.timeoutMs);
+  }
 
-    /** The single exit: settles once, stops the timer, detaches the signal, destroys the socket. */
-    function settle(err: BesterError | null, reply?: JsonData): void {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      decoder.stop();
-      if (err) {
-        socket.destroy();
-        reject(err);
-        return;
-      }
-      resolve(reply!);
-      // After the result's deliveries are written (they go out at the end of this loop turn):
-      // closing the handler's connection is not on the message's path.
-      setTimeout(destroySocket, 0);
-    }
-    function destroySocket(): void {
-      socket.destroy();
-    }
+  ended(): void {
+    if (!this.#settled) this.#settle(closedWithoutReply(this.#socketPath, false));
+  }
 
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (!connected) {
-        settle(
-          new BesterError(
-            'handler_unavailable',
-            `handler socket ${socketPath} is not accepting connections (${err.code ?? err.message})`,
-            { cause: err },
-          ),
-        );
-      } else {
-        settle(badReply(socketPath, `a connection error (${err.code ?? err.message})`, err));
-      }
-    });
-    socket.on('connect', () => {
-      connected = true;
-      socket.write(frame);
-    });
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  closed(err: Error | null): void {
     // Built only when still unsettled: after a reply every call ends here, and an Error (its stack) costs.
-    const onClosed = (): void => {
-      if (!settled) settle(closedWithoutReply(socketPath, decoder.midFrame));
-    };
-    socket.on('end', onClosed);
-    socket.on('close', onClosed);
-  });
+    if (this.#settled) return;
+    if (err === null) {
+      this.#settle(closedWithoutReply(this.#socketPath, false));
+      return;
+    }
+    const code = (err as NodeJS.ErrnoException).code ?? err.message;
+    this.#settle(
+      (err as NodeJS.ErrnoException).syscall === 'connect'
+        ? new BesterError('handler_unavailable', `handler socket ${this.#socketPath} is not accepting connections (${code})`, { cause: err })
+        : badReply(this.#socketPath, `a connection error (${code})`, err),
+    );
+  }
+
+  /** The abort signal's listener (an EventListenerObject: no closure per call). */
+  handleEvent(): void {
+    this.#settle(shuttingDown(this.#socketPath));
+  }
+
+  static #timedOut(call: OriginalCall): void {
+    call.#settle(new BesterError('handler_timeout', `handler socket ${call.#socketPath} did not reply within ${call.#timeoutMs} ms`));
+  }
+
+  static #destroy(conn: FrameConnection): void {
+    conn.destroy();
+  }
+
+  /** Every failure ends here: settles once and destroys the connection. */
+  #settle(err: BesterError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#stop();
+    this.#conn.destroy();
+    this.#reject(err);
+  }
+
+  #stop(): void {
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this);
+    const list = this.#list;
+    if (list === null) return;
+    if (this.prev !== null) this.prev.next = this.next;
+    else if (list.head === this) list.head = this.next;
+    if (this.next !== null) this.next.prev = this.prev;
+    this.prev = this.next = null;
+  }
 }
 
-function shuttingDown(socketPath: string): BesterError {
+const NO_DEPTH_LIMIT: { maxDepth?: number } = Object.freeze({});
+
+export function shuttingDown(socketPath: string): BesterError {
   return new BesterError('shutting_down', `call to handler socket ${socketPath} cancelled: shutting down`);
 }
 

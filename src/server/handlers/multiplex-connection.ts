@@ -4,8 +4,10 @@
 // is optional and does not come in time, 'released': the socket is handed back untouched for
 // a call the original way (§4.1), because an original handler must never get an empty connection.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, FrameDecoder, parseFrameText } from '../../protocol/frame.ts';
+import { encodeJsonFrame, parseFrameText } from '../../protocol/frame.ts';
 import { jsonMemberText, JsonData } from '../../protocol/json-text.ts';
 import {
   isGreeting,
@@ -29,7 +31,7 @@ export interface MultiplexCallOptions {
 }
 
 /** What waiting for the greeting gave: an open multiplex connection, or a silent socket to call the original way. */
-export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: net.Socket };
+export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: Duplex };
 
 interface Pending {
   readonly resolve: (reply: JsonData) => void;
@@ -40,10 +42,11 @@ interface Pending {
 
 type State = 'greeting' | 'open' | 'released' | 'closed';
 
-export class MultiplexConnection {
+export class MultiplexConnection implements FrameConnectionEvents {
   readonly #o: MultiplexConnectionOptions;
   readonly #socket: net.Socket;
-  readonly #decoder: FrameDecoder;
+  readonly #conn: FrameConnection;
+  readonly #depth: number | undefined;
   readonly #pending = new Map<number, Pending>();
   /**
    * Abort listeners, one per distinct signal its calls carried (in the daemon: the one shutdown
@@ -62,29 +65,15 @@ export class MultiplexConnection {
    */
   constructor(options: MultiplexConnectionOptions, greetingWaitMs: number, required: boolean) {
     this.#o = options;
-    const depth = options.maxJsonDepth === undefined ? undefined : options.maxJsonDepth + 1; // the {id, reply} wrapper
-    this.#decoder = new FrameDecoder(
-      {
-        frame: (body) => this.#onFrame(body, depth),
-        error: (err) => this.#close(this.#bad(`an unusable frame (${err.message}); connection dropped`, err)),
-      },
-      options.maxReplyBytes,
-    );
+    this.#depth = options.maxJsonDepth === undefined ? undefined : options.maxJsonDepth + 1; // the {id, reply} wrapper
     this.#socket = net.createConnection({ path: options.socketPath });
-    this.#socket.on('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code ?? err.message;
-      this.#close(
-        this.#connected
-          ? this.#closedError(` (${code})`)
-          : new BesterError('handler_unavailable', `handler socket ${options.socketPath} is not accepting connections (${code})`, { cause: err }),
-      );
-    });
+    this.#conn = new FrameConnection(this.#socket, options.socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
     this.#socket.on('connect', () => {
       this.#connected = true;
       this.#greetTimer = setTimeout(() => {
         this.#greetTimer = null;
         if (this.#state !== 'greeting') return;
-        if (this.#decoder.midFrame) {
+        if (this.#conn.midFrame) {
           // Not an original handler (those never write first), and not a greeting in time.
           this.#close(this.#bad(`an incomplete frame before any request, and no greeting within ${greetingWaitMs} ms`, null));
         } else if (required) {
@@ -92,8 +81,28 @@ export class MultiplexConnection {
         } else this.#release();
       }, greetingWaitMs);
     });
-    this.#socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
-    this.#socket.on('close', () => this.#close(this.#closedError('')));
+  }
+
+  /** FrameConnectionEvents: one frame from the handler. */
+  frame(body: Buffer): void {
+    this.#onFrame(body, this.#depth);
+  }
+
+  protocolError(err: BesterError): void {
+    this.#close(this.#bad(`an unusable frame (${err.message}); connection dropped`, err));
+  }
+
+  ended(): void {
+    this.#close(this.#closedError(''));
+  }
+
+  closed(err: Error | null): void {
+    if (err === null || this.#connected) {
+      this.#close(this.#closedError(err === null ? '' : ` (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+      return;
+    }
+    const code = (err as NodeJS.ErrnoException).code ?? err.message;
+    this.#close(new BesterError('handler_unavailable', `handler socket ${this.#o.socketPath} is not accepting connections (${code})`, { cause: err }));
   }
 
   get greeted(): Promise<Greeted> {
@@ -138,7 +147,7 @@ export class MultiplexConnection {
       }, options.timeoutMs);
       if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
       this.#pending.set(id, { resolve, reject, timer, signal });
-      this.#socket.write(frame);
+      this.#conn.sendFrame(frame);
     });
   }
 
@@ -166,7 +175,7 @@ export class MultiplexConnection {
       this.#state = 'open';
       this.#clearGreetTimer();
       this.#socket.setNoDelay(true);
-      this.#socket.write(encodeJsonFrame(MULTIPLEX_GREETING_JSON)); // §4.5.1: accepted
+      this.#conn.sendFrame(encodeJsonFrame(MULTIPLEX_GREETING_JSON)); // §4.5.1: accepted
       this.#greeted.resolve({ kind: 'multiplex' });
       return;
     }
@@ -213,13 +222,14 @@ export class MultiplexConnection {
 
   /** No greeting: hand the socket back with nothing read from it and none of our listeners but an error guard. */
   #release(): void {
+    const stream = this.#conn.release();
+    if (stream === null) {
+      this.#close(this.#bad('an incomplete frame before any request', null));
+      return;
+    }
     this.#state = 'released';
-    this.#decoder.stop();
-    this.#socket.removeAllListeners('data');
-    this.#socket.removeAllListeners('close');
-    this.#socket.removeAllListeners('error');
-    this.#socket.on('error', () => undefined); // the original call adds its own
-    this.#greeted.resolve({ kind: 'silent', socket: this.#socket });
+    stream.on('error', () => undefined); // the original call adds its own
+    this.#greeted.resolve({ kind: 'silent', socket: stream });
   }
 
   /** The single way to closed: every pending call gets exactly one outcome. */
@@ -228,8 +238,7 @@ export class MultiplexConnection {
     const wasGreeting = this.#state === 'greeting';
     this.#state = 'closed';
     this.#clearGreetTimer();
-    this.#decoder.stop();
-    this.#socket.destroy();
+    this.#conn.destroy();
     if (wasGreeting) this.#greeted.reject(err);
     // A rejection nobody awaits (a connection closed after it opened) must not crash the daemon.
     this.#greeted.promise.catch(() => undefined);

@@ -3,7 +3,7 @@
 // listener like the others (stale files replaced, mode set, removed on close); who may connect
 // is decided by its file mode.
 import type { Duplex } from 'node:stream';
-import { FrameConnection } from '../../protocol/frame-connection.ts';
+import { FrameConnection } from '../../framing/frame-connection.ts';
 import type { Logger } from '../log.ts';
 import { startListener } from '../transport/listener.ts';
 import { runCommand, type InformerContext } from './commands.ts';
@@ -25,9 +25,10 @@ export async function startInformer(ctx: InformerContext): Promise<Informer> {
   const { path, mode } = ctx.config.informer;
   const log = ctx.logger;
   const connections = new Set<InformerConnection>();
+  let accepted = 0; // names the connections in the logs
   const listener = await startListener({ kind: 'unix', path, mode }, (socket) => {
     socket.on('error', () => undefined); // the connection adds its own; this covers the gap before it
-    const connection = new InformerConnection(socket, ctx, log, () => connections.delete(connection));
+    const connection = new InformerConnection(socket, ctx, log.child({ informerConn: ++accepted }), () => connections.delete(connection));
     connections.add(connection);
   });
   log.info({ address: listener.address }, 'informer listening');
@@ -74,7 +75,7 @@ class InformerConnection {
       },
       { maxFrameBytes: ctx.config.limits.maxHandlerFrameBytes, maxOutboundBytes: MAX_OUTBOUND_BYTES },
     );
-    this.#log = logger.child({ informerConn: this.#conn.id });
+    this.#log = logger;
     this.#log.debug('informer connection opened');
   }
 

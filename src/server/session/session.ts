@@ -16,7 +16,8 @@ import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { Router } from '../routing/router.ts';
-import { FrameConnection } from '../../protocol/frame-connection.ts';
+import { FrameConnection } from '../../framing/frame-connection.ts';
+import type { PeerInfo } from '../transport/listener.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { CloseCounters, CloseReason } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
@@ -60,6 +61,7 @@ export interface SessionContext {
 }
 
 export class Session implements PipelineHost {
+  readonly id: number;
   state: SessionState = 'awaitingFirst';
   username: string | null = null;
   readonly #conn: FrameConnection;
@@ -80,7 +82,10 @@ export class Session implements PipelineHost {
   #liveness: Liveness | null = null;
   #closeReason: CloseReason | null = null;
 
-  constructor(stream: Duplex, remote: string, ctx: SessionContext, address: string | null = null) {
+  /** `id` numbers the connection in logs and the registry (the daemon counts its sessions). */
+  constructor(stream: Duplex, peer: PeerInfo, ctx: SessionContext, id: number, address: string | null = null) {
+    const { remote } = peer;
+    this.id = id;
     this.#ctx = ctx;
     this.#address = address;
     this.#remote = remote;
@@ -103,18 +108,15 @@ export class Session implements PipelineHost {
         coalesceWrites: true,
       },
     );
-    this.#log = ctx.logger.child({ conn: this.#conn.id, remote });
+    this.#log = ctx.logger.child({ conn: id, remote });
     ctx.pending?.add(this);
-    ctx.events?.emit('connection.opened', { id: this.#conn.id, transport: 'stream', remote });
+    ctx.events?.emit('connection.opened', { id, transport: peer.transport, remote });
     this.#loginTimer = setTimeout(() => {
       this.#fatal('login_timeout', `no login within ${ctx.config.limits.loginTimeoutMs} ms`);
     }, ctx.config.limits.loginTimeoutMs);
     this.#loginTimer.unref();
   }
 
-  get id(): number {
-    return this.#conn.id;
-  }
 
   sendFrame(frame: Buffer): boolean {
     if (this.#held === null) return this.#conn.sendFrame(frame);
@@ -335,7 +337,7 @@ export class Session implements PipelineHost {
   #io(): ConnectionIo {
     const conn = this.#conn;
     return {
-      remote: conn.remote,
+      remote: conn.label,
       send: (value) => conn.send(value),
       close: (reason) => this.close(reason),
       setMaxFrameBytes: (bytes) => {

@@ -1,12 +1,26 @@
-// Listeners chosen by network.types (docs/configuration.md): tcp4, tcp6, unix. Each hands raw
-// streams to the server; sessions do the rest. UNIX sockets: stale files from a crash are
-// replaced, a live one is never stolen, the file gets the configured mode and is removed on close.
-import { chmod, mkdir, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import net from 'node:net';
+// The transport seam (design.md "Seams"): a listener accepts streams and hands each one, with what
+// is known of its peer, to a StreamHandler (the daemon's `handle(stream, peer)`, the informer's).
+// One module per kind, chosen by the table below: TLS and WebSocket add a module and a row.
+import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from '../config/types.ts';
-import { BesterError } from '../../protocol/errors.ts';
-import { clearStaleSocket } from './socket-probe.ts';
+import { startTcpListener } from './tcp-listener.ts';
+import { startUnixListener } from './unix-listener.ts';
+
+/** Who is on the other end of an accepted stream. */
+export interface PeerInfo {
+  /** The listener kind that accepted it: 'tcp4', 'tcp6', 'unix', later 'tls', 'ws'. */
+  readonly transport: string;
+  /** The peer's IP address, or null where there is none (UNIX sockets). */
+  readonly remoteAddress: string | null;
+  readonly remotePort: number | null;
+  /** For logs: "address:port", or the transport's name. */
+  readonly remote: string;
+  /** Whether the stream is encrypted and the peer's end authenticated by the transport. */
+  readonly secure: boolean;
+}
+
+/** Takes over an accepted stream: from here on the stream is its owner's (an 'error' listener first). */
+export type StreamHandler = (stream: Duplex, peer: PeerInfo) => void;
 
 export interface Listener {
   readonly kind: ListenerConfig['kind'];
@@ -14,70 +28,26 @@ export interface Listener {
   readonly address: string;
   /** The bound TCP port (read back: the config may say 0), or null for unix. */
   readonly port: number | null;
-  /** Stops accepting; existing connections are left to their owners. Idempotent. */
+  /** Stops accepting; resolves once the streams it accepted are gone, which it leaves to their owners. Idempotent. */
   close(): Promise<void>;
 }
 
-const BACKLOG = 511;
-
-export async function startListener(config: ListenerConfig, onConnection: (socket: net.Socket) => void): Promise<Listener> {
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
-  // Errors after listening (rare: EMFILE on accept) must not be thrown as 'error' without a listener.
-  server.on('error', () => undefined);
-  if (config.kind === 'unix') {
-    await mkdir(path.dirname(config.path), { recursive: true, mode: 0o700 });
-    await removeStaleSocket(config.path);
-  }
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new BesterError('config_invalid', `cannot listen on ${describe(config)}: ${err.code ?? err.message}`, { cause: err }));
-    };
-    server.once('error', onError);
-    const done = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    if (config.kind === 'unix') server.listen({ path: config.path, backlog: BACKLOG }, done);
-    else server.listen({ host: config.host, port: config.port, backlog: BACKLOG, ipv6Only: config.kind === 'tcp6' }, done);
-  });
-  if (config.kind === 'unix') await chmod(config.path, config.mode);
-
-  let port: number | null = null;
-  let address: string;
-  if (config.kind === 'unix') address = `unix://${config.path}`;
-  else {
-    const info = server.address() as net.AddressInfo;
-    port = info.port;
-    address = config.kind === 'tcp6' ? `tcp6://[${info.address}]:${port}` : `tcp4://${info.address}:${port}`;
-  }
-
-  let closing: Promise<void> | null = null;
-  return {
-    kind: config.kind,
-    address,
-    port,
-    close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-      }).then(async () => {
-        if (config.kind === 'unix') await unlink(config.path).catch(() => undefined);
-      });
-      return closing;
-    },
-  };
+/** Settings of the kinds that have them; each kind takes what applies to it. */
+export interface ListenerOptions {
+  /** TCP keepalive (docs/protocol.md §5.3: the OS finds dead peers too): first probe after this many ms idle. Off when absent. */
+  readonly keepAliveMs?: number;
 }
 
-/** A socket file nobody answers on is left from a crash: remove it. One that answers is in use. */
-async function removeStaleSocket(path: string): Promise<void> {
-  const state = await clearStaleSocket(path);
-  if (state === 'not-a-socket') {
-    throw new BesterError('config_invalid', `cannot listen on unix://${path}: a file that is not a socket is in the way`);
-  }
-  if (state === 'in-use') {
-    throw new BesterError('config_invalid', `cannot listen on unix://${path}: another process is accepting connections there`);
-  }
-}
+type Starter<C extends ListenerConfig> = (config: C, handle: StreamHandler, options: ListenerOptions) => Promise<Listener>;
 
-function describe(config: ListenerConfig): string {
-  return config.kind === 'unix' ? `unix://${config.path}` : `${config.kind}://${config.host}:${config.port}`;
+const KINDS: { readonly [K in ListenerConfig['kind']]: Starter<Extract<ListenerConfig, { kind: K }>> } = {
+  tcp4: startTcpListener,
+  tcp6: startTcpListener,
+  unix: startUnixListener,
+};
+
+/** Starts the listener `config` names; rejects with BesterError('config_invalid') when it cannot listen. */
+export function startListener(config: ListenerConfig, handle: StreamHandler, options: ListenerOptions = {}): Promise<Listener> {
+  const start = KINDS[config.kind] as Starter<ListenerConfig>;
+  return start(config, handle, options);
 }

@@ -1,0 +1,249 @@
+// The connection core shared by the daemon and the SDKs (STYLE.md #3): any byte stream in, frames
+// out; `send(value)`, `close()`. It never opens a socket: it is handed a Duplex (TCP, UNIX, later TLS
+// or WebSocket). It is the one way every socket in the daemon and the SDKs is framed, down to the
+// daemon's one-shot handler calls, so it stays cheap: no per-frame closures, no timers unless asked
+// for, listeners installed once. Its owner names it (`label`, for errors and logs); it keeps no
+// global state. Dependencies: server/ and sdk/ -> framing/ -> protocol/.
+import type { Duplex } from 'node:stream';
+import { BesterError } from '../protocol/errors.ts';
+import { encodeFrame, FrameDecoder, type FrameSink } from '../protocol/frame.ts';
+
+export interface FrameConnectionEvents {
+  /** One complete frame body (a view: copy to keep). */
+  frame(body: Buffer): void;
+  /** Framing failed (oversize or empty frame, the stream ended mid-frame, or a slow consumer); the connection is closing. */
+  protocolError(err: BesterError): void;
+  /** The peer finished sending (half-close). The owner closes once its answers are written. */
+  ended(): void;
+  /** The stream is gone; called exactly once. `err` is the stream error if there was one. */
+  closed(err: Error | null): void;
+}
+
+export interface FrameConnectionOptions {
+  maxFrameBytes: number;
+  /** Outbound bytes queued in the stream before the peer is cut off as a slow consumer. */
+  maxOutboundBytes: number;
+  /** How long a graceful close waits for the peer before the stream is destroyed (ms). */
+  closeTimeoutMs?: number;
+  /**
+   * Cut the peer off as a slow consumer when bytes wait to be sent and none of them could be handed
+   * to the OS for this long (ms). One timer per connection, armed while bytes wait. Off when absent.
+   */
+  writeStallMs?: number;
+  /**
+   * Frames sent during one turn of the event loop go out in one write: the stream is corked at the
+   * first and uncorked in a setImmediate, after the I/O callbacks of that turn (the daemon's many
+   * small reports and deliveries: fewer syscalls). Off when absent.
+   */
+  coalesceWrites?: boolean;
+}
+
+/** The protocolError message (code malformed_frame) when the peer half-closed in the middle of a frame. */
+export const ENDED_MID_FRAME = 'the connection ended in the middle of a frame';
+
+/** No per-connection limit on queued bytes (an owner that bounds its writes itself, e.g. one request per call). */
+export const UNBOUNDED = Number.MAX_SAFE_INTEGER;
+
+export class FrameConnection implements FrameSink {
+  /** The owner's name for it (a peer address, a socket path), for errors and logs. */
+  readonly label: string;
+  readonly #stream: Duplex;
+  readonly #decoder: FrameDecoder;
+  readonly #events: FrameConnectionEvents;
+  readonly #maxOutboundBytes: number;
+  readonly #closeTimeoutMs: number;
+  readonly #writeStallMs: number;
+  /** The setImmediate that ends a turn's cork, bound once when coalescing (no allocation per turn); null otherwise. */
+  readonly #uncork: (() => void) | null;
+  #stallTimer: NodeJS.Timeout | null = null;
+  /** Bytes ever queued, and how many of them had been handed to the OS when the stall timer was armed. */
+  #queuedTotal = 0;
+  #flushedAtArm = 0;
+  #closing = false;
+  #closed = false;
+  #corked = false;
+
+  constructor(stream: Duplex, label: string, events: FrameConnectionEvents, options: FrameConnectionOptions) {
+    this.#stream = stream;
+    this.label = label;
+    this.#events = events;
+    this.#maxOutboundBytes = options.maxOutboundBytes;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
+    this.#writeStallMs = options.writeStallMs ?? 0;
+    this.#uncork = options.coalesceWrites === true ? () => this.#endCork() : null;
+    // The connection is the decoder's sink itself: no sink object or closures per connection.
+    this.#decoder = new FrameDecoder(this, options.maxFrameBytes);
+    stream.on('data', this.#onData);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
+    stream.on('end', this.#onEnd);
+    if (this.#writeStallMs > 0) {
+      this.#onDrain = () => this.#clearStallTimer();
+      stream.on('drain', this.#onDrain);
+    }
+  }
+
+  // Stream listeners: bound once per connection (arrow fields), removable by release().
+  readonly #onData = (chunk: Buffer): void => this.#decoder.push(chunk);
+  readonly #onError = (err: Error): void => this.#finish(err);
+  readonly #onClose = (): void => this.#finish(null);
+  #onDrain: (() => void) | null = null;
+  /** A peer that half-closes is done sending; its owner answers what it has, then closes. */
+  readonly #onEnd = (): void => {
+    if (this.#closing) return;
+    if (this.#decoder.midFrame) {
+      this.#events.protocolError(new BesterError('malformed_frame', ENDED_MID_FRAME));
+    } else this.#events.ended();
+  };
+
+  /** FrameSink: a complete frame from the decoder. Not for owners. */
+  frame(body: Buffer): void {
+    if (!this.#closing) this.#events.frame(body);
+  }
+
+  /** FrameSink: the decoder failed (oversize or empty frame). Not for owners. */
+  error(err: BesterError): void {
+    this.#events.protocolError(err);
+  }
+
+  set maxFrameBytes(value: number) {
+    this.#decoder.maxFrameBytes = value;
+  }
+
+  get isOpen(): boolean {
+    return !this.#closing && !this.#closed;
+  }
+
+  /** Whether bytes of an unfinished frame were received. */
+  get midFrame(): boolean {
+    return this.#decoder.midFrame;
+  }
+
+  /** Encodes and queues one frame. Returns false if the connection is closing or was cut off. */
+  send(value: unknown): boolean {
+    return this.sendFrame(encodeFrame(value));
+  }
+
+  /**
+   * Queues an already encoded frame (one encoding can serve many recipients). `written`, when given,
+   * is called once the frame was handed to the operating system (no error) or could not be (an error);
+   * it is not called when this returns false.
+   */
+  sendFrame(frame: Buffer, written?: (err: Error | null | undefined) => void): boolean {
+    const stream = this.#stream;
+    if (this.#closed || stream.writableEnded) return false;
+    if (this.#closing && stream.destroyed) return false;
+    if (stream.writableLength + frame.length > this.#maxOutboundBytes) {
+      // Cut first, then tell the owner: nothing more can be queued to a peer that is not reading.
+      this.destroy();
+      this.#events.protocolError(
+        new BesterError('slow_consumer', `more than ${this.#maxOutboundBytes} bytes waiting to be sent`),
+      );
+      return false;
+    }
+    if (this.#uncork !== null && !this.#corked) {
+      this.#corked = true;
+      stream.cork();
+      setImmediate(this.#uncork);
+    }
+    if (written) stream.write(frame, written);
+    else stream.write(frame);
+    if (this.#writeStallMs > 0) {
+      this.#queuedTotal += frame.length;
+      if (this.#stallTimer === null && stream.writableLength > 0) this.#armStallTimer();
+    }
+    return true;
+  }
+
+  #endCork(): void {
+    this.#corked = false;
+    this.#stream.uncork();
+  }
+
+  #armStallTimer(): void {
+    this.#flushedAtArm = this.#queuedTotal - this.#stream.writableLength;
+    this.#stallTimer = setTimeout(FrameConnection.#checkStall, this.#writeStallMs, this);
+    this.#stallTimer.unref();
+  }
+
+  #clearStallTimer(): void {
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+  }
+
+  /** docs/protocol.md §7 `slow_consumer`: bytes waited a whole writeStallMs and none of them were sent. */
+  static #checkStall(conn: FrameConnection): void {
+    conn.#stallTimer = null;
+    const waiting = conn.#stream.writableLength;
+    if (conn.#closed || waiting === 0) return;
+    if (conn.#queuedTotal - waiting > conn.#flushedAtArm) {
+      conn.#armStallTimer(); // slow, but moving
+      return;
+    }
+    conn.destroy();
+    conn.#events.protocolError(
+      new BesterError('slow_consumer', `${waiting} bytes waited ${conn.#writeStallMs} ms without being read`),
+    );
+  }
+
+  /** Stops reading (e.g. while earlier messages are processed). */
+  pause(): void {
+    this.#stream.pause();
+  }
+
+  resume(): void {
+    if (!this.#closing) this.#stream.resume();
+  }
+
+  /** Flushes what was sent, then closes; the stream is destroyed if the peer lingers. Idempotent. */
+  close(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    this.#decoder.stop();
+    this.#stream.end();
+    const timer = setTimeout(destroyLingering, this.#closeTimeoutMs, this);
+    timer.unref();
+    this.#stream.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.#closing = true;
+    this.#decoder.stop();
+    this.#stream.destroy();
+  }
+
+  /**
+   * Hands the stream back to the owner, untouched from here on: this connection removes its
+   * listeners and never reports again. Only when nothing of a frame was read (returns null
+   * otherwise, and nothing changes). For docs/protocol.md §4.5.1: a connection opened for
+   * multiplex/1 on which no greeting came carries an original call instead.
+   */
+  release(): Duplex | null {
+    if (this.#closed || this.#closing || this.#decoder.midFrame) return null;
+    this.#closing = true;
+    this.#closed = true;
+    this.#clearStallTimer();
+    this.#decoder.stop();
+    const stream = this.#stream;
+    stream.off('data', this.#onData);
+    stream.off('error', this.#onError);
+    stream.off('close', this.#onClose);
+    stream.off('end', this.#onEnd);
+    if (this.#onDrain !== null) stream.off('drain', this.#onDrain);
+    return stream;
+  }
+
+  #finish(err: Error | null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    this.#clearStallTimer();
+    this.#decoder.stop();
+    if (!this.#stream.destroyed) this.#stream.destroy();
+    this.#events.closed(err);
+  }
+}
+
+function destroyLingering(conn: FrameConnection): void {
+  conn.destroy();
+}
