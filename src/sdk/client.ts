@@ -5,7 +5,7 @@
 //   const report = await client.send('chat', { to: 'bob', text: 'hi' });
 //   for await (const d of client.deliveries()) console.log(d.type, d.data);
 //
-// Depends on src/protocol/ only (design.md): framing is the daemon's own FrameConnection.
+// Depends on src/protocol/ only (docs/architecture.md): framing is the daemon's own FrameConnection.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { encodeFrame } from '../protocol/frame.ts';

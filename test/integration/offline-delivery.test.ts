@@ -111,7 +111,8 @@ describe('offline delivery', () => {
 
   test('a long flush (many pages, 5 MB through a 64 KiB outbound limit): what arrives meanwhile comes after, in order', async () => {
     // The flush waits for each batch to be written: it never trips the slow-consumer cut-off.
-    await start({ limits: { maxOutboundBytes: 65536 }, offline: { maxBytesPerUser: 16_777_216 } }); // 5 MB kept: above the default byte quota
+    // 5 MB kept: above the default byte quota. A 64 KiB outbound limit needs smaller frames (config/coherence.ts).
+    await start({ limits: { maxOutboundBytes: 65536, maxHandlerFrameBytes: 32768, maxFrameBytes: 32768 }, offline: { maxBytesPerUser: 16_777_216 } });
     const alice = await as('alice');
     const N = 300;
     const pad = 'x'.repeat(16 * 1024);

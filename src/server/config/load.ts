@@ -1,5 +1,6 @@
 // Loads the daemon's configuration: the original server.conf (JSON) plus our additive keys, checked
 // once into a frozen ServerConfig with every default filled in (STYLE.md #11, docs/configuration.md).
+import { checkCoherence } from './coherence.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
@@ -110,6 +111,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
     log: parseLog(c, own(raw, 'log')),
     adminInfo: parseAdminInfo(c, own(raw, 'admin')),
   };
+  checkCoherence(c, config);
   if (c.errors.length > 0) throw invalid(configPath, c);
   for (const handler of handlers.values()) deepFreeze(handler);
   return { config: deepFreeze(config), warnings: c.warnings };
