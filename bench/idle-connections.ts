@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frame.ts';
 import { hashPassword } from '../src/server/accounts/password.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
-import { DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import { rssMb } from './measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   for (let u = 0; u < users; u++) insert.run(`u${u}`, hash, Date.now(), Date.now());
   db.close();
 
-  const daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, path.join(ROOT, 'src/cli/besterd.ts'), path.join(dir, 'server.conf'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, path.join(ROOT, 'src/cli/besterd.ts'), path.join(dir, 'server.conf'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...DAEMON_ENV } });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error('besterd did not start')), 20_000);

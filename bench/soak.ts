@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../src/protocol/frame.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
-import { DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import {
   Barrier,
   Counts,
@@ -129,7 +129,7 @@ async function main(): Promise<number> {
   const flapping = Array.from({ length: num('flapping') }, (_, i) => `flap${i}`);
   const file = await setUp(dir, [...good, ...slow, ...flapping, 'mallory', 'eve', 'crasher']);
 
-  const daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BESTERD, file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BESTERD, file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV } });
   daemon.on('error', () => undefined);
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
   let diedEarly = false;

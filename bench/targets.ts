@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
 import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
@@ -39,8 +39,8 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-function start(root: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+function start(root: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   child.on('error', () => undefined);
   return child;
 }
@@ -106,7 +106,7 @@ async function startBester(o: TargetOptions, root: string, dir: string): Promise
     await store.add(`r${i}`, 'bench-pw');
   }
   await store.close();
-  const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')]);
+  const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
   const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
   return {
     kind: 'frames',

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=16
 // Entry point of `besterd`. In the checkout it runs the TypeScript sources directly (Node.js >= 24
 // strips the types); `npm run build` copies it to dist/bin/ pointing at the compiled lib/ instead
 // (scripts/build.ts). An older Node gets a clear message instead of a syntax error.
