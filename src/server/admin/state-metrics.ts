@@ -129,7 +129,7 @@ export function collectState(registry: Registry, source: StateSource): void {
   });
   const federationEvents: Counter<'event'> = new Counter({
     name: 'bester_federation_events_total',
-    help: "The federation's own counters (serverInfo federation.counters): queued, acknowledged, expired, duplicates, refusals by code.",
+    help: "The federation's own counters (serverInfo federation.counters): queued, acknowledged, expired, refusals by code; inbound_*: frames from peers dropped or refused.",
     labelNames: ['event'],
     registers,
     collect: () => {
