@@ -257,6 +257,27 @@ describe('admin HTTP: configuration and lifecycle', () => {
     }
   });
 
+  test('a port in use: the daemon does not start, says which key, and leaves nothing open', async () => {
+    const first = await startTestDaemon({ extra: { admin: { http: { port: 0 } } } });
+    const dir = tempDir();
+    try {
+      const { config } = parseConfig(rawConfig(dir, { extra: { admin: { http: { port: first.server.admin?.port } } } }), { baseDir: dir });
+      await assert.rejects(startServer(config), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'config_invalid');
+        assert.match(err.message, /^cannot listen on admin\.http 127\.0\.0\.1:\d+: EADDRINUSE$/);
+        return true;
+      });
+      // Its client listeners were closed again: once the port is free, the same config starts.
+      await first.close();
+      const again = await startServer(config);
+      assert.equal(again.admin?.port, config.adminHttp?.port);
+      await again.close();
+    } finally {
+      await first.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an address that is not loopback is used, with a warning', async () => {
     const logs: Array<{ msg: string; level: number }> = [];
     const logger = createLogger({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as (typeof logs)[number]) });

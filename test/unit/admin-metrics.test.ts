@@ -110,3 +110,21 @@ test('two daemons in one process: separate registries, nothing in the global one
   ma.stop();
   mb.stop();
 });
+
+test('the text format: each family once; label values escaped in the histogram as in the rest', async () => {
+  const events = new ServerEvents();
+  const odd = 'say "hi"\\now';
+  const metrics = new ServerMetrics(fakeSource(events, { handlerTypes: ['echo', odd], knownType: (type) => type === 'echo' || type === odd }));
+  events.emit('handler.called', { type: odd, code: null, ms: 3 });
+  events.emit('message.handled', { type: odd, outcome: 'good', ms: 3 });
+  const text = await metrics.text();
+  const families = text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
+  assert.equal(new Set(families).size, families.length, 'no family twice');
+  assert.ok(families.includes('bester_handler_call_duration_seconds'));
+  assert.ok(text.includes('bester_handler_call_duration_seconds_bucket{le="0.0025",type="say \\"hi\\"\\\\now"} 0\n'), text);
+  assert.ok(text.includes('bester_handler_call_duration_seconds_bucket{le="0.005",type="say \\"hi\\"\\\\now"} 1\n'));
+  assert.ok(text.includes('bester_handler_call_duration_seconds_count{type="say \\"hi\\"\\\\now"} 1\n'));
+  assert.ok(text.includes('bester_messages_total{type="say \\"hi\\"\\\\now",outcome="good"} 1\n'));
+  assert.ok(text.endsWith('\n') && !text.endsWith('\n\n'));
+  metrics.stop();
+});
