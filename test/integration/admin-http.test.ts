@@ -257,6 +257,27 @@ describe('admin HTTP: configuration and lifecycle', () => {
     }
   });
 
+  test('a stopping daemon is not ready while its calls in progress finish; then the listener is gone', async () => {
+    const d = await startTestDaemon({ handlers: { fake: {} }, extra: { admin: { http: { port: 0 } } } });
+    const url = d.server.admin?.url ?? '';
+    const { client } = await loggedIn({ port: d.port }, 'alice', 'alice-pw');
+    try {
+      assert.equal((await get(`${url}/readyz`)).status, 200);
+      client.send(message('fake', 'slow', { mode: 'delay', ms: 1500, to: [] }));
+      await new Promise((r) => setTimeout(r, 200)); // the call is in progress
+      const closed = d.close();
+      const res = await get(`${url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.equal((JSON.parse(res.body) as { listeners: string }).listeners, 'down');
+      assert.equal((await get(`${url}/healthz`)).status, 200, 'alive all the same');
+      await closed;
+      await assert.rejects(fetch(`${url}/healthz`));
+    } finally {
+      client.close();
+      await d.close();
+    }
+  });
+
   test('a port in use: the daemon does not start, says which key, and leaves nothing open', async () => {
     const first = await startTestDaemon({ extra: { admin: { http: { port: 0 } } } });
     const dir = tempDir();
