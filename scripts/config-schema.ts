@@ -61,7 +61,7 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
   'handlers.typeMap.*.input': { enum: ['data', 'envelope'], default: 'data' },
   'handlers.typeMap.*.protocol': { enum: ['auto', 'original', 'multiplex'], default: 'auto' },
   'handlers.typeMap.*.maxInFlightPerUser': { type: 'integer', minimum: 1, description: 'Calls one user may have in progress (default: a quarter of maxInFlight, at most maxInFlight).' },
-  'limits.maxUnauthenticated': { type: 'integer', minimum: 1, description: 'Connections not logged in yet, on all listeners (default: a fifth of maxConnections).' },
+  'limits.maxUnauthenticated': { type: 'integer', minimum: 1, description: 'Connections not logged in yet, on all listeners (default: a fifth of maxConnections, at least 100 or maxConnections when smaller).' },
   'database.type': { enum: ['sqlite'], default: 'sqlite', description: '"redis" (the original\'s) is refused in this version.' },
   'database.redis': { type: 'object', description: 'The original\'s Redis store: not available in this version (an error with "type": "redis").' },
   'admin.info': { description: 'Any JSON, shown by the informer\'s serverInfo.' },

@@ -1,5 +1,5 @@
 // The core's events (docs/architecture.md "Events", STYLE.md #10): the message path says what
-// happened; the log, the counters in serverInfo and (later) the metrics listen. Emitting is cheap
+// happened; the log, the counters in serverInfo and the metrics (src/server/admin/) listen. Emitting is cheap
 // when nobody listens, and a listener that throws never breaks the path that emitted.
 import type { ErrorCode } from '../protocol/errors.ts';
 import type { CloseReason } from './session/close-counters.ts';

@@ -5,6 +5,9 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
+import { startAdminListener, type AdminListener } from './admin/admin-listener.ts';
+import { ServerMetrics } from './admin/metrics.ts';
+import { checkReadiness } from './admin/readiness.ts';
 import { HandlerPool, type HandlerProtocolStatus } from './handlers/handler-pool.ts';
 import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
 import { startInformer, type Informer } from './informer/informer.ts';
@@ -58,6 +61,8 @@ export interface BesterServer {
   readonly federation: Federation;
   /** The core's events (docs/architecture.md): connections, logins, messages, handler calls, deliveries, peer links. */
   readonly events: ServerEvents;
+  /** The admin HTTP listener (/metrics, /healthz, /readyz: docs/operations.md), or null when config.adminHttp is null. */
+  readonly admin: Pick<AdminListener, 'url' | 'port'> | null;
   /**
    * Stops gracefully: stops accepting, answers new messages `shutting_down`, lets handler calls in
    * progress finish within config.shutdown.graceMs (then cancels them), tells every connection
@@ -168,6 +173,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const gate = new ConnectionGate(config.limits);
   const pending = new PendingLogins<Session>(config.limits.maxUnauthenticated);
+  const listenerOf = new WeakMap<Session, string>(); // for the metrics: connections by listener kind
   let sessionsOpened = 0;
   /** Any stream becomes a session (the transport seam): listeners call this, and so can embedders and tests. */
   const handle = (stream: Duplex, peer: PeerInfo): void => {
@@ -201,6 +207,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       pending,
     }, ++sessionsOpened, address);
     sessions.add(session);
+    listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
   const listenerOptions: ListenerOptions = { keepAliveMs: config.liveness.pingIntervalMs };
@@ -208,6 +215,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const listeners: Listener[] = [];
   const startedAt = new Date();
   let informer: Informer | null = null;
+  // docs/operations.md, "Metrics and health": counting starts before the listeners open.
+  const metrics = config.adminHttp === null ? null : new ServerMetrics({
+    events,
+    handlerTypes: [...config.handlers.keys()],
+    knownType: (type) => config.handlers.has(type),
+    knownPeer: (peer) => config.federation.peers.has(peer),
+    listeners: () => listeners.map((l) => l.kind),
+    connections: () => [...sessions].map((s) => ({ listener: listenerOf.get(s) ?? 'unknown', state: s.state })),
+    usersOnline: () => registry.users().length,
+    handlerStatus,
+    offlineWaiting: () => offline?.waiting() ?? null,
+    federationStatus: () => fed.federation.status(),
+  });
+  let admin: AdminListener | null = null;
   try {
     // Handlers bind their own sockets; make sure the folders the config names for them exist.
     for (const handler of config.handlers.values()) {
@@ -238,7 +259,18 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       listeners.push(listener);
       logger.info({ address: listener.address }, 'listening');
     }
+    if (config.adminHttp !== null && metrics !== null) {
+      const stores = { accounts: () => accounts.has('readyz'), ...(offline ? { offline: () => offline.queueWaiting() } : {}) };
+      admin = await startAdminListener({
+        config: config.adminHttp,
+        metrics,
+        readiness: () =>
+          checkReadiness({ listenersUp: () => closing === null && listeners.length === config.listeners.length, handlerStatus, stores }),
+        logger: logger.child({ component: 'admin' }),
+      });
+    }
   } catch (err) {
+    metrics?.stop();
     handlerPool.close();
     await Promise.all(listeners.map((l) => l.close()));
     await informer?.close();
@@ -267,6 +299,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await new Promise((resolve) => setImmediate(resolve)); // the last status reports are queued
     for (const session of sessions) session.shutdown();
     await informer?.close();
+    await admin?.close();
+    metrics?.stop();
     await listenersClosed;
     await waitForSessions(sessions, 3000);
     handlerPool.close();
@@ -287,6 +321,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     handlerStatus,
     federation: fed.federation,
     events,
+    admin: admin === null ? null : { url: admin.url, port: admin.port },
     close: () => (closing ??= close()),
     hurry: () => {
       if (closing !== null) hurried.resolve(false);

@@ -2,6 +2,7 @@
 // federation, offline and log blocks (docs/configuration.md).
 import path from 'node:path';
 import {
+  DEFAULT_ADMIN_HTTP,
   DEFAULT_LIMITS,
   DEFAULT_LIVENESS,
   DEFAULT_LOG,
@@ -11,8 +12,10 @@ import {
   DEFAULT_SUPERVISION,
   LOG_LEVELS,
 } from './defaults.ts';
+import { parsePort } from './network.ts';
 import type {
   AccountsConfig,
+  AdminHttpConfig,
   HandlerSupervisionConfig,
   LimitsConfig,
   LivenessConfig,
@@ -52,7 +55,7 @@ export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
 export function parseAdminInfo(c: Checker, value: unknown): unknown {
   const admin = c.block(value, 'admin');
   if (admin === undefined) return null;
-  c.unknownKeys(admin, 'admin', ['info']);
+  c.unknownKeys(admin, 'admin', ['info', 'http']);
   const info = own(admin, 'info');
   if (info === undefined) return null;
   try {
@@ -62,6 +65,23 @@ export function parseAdminInfo(c: Checker, value: unknown): unknown {
     c.error('admin.info', `must be JSON data (${err instanceof Error ? err.message : String(err)})`);
     return null;
   }
+}
+
+/**
+ * Ours: admin.http, the HTTP listener for metrics and health (docs/operations.md). Its presence turns
+ * it on; parseAdminInfo reports an `admin` that is not an object.
+ */
+export function parseAdminHttp(c: Checker, admin: unknown): AdminHttpConfig | null {
+  if (!isObject(admin)) return null;
+  const block = c.block(own(admin, 'http'), 'admin.http');
+  if (block === undefined) return null;
+  c.unknownKeys(block, 'admin.http', ['address', 'port']);
+  const address = own(block, 'address');
+  const port = own(block, 'port');
+  return {
+    host: address === undefined ? DEFAULT_ADMIN_HTTP.host : (c.text(address, 'admin.http.address', 'a host name or IP address') ?? DEFAULT_ADMIN_HTTP.host),
+    port: port === undefined ? DEFAULT_ADMIN_HTTP.port : parsePort(c, port, 'admin.http.port'),
+  };
 }
 
 /** Positive integers, each with its default; used for the limits and supervision blocks. */
@@ -88,7 +108,7 @@ export function parseLimits(c: Checker, value: unknown): LimitsConfig {
   const { loginFailures, loginChecks, ...numbers } = DEFAULT_LIMITS;
   const limits = integerBlock(c, value, 'limits', numbers, ['loginFailures', 'loginChecks']);
   // §2.5: the share of maxConnections that may wait for a login follows maxConnections unless set.
-  if (!isObject(value) || own(value, 'maxUnauthenticated') === undefined) limits.maxUnauthenticated = Math.max(1, Math.floor(limits.maxConnections / 5));
+  if (!isObject(value) || own(value, 'maxUnauthenticated') === undefined) limits.maxUnauthenticated = Math.max(Math.min(limits.maxConnections, 100), Math.floor(limits.maxConnections / 5));
   const failures = isObject(value) ? own(value, 'loginFailures') : undefined;
   const checks = isObject(value) ? own(value, 'loginChecks') : undefined;
   return {

@@ -32,9 +32,6 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
   if (limits.maxUnauthenticated > limits.maxConnections) {
     c.error('limits.maxUnauthenticated', `${limits.maxUnauthenticated} is larger than limits.maxConnections (${limits.maxConnections}): logged-in users would have no slots of their own`);
   }
-  if (limits.maxUnauthenticatedPerAddress > limits.maxUnauthenticated) {
-    c.error('limits.maxUnauthenticatedPerAddress', `${limits.maxUnauthenticatedPerAddress} is larger than limits.maxUnauthenticated (${limits.maxUnauthenticated})`);
-  }
   if (limits.loginChecks.maxPerAddress > limits.loginChecks.maxRunning + limits.loginChecks.maxWaiting) {
     c.warn('limits.loginChecks.maxPerAddress', `${limits.loginChecks.maxPerAddress} is more than maxRunning + maxWaiting (${limits.loginChecks.maxRunning + limits.loginChecks.maxWaiting}): one address can fill the queue of password checks`);
   }

@@ -1,5 +1,6 @@
 // Every configuration default, in one place (STYLE.md #11). docs/configuration.md lists them too.
 import type {
+  AdminHttpConfig,
   FederationConfig,
   HandlerSupervisionConfig,
   LimitsConfig,
@@ -89,6 +90,9 @@ export const DEFAULT_OFFLINE: OfflineConfig = Object.freeze({
 });
 
 export const DEFAULT_SHUTDOWN: ShutdownConfig = Object.freeze({ graceMs: 10_000 });
+
+/** admin.http when its block is present (the listener is off without it): loopback only. */
+export const DEFAULT_ADMIN_HTTP: AdminHttpConfig = Object.freeze({ host: '127.0.0.1', port: 9220 });
 
 export const DEFAULT_LOG: LogConfig = Object.freeze({ level: 'info' });
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
 import { ConfigError } from '../../protocol/errors.ts';
 import {
+  parseAdminHttp,
   parseAdminInfo,
   parseDatabase,
   parseLimits,
@@ -110,6 +111,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
     shutdown: parseShutdown(c, own(raw, 'shutdown')),
     log: parseLog(c, own(raw, 'log')),
     adminInfo: parseAdminInfo(c, own(raw, 'admin')),
+    adminHttp: parseAdminHttp(c, own(raw, 'admin')),
   };
   checkCoherence(c, config);
   if (c.errors.length > 0) throw invalid(configPath, c);

@@ -228,6 +228,17 @@ export interface ShutdownConfig {
   readonly graceMs: number;
 }
 
+/**
+ * The admin HTTP listener (docs/operations.md, "Metrics and health"): /metrics, /healthz, /readyz.
+ * Off unless the config has an `admin.http` block.
+ */
+export interface AdminHttpConfig {
+  /** Address to bind; loopback unless the config names another (the daemon warns then). */
+  readonly host: string;
+  /** 0 asks the OS for a free port (tests); the bound port is read back from the listener. */
+  readonly port: number;
+}
+
 export interface LogConfig {
   readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -251,4 +262,6 @@ export interface ServerConfig {
   readonly log: LogConfig;
   /** The config's admin.info, passed through as it is (the informer shows it). */
   readonly adminInfo: unknown;
+  /** The admin HTTP listener; null (the default) when the config has no admin.http block. */
+  readonly adminHttp: AdminHttpConfig | null;
 }

@@ -90,6 +90,11 @@ export class OfflineDelivery {
     return this.#closed ? 0 : this.#waiting;
   }
 
+  /** Asks the queue itself how many are waiting: does the store answer? (GET /readyz, admin/readiness.ts) */
+  queueWaiting(): Promise<number> {
+    return this.#queue.waiting();
+  }
+
   /** Idempotent. Closes the queue if this opened it. */
   async close(): Promise<void> {
     if (this.#closed) return;
