@@ -1,5 +1,5 @@
-// Starts, watches, restarts and stops the message handlers the daemon runs itself (docs/architecture.md:
-// "message handlers (started and supervised by the daemon)"). Handlers without a binary are
+// Starts, watches, restarts and stops the message handlers the daemon runs itself
+// (docs/architecture.md, "Handler links"). Handlers without a binary are
 // 'external': someone else runs them and they are called as they are.
 import type { HandlerConfig, HandlerSupervisionConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
