@@ -17,6 +17,8 @@ export const MAX_USERNAME_LENGTH = 64;
 
 export type CanonicalName = { readonly ok: true; readonly name: string } | { readonly ok: false; readonly reason: string };
 
+/** Printable ASCII without upper-case letters, spaces at the ends, or more than 64 characters: its own canonical form. */
+const CANONICAL_ASCII = /^(?:[!-@[-~]|[!-@[-~][ -@[-~]{0,62}[!-@[-~])$/;
 /** Fullwidth and halfwidth forms (U+FF01–U+FFEE): NFKC maps each to its ordinary character. */
 const WIDTH_FORMS = /[\uFF01-\uFFEE]/gu;
 /** Controls, format characters, spaces other than U+0020, line and paragraph separators, private use, surrogates, unassigned. */
@@ -28,6 +30,8 @@ const REFUSED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cs}\p{Cn}\u00a0\u1680\u2000-\
  */
 export function canonicalUsername(raw: string): CanonicalName {
   if (typeof raw !== 'string') return { ok: false, reason: 'the username is not a string' };
+  // The common case, on every delivery's recipients: already canonical printable ASCII.
+  if (CANONICAL_ASCII.test(raw)) return { ok: true, name: raw };
   if (!raw.isWellFormed()) return { ok: false, reason: 'the username is not valid Unicode' };
   const name = raw.trim().replace(WIDTH_FORMS, (c) => c.normalize('NFKC')).toLowerCase().normalize('NFC');
   if (name.length === 0) return { ok: false, reason: 'the username is empty' };
