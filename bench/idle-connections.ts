@@ -73,7 +73,8 @@ async function main(): Promise<void> {
   let failed = 0;
   const openOne = (i: number): Promise<void> =>
     new Promise((resolve) => {
-      const s = net.connect({ port, host: '127.0.0.1' });
+      // Spread over loopback source addresses: limits.loginChecks.maxPerAddress bounds one address's checks.
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.1.${Math.floor(i / 250) % 250}.${(i % 250) + 1}` });
       sockets.push(s);
       s.on('error', () => {
         failed++;
@@ -93,7 +94,8 @@ async function main(): Promise<void> {
       s.on('data', (c: Buffer) => d.push(c));
       s.write(encodeFrame({ header: { scope: 'client', authentication: { username: `u${i % users}`, password: 'idle-pw' } }, payload: { type: 'login', id: 'l', data: null } }));
     });
-  const batch = 200;
+  // Logins in flight at once: below limits.loginChecks (maxRunning + maxWaiting = 68), so none is answered server_busy.
+  const batch = 48;
   for (let i = 0; i < N && Date.now() < deadline; i += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, N - i) }, (_, k) => openOne(i + k)));
   }

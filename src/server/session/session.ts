@@ -10,55 +10,22 @@ import { BesterError } from '../../protocol/errors.ts';
 import { parseFrameText } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
-import type { AccountStore } from '../accounts/account-store.ts';
-import type { ServerConfig } from '../config/types.ts';
-import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { OfflineDelivery } from '../offline/offline-delivery.ts';
-import type { Router } from '../routing/router.ts';
 import { FrameConnection } from '../../framing/frame-connection.ts';
 import type { PeerInfo } from '../transport/listener.ts';
-import type { SessionRegistry } from './registry.ts';
-import type { CloseCounters, CloseReason } from './close-counters.ts';
-import type { ConnectionGate } from './connection-gate.ts';
-import type { PendingLogins } from './pending-logins.ts';
-import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink, type ServerScopeAcceptor } from './first-frame.ts';
+import type { CloseReason } from './close-counters.ts';
+import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink } from './first-frame.ts';
 import { livenessFor, type Liveness } from './liveness.ts';
 import { Login, type LoginDecision } from './login.ts';
-import type { LoginThrottle } from './login-throttle.ts';
 import { OfflineHold } from './offline-hold.ts';
 import { MessagePipeline, type PipelineHost } from './pipeline.ts';
+import type { SessionContext, SessionState } from './session-context.ts';
+
+export type { SessionContext, SessionState } from './session-context.ts';
 
 /** Where a client message keeps the data passed to its handler (docs/protocol.md §3). */
 const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
 
-export type SessionState = 'awaitingFirst' | 'authenticating' | 'client' | 'server' | 'peer' | 'closing' | 'closed';
-
-export interface SessionContext {
-  readonly config: ServerConfig;
-  readonly accounts: AccountStore;
-  readonly registry: SessionRegistry<Session>;
-  readonly router: Router;
-  readonly logger: Logger;
-  /** The login step shared by the server's sessions; absent: one is made from the fields here. */
-  readonly login?: Login;
-  /** Takes over server-scope connections (legacy messages, peer links); absent: they are refused. */
-  readonly serverScope?: ServerScopeAcceptor;
-  /** Writes the deliveries kept while the user was offline at each login (§4.3.1); absent: none are kept. */
-  readonly offline?: Pick<OfflineDelivery, 'flush'>;
-  /** Called once when the connection is gone. */
-  readonly onClosed: (session: Session) => void;
-  /** The core's events (docs/architecture.md); absent: none are emitted. */
-  readonly events?: ServerEvents;
-  /** Counts why each connection ended; when `events` is absent (embedders, tests). */
-  readonly closes?: CloseCounters;
-  /** Failed logins per address and per username (§2.5); absent: not throttled. */
-  readonly throttle?: LoginThrottle;
-  /** Counted this connection as not logged in yet under its address (§2.5); told once that ends. */
-  readonly gate?: ConnectionGate;
-  /** Connections not logged in yet, on all listeners (§2.5): this one joins at once and leaves once. */
-  readonly pending?: PendingLogins<Session>;
-}
 
 export class Session implements PipelineHost {
   readonly id: number;
@@ -66,7 +33,8 @@ export class Session implements PipelineHost {
   username: string | null = null;
   readonly #conn: FrameConnection;
   readonly #ctx: SessionContext;
-  readonly #log: Logger;
+  /** Made on first use: an idle connection holds no logger of its own (docs/performance.md, idle connections). */
+  #logger: Logger | null = null;
   readonly #remote: string;
   /** A client connection's messages (§3.1), from its first message on. */
   #pipeline: MessagePipeline | null = null;
@@ -108,7 +76,6 @@ export class Session implements PipelineHost {
         coalesceWrites: true,
       },
     );
-    this.#log = ctx.logger.child({ conn: id, remote });
     ctx.pending?.add(this);
     ctx.events?.emit('connection.opened', { id, transport: peer.transport, remote });
     this.#loginTimer = setTimeout(() => {
@@ -117,6 +84,10 @@ export class Session implements PipelineHost {
     this.#loginTimer.unref();
   }
 
+
+  get #log(): Logger {
+    return (this.#logger ??= this.#ctx.logger.child({ conn: this.id, remote: this.#remote }));
+  }
 
   sendFrame(frame: Buffer): boolean {
     if (this.#held === null) return this.#conn.sendFrame(frame);
