@@ -44,6 +44,8 @@ export interface DispatchContext {
 
 /** The part of federation delivery needs: carrying out sendServers. */
 export interface Forwarder {
+  /** This server's node id: the origin named in envelopes of messages from our own users (§4.4). */
+  readonly nodeId?: string;
   forward(targets: readonly string[], request: ForwardRequest): Promise<ForwardResult>;
 }
 
