@@ -128,14 +128,14 @@ export class ScriptedPeer {
   }
 
   /** Connects and sends the hello; does not wait for the welcome. */
-  static async connect(node: TestNode, as: string, to = node.spec.name): Promise<ScriptedPeer> {
+  static async connect(node: { port: number; spec: { name: string } }, as: string, to = node.spec.name): Promise<ScriptedPeer> {
     const peer = new ScriptedPeer(await RawClient.connect({ port: node.port }), as, to);
     peer.raw.send(seal(SECRET, as, to, { type: HELLO, id: 'hello' }, { first: true }));
     return peer;
   }
 
   /** Connects, and resolves with the welcome's payload. */
-  static async open(node: TestNode, as: string, to = node.spec.name): Promise<{ peer: ScriptedPeer; welcome: JsonObject }> {
+  static async open(node: { port: number; spec: { name: string } }, as: string, to = node.spec.name): Promise<{ peer: ScriptedPeer; welcome: JsonObject }> {
     const peer = await ScriptedPeer.connect(node, as, to);
     const welcome = await peer.next(10_000, (p) => p.type === WELCOME);
     return { peer, welcome };
@@ -257,9 +257,10 @@ export class ChildNode {
   port = 0;
   #child: import('node:child_process').ChildProcess | null = null;
 
-  constructor(name: string, options: { handlers: readonly string[]; federation: Record<string, unknown> }) {
+  constructor(name: string, options: { handlers: readonly string[]; federation: Record<string, unknown>; script?: string }) {
     this.name = name;
-    const handlers = Object.fromEntries(options.handlers.map((t) => [t, { binary: process.execPath, args: [ROUTE_HANDLER] }]));
+    const script = options.script ?? ROUTE_HANDLER;
+    const handlers = Object.fromEntries(options.handlers.map((t) => [t, { binary: process.execPath, args: [script] }]));
     this.#config = rawConfig(this.dir, {
       listeners: ['tcp4'],
       handlers,
@@ -269,6 +270,16 @@ export class ChildNode {
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  /** As ScriptedPeer.connect wants it. */
+  get spec(): { name: string } {
+    return { name: this.name };
+  }
+
+  /** The daemon's pid while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   async addUsers(users: readonly string[]): Promise<void> {

@@ -46,11 +46,11 @@ test('kill -9 of the receiver at 20 points of a stream: no acknowledged message 
   const acknowledged: number[] = [];
   let next = 1;
   const route = [{ sendServers: ['kr'] }, { sendClients: ['bob'] }];
+  // One at a time: each report waits for the receiver's acknowledgement ("delivered").
   const batch = async (): Promise<void> => {
-    const ids: number[] = [];
-    for (let i = 0; i < BATCH; i++) ids.push(next++);
-    for (const n of ids) alice.send(message('M1', `k-${n}`, { route, n }));
-    for (const n of ids) {
+    for (let i = 0; i < BATCH; i++) {
+      const n = next++;
+      alice.send(message('M1', `k-${n}`, { route, n }));
       const r = (await alice.next(10_000)) as Frame;
       assert.equal(r.header.status, 'good', JSON.stringify(r));
       if ((r.header.servers as Record<string, string>)['kr'] === 'delivered') acknowledged.push(n);
@@ -58,11 +58,15 @@ test('kill -9 of the receiver at 20 points of a stream: no acknowledged message 
   };
   for (let kill = 0; kill < KILL_POINTS; kill++) {
     await batch();
-    await batch();
-    // Killed right after acknowledgements came back (the window of finding 0), or with a batch in flight.
-    if (kill % 2 === 1) for (let i = 0; i < BATCH; i++) alice.send(message('M1', `k-${next}`, { route, n: next++ }));
+    // Killed while the receiver works through a stream: after 1 to 5 of its reports came back.
+    const stream: number[] = [];
+    for (let i = 0; i < 2 * BATCH; i++) stream.push(next++);
+    for (const n of stream) alice.send(message('M1', `k-${n}`, { route, n }));
+    const reports: Frame[] = [];
+    for (let i = 0; i < 1 + (kill % 5); i++) reports.push((await alice.next(10_000)) as Frame);
     await receiver.kill();
-    if (kill % 2 === 1) for (let i = 0; i < BATCH; i++) await alice.next(10_000);
+    for (let i = reports.length; i < stream.length; i++) reports.push((await alice.next(10_000)) as Frame);
+    for (const [i, r] of reports.entries()) if ((r.header.servers as Record<string, string>)['kr'] === 'delivered') acknowledged.push(stream[i]!);
     await receiver.start();
     await connectBob();
   }

@@ -23,6 +23,8 @@ export interface ForwardRequest {
   readonly origin: string | null;
   /** Servers crossed so far (0 for a message from one of our clients). */
   readonly hops: number;
+  /** Whether later messages of the sender's connection wait behind this one: then the ack is not waited for. */
+  readonly later?: () => boolean;
 }
 
 export interface ForwardResult {
@@ -117,10 +119,11 @@ export class Federation {
       this.count('queued');
       this.#refreshWaiting();
       const link = this.#linkFor(key);
-      // Finding 6: the report waits for the peer's ack only while one is expected soon; otherwise
-      // `queued` at once, so that the sender's later reports (kept in order) are not held behind it.
-      if (link?.prompt === true) {
-        acks.push(this.#waitForAck(key, entry.seq).then((acked) => {
+      // Finding 6: the report waits for the peer's ack only while one is expected soon and no later
+      // message of the sender waits behind it; otherwise `queued` at once (reports keep their order).
+      const later = request.later ?? ((): boolean => false);
+      if (link?.prompt === true && !later()) {
+        acks.push(this.#waitForAck(key, entry.seq, later).then((acked) => {
           if (acked) servers[target] = 'delivered';
         }));
       }
@@ -282,19 +285,23 @@ export class Federation {
     return link;
   }
 
-  /** Resolves true if the peer acknowledges within ackWaitMs, false otherwise (the message stays queued). */
-  #waitForAck(peer: string, seq: number): Promise<boolean> {
+  /**
+   * Resolves true if the peer acknowledges within ackWaitMs, false otherwise (the message stays
+   * queued), or as soon as `later()` says a later message of the sender is waiting behind this one.
+   */
+  #waitForAck(peer: string, seq: number, later: () => boolean): Promise<boolean> {
     const key = `${peer}\n${seq}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(key);
-        resolve(false);
-      }, this.#o.config.ackWaitMs);
-      this.#waiters.set(key, (acked) => {
-        clearTimeout(timer);
+      const started = Date.now();
+      const finish = (acked: boolean): void => {
+        clearInterval(timer);
         this.#waiters.delete(key);
         resolve(acked);
-      });
+      };
+      const timer = setInterval(() => {
+        if (later() || Date.now() - started >= this.#o.config.ackWaitMs) finish(false);
+      }, Math.min(10, this.#o.config.ackWaitMs));
+      this.#waiters.set(key, finish);
     });
   }
 

@@ -40,6 +40,8 @@ export interface DispatchContext {
   readonly origin?: string;
   /** Servers crossed so far; absent (0) for a message from one of our clients. */
   readonly hops?: number;
+  /** Whether later messages of the same connection wait behind this one (their reports keep its order). */
+  readonly later?: () => boolean;
 }
 
 /** The part of federation delivery needs: carrying out sendServers. */
@@ -167,6 +169,7 @@ export class Delivery {
       sender: context.sender,
       origin: context.origin ?? null,
       hops: context.hops ?? 0,
+      ...(context.later ? { later: context.later } : {}),
     });
     const first = result.failed[0];
     if (first === undefined) return { good: true, servers: result.servers };
