@@ -151,7 +151,7 @@ export class ScriptedPeer {
 
   /** A message payload as a server would send it. */
   static message(seq: number, data: unknown, extra: Partial<Record<string, unknown>> = {}): JsonObject {
-    return { type: 'M1', id: `p-${seq}`, data, origin: 'p1', seq, hops: 1, sender: 'alice', ...extra } as JsonObject;
+    return { type: 'M1', id: `p-${seq}`, data, origin: 'p1', seq, hops: 1, sender: 'alice', ...extra };
   }
 
   /** The next frame that `accept` takes (others are skipped; pongs always are); null once closed. */
@@ -300,7 +300,7 @@ export class ChildNode {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/besterd.js'), file], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
     child.on('error', () => undefined);
     this.#child = child;
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name} did not start in 15 s`)), 15_000);
       child.once('exit', (code) => reject(new Error(`${this.name} exited (${code}) before it started`)));
