@@ -80,7 +80,10 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
     const started = performance.now();
     let processed = 0;
     let outcome = 'all acknowledged';
-    if (honest) {
+    if (count === 0) {
+      await new Promise((res) => setTimeout(res, 3000)); // no flood: the local client's latency alone
+      outcome = 'no flood (3 s)';
+    } else if (honest) {
       const window = Number(welcome.window ?? 64);
       let sent = 0;
       while (processed < count) {
@@ -95,9 +98,14 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
       for (let seq = 1; seq <= count && !socket.destroyed; seq++) {
         written++;
         if (!socket.write(peer.sealed(ScriptedPeer.message(seq, data)))) {
-          await new Promise((res) => {
-            socket.once('drain', res);
-            socket.once('close', res);
+          await new Promise<void>((res) => {
+            const done = (): void => {
+              socket.off('drain', done);
+              socket.off('close', done);
+              res();
+            };
+            socket.on('drain', done);
+            socket.on('close', done);
           });
         }
       }
@@ -120,6 +128,7 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
 async function floods(): Promise<void> {
   results['floods'] = [];
   const n = (x: number): number => Math.max(1, Math.round(x * scale));
+  await flood('none (baseline)', 0, 0, 0, true);
   await flood('small', n(5000), 50, 0, true);
   await flood('small', n(5000), 50, 0, false);
   await flood('293KB to a 50 ms handler', n(150), 293_000, 50, true);
