@@ -18,7 +18,7 @@ type Reply = (text: string) => void;
 
 /**
  * Frames written during one turn of the event loop leave in one write, as besterd does
- * (src/protocol/frame-connection.ts): corked at the first, uncorked in a setImmediate. Without
+ * (src/framing/frame-connection.ts): corked at the first, uncorked in a setImmediate. Without
  * it the relay pays a syscall per frame and is not measured at its capacity.
  */
 const corked = new Set<net.Socket>();

@@ -2,9 +2,10 @@
 // Every frame in both directions is sealed with HMAC-SHA256 over a canonical string made of the
 // sender's node id, the receiver's node id, a timestamp, a random nonce, and the payload's JSON text.
 // Pure: no I/O; the replay cache is a small class the caller keeps per peer.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
+import { canonicalUsername } from './username.ts';
 
 export const FEDERATION_VERSION = 1;
 /** How far a frame's timestamp may be from our clock (ms). */
@@ -49,7 +50,14 @@ export function seal(
 }
 
 export type Opened =
-  | { readonly ok: true; readonly from: string; readonly payload: JsonObject; readonly seal: Seal }
+  | {
+      readonly ok: true;
+      readonly from: string;
+      readonly payload: JsonObject;
+      readonly seal: Seal;
+      /** The payload's JSON text (what the MAC covers): its length bounds the memory the message takes. */
+      readonly text: string;
+    }
   | { readonly ok: false; readonly code: ErrorCode; readonly reason: string; readonly from: string | null };
 
 /** Reads the seal of a parsed frame without checking it (to find which peer's secret applies). */
@@ -86,14 +94,15 @@ export function open(
   if (s.to !== expected.self) return fail(`frame is addressed to "${s.to}", not to this server ("${expected.self}")`);
   const payload = own(frame as JsonObject, 'payload');
   if (!isObject(payload)) return fail('sealed frame has no payload object');
-  const expectedMac = mac(expected.secret, canonical(s.from, s.to, s.ts, s.nonce, JSON.stringify(payload)));
+  const text = JSON.stringify(payload);
+  const expectedMac = mac(expected.secret, canonical(s.from, s.to, s.ts, s.nonce, text));
   const a = Buffer.from(expectedMac, 'hex');
   const b = Buffer.from(s.mac, 'hex');
   if (a.length !== b.length || !timingSafeEqual(a, b)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
   const now = expected.now ?? Date.now();
   if (Math.abs(now - s.ts) > MAX_CLOCK_SKEW_MS) return fail(`timestamp ${s.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this server's clock`, 'peer_replay');
   if (!expected.replay.remember(s.nonce, s.ts, now)) return fail('nonce seen before: a replayed frame', 'peer_replay');
-  return { ok: true, from: s.from, payload, seal: s };
+  return { ok: true, from: s.from, payload, seal: s, text };
 }
 
 /**
@@ -134,6 +143,73 @@ export const WELCOME = 'bester.welcome';
 export const ACK = 'bester.ack';
 export const PING = 'bester.ping';
 export const PONG = 'bester.pong';
+
+/** Ack statuses (§3.3): processed now, processed before, or refused by the receiver (never processed). */
+export type AckStatus = 'ok' | 'duplicate' | 'refused';
+
+/**
+ * A message's fingerprint (§3.6): the first 128 bits of SHA-256 over its payload's JSON text. The
+ * receiver keeps the fingerprint of the last message it processed beside its seq and names both in
+ * its welcome; the sender checks them against what it sent under that seq, so that sequence numbers
+ * rewound by a restore, or pushed ahead by a peer, are detected instead of trusted.
+ */
+export function payloadDigest(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+}
+
+/** The receiver's limits and window as its welcome states them (§3.1); absent fields: the sender's own. */
+export interface WelcomeTerms {
+  readonly lastSeq: number;
+  /** Fingerprint of message `lastSeq` ('' when unknown: nothing processed yet, or an older receiver). */
+  readonly digest: string;
+  /** Messages it reads before an acknowledgement (its maxInFlight); null when not stated. */
+  readonly window: number | null;
+  /** Largest frame it reads on a link (its limits.maxHandlerFrameBytes); null when not stated. */
+  readonly maxFrameBytes: number | null;
+  /** Deepest JSON nesting it reads (its limits.maxJsonDepth); null when not stated. */
+  readonly maxJsonDepth: number | null;
+}
+
+export function readWelcome(payload: JsonObject): WelcomeTerms | null {
+  const lastSeq = own(payload, 'lastSeq');
+  if (typeof lastSeq !== 'number' || !Number.isSafeInteger(lastSeq) || lastSeq < 0) return null;
+  const digest = own(payload, 'digest');
+  const positive = (key: string): number | null => {
+    const v = own(payload, key);
+    return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : null;
+  };
+  return {
+    lastSeq,
+    digest: typeof digest === 'string' ? digest : '',
+    window: positive('window'),
+    maxFrameBytes: positive('maxFrameBytes'),
+    maxJsonDepth: positive('maxJsonDepth'),
+  };
+}
+
+/**
+ * Why a peer's `sender` cannot be taken as a user name (docs/federation.md §3.2), or null: it must be
+ * a username in its canonical form (docs/protocol.md §2.6), as its origin server's login made it.
+ */
+export function senderProblem(sender: string | null): string | null {
+  if (sender === null) return null;
+  const canonical = canonicalUsername(sender);
+  if (!canonical.ok) return `sender ${JSON.stringify(sender)} is not a username: ${canonical.reason}`;
+  if (canonical.name !== sender) return `sender ${JSON.stringify(sender)} is not in canonical form (${JSON.stringify(canonical.name)})`;
+  return null;
+}
+
+/** Nesting depth of objects and arrays in a value, counting stops once it passes `limit`. */
+export function valueDepth(value: unknown, limit: number): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  if (limit <= 0) return 1;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, valueDepth(child, limit - 1));
+    if (deepest >= limit) break;
+  }
+  return 1 + deepest;
+}
 
 /** A forwarded message on a link (docs/federation.md §3). */
 export interface PeerMessage {

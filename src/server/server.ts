@@ -108,6 +108,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       registry,
       logger: logger.child({ component: 'federation' }),
       dispatch: (type, data, context) => router.dispatch(type, data, context),
+      events,
     });
   } catch (err) {
     if (ownsStore) await accounts.close();

@@ -98,6 +98,51 @@ export function federationOutboxContract(name: string, open: () => Promise<Feder
         assert.equal(await outbox.lastInbound('p2'), 1);
       }));
 
+    test('inboundMark: the highest seq recorded with its fingerprint; a lower seq changes neither', () =>
+      withOutbox(async (outbox) => {
+        assert.deepEqual(await outbox.inboundMark('p1'), { seq: 0, digest: '' });
+        await outbox.recordInbound('p1', 5, 'd5');
+        await outbox.recordInbound('p1', 3, 'd3');
+        assert.deepEqual(await outbox.inboundMark('p1'), { seq: 5, digest: 'd5' });
+        await outbox.recordInbound('p1', 6);
+        assert.deepEqual(await outbox.inboundMark('p1'), { seq: 6, digest: '' });
+        assert.equal(await outbox.lastInbound('p1'), 6);
+      }));
+
+    test('outboundMark: the top seq given, and the highest acknowledgement recorded with a fingerprint', () =>
+      withOutbox(async (outbox) => {
+        assert.deepEqual(await outbox.outboundMark('p1'), { top: 0, acked: 0, digest: '' });
+        for (let i = 1; i <= 4; i++) await outbox.enqueue(outboxEntry('p1', i), options);
+        await outbox.acknowledge('p1', 2, 'd2');
+        await outbox.acknowledge('p1', 1, 'd1'); // lower: the mark stays
+        await outbox.acknowledge('p1', 3); // no fingerprint: removed, the mark stays
+        assert.deepEqual(await outbox.outboundMark('p1'), { top: 4, acked: 2, digest: 'd2' });
+        assert.deepEqual((await outbox.pending('p1', 0, 10)).map((e) => e.seq), [4]);
+      }));
+
+    test('renumber moves waiting messages past a seq, in order, with every other field kept; later seqs follow', () =>
+      withOutbox(async (outbox) => {
+        for (let i = 1; i <= 4; i++) await outbox.enqueue(outboxEntry('p1', i), options);
+        await outbox.enqueue(outboxEntry('p2', 9), options);
+        await outbox.acknowledge('p1', 1, 'd1');
+        await outbox.acknowledge('p1', 3);
+        const top = await outbox.renumber('p1', 100, { seq: 100, digest: 'theirs' });
+        const moved = await outbox.pending('p1', 0, 10);
+        assert.deepEqual(moved.map((e) => [e.seq, e.msgId]), [[101, 'm2'], [103, 'm4']]);
+        assert.equal(top, 103);
+        assert.deepEqual(moved[0], { ...outboxEntry('p1', 2), seq: 101, createdAt: options.now, expiresAt: options.now + options.ttlMs });
+        assert.deepEqual(await outbox.outboundMark('p1'), { top: 103, acked: 100, digest: 'theirs' });
+        assert.equal((await outbox.enqueue(outboxEntry('p1', 5), options)).seq, 104);
+        assert.deepEqual((await outbox.pending('p2', 0, 10)).map((e) => e.seq), [1], 'other peers untouched');
+        // Never below what was given: renumbering "past 2" still goes past the top.
+        await outbox.renumber('p1', 2, { seq: 2, digest: 'x' });
+        assert.ok((await outbox.pending('p1', 0, 10)).every((e) => e.seq > 104));
+        // Nothing waiting: the next seq still follows the claimed one.
+        const empty = await outbox.renumber('p3', 50, { seq: 50, digest: 'y' });
+        assert.equal(empty, 50);
+        assert.equal((await outbox.enqueue(outboxEntry('p3', 1), options)).seq, 51);
+      }));
+
     test('close is idempotent; every other call afterwards rejects with store_error', async () => {
       const outbox = await open();
       await outbox.enqueue(outboxEntry('p1', 1), options);
@@ -112,6 +157,9 @@ export function federationOutboxContract(name: string, open: () => Promise<Feder
         waiting: () => outbox.waiting(),
         lastInbound: () => outbox.lastInbound('p1'),
         recordInbound: () => outbox.recordInbound('p1', 1),
+        inboundMark: () => outbox.inboundMark('p1'),
+        outboundMark: () => outbox.outboundMark('p1'),
+        renumber: () => outbox.renumber('p1', 5, { seq: 5, digest: '' }),
       });
     });
   });

@@ -30,3 +30,19 @@ test('SQLite outbox: the node id, the queue and the inbound seqs survive reopeni
   assert.equal(await outbox.lastInbound('p1'), 7);
   await outbox.close();
 });
+
+test('SQLite outbox: a file from before the fingerprints gets their columns, and keeps its seqs', async () => {
+  const { DatabaseSync } = await import('node:sqlite');
+  const file = path.join(dir, 'old.db');
+  const db = new DatabaseSync(file);
+  db.exec('CREATE TABLE federation_next_seq (peer TEXT PRIMARY KEY, next_seq INTEGER NOT NULL) STRICT');
+  db.exec('CREATE TABLE federation_inbound (peer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) STRICT');
+  db.exec("INSERT INTO federation_next_seq VALUES ('p1', 8)");
+  db.exec("INSERT INTO federation_inbound VALUES ('p1', 7)");
+  db.close();
+  const outbox = new SqliteFederationOutbox(file);
+  assert.deepEqual(await outbox.inboundMark('p1'), { seq: 7, digest: '' });
+  assert.deepEqual(await outbox.outboundMark('p1'), { top: 7, acked: 0, digest: '' });
+  assert.equal((await outbox.enqueue(outboxEntry('p1', 1), { now: 0, ttlMs: 1e9, cap: 10 })).seq, 8);
+  await outbox.close();
+});

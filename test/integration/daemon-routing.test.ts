@@ -149,6 +149,7 @@ describe('daemon: routing', () => {
     alice.send(message('env', 'e1', { to: ['bob'], text: 'who am I' }));
     assert.deepEqual((await next(bob)).payload.data, {
       sender: 'alice',
+      origin: d.server.federation.nodeId, // docs/protocol.md §4.4: this server, for its own users
       type: 'env',
       id: 'e1',
       data: { to: ['bob'], text: 'who am I' },

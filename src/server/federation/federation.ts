@@ -6,10 +6,12 @@ import { BesterError, type ErrorCode } from '../../protocol/errors.ts';
 import { ReplayCache, type PeerMessage } from '../../protocol/federation.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import type { ServerEvents } from '../events.ts';
 import type { FederationOutbox, OutboxEntry } from '../storage/federation-outbox.ts';
 import { InboundLink, type LinkIo } from './inbound-link.ts';
 import { LegacyLink } from './legacy-link.ts';
-import { PeerLink } from './peer-link.ts';
+import { entryProblem } from './link-frame.ts';
+import { PeerLink, type LinkState } from './peer-link.ts';
 import { parseHostPort } from './address.ts';
 
 export interface ForwardRequest {
@@ -21,6 +23,8 @@ export interface ForwardRequest {
   readonly origin: string | null;
   /** Servers crossed so far (0 for a message from one of our clients). */
   readonly hops: number;
+  /** Whether later messages of the sender's connection wait behind this one: then the ack is not waited for. */
+  readonly later?: () => boolean;
 }
 
 export interface ForwardResult {
@@ -40,8 +44,10 @@ export interface FederationOptions {
   readonly maxJsonDepth: number;
   readonly logger: Logger;
   readonly dispatch: (message: PeerMessage, from: string) => Promise<void>;
-  /** A message that could not be delivered before its TTL: tell its sender (if they are ours). */
+  /** A message that will not be delivered (its TTL passed, or the peer refused it): tell its sender (if they are ours). */
   readonly onUndeliverable: (entry: OutboxEntry, reason: string) => void;
+  /** The core's events: `peer.link` on every link state change. */
+  readonly events?: ServerEvents;
 }
 
 type Link = PeerLink | LegacyLink;
@@ -52,8 +58,13 @@ export class Federation {
   readonly #o: FederationOptions;
   readonly #links = new Map<string, Link>();
   readonly #replay = new Map<string, ReplayCache>();
-  readonly #waiters = new Map<string, () => void>();
+  /** Reports waiting for an ack, by `peer\nseq`: resolved true (acknowledged) or false (stop waiting). */
+  readonly #waiters = new Map<string, (acked: boolean) => void>();
   readonly #inbound = new Set<InboundLink>();
+  /** Each peer's active inbound link (§3.7: one at a time). */
+  readonly #active = new Map<string, InboundLink>();
+  /** Each peer's processing lane: the last step queued (§3.7). */
+  readonly #lanes = new Map<string, Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
   /** The outbox's count per peer, for status(): refreshed (once per turn of the event loop) after each change. */
   #waiting: Record<string, number>;
@@ -87,12 +98,17 @@ export class Federation {
         this.count('unknown_peer');
         continue;
       }
+      const fresh = { peer: key, type: request.type, msgId: id, data: request.data, origin: request.origin ?? this.nodeId, hops: request.hops + 1, sender: request.sender };
+      // Finding 2 of issue 15: what the link cannot carry is refused now, not left to block the queue.
+      const problem = this.#carriable(key, fresh);
+      if (problem !== null) {
+        failed.push({ target, code: 'peer_undeliverable', reason: `the result cannot be sent to server "${target}": ${problem}` });
+        this.count('too_large');
+        continue;
+      }
       let entry: OutboxEntry;
       try {
-        entry = await this.#o.store.enqueue(
-          { peer: key, type: request.type, msgId: id, data: request.data, origin: request.origin ?? this.nodeId, hops: request.hops + 1, sender: request.sender },
-          { now: Date.now(), ttlMs: this.#o.config.outboxTtlMs, cap: this.#o.config.outboxCap },
-        );
+        entry = await this.#o.store.enqueue(fresh, { now: Date.now(), ttlMs: this.#o.config.outboxTtlMs, cap: this.#o.config.outboxCap });
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('store_error', String(err), { cause: err });
         failed.push({ target, code: e.code, reason: e.message });
@@ -102,10 +118,16 @@ export class Federation {
       servers[target] = 'queued';
       this.count('queued');
       this.#refreshWaiting();
-      acks.push(this.#waitForAck(key, entry.seq).then((acked) => {
-        if (acked) servers[target] = 'delivered';
-      }));
-      this.#linkFor(key)?.kick();
+      const link = this.#linkFor(key);
+      // Finding 6: the report waits for the peer's ack only while one is expected soon and no later
+      // message of the sender waits behind it; otherwise `queued` at once (reports keep their order).
+      const later = request.later ?? ((): boolean => false);
+      if (link?.prompt === true && !later()) {
+        acks.push(this.#waitForAck(key, entry.seq, later).then((acked) => {
+          if (acked) servers[target] = 'delivered';
+        }));
+      }
+      link?.kick();
     }
     await Promise.all(acks);
     return { servers, failed };
@@ -129,6 +151,14 @@ export class Federation {
         },
         dispatch: (message, from) => this.#o.dispatch(message, from),
         count: (reason) => this.count(`inbound_${reason}`),
+        maxFrameBytes: this.#o.maxFrameBytes,
+        maxJsonDepth: this.#o.maxJsonDepth,
+        activate: (peer, link) => {
+          const before = this.#active.get(peer);
+          this.#active.set(peer, link);
+          before?.retire();
+        },
+        lane: (peer, step) => this.#lane(peer, step),
       },
       io,
       remote,
@@ -141,6 +171,36 @@ export class Federation {
   inboundClosed(link: InboundLink): void {
     link.closed();
     this.#inbound.delete(link);
+    const peer = link.peer;
+    if (peer !== null && this.#active.get(peer) === link) this.#active.delete(peer);
+  }
+
+  /** The inbound links open now (tests and serverInfo): peer, window and the most they ever queued. */
+  inboundLinks(): Array<{ peer: string | null; window: number; highWater: { messages: number; bytes: number } }> {
+    return [...this.#inbound].map((l) => ({ peer: l.peer, window: l.window, highWater: { ...l.highWater } }));
+  }
+
+  /** Runs `step` once every step queued before it for `peer` settled (§3.7). */
+  #lane<T>(peer: string, step: () => Promise<T>): Promise<T> {
+    const before = this.#lanes.get(peer) ?? Promise.resolve();
+    const run = before.then(step, step);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#lanes.set(peer, tail);
+    // Forget a settled lane so that idle peers hold nothing.
+    void tail.then(() => {
+      if (this.#lanes.get(peer) === tail) this.#lanes.delete(peer);
+    });
+    return run;
+  }
+
+  /** Why a new entry could not travel to the peer `key` (our own limits), or null. Legacy links carry anything. */
+  #carriable(key: string, entry: Parameters<typeof entryProblem>[0]): string | null {
+    const peer = this.#o.config.peers.get(key);
+    if (!peer || peer.legacy || peer.secret === null) return null;
+    return entryProblem(entry, { secret: peer.secret, self: this.nodeId, peer: key }, { maxFrameBytes: this.#o.maxFrameBytes, maxJsonDepth: this.#o.maxJsonDepth });
   }
 
   count(name: string): void {
@@ -158,7 +218,7 @@ export class Federation {
     clearInterval(this.#sweeper);
     if (this.#refresh) clearImmediate(this.#refresh);
     for (const link of this.#links.values()) link.close();
-    for (const resolve of this.#waiters.values()) resolve();
+    for (const resolve of this.#waiters.values()) resolve(false);
     this.#waiters.clear();
   }
 
@@ -179,11 +239,23 @@ export class Federation {
   #linkFor(key: string): Link | null {
     const existing = this.#links.get(key);
     if (existing) return existing;
+    const onState = (state: LinkState): void => {
+      // Finding 6: a report waiting for this peer's ack says `queued` as soon as the peer is found down.
+      if (state === 'backoff' || state === 'closed') for (const [k, resolve] of this.#waiters) if (k.startsWith(`${key}\n`)) resolve(false);
+      const events = this.#o.events;
+      if (events?.has('peer.link') === true) events.emit('peer.link', { peer: key, state });
+    };
+    const onUndeliverable = (entry: OutboxEntry, reason: string): void => {
+      this.count('undeliverable');
+      this.#refreshWaiting();
+      this.#o.onUndeliverable(entry, reason);
+    };
+    const count = (name: string): void => this.count(name);
     const onAck = (e: { peer: string; seq: number }): void => {
       this.count('acknowledged');
       this.#refreshWaiting();
       const waiter = this.#waiters.get(`${e.peer}\n${e.seq}`);
-      waiter?.();
+      waiter?.(true);
     };
     let link: Link | null = null;
     const peer: PeerConfig | undefined = this.#o.config.peers.get(key);
@@ -198,31 +270,38 @@ export class Federation {
         maxJsonDepth: this.#o.maxJsonDepth,
         logger,
         onAck,
+        onUndeliverable,
+        onState,
+        count,
       });
     } else if (peer && peer.legacy && peer.host !== null && peer.port !== null) {
-      link = new LegacyLink({ key, host: peer.host, port: peer.port, config: this.#o.config, store: this.#o.store, logger, onAck });
+      link = new LegacyLink({ key, host: peer.host, port: peer.port, config: this.#o.config, store: this.#o.store, logger, onAck, onState });
     } else if (key.startsWith('legacy:')) {
       const address = parseHostPort(key.slice('legacy:'.length));
-      if (address) link = new LegacyLink({ key, ...address, config: this.#o.config, store: this.#o.store, logger, onAck });
+      if (address) link = new LegacyLink({ key, ...address, config: this.#o.config, store: this.#o.store, logger, onAck, onState });
     }
     // A peer with no address only ever connects to us; its messages wait until it is configured with one.
     if (link) this.#links.set(key, link);
     return link;
   }
 
-  /** Resolves true if the peer acknowledges within ackWaitMs, false otherwise (the message stays queued). */
-  #waitForAck(peer: string, seq: number): Promise<boolean> {
+  /**
+   * Resolves true if the peer acknowledges within ackWaitMs, false otherwise (the message stays
+   * queued), or as soon as `later()` says a later message of the sender is waiting behind this one.
+   */
+  #waitForAck(peer: string, seq: number, later: () => boolean): Promise<boolean> {
     const key = `${peer}\n${seq}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const started = Date.now();
+      const finish = (acked: boolean): void => {
+        clearInterval(timer);
         this.#waiters.delete(key);
-        resolve(false);
-      }, this.#o.config.ackWaitMs);
-      this.#waiters.set(key, () => {
-        clearTimeout(timer);
-        this.#waiters.delete(key);
-        resolve(true);
-      });
+        resolve(acked);
+      };
+      const timer = setInterval(() => {
+        if (later() || Date.now() - started >= this.#o.config.ackWaitMs) finish(false);
+      }, Math.min(10, this.#o.config.ackWaitMs));
+      this.#waiters.set(key, finish);
     });
   }
 
@@ -255,6 +334,8 @@ export class Federation {
     if (expired.length > 0) this.#refreshWaiting();
     for (const entry of expired) {
       this.count('expired');
+      const link = this.#links.get(entry.peer);
+      if (link instanceof PeerLink) link.forget(entry.seq); // finding 7: its place in the window is free
       const reason = `not delivered to server "${entry.peer}" within ${Math.round(this.#o.config.outboxTtlMs / 1000)} s`;
       this.#o.logger.warn({ peer: entry.peer, seq: entry.seq, id: entry.msgId, sender: entry.sender }, 'outbox message expired');
       this.#o.onUndeliverable(entry, reason);

@@ -2,33 +2,58 @@
 // whose first frame is a sealed hello. Every frame is checked (MAC, addressee, clock, nonce);
 // messages are deduplicated by the peer's sequence numbers, processed one at a time in order,
 // and acknowledged once processed. The first refused frame closes the link with a reason.
+// Backpressure (§3.3): the link stops reading while its window of unacknowledged messages is full or
+// its queued messages hold more than INBOUND_BUFFER_BYTES; a peer that sends past the window it was
+// told is cut off. All links from one peer process through one lane (§3.7): a new link is welcomed
+// only once the message in progress on the link it replaces is settled.
 import { errorFrame } from '../../protocol/builders.ts';
 import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
-import { ACK, HELLO, open, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, WELCOME, type PeerMessage } from '../../protocol/federation.ts';
+import {
+  ACK, HELLO, open, payloadDigest, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
+  type AckStatus, type PeerMessage,
+} from '../../protocol/federation.ts';
 import { own, type JsonObject } from '../../protocol/json.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { FederationOutbox } from '../storage/federation-outbox.ts';
 
-/** Frames held while the welcome waits for the outbox. */
+/** Frames held while the welcome waits (for the outbox, or for the link this one replaces). */
 const MAX_EARLY_FRAMES = 64;
+/** Bytes of queued messages (their JSON text) past which a link stops reading (§3.3). */
+export const INBOUND_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface InboundContext {
   readonly self: string;
   readonly config: FederationConfig;
   readonly store: FederationOutbox;
   readonly logger: Logger;
+  /** What the welcome states (§3.1): the largest link frame and deepest JSON this server reads. */
+  readonly maxFrameBytes: number;
+  readonly maxJsonDepth: number;
   /** One replay cache per peer, shared by all links from it (a frame replayed on a new connection is caught too). */
   replayCacheFor(peer: string): ReplayCache;
   /** Carries out a message from a peer (its handler, then the reply's command). Never rejects. */
   dispatch(message: PeerMessage, from: string): Promise<void>;
   /** Counts a refused or dropped frame (`reason` is the counter's name). */
   count(reason: string): void;
+  /** This link is now `peer`'s active one: the one before it (if any) is retired (§3.7). */
+  activate(peer: string, link: InboundLink): void;
+  /** Runs `step` after every step queued before it for `peer`: one message of a peer at a time, on any link. */
+  lane<T>(peer: string, step: () => Promise<T>): Promise<T>;
 }
 
 export interface LinkIo {
   send(value: unknown): void;
   close(): void;
+  /** Stops and restarts reading the connection (backpressure, §3.3). */
+  pause(): void;
+  resume(): void;
+}
+
+interface Queued {
+  readonly message: PeerMessage;
+  readonly bytes: number;
+  readonly digest: string;
 }
 
 export class InboundLink {
@@ -36,16 +61,31 @@ export class InboundLink {
   readonly #io: LinkIo;
   #peer: (PeerConfig & { secret: string }) | null = null;
   #log: Logger;
-  #queue: PeerMessage[] = [];
+  #queue: Queued[] = [];
+  #queuedBytes = 0;
   #busy = false;
   #closed = false;
-  /** Frames that came before our welcome was sent (it waits for the outbox): handled after it, in order. */
+  #paused = false;
+  /** While paused, pongs keep the sender's heartbeat satisfied (it cannot be read: §3.4). */
+  #keepAlive: NodeJS.Timeout | null = null;
+  /** Frames that came before our welcome was sent: handled after it, in order. */
   #early: unknown[] | null = null;
+  /** The most messages and bytes ever queued at once (serverInfo, tests). */
+  highWater = { messages: 0, bytes: 0 };
 
   constructor(ctx: InboundContext, io: LinkIo, remote: string) {
     this.#ctx = ctx;
     this.#io = io;
     this.#log = ctx.logger.child({ remote });
+  }
+
+  get peer(): string | null {
+    return this.#peer?.name ?? null;
+  }
+
+  /** The window this link told its peer: messages it reads before acknowledging. */
+  get window(): number {
+    return this.#ctx.config.maxInFlight;
   }
 
   /** The first frame (the hello). False if refused (the connection is being closed). */
@@ -59,15 +99,20 @@ export class InboundLink {
     this.#log = this.#log.child({ peer: peer.name });
     const opened = this.#open(first);
     if (!opened) return false;
-    if (own(opened, 'type') !== HELLO) return this.#refuse('peer_auth_failed', 'the first frame of a link must be a hello', 'bad_hello');
+    if (own(opened.payload, 'type') !== HELLO) return this.#refuse('peer_auth_failed', 'the first frame of a link must be a hello', 'bad_hello');
     this.#early = [];
-    this.#ctx.store.lastInbound(peer.name).then(
-      (lastSeq) => {
+    this.#startKeepAlive(); // the welcome may wait for a replaced link's message: the sender hears pongs meanwhile
+    this.#ctx.activate(peer.name, this);
+    // §3.7: in the peer's lane, so the mark is read after the replaced link's message was settled.
+    this.#ctx.lane(peer.name, () => this.#ctx.store.inboundMark(peer.name)).then(
+      (mark) => {
         const early = this.#early ?? [];
         this.#early = null;
         if (this.#closed) return;
-        this.#log.info({ lastSeq }, 'peer link accepted');
-        this.#send({ type: WELCOME, lastSeq });
+        this.#stopKeepAlive();
+        this.#log.info({ lastSeq: mark.seq }, 'peer link accepted');
+        const { maxFrameBytes, maxJsonDepth } = this.#ctx;
+        this.#send({ type: WELCOME, lastSeq: mark.seq, digest: mark.digest, window: this.window, maxFrameBytes, maxJsonDepth });
         for (const value of early) this.frame(value);
       },
       (err: unknown) => {
@@ -81,13 +126,33 @@ export class InboundLink {
   frame(value: unknown): void {
     if (this.#closed || !this.#peer) return;
     if (this.#early !== null) {
-      // A peer waits for our welcome before sending messages (§3): a flood before it is refused, not buffered.
+      // A peer waits for our welcome before sending messages (§3.1): a flood before it is refused, not buffered.
       if (this.#early.length >= MAX_EARLY_FRAMES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
       else this.#early.push(value);
       return;
     }
-    const payload = this.#open(value);
-    if (!payload) return;
+    const opened = this.#open(value);
+    if (opened) this.#onPayload(opened.payload, opened.text);
+  }
+
+  /** The connection is gone: nothing more is processed (the message in progress is settled in its lane). */
+  closed(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#stopKeepAlive();
+  }
+
+  /** Another link from the same peer took over (§3.7): this one stops and closes. */
+  retire(): void {
+    if (this.#closed) return;
+    this.#log.info('peer link replaced by a new link from the same peer');
+    this.#ctx.count('replaced');
+    this.closed();
+    this.#io.close();
+  }
+
+  #onPayload(payload: JsonObject, text: string): void {
     const type = own(payload, 'type');
     if (type === PING) {
       this.#send({ type: PONG });
@@ -99,41 +164,84 @@ export class InboundLink {
       this.#refuse('invalid_message', 'malformed peer message', 'malformed');
       return;
     }
-    this.#queue.push(message);
+    // §3.3: the peer was told the window in our welcome; more unacknowledged messages is a broken or hostile peer.
+    const unacknowledged = this.#queue.length + (this.#busy ? 1 : 0);
+    if (unacknowledged >= this.window) {
+      this.#refuse('invalid_message', `more than ${this.window} unacknowledged messages: the peer ignores the window it was told`, 'window');
+      return;
+    }
+    this.#queue.push({ message, bytes: text.length, digest: payloadDigest(text) });
+    this.#queuedBytes += text.length;
+    this.highWater = {
+      messages: Math.max(this.highWater.messages, this.#queue.length),
+      bytes: Math.max(this.highWater.bytes, this.#queuedBytes),
+    };
+    this.#flow();
     this.#pump();
   }
 
-  closed(): void {
-    this.#closed = true;
-    this.#queue.length = 0;
+  /** Pauses reading while the window or the byte budget is full; resumes once there is room (§3.3). */
+  #flow(): void {
+    const full = this.#queue.length + (this.#busy ? 1 : 0) >= this.window || this.#queuedBytes >= INBOUND_BUFFER_BYTES;
+    if (full && !this.#paused && !this.#closed) {
+      this.#paused = true;
+      this.#io.pause();
+      this.#startKeepAlive();
+    } else if (!full && this.#paused) {
+      this.#paused = false;
+      this.#stopKeepAlive();
+      if (!this.#closed) this.#io.resume();
+    }
+  }
+
+  /** Unsolicited pongs while the peer's pings cannot be read (paused, or before the welcome). */
+  #startKeepAlive(): void {
+    if (this.#keepAlive !== null) return;
+    const every = Math.max(100, Math.floor(this.#ctx.config.heartbeatMs / 2));
+    this.#keepAlive = setInterval(() => this.#send({ type: PONG }), every);
+    this.#keepAlive.unref();
+  }
+
+  #stopKeepAlive(): void {
+    if (this.#keepAlive) clearInterval(this.#keepAlive);
+    this.#keepAlive = null;
   }
 
   #pump(): void {
     if (this.#busy || this.#closed) return;
-    const message = this.#queue.shift();
-    if (!message) return;
+    const next = this.#queue.shift();
+    if (!next) return;
     this.#busy = true;
-    this.#process(message).then(
-      () => {
-        this.#busy = false;
-        this.#pump();
-      },
-      (err: unknown) => {
-        if (isBesterError(err) && err.code === 'shutting_down') this.#log.info({ seq: message.seq }, 'peer message left unacknowledged: shutting down');
-        else this.#log.error({ err: describeThrown(err) }, 'peer message processing failed');
-        this.#busy = false;
-        this.#pump();
-      },
-    );
+    const peer = this.#peer!.name;
+    const done = (): void => {
+      this.#busy = false;
+      this.#queuedBytes -= next.bytes;
+      this.#flow();
+      this.#pump();
+    };
+    this.#ctx.lane(peer, () => this.#process(next)).then(done, (err: unknown) => {
+      if (isBesterError(err) && err.code === 'shutting_down') this.#log.info({ seq: next.message.seq }, 'peer message left unacknowledged: shutting down');
+      else this.#log.error({ err: describeThrown(err) }, 'peer message processing failed');
+      done();
+    });
   }
 
-  async #process(message: PeerMessage): Promise<void> {
+  async #process({ message, digest }: Queued): Promise<void> {
     const peer = this.#peer!;
     const { store, config, self } = this.#ctx;
     // Exactly once from our side: a resent message we already processed is only acknowledged again.
     if (message.seq <= (await store.lastInbound(peer.name))) {
       this.#ctx.count('duplicate');
       this.#ack(message.seq, 'duplicate');
+      return;
+    }
+    const problem = senderProblem(message.sender);
+    if (problem !== null) {
+      // §3.2: refused, not processed; the sender's server hears why and tells its user.
+      this.#ctx.count('bad_sender');
+      this.#log.warn({ seq: message.seq, id: message.id, reason: problem }, 'refused a peer message');
+      await store.recordInbound(peer.name, message.seq, digest);
+      this.#ack(message.seq, 'refused', problem);
       return;
     }
     if (message.origin === self) {
@@ -144,16 +252,20 @@ export class InboundLink {
       this.#log.warn({ seq: message.seq, hops: message.hops, origin: message.origin }, 'dropped a message over the hop limit');
     } else {
       await this.#ctx.dispatch(message, peer.name);
+      // §4: deliveries are written in a setImmediate (coalesced); the seq is recorded, and the ack
+      // sent, only after they were handed to the operating system: an ack vouches for a delivery.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await store.recordInbound(peer.name, message.seq);
+    await store.recordInbound(peer.name, message.seq, digest);
     this.#ack(message.seq, 'ok');
   }
 
-  #ack(seq: number, status: string): void {
-    this.#send({ type: ACK, seq, status });
+  #ack(seq: number, status: AckStatus, reason?: string): void {
+    if (this.#closed) return; // the link that replaces this one states the seq in its welcome
+    this.#send(reason === undefined ? { type: ACK, seq, status } : { type: ACK, seq, status, reason });
   }
 
-  #open(value: unknown): JsonObject | null {
+  #open(value: unknown): { payload: JsonObject; text: string } | null {
     const peer = this.#peer!;
     const opened = open(value, {
       secret: peer.secret,
@@ -161,7 +273,7 @@ export class InboundLink {
       peer: peer.name,
       replay: this.#ctx.replayCacheFor(peer.name),
     });
-    if (opened.ok) return opened.payload;
+    if (opened.ok) return { payload: opened.payload, text: opened.text };
     this.#refuse(opened.code, opened.reason, opened.code === 'peer_replay' ? 'replay' : 'auth');
     return null;
   }
@@ -174,7 +286,7 @@ export class InboundLink {
   #refuse(code: ErrorCode, reason: string, counter: string): false {
     this.#ctx.count(counter);
     this.#log.warn({ code, reason }, 'peer frame refused');
-    this.#closed = true;
+    this.closed();
     this.#io.send(errorFrame(code, reason));
     this.#io.close();
     return false;

@@ -38,7 +38,7 @@ export function sendLegacyMessage(
 }
 
 export class LegacyLink {
-  state: LinkState = 'idle';
+  #state: LinkState = 'idle';
   readonly #key: string;
   readonly #host: string;
   readonly #port: number;
@@ -46,6 +46,7 @@ export class LegacyLink {
   readonly #store: FederationOutbox;
   readonly #log: Logger;
   readonly #onAck: (entry: { peer: string; seq: number }) => void;
+  readonly #onState: ((state: LinkState) => void) | undefined;
   #running = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -59,6 +60,7 @@ export class LegacyLink {
     store: FederationOutbox;
     logger: Logger;
     onAck: (entry: { peer: string; seq: number }) => void;
+    onState?: (state: LinkState) => void;
   }) {
     this.#key = options.key;
     this.#host = options.host;
@@ -67,6 +69,22 @@ export class LegacyLink {
     this.#store = options.store;
     this.#log = options.logger.child({ peer: options.key, legacy: true });
     this.#onAck = options.onAck;
+    this.#onState = options.onState;
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  set state(state: LinkState) {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#onState?.(state);
+  }
+
+  /** A legacy peer never acknowledges; a message counts as delivered once written, which is quick while it is reachable. */
+  get prompt(): boolean {
+    return this.#state !== 'backoff';
   }
 
   kick(): void {

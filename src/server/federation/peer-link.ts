@@ -4,12 +4,14 @@
 // durable (storage/federation-outbox.ts), so a link can be torn down at any time without losing anything.
 import net from 'node:net';
 import { FrameConnection } from '../../framing/frame-connection.ts';
-import { parseFrameJson } from '../../protocol/frame.ts';
-import { ACK, HELLO, open, PING, PONG, ReplayCache, seal, WELCOME } from '../../protocol/federation.ts';
+import { encodeFrame, FRAME_HEADER_BYTES, parseFrameJson } from '../../protocol/frame.ts';
+import { ACK, HELLO, open, payloadDigest, PING, PONG, readWelcome, ReplayCache, seal, WELCOME, type WelcomeTerms } from '../../protocol/federation.ts';
 import { own } from '../../protocol/json.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { FederationOutbox, OutboxEntry } from '../storage/federation-outbox.ts';
+import { linkFrameProblem, messagePayload } from './link-frame.ts';
+import { reconcileWelcome } from './sequence-check.ts';
 
 export type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 
@@ -24,18 +26,35 @@ export interface PeerLinkOptions {
   readonly logger: Logger;
   /** Called when the peer acknowledged a message (it is out of the outbox). */
   readonly onAck: (entry: { peer: string; seq: number }) => void;
+  /** A message that will never be delivered (the peer refused it, or it cannot be carried): out of the outbox. */
+  readonly onUndeliverable?: (entry: OutboxEntry, reason: string) => void;
+  /** The link changed state (the `peer.link` event). */
+  readonly onState?: (state: LinkState) => void;
+  /** Counts what the link detected (`seq_diverged`, `peer_forgot`, `refused_by_peer`, ...). */
+  readonly count?: (name: string) => void;
+}
+
+/** A message sent and not acknowledged yet, with its fingerprint (§3.6). */
+interface InFlight {
+  readonly entry: OutboxEntry;
+  readonly digest: string;
 }
 
 export class PeerLink {
-  state: LinkState = 'idle';
+  #state: LinkState = 'idle';
   readonly #o: PeerLinkOptions;
   readonly #log: Logger;
   readonly #replay = new ReplayCache(100_000);
   #conn: FrameConnection | null = null;
-  /** Highest seq written on the current connection. */
+  /** Highest seq read from the outbox for the current connection (sent, or found undeliverable). */
   #sentUpTo = 0;
-  /** Highest seq the peer acknowledged; it processes in order, so acks come in order (§3.3). */
-  #ackedUpTo = 0;
+  /** What the peer said it had processed when it welcomed this connection. */
+  #welcomeSeq = 0;
+  /** Messages sent on this connection and not acknowledged, in seq order (§3.3; expired ones leave it, §4). */
+  readonly #inFlight = new Map<number, InFlight>();
+  /** The peer's welcome: its window and limits. */
+  #terms: WelcomeTerms | null = null;
+  #lastAckAt = 0;
   #attempt = 0;
   #timer: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -52,12 +71,43 @@ export class PeerLink {
     this.#log = options.logger.child({ peer: options.peer.name });
   }
 
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  set state(state: LinkState) {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#o.onState?.(state);
+  }
+
+  /**
+   * Whether an acknowledgement can be expected soon (finding 6 of issue 15): the link is up and the
+   * peer acknowledged within ackWaitMs, or has nothing to acknowledge. Otherwise a sender's report
+   * does not wait for it.
+   */
+  get prompt(): boolean {
+    if (this.#state === 'backoff' || this.#state === 'closed') return false;
+    if (this.#state !== 'up') return true; // connecting: a refused connection ends the wait at once (backoff)
+    return this.#inFlight.size === 0 || Date.now() - this.#lastAckAt < this.#o.config.ackWaitMs;
+  }
+
+  /** Messages in flight now (tests, status). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
   /** There is something new in the outbox: send it now if the link is up, or connect. */
   kick(): void {
     if (this.#closed) return;
-    if (this.state === 'up') this.#pump();
-    else if (this.state === 'idle') this.#connect();
-    else if (this.state === 'backoff') this.#kickedInBackoff = true;
+    if (this.#state === 'up') this.#pump();
+    else if (this.#state === 'idle') this.#connect();
+    else if (this.#state === 'backoff') this.#kickedInBackoff = true;
+  }
+
+  /** The outbox dropped `seq` (expired, §4): it no longer takes a place in the window (finding 7). */
+  forget(seq: number): void {
+    if (this.#inFlight.delete(seq)) this.#pump();
   }
 
   close(): void {
@@ -91,9 +141,13 @@ export class PeerLink {
     );
     this.#conn = conn;
     this.#sentUpTo = 0;
-    this.#ackedUpTo = 0;
+    this.#welcomeSeq = 0;
+    this.#inFlight.clear();
+    this.#terms = null;
     this.#lastHeard = Date.now();
     conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: HELLO, id: 'hello' }, { first: true }));
+    // From the hello on: a receiver that never welcomes (it waits for a replaced link, §3.7) still answers pings.
+    this.#startHeartbeat();
   }
 
   #onFrame(conn: FrameConnection, body: Buffer): void {
@@ -115,50 +169,76 @@ export class PeerLink {
     const payload = opened.payload;
     const type = own(payload, 'type');
     if (type === WELCOME) {
-      const lastSeq = own(payload, 'lastSeq');
-      this.#onWelcome(typeof lastSeq === 'number' ? lastSeq : 0);
+      const terms = readWelcome(payload);
+      if (terms === null) this.#drop(conn, 'peer sent a welcome without a valid lastSeq');
+      else if (this.#terms === null) this.#onWelcome(conn, terms);
     } else if (type === ACK) {
       const seq = own(payload, 'seq');
-      if (typeof seq === 'number') this.#onAck(seq);
+      const status = own(payload, 'status');
+      const reason = own(payload, 'reason');
+      if (typeof seq === 'number') this.#onAck(conn, seq, typeof status === 'string' ? status : 'ok', typeof reason === 'string' ? reason : null);
     } else if (type === PING) {
       conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: PONG }));
     }
     // PONG: nothing to do beyond #lastHeard.
   }
 
-  #onWelcome(lastSeq: number): void {
-    this.state = 'up';
-    this.#attempt = 0;
-    this.#log.info({ lastSeq }, 'peer link up');
-    this.#sentUpTo = lastSeq;
-    this.#ackedUpTo = lastSeq;
-    this.#startHeartbeat();
-    this.#pump();
-    // The peer has processed everything up to lastSeq already: those are done (the pump reads after lastSeq).
-    this.#o.store.pending(this.#o.peer.name, 0, 1_000_000).then(
-      (entries) => {
-        for (const entry of entries) {
-          if (entry.seq > lastSeq) break;
-          this.#ack(entry.seq);
+  #onWelcome(conn: FrameConnection, terms: WelcomeTerms): void {
+    this.#terms = terms;
+    const { store, logger, count, onAck } = this.#o;
+    const current = (): boolean => conn === this.#conn;
+    reconcileWelcome({ store, peer: this.#o.peer.name, terms, log: logger, count: count ?? (() => undefined), onAck, current }).then(
+      (refusal) => {
+        if (conn !== this.#conn) return;
+        if (refusal !== null) {
+          this.#drop(conn, refusal);
+          return;
         }
+        this.#welcomeSeq = terms.lastSeq;
+        this.#sentUpTo = terms.lastSeq;
+        this.state = 'up';
+        this.#log.info({ lastSeq: this.#welcomeSeq }, 'peer link up');
+        this.#pump();
       },
-      (err: unknown) => this.#log.error({ err }, 'could not read the outbox'),
+      (err: unknown) => {
+        this.#log.error({ err }, 'could not read the outbox');
+        if (conn === this.#conn) this.#drop(conn, 'the outbox could not be read');
+      },
     );
   }
 
-  #onAck(seq: number): void {
-    if (seq <= this.#ackedUpTo || seq > this.#sentUpTo) return; // stale or bogus: nothing in flight matches
-    this.#ackedUpTo = seq;
-    this.#ack(seq);
+  #onAck(conn: FrameConnection, seq: number, status: string, reason: string | null): void {
+    const sent = this.#inFlight.get(seq);
+    if (sent === undefined) return; // stale or bogus: nothing in flight matches
+    this.#inFlight.delete(seq);
+    const peer = this.#o.peer.name;
+    if (status === 'duplicate' && seq > this.#welcomeSeq) {
+      // §3.6: the peer says it processed a message first sent on this connection: its count was pushed ahead.
+      this.#o.count?.('seq_diverged');
+      this.#drop(conn, `the peer calls seq ${seq} a duplicate, but it had processed only up to ${this.#welcomeSeq}`);
+      return;
+    }
+    if (status === 'refused') {
+      this.#o.count?.('refused_by_peer');
+      this.#log.warn({ seq, id: sent.entry.msgId, reason }, 'the peer refused a message');
+      this.#undeliverable(sent.entry, `server "${peer}" refused it: ${reason ?? 'no reason given'}`);
+    } else {
+      this.#attempt = 0; // progress (not a welcome) resets the reconnect backoff
+      this.#lastAckAt = Date.now();
+      this.#o.store.acknowledge(peer, seq, sent.digest).then(
+        () => this.#o.onAck({ peer, seq }),
+        // Left in the outbox: sent again on the next connection, and the peer drops it as a duplicate.
+        (err: unknown) => this.#log.error({ err, seq }, 'could not remove an acknowledged message'),
+      );
+    }
     this.#pump();
   }
 
-  #ack(seq: number): void {
-    const peer = this.#o.peer.name;
-    this.#o.store.acknowledge(peer, seq).then(
-      () => this.#o.onAck({ peer, seq }),
-      // Left in the outbox: sent again on the next connection, and the peer drops it as a duplicate.
-      (err: unknown) => this.#log.error({ err, seq }, 'could not remove an acknowledged message'),
+  /** Out of the outbox and reported (its sender hears `undeliverable`): never taken as acknowledged. */
+  #undeliverable(entry: OutboxEntry, reason: string): void {
+    this.#o.store.acknowledge(entry.peer, entry.seq).then(
+      () => this.#o.onUndeliverable?.(entry, reason),
+      (err: unknown) => this.#log.error({ err, seq: entry.seq }, 'could not remove an undeliverable message'),
     );
   }
 
@@ -184,15 +264,32 @@ export class PeerLink {
 
   async #pumpOnce(): Promise<void> {
     const conn = this.#conn;
-    if (this.state !== 'up' || !conn) return;
-    const room = this.#o.config.maxInFlight - (this.#sentUpTo - this.#ackedUpTo);
+    if (this.#state !== 'up' || !conn) return;
+    const window = Math.min(this.#o.config.maxInFlight, this.#terms?.window ?? Number.POSITIVE_INFINITY);
+    const room = window - this.#inFlight.size;
     if (room <= 0) return;
     const entries = await this.#o.store.pending(this.#o.peer.name, this.#sentUpTo, room);
-    if (conn !== this.#conn || this.state !== 'up') return; // the link went down while reading
+    if (conn !== this.#conn || this.#state !== 'up') return; // the link went down while reading
+    const limits = {
+      maxFrameBytes: this.#terms?.maxFrameBytes ?? this.#o.maxFrameBytes,
+      maxJsonDepth: this.#terms?.maxJsonDepth ?? this.#o.maxJsonDepth,
+    };
     for (const entry of entries) {
       if (entry.seq <= this.#sentUpTo) continue;
-      if (!conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, messagePayload(entry)))) return;
+      const payload = messagePayload(entry);
+      const frame = encodeFrame(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, payload));
+      const problem = linkFrameProblem(frame.length - FRAME_HEADER_BYTES, entry.data, limits);
+      if (problem !== null) {
+        // The peer would refuse the frame and drop the link, again at every reconnect (finding 2).
+        this.#sentUpTo = entry.seq;
+        this.#o.count?.('too_large_for_peer');
+        this.#log.warn({ seq: entry.seq, id: entry.msgId, reason: problem }, 'a message the link cannot carry');
+        this.#undeliverable(entry, `it cannot be carried to server "${this.#o.peer.name}": ${problem}`);
+        continue;
+      }
+      if (!conn.sendFrame(frame)) return;
       this.#sentUpTo = entry.seq;
+      this.#inFlight.set(entry.seq, { entry, digest: payloadDigest(JSON.stringify(payload)) });
     }
   }
 
@@ -205,6 +302,8 @@ export class PeerLink {
         this.#drop(conn, `no frame from the peer for ${2 * every} ms`);
         return;
       }
+      // Up and nothing waiting for an acknowledgement: a healthy link, whatever happened before it.
+      if (this.#state === 'up' && this.#inFlight.size === 0) this.#attempt = 0;
       conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: PING }));
     }, every);
     this.#heartbeat.unref();
@@ -218,21 +317,22 @@ export class PeerLink {
   #onClosed(conn: FrameConnection, err: Error | null): void {
     if (conn !== this.#conn) return;
     this.#conn = null;
+    this.#inFlight.clear();
     this.#clearTimers();
     if (this.#closed) return;
-    const wasUp = this.state === 'up';
+    const wasUp = this.#state === 'up';
     if (wasUp) this.#log.warn({ err: err?.message }, 'peer link down');
     else this.#log.debug({ err: err?.message }, 'peer link attempt failed');
     this.state = 'backoff';
     const base = Math.min(this.#o.config.reconnectDelayMs * 2 ** this.#attempt, this.#o.config.maxReconnectDelayMs);
-    this.#attempt++;
+    this.#attempt = Math.min(this.#attempt + 1, 30);
     const delay = Math.round(base * (0.5 + Math.random() * 0.5));
     this.#kickedInBackoff = false;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       // Reconnect only while there is something to send; an idle link costs nothing.
       const reconnect = (waiting: boolean): void => {
-        if (this.#closed || this.state !== 'backoff') return;
+        if (this.#closed || this.#state !== 'backoff') return;
         if (waiting || this.#kickedInBackoff) this.#connect();
         else this.state = 'idle';
       };
@@ -253,18 +353,6 @@ export class PeerLink {
     this.#timer = null;
     this.#heartbeat = null;
   }
-}
-
-export function messagePayload(entry: OutboxEntry): Record<string, unknown> {
-  return {
-    type: entry.type,
-    id: entry.msgId,
-    data: entry.data,
-    origin: entry.origin,
-    seq: entry.seq,
-    hops: entry.hops,
-    sender: entry.sender,
-  };
 }
 
 function describeError(value: unknown): string {

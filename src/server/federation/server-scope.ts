@@ -35,7 +35,8 @@ export function serverScopeAcceptor(options: ServerScopeOptions): ServerScopeAcc
     peer(io, hello) {
       // Peer links carry handler results: the handler frame limit applies to them (docs/federation.md §5).
       io.setMaxFrameBytes(options.limits.maxHandlerFrameBytes);
-      const link = federation.acceptInbound({ send: (v) => io.send(v), close: () => io.close('peer_link_closed') }, hello, io.remote);
+      const linkIo = { send: (v: unknown) => io.send(v), close: () => io.close('peer_link_closed'), pause: () => io.pause(), resume: () => io.resume() };
+      const link = federation.acceptInbound(linkIo, hello, io.remote);
       if (!link) return null;
       return { frame: (v) => link.frame(v), closed: () => federation.inboundClosed(link) };
     },

@@ -7,6 +7,7 @@ import type { PeerMessage } from '../../protocol/federation.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import { JsonData } from '../../protocol/json-text.ts';
 import type { ServerConfig } from '../config/types.ts';
+import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { DispatchContext, Outcome } from '../routing/router.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -32,6 +33,8 @@ export async function setupFederation(options: {
   dispatch: (type: string, data: JsonData, context: DispatchContext) => Promise<Outcome>;
   /** Use this outbox instead of the daemon's SQLite file (tests, embedders); not closed by close(). */
   outbox?: FederationOutbox;
+  /** The core's events: `peer.link` when a link changes state. */
+  events?: ServerEvents;
 }): Promise<FederationSetup> {
   const { config, registry } = options;
   const logger = options.logger;
@@ -53,6 +56,7 @@ export async function setupFederation(options: {
     maxFrameBytes: config.limits.maxHandlerFrameBytes,
     maxJsonDepth: config.limits.maxJsonDepth,
     logger,
+    ...(options.events ? { events: options.events } : {}),
     dispatch: async (message: PeerMessage, from: string) => {
       const outcome = await options.dispatch(message.type, new JsonData(message.data), {
         sender: message.sender,

@@ -40,10 +40,14 @@ export interface DispatchContext {
   readonly origin?: string;
   /** Servers crossed so far; absent (0) for a message from one of our clients. */
   readonly hops?: number;
+  /** Whether later messages of the same connection wait behind this one (their reports keep its order). */
+  readonly later?: () => boolean;
 }
 
 /** The part of federation delivery needs: carrying out sendServers. */
 export interface Forwarder {
+  /** This server's node id: the origin named in envelopes of messages from our own users (§4.4). */
+  readonly nodeId?: string;
   forward(targets: readonly string[], request: ForwardRequest): Promise<ForwardResult>;
 }
 
@@ -165,6 +169,7 @@ export class Delivery {
       sender: context.sender,
       origin: context.origin ?? null,
       hops: context.hops ?? 0,
+      ...(context.later ? { later: context.later } : {}),
     });
     const first = result.failed[0];
     if (first === undefined) return { good: true, servers: result.servers };

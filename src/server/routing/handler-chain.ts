@@ -34,6 +34,8 @@ export interface HandlerChainOptions {
   readonly signal?: AbortSignal;
   /** Told after every handler call. */
   readonly called?: (event: HandlerCalled) => void;
+  /** This server's node id: the `origin` in the envelope of a message from one of our users (§4.4). */
+  readonly nodeId?: string;
 }
 
 export class HandlerChain {
@@ -99,7 +101,7 @@ export class HandlerChain {
     }
     const started = performance.now();
     try {
-      const input = handler.input === 'envelope' ? envelopeOf(context, type, data) : data;
+      const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#o.nodeId ?? null) : data;
       const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
       if (this.#o.signal) options.signal = this.#o.signal;
       const answer = new Answer(await this.#o.callHandler(handler, input, options));
@@ -130,9 +132,14 @@ class Answer {
   }
 }
 
-/** §4.4: the envelope `{sender, type, id, data}`, its text with the data's own text spliced in. */
-function envelopeOf(context: DispatchContext, type: string, data: JsonData): JsonData {
-  const value = { sender: context.sender, type, id: context.id, data: data.value };
-  const text = `{"sender":${JSON.stringify(context.sender)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
+/**
+ * §4.4: the envelope `{sender, origin, type, id, data}`, its text with the data's own text spliced in.
+ * `origin` is the server the message entered the federation at (this one, `self`, for our users'):
+ * a sender is a user of that server, so handlers authorise by the pair (docs/handlers.md).
+ */
+function envelopeOf(context: DispatchContext, type: string, data: JsonData, self: string | null): JsonData {
+  const origin = context.origin ?? self;
+  const value = { sender: context.sender, origin, type, id: context.id, data: data.value };
+  const text = `{"sender":${JSON.stringify(context.sender)},"origin":${JSON.stringify(origin)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
   return new JsonData(value, text);
 }

@@ -62,6 +62,7 @@ export class Router {
       logger: options.logger,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.handlerCalled ? { called: options.handlerCalled } : {}),
+      ...(options.federation?.nodeId !== undefined ? { nodeId: options.federation.nodeId } : {}),
     });
     this.#delivery = new Delivery({
       registry: options.registry,

@@ -42,6 +42,9 @@ export interface ConnectionIo {
   close(reason: CloseReason): void;
   /** Raises or lowers the largest frame accepted from here on. */
   setMaxFrameBytes(bytes: number): void;
+  /** Stops and restarts reading (a peer link's backpressure, docs/federation.md §3.3). */
+  pause(): void;
+  resume(): void;
 }
 
 /** Where a peer link's frames go once its hello was accepted. */

@@ -151,7 +151,8 @@ export class MessagePipeline {
     const started = events === null ? 0 : performance.now();
     let outcome: Outcome;
     try {
-      const context = { sender: this.#o.host.username, id: msg.id };
+      // `later`: a sendServers report does not wait for the peer's ack while others wait behind it (docs/federation.md §4).
+      const context = { sender: this.#o.host.username, id: msg.id, later: () => this.#queue.length > 0 || this.#running > 1 };
       const plan = await router.route(msg.type, msg.data, context);
       if (!(await turn)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
       outcome = await router.carryOut(plan, context);

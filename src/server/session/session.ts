@@ -314,6 +314,8 @@ export class Session implements PipelineHost {
       setMaxFrameBytes: (bytes) => {
         conn.maxFrameBytes = bytes;
       },
+      pause: () => conn.pause(),
+      resume: () => conn.resume(),
     };
   }
 

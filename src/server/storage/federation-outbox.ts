@@ -29,6 +29,22 @@ export interface EnqueueOptions {
   readonly cap: number;
 }
 
+/** What the receiver last processed from a peer (docs/federation.md §3.6). */
+export interface InboundMark {
+  readonly seq: number;
+  /** The fingerprint of message `seq` (protocol/federation.ts payloadDigest); '' when unknown. */
+  readonly digest: string;
+}
+
+/** The sender's side of its link to a peer (§3.6). */
+export interface OutboundMark {
+  /** The highest sequence number ever given to a message for the peer (0: none). */
+  readonly top: number;
+  /** The highest acknowledged seq recorded with its fingerprint, and that fingerprint ('' when none). */
+  readonly acked: number;
+  readonly digest: string;
+}
+
 export interface FederationOutbox {
   /** This server's node id: the one stored, or a new random one stored now (stable across restarts). */
   nodeId(): Promise<string>;
@@ -40,16 +56,30 @@ export interface FederationOutbox {
   enqueue(entry: NewOutboxEntry, options: EnqueueOptions): Promise<OutboxEntry>;
   /** At most `limit` messages for `peer` with seq > afterSeq, in seq order. */
   pending(peer: string, afterSeq: number, limit: number): Promise<OutboxEntry[]>;
-  /** The peer acknowledged `seq`: it leaves the outbox (nothing happens if it was gone). */
-  acknowledge(peer: string, seq: number): Promise<void>;
+  /**
+   * The peer acknowledged `seq`: it leaves the outbox (nothing happens if it was gone). With a
+   * `digest` (the message's fingerprint), `seq` also becomes the outbound mark's `acked`, unless a
+   * higher seq was recorded.
+   */
+  acknowledge(peer: string, seq: number, digest?: string): Promise<void>;
+  /** The outbound mark for `peer` (§3.6). */
+  outboundMark(peer: string): Promise<OutboundMark>;
+  /**
+   * Moves every message waiting for `peer` past `after` (a seq the peer claims to have processed and
+   * that this outbox cannot vouch for), keeping their order, so the peer processes them (§3.6).
+   * `mark` becomes the acknowledged mark. Resolves with the new top seq. Atomic.
+   */
+  renumber(peer: string, after: number, mark: InboundMark): Promise<number>;
   /** Removes and returns messages whose expiresAt <= now (at most 1000 per call; each returned once). */
   takeExpired(now: number): Promise<OutboxEntry[]>;
   /** Messages waiting, per peer (peers with none are absent). */
   waiting(): Promise<Record<string, number>>;
   /** The highest sequence number processed from `peer` (0 if none). */
   lastInbound(peer: string): Promise<number>;
-  /** Records `seq` as processed from `peer`; never lowers what was recorded. */
-  recordInbound(peer: string, seq: number): Promise<void>;
+  /** The highest sequence number processed from `peer` with its fingerprint ({seq: 0, digest: ''} if none). */
+  inboundMark(peer: string): Promise<InboundMark>;
+  /** Records `seq` (with its fingerprint) as processed from `peer`; never lowers what was recorded. */
+  recordInbound(peer: string, seq: number, digest?: string): Promise<void>;
   /** Idempotent. Any other call after close rejects with BesterError('store_error'). */
   close(): Promise<void>;
 }

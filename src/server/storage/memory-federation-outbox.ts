@@ -3,7 +3,9 @@
 // unless the config names one.
 import { randomBytes } from 'node:crypto';
 import { BesterError } from '../../protocol/errors.ts';
-import { newNodeId, type EnqueueOptions, type FederationOutbox, type NewOutboxEntry, type OutboxEntry } from './federation-outbox.ts';
+import {
+  newNodeId, type EnqueueOptions, type FederationOutbox, type InboundMark, type NewOutboxEntry, type OutboundMark, type OutboxEntry,
+} from './federation-outbox.ts';
 import { closedError } from './store-error.ts';
 
 const MAX_EXPIRED_PER_CALL = 1000;
@@ -12,7 +14,8 @@ export class MemoryFederationOutbox implements FederationOutbox {
   /** Each peer's messages, in seq order. */
   readonly #queues = new Map<string, OutboxEntry[]>();
   readonly #nextSeq = new Map<string, number>();
-  readonly #inbound = new Map<string, number>();
+  readonly #inbound = new Map<string, InboundMark>();
+  readonly #acked = new Map<string, InboundMark>();
   #nodeId: string | null = null;
   #closed = false;
 
@@ -53,8 +56,9 @@ export class MemoryFederationOutbox implements FederationOutbox {
     return Promise.resolve(out);
   }
 
-  acknowledge(peer: string, seq: number): Promise<void> {
+  acknowledge(peer: string, seq: number, digest?: string): Promise<void> {
     if (this.#closed) return this.#rejectClosed();
+    if (digest !== undefined && seq > (this.#acked.get(peer)?.seq ?? 0)) this.#acked.set(peer, { seq, digest });
     const queue = this.#queues.get(peer);
     const at = queue?.findIndex((e) => e.seq === seq) ?? -1;
     if (queue && at >= 0) {
@@ -62,6 +66,25 @@ export class MemoryFederationOutbox implements FederationOutbox {
       if (queue.length === 0) this.#queues.delete(peer);
     }
     return Promise.resolve();
+  }
+
+  outboundMark(peer: string): Promise<OutboundMark> {
+    if (this.#closed) return this.#rejectClosed();
+    const acked = this.#acked.get(peer) ?? { seq: 0, digest: '' };
+    return Promise.resolve({ top: (this.#nextSeq.get(peer) ?? 1) - 1, acked: acked.seq, digest: acked.digest });
+  }
+
+  renumber(peer: string, after: number, mark: InboundMark): Promise<number> {
+    if (this.#closed) return this.#rejectClosed();
+    after = Math.max(after, (this.#nextSeq.get(peer) ?? 1) - 1);
+    const queue = this.#queues.get(peer) ?? [];
+    const first = queue[0]?.seq ?? 0;
+    const moved = queue.map((e) => ({ ...e, seq: e.seq - first + after + 1 }));
+    if (moved.length > 0) this.#queues.set(peer, moved);
+    const top = moved.at(-1)?.seq ?? after;
+    this.#nextSeq.set(peer, Math.max(top, after) + 1);
+    this.#acked.set(peer, { ...mark });
+    return Promise.resolve(top);
   }
 
   takeExpired(now: number): Promise<OutboxEntry[]> {
@@ -88,12 +111,17 @@ export class MemoryFederationOutbox implements FederationOutbox {
 
   lastInbound(peer: string): Promise<number> {
     if (this.#closed) return this.#rejectClosed();
-    return Promise.resolve(this.#inbound.get(peer) ?? 0);
+    return Promise.resolve(this.#inbound.get(peer)?.seq ?? 0);
   }
 
-  recordInbound(peer: string, seq: number): Promise<void> {
+  inboundMark(peer: string): Promise<InboundMark> {
     if (this.#closed) return this.#rejectClosed();
-    this.#inbound.set(peer, Math.max(seq, this.#inbound.get(peer) ?? 0));
+    return Promise.resolve({ ...(this.#inbound.get(peer) ?? { seq: 0, digest: '' }) });
+  }
+
+  recordInbound(peer: string, seq: number, digest = ''): Promise<void> {
+    if (this.#closed) return this.#rejectClosed();
+    if (seq > (this.#inbound.get(peer)?.seq ?? 0)) this.#inbound.set(peer, { seq, digest });
     return Promise.resolve();
   }
 

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { BesterError } from '../../protocol/errors.ts';
-import { newNodeId, type EnqueueOptions, type FederationOutbox, type NewOutboxEntry, type OutboxEntry } from './federation-outbox.ts';
+import {
+  newNodeId, type EnqueueOptions, type FederationOutbox, type InboundMark, type NewOutboxEntry, type OutboundMark, type OutboxEntry,
+} from './federation-outbox.ts';
 import { openWithTables, transaction } from './sqlite-file.ts';
 import { closedError, storeError } from './store-error.ts';
 
@@ -30,8 +32,16 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS federation_inbound (peer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) STRICT`,
 ];
 
+/** Columns added since the first schema (docs/federation.md §3.6): added to older files when missing. */
+const ADDED_COLUMNS: ReadonlyArray<readonly [table: string, column: string, definition: string]> = [
+  ['federation_inbound', 'digest', "TEXT NOT NULL DEFAULT ''"],
+  ['federation_next_seq', 'acked_seq', 'INTEGER NOT NULL DEFAULT 0'],
+  ['federation_next_seq', 'acked_digest', "TEXT NOT NULL DEFAULT ''"],
+];
+
 type Statements = Record<
-  'count' | 'nextSeq' | 'setNextSeq' | 'insert' | 'pending' | 'remove' | 'expired' | 'removeExpired' | 'lastIn' | 'setLastIn' | 'meta' | 'setMeta' | 'all',
+  | 'count' | 'nextSeq' | 'setNextSeq' | 'insert' | 'pending' | 'remove' | 'expired' | 'removeExpired' | 'lastIn' | 'setLastIn' | 'meta'
+  | 'setMeta' | 'all' | 'setAcked' | 'markAcked' | 'outMark' | 'span' | 'shift',
   StatementSync
 >;
 
@@ -46,6 +56,12 @@ export class SqliteFederationOutbox implements FederationOutbox {
     this.#path = path;
     this.#db = openWithTables(path, SCHEMA, 'federation');
     const db = this.#db;
+    try {
+      addMissingColumns(db);
+    } catch (err) {
+      db.close();
+      throw storeError(`federation outbox ${path}: cannot add the sequence fingerprint columns`, err);
+    }
     this.#s = {
       count: db.prepare('SELECT COUNT(*) AS n FROM federation_outbox WHERE peer = ?'),
       nextSeq: db.prepare('SELECT next_seq FROM federation_next_seq WHERE peer = ?'),
@@ -58,9 +74,17 @@ export class SqliteFederationOutbox implements FederationOutbox {
       remove: db.prepare('DELETE FROM federation_outbox WHERE peer = ? AND seq = ?'),
       expired: db.prepare('SELECT * FROM federation_outbox WHERE expires_at <= ? ORDER BY peer, seq LIMIT 1000'),
       removeExpired: db.prepare('DELETE FROM federation_outbox WHERE peer = ? AND seq = ? AND expires_at <= ?'),
-      lastIn: db.prepare('SELECT last_seq FROM federation_inbound WHERE peer = ?'),
+      lastIn: db.prepare('SELECT last_seq, digest FROM federation_inbound WHERE peer = ?'),
       setLastIn: db.prepare(
-        'INSERT INTO federation_inbound (peer, last_seq) VALUES (?, ?) ON CONFLICT (peer) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)'),
+        `INSERT INTO federation_inbound (peer, last_seq, digest) VALUES (?, ?, ?) ON CONFLICT (peer) DO UPDATE
+         SET last_seq = excluded.last_seq, digest = excluded.digest WHERE excluded.last_seq > last_seq`),
+      setAcked: db.prepare(
+        `INSERT INTO federation_next_seq (peer, next_seq, acked_seq, acked_digest) VALUES (?, ?, ?, ?) ON CONFLICT (peer) DO UPDATE
+         SET acked_seq = excluded.acked_seq, acked_digest = excluded.acked_digest WHERE excluded.acked_seq > acked_seq`),
+      markAcked: db.prepare('UPDATE federation_next_seq SET acked_seq = ?, acked_digest = ? WHERE peer = ?'),
+      outMark: db.prepare('SELECT next_seq, acked_seq, acked_digest FROM federation_next_seq WHERE peer = ?'),
+      span: db.prepare('SELECT MIN(seq) AS first, MAX(seq) AS last FROM federation_outbox WHERE peer = ?'),
+      shift: db.prepare('UPDATE federation_outbox SET seq = seq + ? WHERE peer = ?'),
       meta: db.prepare('SELECT value FROM bester_meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO bester_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING'),
       all: db.prepare('SELECT peer, COUNT(*) AS n FROM federation_outbox GROUP BY peer'),
@@ -108,10 +132,40 @@ export class SqliteFederationOutbox implements FederationOutbox {
     return this.#run('read the outbox', (s) => s.pending.all(peer, afterSeq, limit).map(toEntry));
   }
 
-  acknowledge(peer: string, seq: number): Promise<void> {
+  acknowledge(peer: string, seq: number, digest?: string): Promise<void> {
     return this.#run('remove an acknowledged message', (s) => {
       s.remove.run(peer, seq);
+      if (digest !== undefined) s.setAcked.run(peer, seq + 1, seq, digest);
     });
+  }
+
+  outboundMark(peer: string): Promise<OutboundMark> {
+    return this.#run('read the outbound mark', (s) => {
+      const row = s.outMark.get(peer);
+      return {
+        top: Number(row?.['next_seq'] ?? 1) - 1,
+        acked: Number(row?.['acked_seq'] ?? 0),
+        digest: typeof row?.['acked_digest'] === 'string' ? row['acked_digest'] : '',
+      };
+    });
+  }
+
+  renumber(peer: string, after: number, mark: InboundMark): Promise<number> {
+    return this.#run('renumber the outbox', (s) =>
+      transaction(this.#db, () => {
+        after = Math.max(after, Number(s.nextSeq.get(peer)?.['next_seq'] ?? 1) - 1);
+        const span = s.span.get(peer);
+        let top = after;
+        if (span?.['first'] !== null && span?.['first'] !== undefined) {
+          // Every new seq is above `after`, itself at least the old top: no two rows ever share a seq.
+          const offset = after + 1 - Number(span['first']);
+          s.shift.run(offset, peer);
+          top = Number(span['last']) + offset;
+        }
+        s.setNextSeq.run(peer, top + 1);
+        s.markAcked.run(mark.seq, mark.digest, peer);
+        return top;
+      }));
   }
 
   takeExpired(now: number): Promise<OutboxEntry[]> {
@@ -134,9 +188,16 @@ export class SqliteFederationOutbox implements FederationOutbox {
     return this.#run('read the last inbound seq', (s) => Number(s.lastIn.get(peer)?.['last_seq'] ?? 0));
   }
 
-  recordInbound(peer: string, seq: number): Promise<void> {
+  inboundMark(peer: string): Promise<InboundMark> {
+    return this.#run('read the last inbound seq', (s) => {
+      const row = s.lastIn.get(peer);
+      return { seq: Number(row?.['last_seq'] ?? 0), digest: typeof row?.['digest'] === 'string' ? row['digest'] : '' };
+    });
+  }
+
+  recordInbound(peer: string, seq: number, digest = ''): Promise<void> {
     return this.#run('record an inbound seq', (s) => {
-      s.setLastIn.run(peer, seq);
+      s.setLastIn.run(peer, seq, digest);
     });
   }
 
@@ -146,6 +207,13 @@ export class SqliteFederationOutbox implements FederationOutbox {
       this.#db.close();
     }
     return Promise.resolve();
+  }
+}
+
+function addMissingColumns(db: DatabaseSync): void {
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all().map((row) => String(row['name']));
+    if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
 }
 
