@@ -76,7 +76,7 @@ export interface BesterServer {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
   const logger = options.logger ?? silentLogger();
   const ownsStore = options.accounts === undefined;
-  const accounts = options.accounts ?? (await openAccountStore(config.accounts));
+  const accounts = options.accounts ?? (await openAccountStore(config.accounts, logger.child({ component: 'accounts' })));
   const shutdown = new AbortController();
   const events = new ServerEvents((err, name) => logger.error({ err, event: name }, 'an event listener failed'));
   const stats = new Stats();
