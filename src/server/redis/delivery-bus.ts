@@ -195,7 +195,9 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     for (let failures = 0; sub.active && !this.closed;) {
       let reply: unknown;
       try {
-        reply = await sub.reader.sendCommand(['XREADGROUP', 'GROUP', sub.group, this.#instance, 'COUNT', '16',
+        // The consumer is named after the group (one reader per group), so a restarted node reading
+        // from '0' is handed what its earlier run read and did not acknowledge.
+        reply = await sub.reader.sendCommand(['XREADGROUP', 'GROUP', sub.group, sub.group, 'COUNT', '16',
           ...(cursor === '>' ? ['BLOCK', String(this.#o.blockMs)] : []), 'STREAMS', stream, cursor]);
         failures = 0;
       } catch (err) {
