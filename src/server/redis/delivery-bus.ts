@@ -233,12 +233,12 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
       reply = { pub, group: sub.group, ok: false, error: err instanceof Error ? err.message : String(err) };
     }
     if (!sub.active) return; // not acknowledged: a later run of this group gets it again
-    try {
-      await ACK.run(this.client, [stream], [sub.group, id, fields?.['reply'] ?? '', JSON.stringify(reply)]);
-    } catch (err) {
+    // Not awaited: the next entry's listener need not wait for this round trip. Commands on one
+    // connection run in order, so acknowledgements still go out in delivery order.
+    ACK.run(this.client, [stream], [sub.group, id, fields?.['reply'] ?? '', JSON.stringify(reply)]).catch((err: unknown) => {
       // Left pending: read again after the next failure of the loop (at least once).
       this.#o.logger.warn({ err, node: sub.node }, 'delivery bus: could not acknowledge a delivery');
-    }
+    });
   }
 
   async #unsubscribe(sub: Subscription): Promise<void> {
