@@ -71,6 +71,7 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
       port: { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 1, maximum: 65535, default: 6379, description: 'The port (a string, as in the original, or a number).' },
       url: { type: 'string', pattern: '^rediss?://\\S+$', description: 'redis://[user:password@]host:port[/db] instead of address and port.' },
       prefix: { type: 'string', minLength: 1, default: 'bester:', description: 'Prefix of every key Bester writes.' },
+      nodeId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'This daemon\'s name as one node of several sharing this Redis (docs/scaling.md); absent: a daemon alone.' },
     },
   },
   'admin.info': { description: 'Any JSON, shown by the informer\'s serverInfo.' },

@@ -97,7 +97,7 @@ await describe('the original server.conf', async () => {
     assert.deepEqual(warnings.filter((w) => w.startsWith('handlers.typeMap.type2')), [
       'handlers.typeMap.type2: missing, though handlers.availableTypes lists "type2": messages of that type get "unknown_type"',
     ]);
-    assert.deepEqual(config.accounts, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:' });
+    assert.deepEqual(config.accounts, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null });
   });
 });
 
@@ -336,10 +336,10 @@ await describe('errors name the key and what was expected', async () => {
 
   await test('the Redis store: the original form (ports as strings or numbers), a URL, a prefix; errors name the key', () => {
     const accounts = (redis: unknown): unknown => parse({ network: TCP, database: { type: 'redis', redis } }).config.accounts;
-    assert.deepEqual(accounts({ address: '10.0.0.5', port: '6380' }), { kind: 'redis', url: 'redis://10.0.0.5:6380', prefix: 'bester:' });
-    assert.deepEqual(accounts({ address: '::1', port: 6379, prefix: 'b1:' }), { kind: 'redis', url: 'redis://[::1]:6379', prefix: 'b1:' });
-    assert.deepEqual(accounts({}), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:' });
-    assert.deepEqual(accounts({ url: 'rediss://u:p@cache.example:6390/2' }), { kind: 'redis', url: 'rediss://u:p@cache.example:6390/2', prefix: 'bester:' });
+    assert.deepEqual(accounts({ address: '10.0.0.5', port: '6380' }), { kind: 'redis', url: 'redis://10.0.0.5:6380', prefix: 'bester:', nodeId: null });
+    assert.deepEqual(accounts({ address: '::1', port: 6379, prefix: 'b1:' }), { kind: 'redis', url: 'redis://[::1]:6379', prefix: 'b1:', nodeId: null });
+    assert.deepEqual(accounts({}), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null });
+    assert.deepEqual(accounts({ url: 'rediss://u:p@cache.example:6390/2' }), { kind: 'redis', url: 'rediss://u:p@cache.example:6390/2', prefix: 'bester:', nodeId: null });
     const redis = (value: unknown): Record<string, unknown> => ({ network: TCP, database: { type: 'redis', redis: value } });
     assertError({ network: TCP, database: { type: 'redis' } }, /^database\.redis: required when database\.type is "redis"/);
     assertError(redis({ port: 'abc' }), /^database\.redis\.port: must be a port number/);
@@ -348,6 +348,8 @@ await describe('errors name the key and what was expected', async () => {
     assertError(redis({ url: 'http://x' }), /^database\.redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/);
     assertError(redis({ url: 'redis://x', port: 1 }), /^database\.redis\.url: give either "url" or "address" and "port"/);
     assert.deepEqual(parse(redis({ host: 'x' })).warnings, ['database.redis.host: unknown key (ignored)']);
+    assert.deepEqual(accounts({ nodeId: 'n-1' }), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: 'n-1' });
+    assertError(redis({ nodeId: 'a b' }), /^database\.redis\.nodeId: must be letters, digits/);
     assertError({ network: TCP, database: { type: 'mysql' } }, 'database.type: must be "sqlite" or "redis", got "mysql"');
   });
 

@@ -48,7 +48,8 @@ export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
 
 /**
  * database.redis (docs/scaling.md): the original's {"address", "port"} as it wrote them (the port
- * a string of digits or a number), or a "url" (redis:// or rediss://); an optional key "prefix".
+ * a string of digits or a number), or a "url" (redis:// or rediss://); an optional key "prefix"
+ * and "nodeId" (this daemon as one node of several, docs/scaling.md).
  * Null after an error.
  */
 function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
@@ -57,7 +58,8 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     c.error('database.redis', 'required when database.type is "redis": {"address": …, "port": …} or {"url": "redis://…"}');
     return null;
   }
-  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix']);
+  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId']);
+  const nodeId = parseNodeId(c, own(redis, 'nodeId'));
   const rawPrefix = own(redis, 'prefix');
   const prefix = rawPrefix === undefined ? DEFAULT_REDIS_PREFIX : c.text(rawPrefix, 'database.redis.prefix');
   const rawUrl = own(redis, 'url');
@@ -79,8 +81,20 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     if (port === 0) c.error('database.redis.port', 'must be the port Redis listens on (1-65535), got 0');
     if (address !== undefined) url = `redis://${address.includes(':') ? `[${address}]` : address}:${port}`;
   }
-  if (url === undefined || prefix === undefined) return null;
-  return { kind: 'redis', url, prefix };
+  if (url === undefined || prefix === undefined || nodeId === undefined) return null;
+  return { kind: 'redis', url, prefix, nodeId };
+}
+
+/** database.redis.nodeId: a name other nodes see in presence and on the bus; null when absent. */
+function parseNodeId(c: Checker, value: unknown): string | null | undefined {
+  if (value === undefined) return null;
+  const text = c.text(value, 'database.redis.nodeId', 'a node name (letters, digits, ".", "_", "-"; at most 64)');
+  if (text === undefined) return undefined;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(text)) {
+    c.error('database.redis.nodeId', `must be letters, digits, ".", "_" or "-" (at most 64), got ${describe(text)}`);
+    return undefined;
+  }
+  return text;
 }
 
 /** admin.info, any JSON, copied so that no object from the input is kept. */

@@ -79,6 +79,11 @@ export interface RedisAccountsConfig {
   readonly url: string;
   /** Prefix of every key (several Bester servers can share one Redis); default "bester:". */
   readonly prefix: string;
+  /**
+   * database.redis.nodeId: this daemon is the node of that name in a server made of several on
+   * this Redis (presence and delivery bus, docs/scaling.md); null: a daemon alone.
+   */
+  readonly nodeId: string | null;
 }
 
 export type AccountsConfig = SqliteAccountsConfig | RedisAccountsConfig;
