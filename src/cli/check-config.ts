@@ -7,6 +7,7 @@ import { ConfigError } from '../protocol/errors.ts';
 import { InvalidConfigError, loadConfig } from '../server/config/load.ts';
 import type { ListenerConfig, ServerConfig } from '../server/config/types.ts';
 import { keyPath } from '../server/config/validate.ts';
+import { redactUrl } from '../server/redis/url.ts';
 
 export interface CheckConfigOutput {
   stdout: NodeJS.WritableStream;
@@ -61,7 +62,7 @@ function describeListener(l: ListenerConfig): string {
 
 function accountsWhere(config: ServerConfig): string {
   const accounts = config.accounts;
-  return accounts.kind === 'sqlite' ? accounts.path : `${accounts.host}:${accounts.port}`;
+  return accounts.kind === 'sqlite' ? accounts.path : `${redactUrl(accounts.url)} (Redis, keys ${accounts.prefix}*)`;
 }
 
 /** Problems with files the config names that the daemon would only meet at start. */

@@ -17,6 +17,7 @@ import { setupFederation } from './federation/setup.ts';
 import { openOfflineDelivery, type OfflineDelivery } from './offline/offline-delivery.ts';
 import { Router } from './routing/router.ts';
 import { ClusterNode, type ClusterOptions } from './presence/cluster-node.ts';
+import { openRedisCluster, type RedisCluster } from './redis/cluster-stores.ts';
 import type { OfflineQueue } from './storage/offline-queue.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session } from './session/session.ts';
@@ -86,7 +87,7 @@ export interface BesterServer {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
   const logger = options.logger ?? silentLogger();
   const ownsStore = options.accounts === undefined;
-  const accounts = options.accounts ?? (await openAccountStore(config.accounts));
+  const accounts = options.accounts ?? (await openAccountStore(config.accounts, logger.child({ component: 'accounts' })));
   const shutdown = new AbortController();
   const events = new ServerEvents((err, name) => logger.error({ err, event: name }, 'an event listener failed'));
   const stats = new Stats();
@@ -124,17 +125,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (ownsStore) await accounts.close();
     throw err;
   }
-  // docs/architecture.md: one node of several, when the embedder gives a shared presence and bus.
+  // docs/architecture.md: one node of several, when the embedder gives a shared presence and bus,
+  // or the config names a Redis database and a node id (docs/scaling.md; closed with the server).
   let cluster: ClusterNode | null = null;
-  if (options.cluster) {
-    try {
-      cluster = await ClusterNode.join(options.cluster, { events, registry, logger: logger.child({ component: 'cluster' }) });
-    } catch (err) {
-      await fed.close();
-      await offline?.close();
-      if (ownsStore) await accounts.close();
-      throw err;
-    }
+  let redisCluster: RedisCluster | null = null;
+  try {
+    redisCluster = options.cluster ? null : await openRedisCluster(config.accounts, logger);
+    const clusterOptions = options.cluster ?? redisCluster?.options;
+    if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }) });
+  } catch (err) {
+    await redisCluster?.close();
+    await fed.close();
+    await offline?.close();
+    if (ownsStore) await accounts.close();
+    throw err;
   }
   // docs/protocol.md §4.5: what each handler speaks is learned per handler process (its pid).
   const handlerPool = new HandlerPool({
@@ -277,6 +281,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await informer?.close();
     await supervisor.stop();
     await cluster?.leave();
+    await redisCluster?.close();
     await fed.close();
     await offline?.close();
     if (ownsStore) await accounts.close();
@@ -307,6 +312,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     handlerPool.close();
     await supervisor.stop();
     await cluster?.leave();
+    await redisCluster?.close();
     await fed.close();
     await offline?.close();
     if (ownsStore) await accounts.close();

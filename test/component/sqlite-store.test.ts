@@ -234,10 +234,11 @@ describe('SQLite account store', () => {
     await assert.rejects(openSqliteAccountStore(join(notDb, 'below', 'accounts.db')), isStoreError(/ENOTDIR/));
   });
 
-  it('does not offer Redis yet', async () => {
+  it('opens the Redis store the config names, and says which server it cannot reach', async () => {
+    // Port 1 on loopback: nothing listens there (test/contract/redis-stores.test.ts uses a real Redis).
     await assert.rejects(
-      openAccountStore({ kind: 'redis', host: '127.0.0.1', port: 6379 }),
-      isStoreError(/Redis account store is not available in this version yet/));
+      openAccountStore({ kind: 'redis', url: 'redis://127.0.0.1:1', prefix: 'bester:', nodeId: null }),
+      isStoreError(/cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/));
   });
 });
 

@@ -1,5 +1,5 @@
 // The contract every AccountStore passes (src/server/accounts/account-store.ts): SQLite and memory
-// now, Redis later. `open` gives a new, empty store; each test opens its own and closes it.
+// and Redis (redis-stores.test.ts). `open` gives a new, empty store; each test opens its own and closes it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AccountStore } from '../../src/server/accounts/account-store.ts';

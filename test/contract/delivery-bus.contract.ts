@@ -1,5 +1,5 @@
-// The contract every DeliveryBus passes (src/server/presence/delivery-bus.ts): memory now, Redis
-// later. `open` gives a new bus with no subscribers; each test opens its own and closes it.
+// The contract every DeliveryBus passes (src/server/presence/delivery-bus.ts): memory and Redis
+// (redis-stores.test.ts). `open` gives a new bus with no subscribers; each test opens its own and closes it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BusDelivery, DeliveryBus } from '../../src/server/presence/delivery-bus.ts';

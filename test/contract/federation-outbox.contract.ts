@@ -1,5 +1,5 @@
 // The contract every FederationOutbox passes (src/server/storage/federation-outbox.ts): memory and
-// SQLite now, Redis later. `open` gives a new, empty outbox; each test opens its own and closes it.
+// SQLite and Redis. `open` gives a new, empty outbox; each test opens its own and closes it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FederationOutbox, NewOutboxEntry } from '../../src/server/storage/federation-outbox.ts';

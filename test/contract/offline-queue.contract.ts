@@ -1,5 +1,5 @@
-// The contract every OfflineQueue passes (src/server/storage/offline-queue.ts): memory and SQLite now,
-// Redis later. A backend's test file calls offlineQueueContract with a function opening a new, empty
+// The contract every OfflineQueue passes (src/server/storage/offline-queue.ts): memory, SQLite and
+// Redis. A backend's test file calls offlineQueueContract with a function opening a new, empty
 // queue; each test opens its own and closes it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// The contract every Presence passes (src/server/presence/presence.ts): memory now, Redis later.
+// The contract every Presence passes (src/server/presence/presence.ts): memory and Redis.
 // `open` gives a new, empty presence; each test opens its own and closes it.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

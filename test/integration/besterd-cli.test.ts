@@ -43,16 +43,17 @@ test('a broken config stops the start with the key named, exit 1', () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a Redis database block stops the start with a message saying so', () => {
+test('a Redis database block whose Redis cannot be reached stops the start with a message saying so', () => {
   const dir = tempDir();
   const file = path.join(dir, 'server.conf');
+  // Port 1 on loopback: nothing listens there (test/integration/redis-*.test.ts start a real Redis).
   writeFileSync(file, JSON.stringify({
     network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
-    database: { type: 'redis', redis: { address: '127.0.0.1', port: '6379' } },
+    database: { type: 'redis', redis: { address: '127.0.0.1', port: '1' } },
   }));
   const r = run([file]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /Redis account store is not available/);
+  assert.match(r.stderr, /^besterd: cannot connect to Redis at redis:\/\/127\.0\.0\.1:1: /);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,10 +1,11 @@
-// The account store contract: SQLite (sqlite-store.ts), memory (memory-store.ts), Redis later; each
+// The account store contract: SQLite (sqlite-store.ts), memory (memory-store.ts), Redis (../redis/account-store.ts); each
 // passes test/contract/account-store.contract.ts. Nothing backend-specific belongs here; callers
 // (sessions, the `bester user` command) only see this interface.
 
 import { canonicalUsername, usernameKey } from '../../protocol/username.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { AccountsConfig } from '../config/types.ts';
+import type { Logger } from '../log.ts';
 
 export interface AccountStore {
   /**
@@ -59,13 +60,15 @@ export function requireValidPassword(password: string): void {
 }
 
 /** Opens the store the config names. The backend module is loaded only when it is used. */
-export async function openAccountStore(config: AccountsConfig): Promise<AccountStore> {
+export async function openAccountStore(config: AccountsConfig, logger?: Logger): Promise<AccountStore> {
   switch (config.kind) {
     case 'sqlite': {
       const { openSqliteAccountStore } = await import('./sqlite-store.ts');
       return openSqliteAccountStore(config.path);
     }
-    case 'redis':
-      throw new BesterError('store_error', 'the Redis account store is not available in this version yet');
+    case 'redis': {
+      const { openRedisAccountStore } = await import('../redis/open.ts');
+      return openRedisAccountStore(config, logger);
+    }
   }
 }

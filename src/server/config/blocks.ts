@@ -1,4 +1,4 @@
-// The smaller blocks: database (the account store), admin, and our limits, supervision,
+// The smaller blocks: database (the account store: SQLite or Redis), admin, and our limits, supervision,
 // federation, offline and log blocks (docs/configuration.md).
 import path from 'node:path';
 import {
@@ -7,6 +7,9 @@ import {
   DEFAULT_LIVENESS,
   DEFAULT_LOG,
   DEFAULT_OFFLINE,
+  DEFAULT_REDIS_ADDRESS,
+  DEFAULT_REDIS_PORT,
+  DEFAULT_REDIS_PREFIX,
   DEFAULT_SHUTDOWN,
   DEFAULT_SQLITE_PATH,
   DEFAULT_SUPERVISION,
@@ -21,13 +24,10 @@ import type {
   LivenessConfig,
   LogConfig,
   OfflineConfig,
+  RedisAccountsConfig,
   ShutdownConfig,
 } from './types.ts';
 import { type Checker, describe, isObject, keyPath, own } from './validate.ts';
-
-export const REDIS_REFUSED =
-  '"redis" — the Redis account store is not available in this version yet; remove the "database" block ' +
-  '(or set "type": "sqlite") to use the embedded SQLite store';
 
 export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
   const fallback: AccountsConfig = { kind: 'sqlite', path: path.resolve(c.baseDir, DEFAULT_SQLITE_PATH) };
@@ -35,12 +35,9 @@ export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
   if (database === undefined) return fallback;
   c.unknownKeys(database, 'database', ['type', 'sqlite', 'redis']);
   const type = own(database, 'type');
-  if (type === 'redis') {
-    c.error('database.type', REDIS_REFUSED);
-    return fallback;
-  }
+  if (type === 'redis') return parseRedis(c, own(database, 'redis')) ?? fallback;
   if (type !== undefined && type !== 'sqlite') {
-    c.error('database.type', `must be "sqlite" (the only account store in this version), got ${describe(type)}`);
+    c.error('database.type', `must be "sqlite" or "redis", got ${describe(type)}`);
     return fallback;
   }
   const sqlite = c.block(own(database, 'sqlite'), 'database.sqlite');
@@ -49,6 +46,57 @@ export function parseDatabase(c: Checker, value: unknown): AccountsConfig {
   const file = own(sqlite, 'path');
   if (file === undefined) return fallback;
   return { kind: 'sqlite', path: c.filePath(file, 'database.sqlite.path') ?? fallback.path };
+}
+
+/**
+ * database.redis (docs/scaling.md): the original's {"address", "port"} as it wrote them (the port
+ * a string of digits or a number), or a "url" (redis:// or rediss://); an optional key "prefix"
+ * and "nodeId" (this daemon as one node of several, docs/scaling.md).
+ * Null after an error.
+ */
+function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
+  const redis = c.block(value, 'database.redis');
+  if (redis === undefined) {
+    c.error('database.redis', 'required when database.type is "redis": {"address": …, "port": …} or {"url": "redis://…"}');
+    return null;
+  }
+  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId']);
+  const nodeId = parseNodeId(c, own(redis, 'nodeId'));
+  const rawPrefix = own(redis, 'prefix');
+  const prefix = rawPrefix === undefined ? DEFAULT_REDIS_PREFIX : c.text(rawPrefix, 'database.redis.prefix');
+  const rawUrl = own(redis, 'url');
+  let url: string | undefined;
+  if (rawUrl !== undefined) {
+    if (own(redis, 'address') !== undefined || own(redis, 'port') !== undefined) {
+      c.error('database.redis.url', 'give either "url" or "address" and "port", not both');
+      return null;
+    }
+    url = c.text(rawUrl, 'database.redis.url', 'a redis:// or rediss:// URL');
+    if (url !== undefined && !/^rediss?:\/\/[^\s]+$/.test(url)) {
+      c.error('database.redis.url', `must be a redis:// or rediss:// URL, got ${describe(url)}`);
+      url = undefined;
+    }
+  } else {
+    const address = own(redis, 'address') === undefined ? DEFAULT_REDIS_ADDRESS : c.text(own(redis, 'address'), 'database.redis.address', 'a host name or IP address');
+    const rawPort = own(redis, 'port');
+    const port = rawPort === undefined ? DEFAULT_REDIS_PORT : parsePort(c, rawPort, 'database.redis.port');
+    if (port === 0) c.error('database.redis.port', 'must be the port Redis listens on (1-65535), got 0');
+    if (address !== undefined) url = `redis://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  }
+  if (url === undefined || prefix === undefined || nodeId === undefined) return null;
+  return { kind: 'redis', url, prefix, nodeId };
+}
+
+/** database.redis.nodeId: a name other nodes see in presence and on the bus; null when absent. */
+function parseNodeId(c: Checker, value: unknown): string | null | undefined {
+  if (value === undefined) return null;
+  const text = c.text(value, 'database.redis.nodeId', 'a node name (letters, digits, ".", "_", "-"; at most 64)');
+  if (text === undefined) return undefined;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(text)) {
+    c.error('database.redis.nodeId', `must be letters, digits, ".", "_" or "-" (at most 64), got ${describe(text)}`);
+    return undefined;
+  }
+  return text;
 }
 
 /** admin.info, any JSON, copied so that no object from the input is kept. */

@@ -21,6 +21,10 @@ export const DEFAULT_HANDLER_CONNECTIONS = 2;
 export const MAX_HANDLER_CONNECTIONS = 64;
 /** Relative to the config file's folder. */
 export const DEFAULT_SQLITE_PATH = 'bester.db';
+/** database.redis when it leaves them out (docs/scaling.md). */
+export const DEFAULT_REDIS_ADDRESS = '127.0.0.1';
+export const DEFAULT_REDIS_PORT = 6379;
+export const DEFAULT_REDIS_PREFIX = 'bester:';
 
 export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
   maxFrameBytes: 262_144,

@@ -72,10 +72,18 @@ export interface SqliteAccountsConfig {
   readonly path: string;
 }
 
+/** database.type "redis" (docs/scaling.md): accounts (and, in the daemon, kept deliveries) in Redis. */
 export interface RedisAccountsConfig {
   readonly kind: 'redis';
-  readonly host: string;
-  readonly port: number;
+  /** redis://[user:password@]host:port[/db], from database.redis.url or its address and port. */
+  readonly url: string;
+  /** Prefix of every key (several Bester servers can share one Redis); default "bester:". */
+  readonly prefix: string;
+  /**
+   * database.redis.nodeId: this daemon is the node of that name in a server made of several on
+   * this Redis (presence and delivery bus, docs/scaling.md); null: a daemon alone.
+   */
+  readonly nodeId: string | null;
 }
 
 export type AccountsConfig = SqliteAccountsConfig | RedisAccountsConfig;

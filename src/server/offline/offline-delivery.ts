@@ -9,8 +9,7 @@ import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { OfflineQueue } from '../storage/offline-queue.ts';
-import { SqliteOfflineQueue } from '../storage/sqlite-offline-queue.ts';
-import { storePath } from '../storage/store-path.ts';
+import { openOfflineQueue } from '../redis/store-choice.ts';
 import { ExpirySweeper } from './expiry-sweeper.ts';
 import { OfflineFlusher } from './flusher.ts';
 import { OfflineKeeper } from './keeper.ts';
@@ -21,7 +20,7 @@ export { OFFLINE_NOTICE_TYPE, type FlushTarget, type KeepContext, type KeepResul
 
 /**
  * The daemon's offline delivery; null when config.offline.enabled is false. On the queue given
- * (tests, embedders: not closed by close()), else on the daemon's SQLite file.
+ * (tests, embedders: not closed by close()), else on the config's (redis/store-choice.ts).
  */
 export async function openOfflineDelivery(options: {
   config: ServerConfig;
@@ -33,7 +32,7 @@ export async function openOfflineDelivery(options: {
 }): Promise<OfflineDelivery | null> {
   const { config } = options;
   if (!config.offline.enabled) return null;
-  const queue = options.queue ?? new SqliteOfflineQueue(storePath(config));
+  const queue = options.queue ?? (await openOfflineQueue(config, options.logger));
   let waiting: number;
   try {
     waiting = await queue.waiting();

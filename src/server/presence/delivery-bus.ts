@@ -2,7 +2,7 @@
 // server (the cluster, docs/architecture.md "Presence and the delivery bus"). The router asks presence which nodes hold the user, then
 // publishes to each of them; each node subscribes under its own name and writes what it receives to
 // its local sessions. Memory now (memory-delivery-bus.ts, several nodes in one process), Redis
-// later; every implementation passes test/contract/delivery-bus.contract.ts.
+// (../redis/delivery-bus.ts); every implementation passes test/contract/delivery-bus.contract.ts.
 
 /** One delivery for some of a node's users. */
 export interface BusDelivery {

@@ -1,6 +1,6 @@
 // The presence contract: which node holds sessions of which user, for a server made of several
 // daemons (nodes) sharing one presence (the cluster, docs/architecture.md "Presence and the delivery bus"). Memory now
-// (memory-presence.ts: one instance shared by several daemons in one process), Redis later; every
+// (memory-presence.ts: one instance shared by several daemons in one process), Redis (../redis/presence.ts); every
 // implementation passes test/contract/presence.contract.ts.
 //
 // Presence is not durable, so there is no SQLite implementation: after a restart nobody is

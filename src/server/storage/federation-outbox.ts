@@ -1,7 +1,7 @@
 // The federation outbox contract (docs/federation.md §4): messages for each peer in sequence order
 // until the peer acknowledges them, the last sequence number processed from each peer, and this
 // server's node id. SQLite now (sqlite-federation-outbox.ts), memory (memory-federation-outbox.ts),
-// Redis later; every implementation passes test/contract/federation-outbox.contract.ts. No SQL, every
+// Redis (../redis/federation-outbox.ts); every implementation passes test/contract/federation-outbox.contract.ts. No SQL, every
 // call asynchronous, TTL and caps passed in by the caller.
 
 export interface OutboxEntry {

@@ -1,6 +1,6 @@
 // The offline queue contract (docs/protocol.md §4.3.1): deliveries kept for users who have an
 // account but no connection, until their next login or their TTL. SQLite now
-// (sqlite-offline-queue.ts), memory (memory-offline-queue.ts), Redis later; every implementation
+// (sqlite-offline-queue.ts), memory (memory-offline-queue.ts), Redis (../redis/offline-queue.ts); every implementation
 // passes test/contract/offline-queue.contract.ts. Nothing backend-specific belongs here: no SQL,
 // every call asynchronous, ids given by the queue, TTL and caps passed in by the caller.
 

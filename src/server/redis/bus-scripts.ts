@@ -1,0 +1,43 @@
+// The delivery bus's Lua scripts (delivery-bus.ts explains the design). Each touches one node's
+// keys only (its stream and its subscribers: one hash tag, one slot).
+import { LuaScript } from './script.ts';
+
+const NOW = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** KEYS: subscribers, stream. ARGV: reply channel, publish id, users JSON, frame. Returns the live groups (empty: none, nothing added). */
+export const PUBLISH = new LuaScript(`${NOW}
+local groups = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+if #groups == 0 then return groups end
+redis.call('XADD', KEYS[2], '*', 'users', ARGV[3], 'frame', ARGV[4], 'reply', ARGV[1], 'pub', ARGV[2])
+return groups`);
+
+/** KEYS: subscribers. ARGV: expiryMs, group... Registers (again) live subscribers. */
+export const HEARTBEAT = new LuaScript(`${NOW}
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
+return 1`);
+
+/**
+ * KEYS: stream. ARGV: group, id, reply channel, reply message. Acknowledges the entry for this
+ * group, tells the publisher, and deletes the entry once every group has it delivered and
+ * acknowledged: never an entry some group still has to take (no MAXLEN trimming).
+ */
+export const ACK = new LuaScript(`
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local ims, iseq = parse(ARGV[2])
+for _, info in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, last
+  for i = 1, #info, 2 do
+    if info[i] == 'name' then name = info[i + 1] end
+    if info[i] == 'last-delivered-id' then last = info[i + 1] end
+  end
+  local lms, lseq = parse(last)
+  if lms < ims or (lms == ims and lseq < iseq) then return 1 end
+  if #redis.call('XPENDING', KEYS[1], name, ARGV[2], ARGV[2], 1) > 0 then return 1 end
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 2`);

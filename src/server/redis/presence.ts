@@ -1,0 +1,174 @@
+// Presence (presence/presence.ts) on Redis, with node heartbeats. All keys share one hash tag
+// (keys.ts): per node a set of its sessions, per user a hash node -> sessions there, the set of
+// users online, a session count, and the nodes' heartbeat deadlines (a sorted set, Redis's own
+// clock, so the nodes' clocks do not matter). Each instance refreshes the deadline of the nodes it
+// added sessions for and, on the same timer, drops the sessions of every node whose deadline
+// passed: a node that dies stops receiving traffic within `expiryMs` and its entries are cleaned by
+// the nodes still alive, not only when it returns (ejabberd #1271, MongooseIM #406).
+import type { Logger } from '../log.ts';
+import { silentLogger } from '../log.ts';
+import type { Presence } from '../presence/presence.ts';
+import { LuaScript } from './script.ts';
+import { RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
+
+/** Redis's clock in ms, inside a script. */
+const NOW = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+// KEYS: node set, user hash, users, count, nodes. ARGV: member, node, user, expiryMs.
+const ADD = new LuaScript(`${NOW}
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), ARGV[2])
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('INCR', KEYS[4])
+return 1`);
+
+// The removal of one session, shared by REMOVE and DROP. `userKey` is the user's hash key.
+const FORGET = `
+local function forget(userKey, users, count, node, user)
+  if redis.call('HINCRBY', userKey, node, -1) <= 0 then redis.call('HDEL', userKey, node) end
+  if redis.call('HLEN', userKey) == 0 then redis.call('SREM', users, user) end
+  redis.call('DECR', count)
+end`;
+
+// KEYS: node set, user hash, users, count. ARGV: member, node, user.
+const REMOVE = new LuaScript(`${FORGET}
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+forget(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3])
+return 1`);
+
+// KEYS: node set, users, count, nodes. ARGV: node, user key prefix, batch, only-if-expired (1/0).
+// Drops at most `batch` sessions per call (a script never runs long); the caller calls again while
+// it returns `batch`. When only-if-expired, a node whose heartbeat came back is left alone.
+const DROP = new LuaScript(`${FORGET}
+${NOW}
+if ARGV[4] == '1' then
+  local deadline = redis.call('ZSCORE', KEYS[4], ARGV[1])
+  if deadline and tonumber(deadline) > now then return -1 end
+end
+local members = redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))
+for _, member in ipairs(members) do
+  local pair = cjson.decode(member)
+  forget(ARGV[2] .. pair[1], KEYS[2], KEYS[3], ARGV[1], pair[1])
+end
+if #members < tonumber(ARGV[3]) then redis.call('ZREM', KEYS[4], ARGV[1]) end
+return #members`);
+
+// KEYS: nodes. ARGV: expiryMs, node... Refreshes the deadlines.
+const BEAT = new LuaScript(`${NOW}
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
+return 1`);
+
+// KEYS: nodes. Nodes whose deadline passed.
+const EXPIRED = new LuaScript(`${NOW}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)`);
+
+const DROP_BATCH = 1000;
+
+export interface RedisPresenceOptions extends RedisStoreOptions {
+  /** How often this instance refreshes its nodes' deadlines and looks for dead nodes (default 1000 ms). */
+  readonly heartbeatMs?: number;
+  /** A node is dead this long after its last heartbeat (default 5000 ms; several heartbeats). */
+  readonly expiryMs?: number;
+  readonly logger?: Logger;
+}
+
+export class RedisPresence extends RedisStoreBase implements Presence {
+  readonly #expiryMs: number;
+  readonly #logger: Logger;
+  /** Nodes this instance added sessions for: it keeps them alive. */
+  readonly #local = new Set<string>();
+  readonly #timer: NodeJS.Timeout;
+  #beating = false;
+
+  constructor(options: RedisPresenceOptions) {
+    super('Redis presence', options);
+    this.#expiryMs = options.expiryMs ?? 5000;
+    this.#logger = options.logger ?? silentLogger();
+    this.#timer = setInterval(() => this.#beat(), options.heartbeatMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  add(user: string, node: string, sessionId: string): Promise<void> {
+    const k = this.keys;
+    this.#local.add(node);
+    return this.run('record a session', async () => {
+      await ADD.run(this.client, [k.presenceNode(node), k.presenceUser(user), k.presence('users'), k.presence('count'), k.presence('nodes')],
+        [member(user, sessionId), node, user, this.#expiryMs]);
+    });
+  }
+
+  remove(user: string, node: string, sessionId: string): Promise<void> {
+    const k = this.keys;
+    return this.run('forget a session', async () => {
+      await REMOVE.run(this.client, [k.presenceNode(node), k.presenceUser(user), k.presence('users'), k.presence('count')], [member(user, sessionId), node, user]);
+    });
+  }
+
+  nodesOf(user: string): Promise<string[]> {
+    return this.run('read where a user is', async () => (await this.client.hKeys(this.keys.presenceUser(user))).sort());
+  }
+
+  users(): Promise<string[]> {
+    return this.run('list users online', async () => {
+      const users: string[] = [];
+      let cursor = '0';
+      do {
+        const reply = await this.client.sendCommand<[string, string[]]>(['SSCAN', this.keys.presence('users'), cursor, 'COUNT', '1000']);
+        cursor = String(reply[0]);
+        users.push(...reply[1]);
+      } while (cursor !== '0');
+      return [...new Set(users)].sort();
+    });
+  }
+
+  count(): Promise<number> {
+    return this.run('count sessions', async () => Number((await this.client.get(this.keys.presence('count'))) ?? 0));
+  }
+
+  dropNode(node: string): Promise<number> {
+    this.#local.delete(node);
+    return this.run('drop a node', () => this.#drop(node, false));
+  }
+
+  override async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await super.close();
+  }
+
+  async #drop(node: string, onlyIfExpired: boolean): Promise<number> {
+    const k = this.keys;
+    let dropped = 0;
+    // Bounded: each call removes up to DROP_BATCH sessions; a node has finitely many.
+    for (let i = 0; i < 1_000_000; i++) {
+      const n = Number(await DROP.run(this.client, [k.presenceNode(node), k.presence('users'), k.presence('count'), k.presence('nodes')],
+        [node, k.presenceUser(''), DROP_BATCH, onlyIfExpired ? 1 : 0]));
+      if (n < 0) return dropped; // its heartbeat came back
+      dropped += n;
+      if (n < DROP_BATCH) break;
+    }
+    return dropped;
+  }
+
+  /** One heartbeat: refresh our nodes, then clean the nodes that stopped beating. */
+  #beat(): void {
+    if (this.#beating || this.closed) return;
+    this.#beating = true;
+    this.#beatOnce()
+      .catch((err: unknown) => this.#logger.warn({ err }, 'presence: heartbeat failed'))
+      .finally(() => (this.#beating = false));
+  }
+
+  async #beatOnce(): Promise<void> {
+    if (this.#local.size > 0) await BEAT.run(this.client, [this.keys.presence('nodes')], [this.#expiryMs, ...this.#local]);
+    for (const node of strings(await EXPIRED.run(this.client, [this.keys.presence('nodes')], []))) {
+      if (this.closed) return;
+      const dropped = await this.#drop(node, true);
+      if (dropped > 0) this.#logger.warn({ node, dropped }, 'presence: a node stopped heartbeating; its sessions were dropped');
+    }
+  }
+}
+
+function member(user: string, sessionId: string): string {
+  return JSON.stringify([user, sessionId]);
+}

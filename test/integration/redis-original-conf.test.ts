@@ -1,0 +1,101 @@
+// The original repository's server.conf (shared/original-besterd/) with its "database": {"type":
+// "redis", ...} block, run against a real redis-server this test starts: copied to a temp dir,
+// its listeners' ports set to 0 on loopback and its redis address/port pointed at the test's
+// Redis, nothing else changed. A user added with `bester user add --config` logs in to `besterd`;
+// the password is kept as an scrypt hash in one hash, never in clear, never under the bare name.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { createClient } from 'redis';
+import { runBester } from '../helpers/bester-cli.ts';
+import { ROOT, tempDir } from '../helpers/daemon.ts';
+import { loggedIn } from '../helpers/raw-client.ts';
+import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+
+type LogLine = Record<string, unknown> & { msg?: string };
+
+function findOriginal(): string | null {
+  for (let dir = path.dirname(ROOT); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'shared', 'original-besterd');
+    if (existsSync(path.join(candidate, 'server.conf'))) return candidate;
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
+const ORIGINAL = findOriginal();
+const dir = tempDir('bt-redis-orig-');
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { skip: ORIGINAL === null && 'shared/original-besterd not found', timeout: 60_000 }, async () => {
+  const original = ORIGINAL!;
+  mkdirSync(path.join(dir, 'testing'));
+  for (const name of readdirSync(path.join(original, 'testing'))) {
+    copyFileSync(path.join(original, 'testing', name), path.join(dir, 'testing', name));
+    chmodSync(path.join(dir, 'testing', name), 0o755);
+  }
+  const conf = JSON.parse(readFileSync(path.join(original, 'server.conf'), 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+  assert.equal(conf['database']!['type'], 'redis', "the original's own database block");
+  const network = conf['network']!;
+  network['tcp4'] = { ...network['tcp4'], port: '0', address: '127.0.0.1' };
+  network['tcp6'] = { ...network['tcp6'], port: '0', address: '::1' };
+  conf['database']!['redis'] = { ...conf['database']!['redis'], address: '127.0.0.1', port: String(redis.port) };
+  writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(conf, null, '\t'));
+
+  const added = await runBester(['user', 'add', 'tbk', '--config', path.join(dir, 'server.conf'), '--password-stdin'], { input: 'passwd\n' });
+  assert.equal(added.code, 0, added.stderr);
+
+  // What Redis holds: one hash of scrypt hashes, no key named after the user, no clear password.
+  const inspect = createClient({ url: redis.url });
+  inspect.on('error', () => undefined);
+  await inspect.connect();
+  try {
+    const keys = await inspect.keys('*'); // the test's own Redis: KEYS is fine here, never in the daemon
+    assert.ok(!keys.some((k) => k === 'tbk' || k.endsWith(':tbk')), `keys: ${keys.join(', ')}`);
+    const record = JSON.parse((await inspect.hGet('bester:{accounts}:users', 'tbk')) ?? '{}') as { hash?: string };
+    assert.match(record.hash ?? '', /^scrypt\$N=16384,r=8,p=1\$/);
+    assert.ok(!JSON.stringify(record).includes('passwd'));
+  } finally {
+    inspect.destroy();
+  }
+
+  const daemon = spawn(process.execPath, [path.join(ROOT, 'src/cli/besterd.ts'), 'server.conf'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.on('error', () => undefined);
+  const logs: LogLine[] = [];
+  let stderr = '';
+  daemon.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  createInterface({ input: daemon.stdout }).on('line', (line) => logs.push(JSON.parse(line) as LogLine));
+  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const shown = (): string => `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`;
+  try {
+    await until('besterd started', () => logs.some((l) => l.msg === 'besterd started'), 20_000, shown);
+    const started = logs.find((l) => l.msg === 'besterd started')!;
+    const port = Number((started['listeners'] as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
+    const good = await loggedIn({ port }, 'tbk', 'passwd');
+    assert.equal((good.answer as { header: { status: string } }).header.status, 'good', shown());
+    good.client.close();
+    const bad = await loggedIn({ port }, 'tbk', 'wrong');
+    assert.notEqual((bad.answer as { header: { status: string } }).header.status, 'good');
+    bad.client.close();
+  } finally {
+    daemon.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, shown());
+});
