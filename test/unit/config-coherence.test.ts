@@ -34,7 +34,7 @@ describe('config checked across blocks', () => {
       'limits.maxOutboundBytes: 65536 is smaller than the largest delivery (limits.maxHandlerFrameBytes 1048576 plus 4096 bytes of frame): every recipient of such a result would be cut off as a slow consumer',
     ]);
     assert.match(errors({ limits: { maxLoginFrameBytes: 300000 } })[0] ?? '', /^limits\.maxLoginFrameBytes: 300000 is larger than limits\.maxFrameBytes/);
-    assert.match(errors({ limits: { maxFrameBytes: 2_000_000 } }).join('\n'), /limits\.maxFrameBytes: 2000000 is larger than limits\.maxHandlerFrameBytes/);
+    assert.match(parse({ limits: { maxFrameBytes: 2_000_000, maxOutboundBytes: 16_000_000 } }).warnings.join('\n'), /limits\.maxFrameBytes: 2000000 is larger than limits\.maxHandlerFrameBytes/);
     assert.match(errors({ limits: { maxConnections: 10, maxUnauthenticated: 20 } }).join('\n'), /limits\.maxUnauthenticated: 20 is larger than limits\.maxConnections/);
     assert.match(errors({ offline: { maxBytesPerUser: 10_000_000, maxBytes: 5_000_000 } }).join('\n'), /offline\.maxBytesPerUser: 10000000 is larger than offline\.maxBytes/);
   });

@@ -27,7 +27,7 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
     c.error('limits.maxLoginFrameBytes', `${limits.maxLoginFrameBytes} is larger than limits.maxFrameBytes (${limits.maxFrameBytes}): a login frame may not be larger than any frame`);
   }
   if (limits.maxFrameBytes > limits.maxHandlerFrameBytes) {
-    c.error('limits.maxFrameBytes', `${limits.maxFrameBytes} is larger than limits.maxHandlerFrameBytes (${limits.maxHandlerFrameBytes}): a client's message could not reach its handler`);
+    c.warn('limits.maxFrameBytes', `${limits.maxFrameBytes} is larger than limits.maxHandlerFrameBytes (${limits.maxHandlerFrameBytes}): a handler that answers with what a client sent can pass its reply limit`);
   }
   if (limits.maxUnauthenticated > limits.maxConnections) {
     c.error('limits.maxUnauthenticated', `${limits.maxUnauthenticated} is larger than limits.maxConnections (${limits.maxConnections}): logged-in users would have no slots of their own`);
