@@ -67,7 +67,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
     this.#o = options;
     this.#depth = options.maxJsonDepth === undefined ? undefined : options.maxJsonDepth + 1; // the {id, reply} wrapper
     this.#socket = net.createConnection({ path: options.socketPath });
-    this.#conn = new FrameConnection(this.#socket, options.socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
+    this.#conn = new FrameConnection(this.#socket, options.socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED, coalesceWrites: true });
     this.#socket.on('connect', () => {
       this.#connected = true;
       this.#greetTimer = setTimeout(() => {
