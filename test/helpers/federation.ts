@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 import { HELLO, open, ReplayCache, seal, WELCOME } from '../../src/protocol/federation.ts';
 import type { JsonObject } from '../../src/protocol/json.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import type { Logger } from '../../src/server/log.ts';
@@ -297,7 +298,12 @@ export class ChildNode {
     const file = path.join(this.dir, 'server.conf');
     writeFileSync(file, JSON.stringify(this.#config));
     // Its own process group: kill() takes its handlers down with it, as a crash of the machine would.
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/besterd.js'), file], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    // Started as bin/besterd.js's first line starts it: the daemon's Node flags and environment.
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, path.join(ROOT, 'bin/besterd.js'), file], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+      env: { ...process.env, ...DAEMON_ENV },
+    });
     child.on('error', () => undefined);
     this.#child = child;
     const lines = createInterface({ input: child.stdout });
