@@ -44,7 +44,9 @@ async function until(what: string, check: () => boolean, timeoutMs: number, deta
   }
 }
 
-test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { skip: ORIGINAL === null && 'shared/original-besterd not found', timeout: 60_000 }, async () => {
+test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { timeout: 60_000 }, async () => {
+  // The project's test data lives in ../shared beside the checkout, as CI lays it out: missing it is a failure, not a skip.
+  assert.ok(ORIGINAL !== null, 'shared/original-besterd not found in a parent folder of the repository (CI has ../shared beside the checkout)');
   const original = ORIGINAL!;
   mkdirSync(path.join(dir, 'testing'));
   for (const name of readdirSync(path.join(original, 'testing'))) {

@@ -34,7 +34,11 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const SANDBOX = `set -e
 mount --make-rprivate /
 mount --bind "$1" /mnt
+mkdir -p /run/bt-root && mount --bind "$2" /run/bt-root
 mount -t tmpfs tmpfs /tmp
+# A checkout that itself lies under /tmp (a CI clone) is bound back into the empty /tmp: the code
+# must stay reachable; the private /tmp is what the daemon sees for its own files.
+case "$2" in /tmp/*) mkdir -p "$2" && mount --bind /run/bt-root "$2" ;; esac
 for m in $(awk '{print $2}' /proc/self/mounts | sort -u); do
   case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp) ;; *) mount -o remount,bind,ro "$m" 2>/dev/null || true ;; esac
 done
