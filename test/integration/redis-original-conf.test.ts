@@ -47,7 +47,7 @@ async function until(what: string, check: () => boolean, timeoutMs: number, deta
 test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { timeout: 60_000 }, async () => {
   // The project's test data lives in ../shared beside the checkout, as CI lays it out: missing it is a failure, not a skip.
   assert.ok(ORIGINAL !== null, 'shared/original-besterd not found in a parent folder of the repository (CI has ../shared beside the checkout)');
-  const original = ORIGINAL!;
+  const original = ORIGINAL;
   mkdirSync(path.join(dir, 'testing'));
   for (const name of readdirSync(path.join(original, 'testing'))) {
     copyFileSync(path.join(original, 'testing', name), path.join(dir, 'testing', name));
