@@ -10,25 +10,16 @@
 // in one line per restart, with the end of its stderr.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { python3, ROOT, tempDir } from '../helpers/daemon.ts';
+import { originalLayout } from '../helpers/original-besterd.ts';
 
 type LogLine = Record<string, unknown> & { msg?: string };
 
-/** shared/original-besterd in the repository root's parent folders (../shared from a main checkout). */
-function findOriginal(): string | null {
-  for (let dir = path.dirname(ROOT); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'shared', 'original-besterd');
-    if (existsSync(path.join(candidate, 'server.conf'))) return candidate;
-    if (path.dirname(dir) === dir) return null;
-  }
-}
-
-const ORIGINAL = findOriginal();
 const dir = tempDir('bt-orig-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -77,19 +68,8 @@ async function until(what: string, check: () => boolean, timeoutMs: number, deta
 }
 
 test('the original repository: besterd server.conf runs his handlers; his client and listener exchange messages', { timeout: 60_000 }, async () => {
-  // The project's test data lives in ../shared beside the checkout, as CI lays it out: missing it is a failure, not a skip.
-  assert.ok(ORIGINAL !== null, 'shared/original-besterd not found in a parent folder of the repository (CI has ../shared beside the checkout)');
-  const original = ORIGINAL;
-  mkdirSync(path.join(dir, 'testing'));
-  for (const name of readdirSync(path.join(original, 'testing'))) {
-    copyFileSync(path.join(original, 'testing', name), path.join(dir, 'testing', name));
-    chmodSync(path.join(dir, 'testing', name), 0o755);
-  }
-  const conf = JSON.parse(readFileSync(path.join(original, 'server.conf'), 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+  const conf = originalLayout(dir);
   delete conf['database']; // Redis: a later issue
-  const network = conf['network']!;
-  network['tcp4'] = { ...network['tcp4'], port: '0', address: '127.0.0.1' };
-  network['tcp6'] = { ...network['tcp6'], port: '0', address: '::1' };
   writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(conf, null, '\t'));
   writeFileSync(path.join(dir, 'port-wrapper.py'), PORT_WRAPPER);
   const store = await openSqliteAccountStore(path.join(dir, 'bester.db'));

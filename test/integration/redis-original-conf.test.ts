@@ -5,27 +5,19 @@
 // the password is kept as an scrypt hash in one hash, never in clear, never under the bare name.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { createClient } from 'redis';
 import { runBester } from '../helpers/bester-cli.ts';
+import { originalLayout } from '../helpers/original-besterd.ts';
 import { ROOT, tempDir } from '../helpers/daemon.ts';
 import { loggedIn } from '../helpers/raw-client.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
 
 type LogLine = Record<string, unknown> & { msg?: string };
 
-function findOriginal(): string | null {
-  for (let dir = path.dirname(ROOT); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'shared', 'original-besterd');
-    if (existsSync(path.join(candidate, 'server.conf'))) return candidate;
-    if (path.dirname(dir) === dir) return null;
-  }
-}
-
-const ORIGINAL = findOriginal();
 const dir = tempDir('bt-redis-orig-');
 let redis: TestRedis;
 before(async () => {
@@ -45,19 +37,8 @@ async function until(what: string, check: () => boolean, timeoutMs: number, deta
 }
 
 test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { timeout: 60_000 }, async () => {
-  // The project's test data lives in ../shared beside the checkout, as CI lays it out: missing it is a failure, not a skip.
-  assert.ok(ORIGINAL !== null, 'shared/original-besterd not found in a parent folder of the repository (CI has ../shared beside the checkout)');
-  const original = ORIGINAL;
-  mkdirSync(path.join(dir, 'testing'));
-  for (const name of readdirSync(path.join(original, 'testing'))) {
-    copyFileSync(path.join(original, 'testing', name), path.join(dir, 'testing', name));
-    chmodSync(path.join(dir, 'testing', name), 0o755);
-  }
-  const conf = JSON.parse(readFileSync(path.join(original, 'server.conf'), 'utf8')) as Record<string, Record<string, Record<string, unknown>>>;
+  const conf = originalLayout(dir);
   assert.equal(conf['database']!['type'], 'redis', "the original's own database block");
-  const network = conf['network']!;
-  network['tcp4'] = { ...network['tcp4'], port: '0', address: '127.0.0.1' };
-  network['tcp6'] = { ...network['tcp6'], port: '0', address: '::1' };
   conf['database']!['redis'] = { ...conf['database']!['redis'], address: '127.0.0.1', port: String(redis.port) };
   writeFileSync(path.join(dir, 'server.conf'), JSON.stringify(conf, null, '\t'));
 
