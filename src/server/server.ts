@@ -5,9 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
-import { startAdminListener, type AdminListener } from './admin/admin-listener.ts';
-import { ServerMetrics } from './admin/metrics.ts';
-import { checkReadiness } from './admin/readiness.ts';
+import type { AdminListener } from './admin/admin-listener.ts';
 import { HandlerPool, type HandlerProtocolStatus } from './handlers/handler-pool.ts';
 import { HandlerSupervisor, type HandlerStatus } from './handlers/supervisor.ts';
 import { startInformer, type Informer } from './informer/informer.ts';
@@ -220,8 +218,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const listeners: Listener[] = [];
   const startedAt = new Date();
   let informer: Informer | null = null;
-  // docs/operations.md, "Metrics and health": counting starts before the listeners open.
-  const metrics = config.adminHttp === null ? null : new ServerMetrics({
+  // docs/operations.md, "Metrics and health": counting starts before the listeners open. The
+  // modules (and prom-client) are loaded only when the admin listener is on: a daemon without it
+  // does not carry them (docs/performance.md, idle connections).
+  const adminModules = config.adminHttp === null ? null : await loadAdminModules();
+  const metrics = adminModules === null ? null : new adminModules.ServerMetrics({
     events,
     handlerTypes: [...config.handlers.keys()],
     knownType: (type) => config.handlers.has(type),
@@ -264,7 +265,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       listeners.push(listener);
       logger.info({ address: listener.address }, 'listening');
     }
-    if (config.adminHttp !== null && metrics !== null) {
+    if (config.adminHttp !== null && metrics !== null && adminModules !== null) {
+      const { startAdminListener, checkReadiness } = adminModules;
       const stores = { accounts: () => accounts.has('readyz'), ...(offline ? { offline: () => offline.queueWaiting() } : {}) };
       admin = await startAdminListener({
         config: config.adminHttp,
@@ -365,4 +367,18 @@ async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promi
   while (sessions.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The admin listener's modules, loaded on demand (they bring prom-client). */
+async function loadAdminModules(): Promise<{
+  ServerMetrics: typeof import('./admin/metrics.ts').ServerMetrics;
+  startAdminListener: typeof import('./admin/admin-listener.ts').startAdminListener;
+  checkReadiness: typeof import('./admin/readiness.ts').checkReadiness;
+}> {
+  const [{ ServerMetrics }, { startAdminListener }, { checkReadiness }] = await Promise.all([
+    import('./admin/metrics.ts'),
+    import('./admin/admin-listener.ts'),
+    import('./admin/readiness.ts'),
+  ]);
+  return { ServerMetrics, startAdminListener, checkReadiness };
 }
