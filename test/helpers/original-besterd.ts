@@ -2,8 +2,10 @@
 // as CI lays it out): its testing/ scripts copied, executable, into a test folder, and its own
 // server.conf read with its listeners moved to port 0 on loopback. Missing data is a failure.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { ROOT } from './daemon.ts';
 
 export type OriginalConf = Record<string, Record<string, Record<string, unknown>>>;
@@ -31,4 +33,42 @@ export function originalLayout(dir: string): OriginalConf {
   network['tcp4'] = { ...network['tcp4'], port: '0', address: '127.0.0.1' };
   network['tcp6'] = { ...network['tcp6'], port: '0', address: '::1' };
   return conf;
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+/** Waits for `check`, polling; fails naming `what` and showing `detail()` after `timeoutMs`. */
+export async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface OriginalDaemon {
+  readonly child: ChildProcess;
+  /** Its log lines so far (JSON), and them with its stderr, for failure messages. */
+  readonly logs: LogLine[];
+  readonly shown: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** `besterd server.conf` run in `dir`, as the original's author ran his daemon: its log collected. */
+export function runBesterdIn(dir: string): OriginalDaemon {
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/cli/besterd.ts'), 'server.conf'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', () => undefined);
+  const logs: LogLine[] = [];
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  createInterface({ input: child.stdout }).on('line', (line) => logs.push(JSON.parse(line) as LogLine));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, logs, shown: () => `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`, exited };
+}
+
+/** Waits for `besterd started` and returns its TCP port. */
+export async function startedPort(daemon: OriginalDaemon): Promise<number> {
+  await until('besterd started', () => daemon.logs.some((l) => l.msg === 'besterd started'), 20_000, daemon.shown);
+  const started = daemon.logs.find((l) => l.msg === 'besterd started')!;
+  return Number((started['listeners'] as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
 }

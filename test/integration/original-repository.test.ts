@@ -12,13 +12,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
-import { python3, ROOT, tempDir } from '../helpers/daemon.ts';
-import { originalLayout } from '../helpers/original-besterd.ts';
-
-type LogLine = Record<string, unknown> & { msg?: string };
+import { python3, tempDir } from '../helpers/daemon.ts';
+import { originalLayout, runBesterdIn, startedPort, until, type LogLine } from '../helpers/original-besterd.ts';
 
 const dir = tempDir('bt-orig-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,14 +56,6 @@ function runScript(port: number, script: string, input: string): Script {
   return { child, stdout: () => out, exited };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 test('the original repository: besterd server.conf runs his handlers; his client and listener exchange messages', { timeout: 60_000 }, async () => {
   const conf = originalLayout(dir);
   delete conf['database']; // Redis: a later issue
@@ -76,19 +65,11 @@ test('the original repository: besterd server.conf runs his handlers; his client
   for (const user of ['tbk', 'skippy']) await store.add(user, 'passwd'); // the scripts' password
   await store.close();
 
-  const daemon = spawn(process.execPath, [path.join(ROOT, 'src/cli/besterd.ts'), 'server.conf'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  daemon.on('error', () => undefined);
-  const logs: LogLine[] = [];
-  let stderr = '';
-  daemon.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  createInterface({ input: daemon.stdout }).on('line', (line) => logs.push(JSON.parse(line) as LogLine));
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const daemon = runBesterdIn(dir);
+  const { logs, shown, exited } = daemon;
   const scripts: Script[] = [];
-  const shown = (): string => `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`;
   try {
-    await until('besterd started', () => logs.some((l) => l.msg === 'besterd started'), 20_000, shown);
-    const started = logs.find((l) => l.msg === 'besterd started')!;
-    const port = Number((started['listeners'] as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
+    const port = await startedPort(daemon);
     // His type1 handler, started from testing/, binds ../aSock: the configured "aSock" at the top.
     await until('type1 ready', () => logs.some((l) => l.handler === 'type1' && l.msg === 'handler ready'), 20_000, shown);
 
@@ -114,7 +95,7 @@ test('the original repository: besterd server.conf runs his handlers; his client
   } finally {
     for (const script of scripts) script.child.kill('SIGKILL');
     await Promise.all(scripts.map((s) => s.exited));
-    daemon.kill('SIGTERM');
+    daemon.child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, shown());
 });

@@ -4,19 +4,15 @@
 // Redis, nothing else changed. A user added with `bester user add --config` logs in to `besterd`;
 // the password is kept as an scrypt hash in one hash, never in clear, never under the bare name.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { createClient } from 'redis';
 import { runBester } from '../helpers/bester-cli.ts';
-import { originalLayout } from '../helpers/original-besterd.ts';
-import { ROOT, tempDir } from '../helpers/daemon.ts';
+import { originalLayout, runBesterdIn, startedPort } from '../helpers/original-besterd.ts';
+import { tempDir } from '../helpers/daemon.ts';
 import { loggedIn } from '../helpers/raw-client.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
-
-type LogLine = Record<string, unknown> & { msg?: string };
 
 const dir = tempDir('bt-redis-orig-');
 let redis: TestRedis;
@@ -27,14 +23,6 @@ after(async () => {
   await redis.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 test('the original server.conf starts against Redis; a user added with `bester user add` logs in', { timeout: 60_000 }, async () => {
   const conf = originalLayout(dir);
@@ -59,18 +47,10 @@ test('the original server.conf starts against Redis; a user added with `bester u
     inspect.destroy();
   }
 
-  const daemon = spawn(process.execPath, [path.join(ROOT, 'src/cli/besterd.ts'), 'server.conf'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  daemon.on('error', () => undefined);
-  const logs: LogLine[] = [];
-  let stderr = '';
-  daemon.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  createInterface({ input: daemon.stdout }).on('line', (line) => logs.push(JSON.parse(line) as LogLine));
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
-  const shown = (): string => `${logs.map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`;
+  const daemon = runBesterdIn(dir);
+  const { shown, exited } = daemon;
   try {
-    await until('besterd started', () => logs.some((l) => l.msg === 'besterd started'), 20_000, shown);
-    const started = logs.find((l) => l.msg === 'besterd started')!;
-    const port = Number((started['listeners'] as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
+    const port = await startedPort(daemon);
     const good = await loggedIn({ port }, 'tbk', 'passwd');
     assert.equal((good.answer as { header: { status: string } }).header.status, 'good', shown());
     good.client.close();
@@ -78,7 +58,7 @@ test('the original server.conf starts against Redis; a user added with `bester u
     assert.notEqual((bad.answer as { header: { status: string } }).header.status, 'good');
     bad.client.close();
   } finally {
-    daemon.kill('SIGTERM');
+    daemon.child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, shown());
 });
