@@ -1,5 +1,6 @@
 // The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
 // The informer sees sessions only through the SessionRegistry.
+import { deliveryJson } from '../../protocol/builders.ts';
 import { JsonData } from '../../protocol/json-text.ts';
 import { usernameKey } from '../../protocol/username.ts';
 import type { ServerConfig } from '../config/types.ts';
@@ -109,7 +110,7 @@ function sendClients(ctx: InformerContext, data: unknown): CommandResult {
   const parsed = parseSendClients(data);
   if (!parsed.ok) return { answer: failure(parsed.error) };
   const { users, type } = parsed.value;
-  const result = deliverToUsers(ctx.registry, recipients(users), type, new JsonData(parsed.value.data));
+  const result = deliverToUsers(ctx.registry, recipients(users), deliveryJson(type, new JsonData(parsed.value.data)));
   ctx.logger.debug({ type, delivered: result.delivered.length, undelivered: result.undelivered.length }, 'informer sendClients');
   return { answer: success({ delivered: result.delivered, undelivered: result.undelivered }) };
 }

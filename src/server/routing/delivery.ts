@@ -4,7 +4,6 @@
 import { deliveryJson } from '../../protocol/builders.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
-import type { JsonData } from '../../protocol/json-text.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -74,13 +73,13 @@ export interface DeliveryOptions {
 
 /**
  * sendClients to the sessions connected here: `users` (already trimmed and deduplicated) each get
- * one encoding of the delivery on every connection. Throws if `data` cannot be serialised.
+ * one encoding of `delivery` (the delivery's JSON text, builders.ts deliveryJson) on every connection.
  */
-export function deliverToUsers(registry: SessionRegistry, users: readonly string[], type: string, data: JsonData): DeliveryResult {
+export function deliverToUsers(registry: SessionRegistry, users: readonly string[], delivery: string): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
   if (users.length === 0) return { delivered, undelivered };
-  const frame = encodeJsonFrame(deliveryJson(type, data));
+  const frame = encodeJsonFrame(delivery);
   for (const name of users) (registry.sendTo(name, frame) ? delivered : undelivered).push(name);
   return { delivered, undelivered };
 }
@@ -108,12 +107,18 @@ export class Delivery {
 
   #deliver(plan: DeliverPlan, context: DispatchContext): Outcome | Promise<Outcome> {
     const { registry, logger } = this.#o;
-    const result = deliverToUsers(registry, plan.users, plan.type, plan.data);
+    if (plan.users.length === 0) {
+      this.#told(plan.type, 0, 0, 0);
+      return GOOD;
+    }
+    // Serialised once (throws if it cannot be), for the sessions here and for other nodes.
+    const delivery = deliveryJson(plan.type, plan.data);
+    const result = deliverToUsers(registry, plan.users, delivery);
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ handler: plan.type, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
     }
     // One node of several: every recipient may hold sessions on other nodes too (one delivery per session).
-    if (this.#o.remote !== undefined) return this.#viaOtherNodes(plan, context, result);
+    if (this.#o.remote !== undefined) return this.#viaOtherNodes(plan, context, result, delivery);
     if (result.undelivered.length === 0) {
       this.#told(plan.type, result.delivered.length, 0, 0);
       return GOOD;
@@ -123,8 +128,8 @@ export class Delivery {
   }
 
   /** The other nodes holding sessions of the recipients get it through the bus; then those connected nowhere. */
-  async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult): Promise<Outcome> {
-    const reached = await this.#o.remote!.deliver(plan.users, deliveryJson(plan.type, plan.data));
+  async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult, delivery: string): Promise<Outcome> {
+    const reached = await this.#o.remote!.deliver(plan.users, delivery);
     const rest = reached.length === 0 ? result.undelivered : result.undelivered.filter((user) => !reached.includes(user));
     const queued = result.delivered.length + result.undelivered.length - rest.length;
     if (rest.length === 0) {

@@ -63,11 +63,6 @@ export class FairHandlerGate {
   inFlight(type: string): number {
     return this.#handlers.inFlight(type);
   }
-
-  /** Calls of `user` to the handler for `type` in progress now. */
-  inFlightOf(type: string, user: string): number {
-    return this.#users.get(type)?.get(user) ?? 0;
-  }
 }
 
 /** A count of tasks in progress that can be waited on until it reaches zero. */

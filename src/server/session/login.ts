@@ -14,14 +14,14 @@ import { throttledReason, type LoginThrottle } from './login-throttle.ts';
 export const AUTH_FAILED_REASON = 'authentication failed: unknown user or wrong password';
 
 /** The normalized username of a login, or null when there is none or it is not a valid name. */
-export function wellFormedName(credentials: Credentials | null): string | null {
+function wellFormedName(credentials: Credentials | null): string | null {
   if (!credentials) return null;
   const username = normalizeUsername(credentials.username);
   return checkUsername(username) === null ? username : null;
 }
 
 /** The user the credentials prove, or null. Rejects only when the store fails. */
-export async function authenticate(accounts: AccountStore, credentials: Credentials | null): Promise<string | null> {
+async function authenticate(accounts: AccountStore, credentials: Credentials | null): Promise<string | null> {
   if (!credentials) return null;
   const username = normalizeUsername(credentials.username);
   // §2.2: empty username or password fails, like the original; the store checks the rest.
