@@ -38,7 +38,7 @@ const SAMPLE = {
   limits: { loginFailures: {}, loginChecks: {} },
   supervision: {},
   federation: { nodeId: 'n', peers: { P: { address: 'h:1', secret: 's', legacy: false } } },
-  informer: { enabled: true, path: 'i.sock', mode: '0600', allowSendClients: true },
+  informer: { enabled: true, path: 'i.sock', mode: '0600', allowSendClients: true, allowControl: true },
   liveness: {},
   offline: {},
   shutdown: {},

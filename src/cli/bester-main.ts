@@ -42,6 +42,8 @@ Commands:
   send TYPE [DATA]              send one message to a server and print its status report
   listen                        print the messages delivered to a user, one JSON line each
   status                        ask a running server's informer who is online and what it runs
+  reload                        make a running server read its config file again (as SIGHUP)
+  handler restart TYPE          restart one handler's process now
   user add|remove|passwd|list   manage the accounts clients log in with
   check-config FILE             check a server config file and show any problems
 
@@ -134,6 +136,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       case 'listen': {
         const { runListenCommand } = await import('./listen-command.ts');
         return await runListenCommand(rest, io);
+      }
+      case 'reload': {
+        const { runReloadCommand } = await import('./control-command.ts');
+        return await runReloadCommand(rest, io);
+      }
+      case 'handler': {
+        const { runHandlerCommand } = await import('./control-command.ts');
+        return await runHandlerCommand(rest, io);
       }
       case 'status': {
         const { runStatusCommand } = await import('./status-command.ts');

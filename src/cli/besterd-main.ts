@@ -97,7 +97,7 @@ export async function runDaemon(argv: readonly string[], io: DaemonIo): Promise<
     tuneBufferPool();
     logger = createLogger({ level: (level as Level | undefined) ?? config.log.level });
     for (const warning of warnings) logger.warn({ configPath }, `config: ${warning}`);
-    const server = await startServer(config, { logger });
+    const server = await startServer(config, { logger, logLevelFixed: level !== undefined });
     logger.info({ listeners: server.listeners.map((l) => l.address), handlers: [...config.handlers.keys()] }, 'besterd started');
     return { server, logger };
   } catch (err) {
@@ -139,6 +139,12 @@ export function superviseProcess(running: Running): void {
       },
     );
   };
+  // docs/operations.md "Reloading the configuration": the file is read again; sessions stay.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+    server.reload().then(undefined, (err: unknown) => logger.error({ err }, 'reload failed (bug: please report)'));
+  });
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   // A bug in one connection's code path must not take every other connection down with it.

@@ -1,11 +1,10 @@
 // `bester status`: ask a running server's informer (docs/protocol.md §9) what it is and who is
 // online. A summary for people by default; --json prints serverInfo as the server sent it.
-import { resolve } from 'node:path';
-import { connectInformer, type HandlerInfo, type InformerClient, type ServerInfo } from '../sdk/informer.ts';
-import { isClientError } from '../sdk/errors.ts';
+import type { HandlerInfo, ServerInfo } from '../sdk/informer.ts';
 import { readServerInfo } from '../sdk/server-info.ts';
 import { CommandError, EXIT_OK, parseCommandArgs, UsageError, type CliIo } from './bester-main.ts';
 import { readCount } from './connect-options.ts';
+import { INFORMER_OPTIONS, INFORMER_OPTIONS_HELP, openInformer } from './informer-connect.ts';
 
 const HINT = 'bester status';
 
@@ -14,10 +13,8 @@ const HELP = `Usage: bester status [--informer PATH | --config FILE] [--json]
 Asks a running server, through its informer socket, what it is and who is online.
 
 Options:
-  --informer PATH     the informer socket (default: $BESTER_INFORMER_SOCKET)
-  --config FILE       the server's config file: its informer.path names the socket
+${INFORMER_OPTIONS_HELP}
   --json              print the server's serverInfo answer as one JSON object
-  --timeout-ms MS     how long to wait for the informer (default 5000)
   -h, --help          show this help
 
 Connecting needs permission on the socket file (mode 0600 by default: the user
@@ -25,27 +22,11 @@ the daemon runs as).
 `;
 
 const OPTIONS = {
-  informer: { type: 'string' },
-  config: { type: 'string' },
+  ...INFORMER_OPTIONS,
   json: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-async function informerPath(values: { informer?: string | undefined; config?: string | undefined }, io: CliIo): Promise<string> {
-  if (values.informer !== undefined && values.config !== undefined) throw new UsageError('give --informer or --config, not both', HINT);
-  if (values.informer !== undefined) return values.informer;
-  if (values.config !== undefined) {
-    const { loadConfig } = await import('../server/config/load.ts');
-    // Only the informer's path is read here; `bester check-config` is where the config's warnings go.
-    const { config } = await loadConfig(values.config);
-    if (!config.informer.enabled) throw new CommandError(`the informer is turned off in ${resolve(values.config)} (informer.enabled)`);
-    return config.informer.path;
-  }
-  const fromEnv = io.env['BESTER_INFORMER_SOCKET'];
-  if (fromEnv === undefined || fromEnv === '') throw new UsageError('give --informer PATH, --config FILE or BESTER_INFORMER_SOCKET', HINT);
-  return fromEnv;
-}
 
 function duration(seconds: number): string {
   const parts: string[] = [];
@@ -108,21 +89,6 @@ export function formatStatus(info: ServerInfo, users: readonly string[]): string
 }
 
 /**
- * No socket file, or one nobody listens on: the daemon is not running (or uses another path).
- * Says so with how to start it, instead of only "no such socket file".
- */
-function notRunningHint(err: unknown, path: string): CommandError | null {
-  const code = isClientError(err) && err.code === 'connect_failed' ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
-  if (code !== 'ENOENT' && code !== 'ECONNREFUSED') return null;
-  const why = code === 'ENOENT' ? 'there is no socket file' : 'nothing listens on the socket file';
-  return new CommandError(
-    `the daemon is not running at ${resolve(path)} (${why}); start it with 'besterd CONFIG' ` +
-      `(this is the informer.path of that config), or give the right one with --config FILE or --informer PATH`,
-    { cause: err },
-  );
-}
-
-/**
  * serverInfo as printed by --json, with its counts as numbers: the wire keeps the original's string
  * clientCount (docs/protocol.md §9.4.3), but JSON output is for programs, which want to compare it.
  */
@@ -141,10 +107,7 @@ export async function runStatusCommand(args: readonly string[], io: CliIo): Prom
   }
   if (positionals.length > 0) throw new UsageError(`status takes no arguments (got ${JSON.stringify(positionals[0])})`, HINT);
   const timeoutMs = readCount(values['timeout-ms'], '--timeout-ms', HINT, 5000);
-  const path = await informerPath(values, io);
-  const informer: InformerClient = await connectInformer(path, { timeoutMs, connectTimeoutMs: timeoutMs }).catch((err: unknown) => {
-    throw notRunningHint(err, path) ?? err;
-  });
+  const informer = await openInformer(values, io, HINT, timeoutMs);
   try {
     const raw = await informer.request('serverInfo');
     if (values.json === true) {

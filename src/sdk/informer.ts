@@ -47,6 +47,13 @@ interface Slot {
 
 const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
 
+/** What a reload applied (§9.4.6): config keys such as "limits.maxFrameBytes" or "handlers.typeMap.echo". */
+export interface ReloadAnswer {
+  readonly applied: readonly string[];
+  /** Keys that changed but take effect only when the daemon restarts (listeners, stores, node id). */
+  readonly restartNeeded: readonly string[];
+}
+
 export class InformerClient {
   readonly path: string;
   readonly #conn: FrameConnection;
@@ -151,6 +158,25 @@ export class InformerClient {
     const undelivered = isObject(answer) ? own(answer, 'undelivered') : undefined;
     if (!isStringArray(delivered) || !isStringArray(undelivered)) throw this.#badAnswer('sendClients');
     return { delivered, undelivered };
+  }
+
+  /**
+   * §9.4.6: the server reads its config file again and applies it (docs/operations.md). Resolves
+   * with the config keys it applied and those that need a restart; rejects with InformerError when
+   * the new config was refused (its message lists the errors; the running config is kept).
+   */
+  async reload(options: { timeoutMs?: number } = {}): Promise<ReloadAnswer> {
+    const answer = await this.request('reload', null, options);
+    const applied = isObject(answer) ? own(answer, 'applied') : undefined;
+    const restartNeeded = isObject(answer) ? own(answer, 'restartNeeded') : undefined;
+    if (!isStringArray(applied) || !isStringArray(restartNeeded)) throw this.#badAnswer('reload');
+    return { applied, restartNeeded };
+  }
+
+  /** §9.4.7: the server restarts the process of the handler for `type` now; rejects with InformerError when it cannot. */
+  async restartHandler(type: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    const answer = await this.request('restartHandler', type, options);
+    if (answer !== true) throw this.#badAnswer('restartHandler');
   }
 
   /** §9.4.4: asks the server to end this connection; resolves once it is closed. */

@@ -26,6 +26,16 @@ export interface ServerEventMap {
   'delivery': { readonly type: string; readonly queued: number; readonly kept: number; readonly undelivered: number };
   /** Kept deliveries passed their TTL and were removed (§4.3.1). */
   'delivery.expired': { readonly count: number };
+  /**
+   * A reload of the configuration ended (docs/operations.md): `applied` and `restartNeeded` list
+   * config keys; `refused` means the new config had errors (`errors`) and the running one was kept.
+   */
+  'config.reload': {
+    readonly outcome: 'applied' | 'refused' | 'failed';
+    readonly applied: readonly string[];
+    readonly restartNeeded: readonly string[];
+    readonly errors: readonly string[];
+  };
   /** A federation link to a peer changed state (docs/federation.md §8). */
   'peer.link': { readonly peer: string; readonly state: string };
 }

@@ -14,13 +14,44 @@ const REDACT = [
   '*.header.authentication.password',
 ];
 
+/** The children of each logger made by createLogger: a pino child keeps the level it was made with. */
+const CHILDREN = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
 export function createLogger(config: LogConfig, destination?: DestinationStream): Logger {
+  const children = new Set<WeakRef<Logger>>();
+  let pruneAt = 1024;
   const options = {
     level: config.level,
     base: { name: 'besterd' },
     redact: { paths: REDACT, censor: '[redacted]' },
+    // Called for children of children too. Per-connection children come and go: forget dead ones.
+    onChild: (child: Logger): void => {
+      children.add(new WeakRef(child));
+      if (children.size >= pruneAt) {
+        prune(children);
+        pruneAt = Math.max(1024, children.size * 2);
+      }
+    },
   };
-  return destination ? pino(options, destination) : pino(options);
+  const logger = destination ? pino(options, destination) : pino(options);
+  CHILDREN.set(logger, children);
+  return logger;
+}
+
+/** Sets the level of `logger` and of every child made from it (a reload: docs/operations.md). */
+export function setLogLevel(logger: Logger, level: LogConfig['level']): void {
+  logger.level = level;
+  const children = CHILDREN.get(logger);
+  if (children === undefined) return;
+  prune(children);
+  for (const ref of children) {
+    const child = ref.deref();
+    if (child !== undefined) child.level = level;
+  }
+}
+
+function prune(children: Set<WeakRef<Logger>>): void {
+  for (const ref of children) if (ref.deref() === undefined) children.delete(ref);
 }
 
 /** What was thrown, as plain strings: safe to log and to put in a reason whatever the value is. */

@@ -30,6 +30,9 @@ import { serverScopeAcceptor } from './federation/server-scope.ts';
 import { errorFrame } from '../protocol/builders.ts';
 import { encodeFrame } from '../protocol/frame.ts';
 import { startListener, type Listener, type ListenerOptions, type PeerInfo } from './transport/listener.ts';
+import { handlerEnvironment } from './handlers/environment.ts';
+import { loadAdminModules } from './admin/modules.ts';
+import { Reloader, type ReloadResult } from './reload.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 export interface StartOptions {
@@ -43,9 +46,12 @@ export interface StartOptions {
    * (docs/architecture.md): users connected to other nodes are reached through the bus. Not closed by the server.
    */
   readonly cluster?: ClusterOptions;
+  /** The log level was set on the command line (besterd --log-level): a reload does not change it. */
+  readonly logLevelFixed?: boolean;
 }
 
 export interface BesterServer {
+  /** The configuration in force: the one started with, or the last one a reload applied. */
   readonly config: ServerConfig;
   readonly listeners: readonly Listener[];
   readonly registry: SessionRegistry<Session>;
@@ -80,6 +86,14 @@ export interface BesterServer {
    * the connection caps apply, and a refused stream is told why (docs/protocol.md §2.5).
    */
   handle(stream: Duplex, peer: PeerInfo): void;
+  /**
+   * Reloads the configuration (docs/operations.md, "Reloading the configuration"): from `next`, or
+   * else from the file it was loaded from. Never rejects; a config with errors is refused and the
+   * running one kept. Sessions stay connected.
+   */
+  reload(next?: ServerConfig): Promise<ReloadResult>;
+  /** Restarts the handler process of `type` now; false when the daemon does not run one of that type. */
+  restartHandler(type: string): Promise<boolean>;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<BesterServer> {
@@ -161,7 +175,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // docs/protocol.md §9.4.3 (serverInfo `handlers`): the same for server.handlerStatus() and the informer.
   const handlerStatus = (): Array<HandlerStatus & { readonly inFlight: number } & HandlerProtocolStatus> =>
     supervisor.status().map((status) => {
-      const handler = config.handlers.get(status.type);
+      const handler = reloader.config.handlers.get(status.type);
       const use = handler ? handlerPool.describe(handler) : { protocol: 'unknown' as const, connections: 0 };
       return { ...status, inFlight: router.inFlight(status.type), ...use };
     });
@@ -176,6 +190,23 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const gate = new ConnectionGate(config.limits);
   const pending = new PendingLogins<Session>(config.limits.maxUnauthenticated);
+  const reloader = new Reloader(config, {
+    logger,
+    logLevelFixed: options.logLevelFixed === true,
+    events,
+    router,
+    supervisor,
+    pool: handlerPool,
+    federation: fed.federation,
+    limitsChanged: (limits) => {
+      gate.reconfigure(limits);
+      pending.resize(limits.maxUnauthenticated);
+      throttle.reconfigure(limits.loginFailures);
+      login.reconfigure({ maxSessionsPerUser: limits.maxSessionsPerUser, checks: limits.loginChecks });
+      for (const session of sessions) session.limitsChanged();
+    },
+    listeners: () => listeners,
+  });
   const listenerOf = new WeakMap<Session, string>(); // for the metrics: connections by listener kind
   let sessionsOpened = 0;
   /** Any stream becomes a session (the transport seam): listeners call this, and so can embedders and tests. */
@@ -187,7 +218,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     let refusal = gate.admit(address, sessions.size);
     if (refusal === null && !pending.makeRoom()) {
       gate.loggedInOrGone(address);
-      refusal = `too many connections are logging in (limits.maxUnauthenticated = ${config.limits.maxUnauthenticated}), try again later`;
+      refusal = `too many connections are logging in (limits.maxUnauthenticated = ${reloader.config.limits.maxUnauthenticated}), try again later`;
     }
     if (refusal !== null) {
       events.emit('connection.refused', { transport: peer.transport, remote, code: 'too_many_connections', reason: refusal });
@@ -195,7 +226,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       return;
     }
     const session = new Session(stream, peer, {
-      config,
+      get config() {
+        return reloader.config;
+      },
       accounts,
       registry,
       router,
@@ -225,8 +258,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const metrics = adminModules === null ? null : new adminModules.ServerMetrics({
     events,
     handlerTypes: [...config.handlers.keys()],
-    knownType: (type) => config.handlers.has(type),
-    knownPeer: (peer) => config.federation.peers.has(peer),
+    knownType: (type) => reloader.config.handlers.has(type),
+    knownPeer: (peer) => reloader.config.federation.peers.has(peer),
     listeners: () => listeners.map((l) => l.kind),
     connections: () => [...sessions].map((s) => ({ listener: listenerOf.get(s) ?? 'unknown', state: s.state })),
     usersOnline: () => registry.users().length,
@@ -244,7 +277,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (config.informer.enabled) {
       informer = await startInformer({
         registry,
-        config,
+        get config() {
+          return reloader.config;
+        },
         listeners: () => listeners,
         handlerStatus,
         federationStatus: () => fed.federation.status(),
@@ -257,6 +292,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),
+        reload: () => reloader.reload(),
+        restartHandler: (type) => reloader.restartHandler(type),
       });
     }
     await supervisor.start();
@@ -293,7 +330,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let closing: Promise<void> | null = null;
   const hurried = Promise.withResolvers<false>();
   const close = async (): Promise<void> => {
-    const { graceMs } = config.shutdown;
+    const { graceMs } = reloader.config.shutdown;
     logger.info({ graceMs, inProgress: router.activeDispatches }, 'shutting down');
     // Listeners first: nothing new connects. Each resolves once its connections are gone.
     const listenersClosed = Promise.all(listeners.map((l) => l.close()));
@@ -322,7 +359,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   };
 
   return {
-    config,
+    get config() {
+      return reloader.config;
+    },
     listeners,
     registry,
     startedAt,
@@ -336,21 +375,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       if (closing !== null) hurried.resolve(false);
     },
     handle,
+    reload: (next) => reloader.reload(next),
+    restartHandler: (type) => reloader.restartHandler(type),
   };
-}
-
-/**
- * Handlers inherit the daemon's environment, with the folder of the Node.js running the daemon first
- * on PATH: a handler script starting with `#!/usr/bin/env node` runs on the same Node (docs/configuration.md).
- * BESTER_INFORMER_SOCKET names this daemon's informer; never one inherited from elsewhere.
- */
-function handlerEnvironment(config: ServerConfig): NodeJS.ProcessEnv {
-  const nodeDir = path.dirname(process.execPath);
-  const PATH = [nodeDir, ...(process.env.PATH ?? '').split(path.delimiter).filter((p) => p !== '' && p !== nodeDir)];
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: PATH.join(path.delimiter) };
-  delete env.BESTER_INFORMER_SOCKET;
-  if (config.informer.enabled) env.BESTER_INFORMER_SOCKET = config.informer.path;
-  return env;
 }
 
 /** An error frame saying why (§3.5), then the end; destroyed if the peer does not read it soon. */
@@ -367,18 +394,4 @@ async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promi
   while (sessions.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** The admin listener's modules, loaded on demand (they bring prom-client). */
-async function loadAdminModules(): Promise<{
-  ServerMetrics: typeof import('./admin/metrics.ts').ServerMetrics;
-  startAdminListener: typeof import('./admin/admin-listener.ts').startAdminListener;
-  checkReadiness: typeof import('./admin/readiness.ts').checkReadiness;
-}> {
-  const [{ ServerMetrics }, { startAdminListener }, { checkReadiness }] = await Promise.all([
-    import('./admin/metrics.ts'),
-    import('./admin/admin-listener.ts'),
-    import('./admin/readiness.ts'),
-  ]);
-  return { ServerMetrics, startAdminListener, checkReadiness };
 }

@@ -1,7 +1,7 @@
 // Starts a real daemon in this process for integration tests: temp dir, port 0, real SQLite file,
 // real handler processes. Every test gets its own; nothing is shared or fixed.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,11 @@ export interface TestDaemonOptions {
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
   readonly logger?: Logger;
+  /**
+   * Write the config to DIR/server.conf and start from that file, so that server.reload() (and
+   * SIGHUP, `bester reload`) can read it again: rewrite it with writeTestConfig().
+   */
+  readonly configFile?: boolean;
 }
 
 export interface TestDaemon {
@@ -93,9 +98,18 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
   };
 }
 
+/** Writes `raw` (rawConfig's output, or any JSON) as DIR/server.conf; returns its path. */
+export function writeTestConfig(dir: string, raw: unknown): string {
+  const file = path.join(dir, 'server.conf');
+  writeFileSync(file, typeof raw === 'string' ? raw : JSON.stringify(raw, null, 2));
+  return file;
+}
+
 export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDaemon> {
   const dir = tempDir();
-  const { config } = parseConfig(rawConfig(dir, options), { baseDir: dir });
+  const raw = rawConfig(dir, options);
+  const configPath = options.configFile === true ? writeTestConfig(dir, raw) : null;
+  const { config } = parseConfig(raw, { baseDir: dir, configPath });
   const users = options.users ?? { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw' };
   if (config.accounts.kind !== 'sqlite') throw new Error('tests use the SQLite store');
   const store = await openSqliteAccountStore(config.accounts.path);

@@ -11,6 +11,7 @@ import type { JsonObject } from '../../src/protocol/json.ts';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
+import type { ServerConfig } from '../../src/server/config/types.ts';
 import type { Logger } from '../../src/server/log.ts';
 import { startServer, type BesterServer } from '../../src/server/server.ts';
 import { ROOT, rawConfig, tempDir } from './daemon.ts';
@@ -62,6 +63,25 @@ export class TestNode {
   }
 
   async start(federation: Record<string, unknown> = this.spec.federation ?? {}): Promise<this> {
+    const config = this.config(federation);
+    if (config.accounts.kind === 'sqlite') {
+      const store = await openSqliteAccountStore(config.accounts.path);
+      for (const user of this.spec.users ?? []) if (!(await store.has(user))) await store.add(user, `${user}-pw`);
+      await store.close();
+    }
+    this.server = await startServer(config, { logger: this.log.logger });
+    this.port = this.server.listeners[0]!.port!;
+    return this;
+  }
+
+  /** Reloads the running node with another `federation` block (docs/federation.md, "Reloading peers"). */
+  reload(federation: Record<string, unknown>): ReturnType<BesterServer['reload']> {
+    if (this.server === null) throw new Error(`${this.spec.name} is not running`);
+    return this.server.reload(this.config(federation));
+  }
+
+  /** This node's config with `federation` as its federation block (and the port it listens on, once started). */
+  config(federation: Record<string, unknown>): ServerConfig {
     const script = this.spec.script ?? ROUTE_HANDLER;
     const input = (t: string): { input?: 'envelope' } => (this.spec.envelope?.includes(t) === true ? { input: 'envelope' } : {});
     const handlers = Object.fromEntries(this.spec.handlers.map((t) => [t, { binary: process.execPath, args: [script], ...input(t) }]));
@@ -74,15 +94,7 @@ export class TestNode {
       },
     });
     (raw.network as { tcp4: { port: string } }).tcp4.port = String(this.port);
-    const { config } = parseConfig(raw, { baseDir: this.dir });
-    if (config.accounts.kind === 'sqlite') {
-      const store = await openSqliteAccountStore(config.accounts.path);
-      for (const user of this.spec.users ?? []) if (!(await store.has(user))) await store.add(user, `${user}-pw`);
-      await store.close();
-    }
-    this.server = await startServer(config, { logger: this.log.logger });
-    this.port = this.server.listeners[0]!.port!;
-    return this;
+    return parseConfig(raw, { baseDir: this.dir }).config;
   }
 
   async stop(): Promise<void> {

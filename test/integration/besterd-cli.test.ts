@@ -1,12 +1,12 @@
 // The daemon as a process: `besterd CONFIG`, --help, --check, config errors, SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { FAKE_HANDLER, ROOT, tempDir } from '../helpers/daemon.ts';
+import { spawnBesterd } from '../helpers/besterd-process.ts';
 import { loggedIn, message } from '../helpers/raw-client.ts';
 
 const BESTERD = path.join(ROOT, 'src/cli/besterd.ts');
@@ -83,26 +83,10 @@ test('besterd CONFIG runs, serves clients and handlers, and stops cleanly on SIG
   await store.add('alice', 'secret-pw');
   await store.close();
 
-  const child = spawn(process.execPath, [BESTERD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Array<Record<string, unknown>> = [];
-  const lines = createInterface({ input: child.stdout });
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('besterd did not start in 15 s')), 15000);
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      logs.push(entry);
-      if (entry.msg === 'besterd started') {
-        clearTimeout(timer);
-        resolve(entry);
-      }
-    });
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const info = await started;
-  const tcp = (info.listeners as string[]).find((a) => a.startsWith('tcp4://'))!;
-  const port = Number(tcp.split(':').pop());
+  const { child, logs, started, exited } = spawnBesterd(process.execPath, [BESTERD, file], 15_000);
+  const { port } = await started;
 
-  const { client, answer } = await loggedIn({ port }, 'alice', 'secret-pw');
+  const { client, answer } = await loggedIn({ port: port! }, 'alice', 'secret-pw');
   assert.equal((answer as { header: { status: string } }).header.status, 'good');
   client.send(message('fake', 'm1', { to: ['alice'], text: 'to myself' }));
   assert.equal(((await client.next()) as { header: { messageType: string } }).header.messageType, 'receivedMessage');

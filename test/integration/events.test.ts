@@ -21,6 +21,7 @@ describe('core events', () => {
     'handler.called': [],
     delivery: [],
     'delivery.expired': [],
+    'config.reload': [],
     'peer.link': [],
   };
   const clients: RawClient[] = [];

@@ -5,13 +5,13 @@
 // Needs root (or CAP_SYS_ADMIN) for the mount namespace, and util-linux unshare and setpriv;
 // skipped otherwise.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { FAKE_HANDLER, ROOT, tempDir } from '../helpers/daemon.ts';
+import { spawnBesterd } from '../helpers/besterd-process.ts';
 import { loggedIn, message } from '../helpers/raw-client.ts';
 
 function canSandbox(): boolean {
@@ -62,30 +62,12 @@ test('besterd runs under NoNewPrivileges, ProtectSystem=strict (state folder wri
   await store.add('alice', 'sandbox-pw');
   await store.close();
 
-  const child = spawn('unshare', ['-m', 'sh', path.join(dir, 'sandbox.sh'), dir, ROOT, process.execPath, path.join(ROOT, 'src/cli/besterd.ts'), '/mnt/server.conf'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.on('error', () => undefined);
-  let stderr = '';
-  const logs: Array<Record<string, unknown>> = [];
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`besterd did not start in 20 s: ${stderr}`)), 20_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      logs.push(entry);
-      if (entry.msg === 'besterd started') {
-        clearTimeout(timer);
-        resolve(entry);
-      }
-    });
-    void exited.then((code) => reject(new Error(`besterd exited (${code}): ${stderr}\n${JSON.stringify(logs)}`)));
-  });
+  const { child, logs, started, exited, stderr } = spawnBesterd('unshare', [
+    '-m', 'sh', path.join(dir, 'sandbox.sh'), dir, ROOT, process.execPath, path.join(ROOT, 'src/cli/besterd.ts'), '/mnt/server.conf',
+  ]);
   try {
-    const info = await started;
-    const port = Number((info.listeners as string[]).find((a) => a.startsWith('tcp4://'))!.split(':').pop());
-    const { client, answer } = await loggedIn({ port }, 'alice', 'sandbox-pw');
+    const { port } = await started;
+    const { client, answer } = await loggedIn({ port: port! }, 'alice', 'sandbox-pw');
     assert.equal((answer as { header: { status: string } }).header.status, 'good');
     client.send(message('fake', 'm1', { to: ['alice'], text: 'sandboxed' }));
     assert.equal(((await client.next()) as { header: { messageType: string } }).header.messageType, 'receivedMessage');
@@ -94,5 +76,5 @@ test('besterd runs under NoNewPrivileges, ProtectSystem=strict (state folder wri
   } finally {
     child.kill('SIGTERM');
   }
-  assert.equal(await exited, 0, `${stderr}\n${JSON.stringify(logs)}`);
+  assert.equal(await exited, 0, `${stderr()}\n${JSON.stringify(logs)}`);
 });

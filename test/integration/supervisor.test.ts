@@ -12,6 +12,7 @@ import type { HandlerConfig, HandlerSupervisionConfig } from '../../src/server/c
 import { callHandler } from '../../src/server/handlers/handler-call.ts';
 import { HandlerSupervisor } from '../../src/server/handlers/supervisor.ts';
 import { createLogger } from '../../src/server/log.ts';
+import { isAlive } from '../helpers/besterd-process.ts';
 
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'handlers');
 const FAKE_HANDLER = path.join(FIXTURES, 'fake-handler.ts');
@@ -88,14 +89,6 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs = 5000): 
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function logged(pattern: RegExp): LogLine | undefined {
   return logs.find((line) => typeof line.msg === 'string' && pattern.test(line.msg));
@@ -157,7 +150,7 @@ describe('HandlerSupervisor', () => {
     assert.equal(supervisor.statusOf('echo')?.state, 'stopped');
     assert.equal(supervisor.statusOf('echo')?.pid, null);
     assert.equal(supervisor.statusOf('echo')?.lastExit?.code, 0); // the fake handler exits 0 on SIGTERM
-    assert.equal(alive(pid), false);
+    assert.equal(isAlive(pid), false);
     assert.equal(fs.existsSync(echo.socketPath), false);
   });
 
@@ -341,7 +334,7 @@ describe('HandlerSupervisor', () => {
     await starting;
     assert.ok(startResolved);
     assert.ok(performance.now() - stopped < 3000);
-    assert.equal(alive(pid), false);
+    assert.equal(isAlive(pid), false);
     assert.equal(supervisor.statusOf('slow')?.state, 'stopped');
   });
 

@@ -51,6 +51,7 @@ test('counters from the events: an unconfigured type is "other"; a failed call i
   events.emit('delivery.expired', { count: 5 });
   events.emit('connection.refused', { transport: 'stream', remote: 'x', code: 'too_many_connections', reason: 'full' });
   events.emit('connection.closed', { id: 1, reason: 'ping_timeout', user: 'a', loggedIn: true });
+  events.emit('config.reload', { outcome: 'refused', applied: [], restartNeeded: [], errors: ['limits.maxFrameBytes: must be a positive integer'] });
   const m = await lines(metrics);
   assert.equal(m.get('bester_messages_total{type="echo",outcome="good"}'), 1);
   assert.equal(m.get('bester_messages_total{type="other",outcome="unknown_type"}'), 1);
@@ -65,6 +66,8 @@ test('counters from the events: an unconfigured type is "other"; a failed call i
   assert.equal(m.get('bester_offline_expired_total'), 5);
   assert.equal(m.get('bester_connections_refused_total{code="too_many_connections"}'), 1);
   assert.equal(m.get('bester_connections_closed_total{reason="ping_timeout"}'), 1);
+  assert.equal(m.get('bester_config_reloads_total{outcome="refused"}'), 1);
+  assert.equal(m.get('bester_config_reloads_total{outcome="applied"}'), 0, 'every outcome starts at 0');
   metrics.stop();
   events.emit('delivery.expired', { count: 5 });
   assert.equal((await lines(metrics)).get('bester_offline_expired_total'), 5, 'stopped: no more counting');

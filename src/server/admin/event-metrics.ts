@@ -44,6 +44,7 @@ export function countEvents(registry: Registry, events: ServerEvents, bounds: La
   const messages = new Tally();
   const calls = new Tally();
   const recipients = new Tally();
+  const reloads = new Tally();
   const latency = new LatencyHistogram(
     'bester_handler_call_duration_seconds',
     'How long handler calls took, answered or not, by handler type.',
@@ -112,9 +113,18 @@ export function countEvents(registry: Registry, events: ServerEvents, bounds: La
     },
   });
 
+  const reloadsCounter: Counter<'outcome'> = new Counter({
+    name: 'bester_config_reloads_total',
+    help: 'Reloads of the configuration (SIGHUP, bester reload), by outcome: "applied", "refused" (the new config had errors; the running one was kept) or "failed".',
+    labelNames: ['outcome'],
+    registers,
+    collect: () => reloads.copyTo(reloadsCounter, ['outcome']),
+  });
+
   // Series that exist from the start, so that a first event is a change rate() can see.
   for (const outcome of LOGIN_OUTCOMES) logins.add(outcome, '', 0);
   for (const result of ['queued', 'kept', 'undelivered']) recipients.add(result, '', 0);
+  for (const outcome of ['applied', 'refused', 'failed']) reloads.add(outcome, '', 0);
   for (const type of bounds.handlerTypes) {
     messages.add(type, 'good', 0);
     calls.add(type, 'ok', 0);
@@ -138,6 +148,7 @@ export function countEvents(registry: Registry, events: ServerEvents, bounds: La
       if (e.undelivered > 0) recipients.add('undelivered', '', e.undelivered);
     }),
     events.on('delivery.expired', (e) => void (expired += e.count)),
+    events.on('config.reload', (e) => reloads.add(e.outcome)),
   ];
   return {
     latency,

@@ -12,7 +12,11 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
   // Group or other bits on a socket file let other local users connect.
   if (informer.enabled && (informer.mode & 0o077) !== 0) {
     const who = (informer.mode & 0o007) !== 0 ? 'every local user' : "the socket's group";
-    const send = informer.allowSendClients ? ' and deliver to any user (informer.allowSendClients)' : '';
+    const powers = [
+      ...(informer.allowSendClients ? ['deliver to any user (informer.allowSendClients)'] : []),
+      ...(informer.allowControl ? ['reload it and restart its handlers (informer.allowControl)'] : []),
+    ];
+    const send = powers.length > 0 ? ` and ${powers.join(' and ')}` : '';
     c.warn('informer.mode', `${octal(informer.mode)} lets ${who} query the daemon${send}; use 0600 unless that is meant`);
   }
   for (const [i, listener] of config.listeners.entries()) {

@@ -83,6 +83,7 @@ export const DEFAULT_INFORMER = Object.freeze({
   enabled: true,
   mode: 0o600,
   allowSendClients: true,
+  allowControl: true,
 });
 
 export const DEFAULT_OFFLINE: OfflineConfig = Object.freeze({

@@ -94,7 +94,7 @@ function parseUnix(c: Checker, block: RawObject, key: string): UnixListenerConfi
  */
 export function parseInformer(c: Checker, value: unknown, listeners: readonly ListenerConfig[]): InformerConfig {
   const block = c.block(value, 'informer') ?? {};
-  c.unknownKeys(block, 'informer', ['enabled', 'path', 'mode', 'allowSendClients']);
+  c.unknownKeys(block, 'informer', ['enabled', 'path', 'mode', 'allowSendClients', 'allowControl']);
   const rawEnabled = own(block, 'enabled');
   let enabled = c.boolean(rawEnabled, 'informer.enabled', DEFAULT_INFORMER.enabled);
   const unix = listeners.find((l): l is UnixListenerConfig => l.kind === 'unix' && l.path !== '');
@@ -114,6 +114,7 @@ export function parseInformer(c: Checker, value: unknown, listeners: readonly Li
     path: socketPath ?? fallback,
     mode: parseMode(c, own(block, 'mode'), 'informer.mode', DEFAULT_INFORMER.mode),
     allowSendClients: c.boolean(own(block, 'allowSendClients'), 'informer.allowSendClients', DEFAULT_INFORMER.allowSendClients),
+    allowControl: c.boolean(own(block, 'allowControl'), 'informer.allowControl', DEFAULT_INFORMER.allowControl),
   };
 }
 

@@ -214,6 +214,12 @@ export interface InformerConfig {
   readonly mode: number;
   /** Whether the informer's `sendClients` command may deliver to users. */
   readonly allowSendClients: boolean;
+  /**
+   * Whether the informer's `reload` and `restartHandler` commands (`bester reload`, `bester handler
+   * restart`) may be used. Who may connect could signal the daemon anyway (the socket is the
+   * daemon user's, mode 0600 by default); turn it off where the informer's mode lets others in.
+   */
+  readonly allowControl: boolean;
 }
 
 /** Deliveries kept for known users who are offline (docs/protocol.md §4.3.1). */

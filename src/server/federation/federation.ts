@@ -56,6 +56,8 @@ export class Federation {
   readonly nodeId: string;
   readonly counters: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly #o: FederationOptions;
+  /** options.config, until a reload replaces it (reconfigure()). */
+  #config: FederationConfig;
   readonly #links = new Map<string, Link>();
   readonly #replay = new Map<string, ReplayCache>();
   /** Reports waiting for an ack, by `peer\nseq`: resolved true (acknowledged) or false (stop waiting). */
@@ -74,6 +76,7 @@ export class Federation {
 
   constructor(options: FederationOptions) {
     this.#o = options;
+    this.#config = options.config;
     this.nodeId = options.nodeId;
     const every = Math.max(1000, Math.min(60_000, Math.floor(options.config.outboxTtlMs / 10)));
     this.#sweeper = setInterval(() => {
@@ -108,7 +111,7 @@ export class Federation {
       }
       let entry: OutboxEntry;
       try {
-        entry = await this.#o.store.enqueue(fresh, { now: Date.now(), ttlMs: this.#o.config.outboxTtlMs, cap: this.#o.config.outboxCap });
+        entry = await this.#o.store.enqueue(fresh, { now: Date.now(), ttlMs: this.#config.outboxTtlMs, cap: this.#config.outboxCap });
       } catch (err) {
         const e = err instanceof BesterError ? err : new BesterError('store_error', String(err), { cause: err });
         failed.push({ target, code: e.code, reason: e.message });
@@ -138,7 +141,7 @@ export class Federation {
     const link = new InboundLink(
       {
         self: this.nodeId,
-        config: this.#o.config,
+        config: this.#config,
         store: this.#o.store,
         logger: this.#o.logger,
         replayCacheFor: (peer) => {
@@ -198,9 +201,31 @@ export class Federation {
 
   /** Why a new entry could not travel to the peer `key` (our own limits), or null. Legacy links carry anything. */
   #carriable(key: string, entry: Parameters<typeof entryProblem>[0]): string | null {
-    const peer = this.#o.config.peers.get(key);
+    const peer = this.#config.peers.get(key);
     if (!peer || peer.legacy || peer.secret === null) return null;
     return entryProblem(entry, { secret: peer.secret, self: this.nodeId, peer: key }, { maxFrameBytes: this.#o.maxFrameBytes, maxJsonDepth: this.#o.maxJsonDepth });
+  }
+
+  /**
+   * A reload (docs/federation.md, "Reloading peers"): `config` replaces the federation settings, and
+   * the links of the peers named in `renew` (removed, changed, or every peer when other settings
+   * changed) are closed, outbound and inbound. Their messages stay in the outbox: a peer still
+   * configured gets a new link with the new settings now, and reconnects to us with its own; a
+   * removed peer's messages wait until it is configured again or their TTL passes.
+   */
+  reconfigure(config: FederationConfig, renew: readonly string[]): void {
+    if (this.#closed) return;
+    this.#config = config;
+    for (const key of renew) {
+      const link = this.#links.get(key);
+      if (link) {
+        this.#links.delete(key);
+        link.close();
+      }
+      for (const inbound of this.#inbound) if (inbound.peer === key) inbound.retire();
+    }
+    for (const key of renew) if ((this.#waiting[key] ?? 0) > 0 && config.peers.has(key)) this.#linkFor(key)?.kick();
+    for (const key of config.peers.keys()) if (!renew.includes(key) && (this.#waiting[key] ?? 0) > 0) this.#linkFor(key)?.kick();
   }
 
   count(name: string): void {
@@ -224,14 +249,14 @@ export class Federation {
 
   /** The outbox key for a target: a configured peer's name, or `legacy:host:port` when allowed. */
   #resolve(target: string): string | { code: ErrorCode; reason: string } {
-    const peers = this.#o.config.peers;
+    const peers = this.#config.peers;
     if (peers.has(target)) return target;
     const address = parseHostPort(target);
     if (address) {
       for (const peer of peers.values()) {
         if (peer.host !== null && sameHost(peer.host, address.host) && peer.port === address.port) return peer.name;
       }
-      if (this.#o.config.allowUnlistedTargets) return `legacy:${address.host}:${address.port}`;
+      if (this.#config.allowUnlistedTargets) return `legacy:${address.host}:${address.port}`;
     }
     return { code: 'unknown_peer', reason: `"${target}" is not a configured peer` };
   }
@@ -258,13 +283,13 @@ export class Federation {
       waiter?.(true);
     };
     let link: Link | null = null;
-    const peer: PeerConfig | undefined = this.#o.config.peers.get(key);
+    const peer: PeerConfig | undefined = this.#config.peers.get(key);
     const logger = this.#o.logger;
     if (peer && !peer.legacy && peer.secret !== null && peer.host !== null && peer.port !== null) {
       link = new PeerLink({
         self: this.nodeId,
         peer: { ...peer, secret: peer.secret, host: peer.host, port: peer.port },
-        config: this.#o.config,
+        config: this.#config,
         store: this.#o.store,
         maxFrameBytes: this.#o.maxFrameBytes,
         maxJsonDepth: this.#o.maxJsonDepth,
@@ -275,10 +300,10 @@ export class Federation {
         count,
       });
     } else if (peer && peer.legacy && peer.host !== null && peer.port !== null) {
-      link = new LegacyLink({ key, host: peer.host, port: peer.port, config: this.#o.config, store: this.#o.store, logger, onAck, onState });
+      link = new LegacyLink({ key, host: peer.host, port: peer.port, config: this.#config, store: this.#o.store, logger, onAck, onState });
     } else if (key.startsWith('legacy:')) {
       const address = parseHostPort(key.slice('legacy:'.length));
-      if (address) link = new LegacyLink({ key, ...address, config: this.#o.config, store: this.#o.store, logger, onAck, onState });
+      if (address) link = new LegacyLink({ key, ...address, config: this.#config, store: this.#o.store, logger, onAck, onState });
     }
     // A peer with no address only ever connects to us; its messages wait until it is configured with one.
     if (link) this.#links.set(key, link);
@@ -299,8 +324,8 @@ export class Federation {
         resolve(acked);
       };
       const timer = setInterval(() => {
-        if (later() || Date.now() - started >= this.#o.config.ackWaitMs) finish(false);
-      }, Math.min(10, this.#o.config.ackWaitMs));
+        if (later() || Date.now() - started >= this.#config.ackWaitMs) finish(false);
+      }, Math.min(10, this.#config.ackWaitMs));
       this.#waiters.set(key, finish);
     });
   }
@@ -336,7 +361,7 @@ export class Federation {
       this.count('expired');
       const link = this.#links.get(entry.peer);
       if (link instanceof PeerLink) link.forget(entry.seq); // finding 7: its place in the window is free
-      const reason = `not delivered to server "${entry.peer}" within ${Math.round(this.#o.config.outboxTtlMs / 1000)} s`;
+      const reason = `not delivered to server "${entry.peer}" within ${Math.round(this.#config.outboxTtlMs / 1000)} s`;
       this.#o.logger.warn({ peer: entry.peer, seq: entry.seq, id: entry.msgId, sender: entry.sender }, 'outbox message expired');
       this.#o.onUndeliverable(entry, reason);
     }

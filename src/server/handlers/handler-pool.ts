@@ -31,6 +31,10 @@ interface Entry {
 export class HandlerPool {
   readonly #o: HandlerPoolOptions;
   readonly #entries = new Map<string, Entry>();
+  /** Calls in progress per link, so that a retired link is closed only once they have ended. */
+  readonly #calls = new Map<HandlerLink, number>();
+  /** Retired links waiting for their calls to end. */
+  readonly #retiring = new Set<HandlerLink>();
   #closed = false;
 
   constructor(options: HandlerPoolOptions) {
@@ -40,7 +44,20 @@ export class HandlerPool {
   /** The HandlerLink contract (handler-link.ts): resolves with the reply, rejects only with BesterError. `data`: a JsonData (the router), or a plain value. */
   call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
     const input = data instanceof JsonData ? data : new JsonData(data);
-    return this.linkOf(handler).call(input, options);
+    const link = this.linkOf(handler);
+    this.#calls.set(link, (this.#calls.get(link) ?? 0) + 1);
+    const call = link.call(input, options);
+    const ended = (): void => {
+      const left = (this.#calls.get(link) ?? 1) - 1;
+      if (left > 0) {
+        this.#calls.set(link, left);
+        return;
+      }
+      this.#calls.delete(link);
+      if (this.#retiring.delete(link)) link.close();
+    };
+    call.then(ended, ended);
+    return call;
   }
 
   /** What the daemon speaks with the handler's current process, and over how many open connections. Read-only. */
@@ -69,11 +86,25 @@ export class HandlerPool {
     return entry.link;
   }
 
+  /**
+   * A reload changed or removed the handler of `type`: the next call makes a new link with its new
+   * entry; the old link is closed once the calls already on it have ended (they finish as they began).
+   */
+  retire(type: string): void {
+    const entry = this.#entries.get(type);
+    if (entry === undefined) return;
+    this.#entries.delete(type);
+    if ((this.#calls.get(entry.link) ?? 0) === 0) entry.link.close();
+    else this.#retiring.add(entry.link);
+  }
+
   /** Closes every link; calls waiting on them get `handler_bad_reply`. Idempotent. */
   close(): void {
     this.#closed = true;
     for (const entry of this.#entries.values()) entry.link.close();
+    for (const link of this.#retiring) link.close();
     this.#entries.clear();
+    this.#retiring.clear();
   }
 
   #newLink(handler: HandlerConfig, process: number | null | undefined): HandlerLink {

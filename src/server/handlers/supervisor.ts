@@ -30,31 +30,27 @@ export interface HandlerSupervisorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+interface Entry {
+  readonly type: string;
+  readonly managed: ManagedHandler | null;
+}
+
 export class HandlerSupervisor {
-  /** In the order of the handlers map; null for an external handler. */
-  readonly #entries: ReadonlyArray<{ readonly type: string; readonly managed: ManagedHandler | null }>;
+  readonly #o: HandlerSupervisorOptions;
+  /** In the order of the handlers map; `managed` null for an external handler. */
+  #entries: Entry[];
+  /** The handlers as last configured (a reload replaces them: update()). */
+  #handlers: ReadonlyMap<string, HandlerConfig>;
+  #supervision: HandlerSupervisionConfig;
   #starting: Promise<void> | null = null;
+  #updating: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | null = null;
 
   constructor(options: HandlerSupervisorOptions) {
-    const env = options.env ?? process.env;
-    const logger = options.logger;
-    const sockets = new Map([...options.handlers.values()].map((config) => [config.socketPath, config.type] as const));
-    this.#entries = [...options.handlers.values()].map((config) => {
-      const { binary } = config;
-      const managed =
-        binary === null
-          ? null
-          : new ManagedHandler({
-              config: { ...config, binary },
-              supervision: options.supervision,
-              cwd: config.workingDirectory ?? options.cwd,
-              logger,
-              env,
-              otherSockets: new Map([...sockets].filter(([, type]) => type !== config.type)),
-            });
-      return { type: config.type, managed };
-    });
+    this.#o = options;
+    this.#handlers = options.handlers;
+    this.#supervision = options.supervision;
+    this.#entries = [...options.handlers.values()].map((config) => this.#entryFor(config));
   }
 
   /**
@@ -78,6 +74,49 @@ export class HandlerSupervisor {
   }
 
   /**
+   * A reload (docs/operations.md, "Reloading the configuration"): `handlers` is the new map, and
+   * `restart` the types whose process must run anew (added ones start, removed ones stop). Handlers
+   * not named keep running as they are. Resolves once the stopped ones exited and the started ones
+   * are ready or failed their first attempt. Never rejects.
+   */
+  update(handlers: ReadonlyMap<string, HandlerConfig>, supervision: HandlerSupervisionConfig, restart: readonly string[]): Promise<void> {
+    // One change at a time: a restart asked for during a reload waits for it.
+    const run = this.#updating.then(() => this.#update(handlers, supervision, restart));
+    this.#updating = run;
+    return run;
+  }
+
+  async #update(handlers: ReadonlyMap<string, HandlerConfig>, supervision: HandlerSupervisionConfig, restart: readonly string[]): Promise<void> {
+    if (this.#stopping) return;
+    this.#handlers = handlers;
+    this.#supervision = supervision;
+    const old = new Map(this.#entries.map((entry) => [entry.type, entry]));
+    const stopping: Array<Promise<void>> = [];
+    for (const [type, entry] of old) {
+      if (!handlers.has(type) || restart.includes(type)) stopping.push(entry.managed?.stop() ?? Promise.resolve());
+    }
+    // A restarted handler's new process binds the same socket: the old one must be gone first.
+    await Promise.all(stopping);
+    if (this.#stopping) return;
+    this.#entries = [...handlers.values()].map((config) => {
+      const kept = old.get(config.type);
+      return kept !== undefined && !restart.includes(config.type) ? kept : this.#entryFor(config);
+    });
+    const fresh = this.#entries.filter((entry) => entry !== old.get(entry.type));
+    await Promise.all(fresh.flatMap((entry) => (entry.managed ? [entry.managed.start()] : [])));
+  }
+
+  /** Restarts one handler now (`bester handler restart TYPE`): false when there is no such handler or the daemon does not run it. */
+  async restart(type: string): Promise<boolean> {
+    const entry = this.#entries.find((candidate) => candidate.type === type);
+    if (entry?.managed == null || this.#stopping) return false;
+    await this.#updating; // a reload in progress may have changed or removed it
+    if (!this.#handlers.has(type)) return false;
+    await this.update(this.#handlers, this.#supervision, [type]);
+    return true;
+  }
+
+  /**
    * SIGTERM each child, SIGKILL after stopTimeoutMs, wait for exits, remove the socket files of
    * handlers it started. Idempotent; safe to call while a start or a restart is pending (cancels it).
    */
@@ -86,12 +125,27 @@ export class HandlerSupervisor {
     return this.#stopping;
   }
 
+  #entryFor(config: HandlerConfig): Entry {
+    const { binary } = config;
+    if (binary === null) return { type: config.type, managed: null };
+    const others = [...this.#handlers.values()].filter((other) => other.type !== config.type);
+    const managed = new ManagedHandler({
+      config: { ...config, binary },
+      supervision: this.#supervision,
+      cwd: config.workingDirectory ?? this.#o.cwd,
+      logger: this.#o.logger,
+      env: this.#o.env ?? process.env,
+      otherSockets: new Map(others.map((other) => [other.socketPath, other.type] as const)),
+    });
+    return { type: config.type, managed };
+  }
+
   #managed(): ManagedHandler[] {
     return this.#entries.flatMap((entry) => (entry.managed ? [entry.managed] : []));
   }
 }
 
-function statusOfEntry(entry: { readonly type: string; readonly managed: ManagedHandler | null }): HandlerStatus {
+function statusOfEntry(entry: Entry): HandlerStatus {
   if (entry.managed) return entry.managed.status();
   return { type: entry.type, state: 'external', pid: null, restarts: 0, lastExit: null, managed: false };
 }

@@ -6,6 +6,7 @@ import { usernameKey } from '../../protocol/username.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
+import type { ReloadResult } from '../reload.ts';
 import type { Logger } from '../log.ts';
 import { deliverToUsers } from '../routing/delivery.ts';
 import { recipients } from '../routing/route-plan.ts';
@@ -31,6 +32,10 @@ export interface InformerContext {
   /** The daemon's version (package.json). */
   readonly version: string;
   readonly logger: Logger;
+  /** §9.4.6 (ours): reloads the configuration (absent: the command is unknown). */
+  readonly reload?: () => Promise<ReloadResult>;
+  /** §9.4.7 (ours): restarts one handler's process now; false when the daemon does not run it. */
+  readonly restartHandler?: (type: string) => Promise<boolean>;
 }
 
 export interface CommandResult {
@@ -39,9 +44,10 @@ export interface CommandResult {
   readonly close?: boolean;
 }
 
-type Command = (ctx: InformerContext, data: unknown) => CommandResult;
+type Command = (ctx: InformerContext, data: unknown) => CommandResult | Promise<CommandResult>;
 
 export const SEND_CLIENTS_DISABLED = "sendClients through the informer is disabled by the server's configuration";
+export const CONTROL_DISABLED = "reload and restartHandler through the informer are disabled by the server's configuration (informer.allowControl)";
 
 // A Map, so that a command named "__proto__" or "constructor" is simply unknown.
 const COMMANDS = new Map<string, Command>([
@@ -50,9 +56,11 @@ const COMMANDS = new Map<string, Command>([
   ['serverInfo', (ctx) => ({ answer: success(serverInfo(ctx)) })],
   ['quit', () => ({ answer: success(null), close: true })],
   ['sendClients', sendClients],
+  ['reload', reload],
+  ['restartHandler', restartHandler],
 ]);
 
-export function runCommand(ctx: InformerContext, request: InformerRequest): CommandResult {
+export function runCommand(ctx: InformerContext, request: InformerRequest): CommandResult | Promise<CommandResult> {
   const command = COMMANDS.get(request.type);
   if (command === undefined) {
     const known = [...COMMANDS.keys()].join(', ');
@@ -113,4 +121,28 @@ function sendClients(ctx: InformerContext, data: unknown): CommandResult {
   const result = deliverToUsers(ctx.registry, recipients(users), deliveryJson(type, new JsonData(parsed.value.data)));
   ctx.logger.debug({ type, delivered: result.delivered.length, undelivered: result.undelivered.length }, 'informer sendClients');
   return { answer: success({ delivered: result.delivered, undelivered: result.undelivered }) };
+}
+
+/**
+ * §9.4.6 (ours): reads the config file again and applies it (docs/operations.md). Answers
+ * `{applied, restartNeeded}`, or a failure listing the config's errors (the running one is kept).
+ */
+async function reload(ctx: InformerContext): Promise<CommandResult> {
+  if (ctx.reload === undefined) return { answer: failure('reload is not available on this server') };
+  if (!ctx.config.informer.allowControl) return { answer: failure(CONTROL_DISABLED) };
+  const result = await ctx.reload();
+  if (!result.ok) return { answer: failure(`the configuration was refused, the running one is kept:\n${result.errors.join('\n')}`) };
+  return { answer: success({ applied: result.applied, restartNeeded: result.restartNeeded }) };
+}
+
+/** §9.4.7 (ours): `data` is a handler type; answers true once its new process was started. */
+async function restartHandler(ctx: InformerContext, data: unknown): Promise<CommandResult> {
+  if (ctx.restartHandler === undefined) return { answer: failure('restartHandler is not available on this server') };
+  if (!ctx.config.informer.allowControl) return { answer: failure(CONTROL_DISABLED) };
+  if (typeof data !== 'string') return { answer: failure('restartHandler data must be a handler type (a string)') };
+  if (!(await ctx.restartHandler(data))) {
+    const why = ctx.config.handlers.has(data) ? 'the daemon does not start it (it has no handlerBinary)' : 'no handler of that type is configured';
+    return { answer: failure(`cannot restart handler ${JSON.stringify(data)}: ${why}`) };
+  }
+  return { answer: success(true) };
 }

@@ -6,8 +6,8 @@ import type { Duplex } from 'node:stream';
 import { FrameConnection } from '../../framing/frame-connection.ts';
 import type { Logger } from '../log.ts';
 import { startListener } from '../transport/listener.ts';
-import { runCommand, type InformerContext } from './commands.ts';
-import { failure, parseRequest } from './request.ts';
+import { runCommand, type CommandResult, type InformerContext } from './commands.ts';
+import { failure, parseRequest, type InformerRequest } from './request.ts';
 
 export type { InformerContext } from './commands.ts';
 
@@ -48,6 +48,8 @@ class InformerConnection {
   readonly #ctx: InformerContext;
   readonly #log: Logger;
   readonly #closed: Promise<void>;
+  /** The last request's answer: the next one is sent after it. Never rejects. */
+  #turn: Promise<void> = Promise.resolve();
 
   constructor(stream: Duplex, ctx: InformerContext, logger: Logger, onClosed: () => void) {
     this.#ctx = ctx;
@@ -66,7 +68,7 @@ class InformerConnection {
           this.#conn.send(failure(err.message));
           this.#conn.close();
         },
-        ended: () => this.#conn.close(), // every request was answered as it came
+        ended: () => void this.#turn.then(() => this.#conn.close()), // once every request was answered, in order
         closed: () => {
           this.#log.debug('informer connection closed');
           onClosed();
@@ -87,19 +89,21 @@ class InformerConnection {
 
   #onFrame(body: Buffer): void {
     const parsed = parseRequest(body, this.#ctx.config.limits.maxJsonDepth);
-    if (!parsed.ok) {
-      this.#conn.send(failure(parsed.error));
-      return;
-    }
-    this.#log.trace({ command: parsed.request.type, data: parsed.request.data }, 'informer request');
-    let result;
+    // Answers go out in the order of the requests, also behind a command that takes time (reload).
+    this.#turn = this.#turn.then((): CommandResult | Promise<CommandResult> => (parsed.ok ? this.#run(parsed.request) : { answer: failure(parsed.error) })).then((result) => {
+      this.#conn.send(result.answer);
+      if (result.close === true) this.#conn.close();
+    });
+  }
+
+  /** Never rejects: a command that throws is answered `internal error`. */
+  async #run(request: InformerRequest): Promise<CommandResult> {
+    this.#log.trace({ command: request.type, data: request.data }, 'informer request');
     try {
-      result = runCommand(this.#ctx, parsed.request);
+      return await runCommand(this.#ctx, request);
     } catch (err) {
-      this.#log.error({ err, command: parsed.request.type }, 'informer command failed');
-      result = { answer: failure('internal error') };
+      this.#log.error({ err, command: request.type }, 'informer command failed');
+      return { answer: failure('internal error') };
     }
-    this.#conn.send(result.answer);
-    if (result.close === true) this.#conn.close();
   }
 }

@@ -39,14 +39,22 @@ export interface HandlerChainOptions {
 }
 
 export class HandlerChain {
-  readonly #o: HandlerChainOptions;
+  #o: HandlerChainOptions;
   /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
   readonly #gate = new FairHandlerGate();
   readonly #hasHandler: (type: string) => boolean;
 
   constructor(options: HandlerChainOptions) {
     this.#o = options;
-    this.#hasHandler = (type) => options.handlers.has(type);
+    this.#hasHandler = (type) => this.#o.handlers.has(type);
+  }
+
+  /**
+   * A reload changed the handlers or the limits: the next message and the next hop use them. Calls
+   * in progress finish with the entry they started with.
+   */
+  reconfigure(handlers: ReadonlyMap<string, HandlerConfig>, limits: LimitsConfig): void {
+    this.#o = { ...this.#o, handlers, limits };
   }
 
   /** Calls to the handler for `type` in progress now. */

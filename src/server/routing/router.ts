@@ -74,6 +74,11 @@ export class Router {
     });
   }
 
+  /** A reload changed the handlers or the limits (handler-chain.ts). */
+  reconfigure(handlers: ReadonlyMap<string, HandlerConfig>, limits: LimitsConfig): void {
+    this.#chain.reconfigure(handlers, limits);
+  }
+
   /** Calls to the handler for `type` in progress now. */
   inFlight(type: string): number {
     return this.#chain.inFlight(type);

@@ -35,10 +35,15 @@ function expandIPv6(address: string): string[] {
 }
 
 export class ConnectionGate {
-  readonly #limits: LimitsConfig;
+  #limits: LimitsConfig;
   readonly #pendingByAddress = new Map<string, number>();
 
   constructor(limits: LimitsConfig) {
+    this.#limits = limits;
+  }
+
+  /** A reload changed the limits: they apply to the next connection. */
+  reconfigure(limits: LimitsConfig): void {
     this.#limits = limits;
   }
 

@@ -23,7 +23,7 @@ interface Job {
 }
 
 export class LoginQueue {
-  readonly #limits: LoginQueueLimits;
+  #limits: LoginQueueLimits;
   /** Recent failed logins of an address key: lower runs first. */
   readonly #failures: (key: string) => number;
   readonly #waiting: Job[] = [];
@@ -35,6 +35,15 @@ export class LoginQueue {
   constructor(limits: LoginQueueLimits, failures: (key: string) => number = () => 0) {
     this.#limits = limits;
     this.#failures = failures;
+  }
+
+  /**
+   * A reload changed limits.loginChecks: they apply to the next check. Checks already waiting keep
+   * their place; with a higher maxRunning the ones waiting start now.
+   */
+  reconfigure(limits: LoginQueueLimits): void {
+    this.#limits = limits;
+    this.#pump();
   }
 
   /** Checks running now, and waiting (diagnostics, tests). */

@@ -31,8 +31,8 @@ interface Entry {
 
 class Window {
   readonly #entries = new Map<string, Entry>();
-  readonly #max: number;
-  readonly #limits: LoginFailureLimits;
+  #max: number;
+  #limits: LoginFailureLimits;
   readonly #maxKeys: number;
   #lastSweep = 0;
 
@@ -40,6 +40,12 @@ class Window {
     this.#max = max;
     this.#limits = limits;
     this.#maxKeys = maxKeys;
+  }
+
+  /** A reload changed the limits: failures already counted stay, judged by the new ones. */
+  reconfigure(max: number, limits: LoginFailureLimits): void {
+    this.#max = max;
+    this.#limits = limits;
   }
 
   get size(): number {
@@ -125,6 +131,12 @@ export class LoginThrottle {
     this.#byAddress = new Window(options.limits.maxPerAddress, options.limits, maxKeys);
     this.#byUser = new Window(options.limits.maxPerUser, options.limits, maxKeys);
     this.#now = options.now ?? Date.now;
+  }
+
+  /** A reload changed limits.loginFailures. */
+  reconfigure(limits: LoginFailureLimits): void {
+    this.#byAddress.reconfigure(limits.maxPerAddress, limits);
+    this.#byUser.reconfigure(limits.maxPerUser, limits);
   }
 
   /** Keys tracked now (for tests and diagnostics). */

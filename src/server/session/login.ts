@@ -60,13 +60,19 @@ const STORE_FAILED = Symbol('store failed');
 type StoreFailed = typeof STORE_FAILED;
 
 export class Login {
-  readonly #o: LoginOptions;
+  #o: LoginOptions;
   readonly #queue: LoginQueue | null;
 
   constructor(options: LoginOptions) {
     this.#o = options;
     const { throttle, checks } = options;
     this.#queue = checks === undefined ? null : new LoginQueue(checks, (key) => (key === LOCAL_KEY ? 0 : (throttle?.failuresOf(key) ?? 0)));
+  }
+
+  /** A reload changed limits.maxSessionsPerUser or limits.loginChecks: they apply to the next login. */
+  reconfigure(limits: { readonly maxSessionsPerUser: number; readonly checks: LoginQueueLimits }): void {
+    this.#o = { ...this.#o, maxSessionsPerUser: limits.maxSessionsPerUser, checks: limits.checks };
+    this.#queue?.reconfigure(limits.checks);
   }
 
   /**

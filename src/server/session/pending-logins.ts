@@ -11,11 +11,19 @@ export interface Evictable {
 }
 
 export class PendingLogins<T extends Evictable = Evictable> {
-  readonly #max: number;
+  #max: number;
   /** Waiting for their login, oldest first; the value: the login arrived. */
   readonly #waiting = new Map<T, boolean>();
 
   constructor(max: number) {
+    this.#max = max;
+  }
+
+  /**
+   * A reload changed limits.maxUnauthenticated. A lower maximum evicts no one now: connections
+   * past it close as they log in or time out, and new ones make room as usual.
+   */
+  resize(max: number): void {
     this.#max = max;
   }
 

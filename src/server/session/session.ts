@@ -230,6 +230,11 @@ export class Session implements PipelineHost {
     this.#reportFatal(AUTH_ID, decision.code, decision.reason);
   }
 
+  /** A reload changed the limits: a logged-in connection takes the new frame limit now (the rest apply as they are read). */
+  limitsChanged(): void {
+    if (this.state === 'client') this.#conn.maxFrameBytes = this.#ctx.config.limits.maxFrameBytes;
+  }
+
   #loggedIn(username: string): void {
     this.#leavePending();
     this.#clearLoginTimer();
