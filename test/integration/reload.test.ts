@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ServerEventMap } from '../../src/server/events.ts';
 import { createLogger } from '../../src/server/log.ts';
+import { connectInformer } from '../../src/sdk/informer.ts';
 import { rawConfig, startTestDaemon, writeTestConfig, type TestDaemon, type TestDaemonOptions } from '../helpers/daemon.ts';
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
 import { isAlive } from '../helpers/besterd-process.ts';
@@ -180,5 +181,30 @@ describe('reload under load', () => {
     assert.deepEqual(result.restartNeeded, ['network']);
     assert.equal(d.server.config.limits.maxSessionsPerUser, 3);
     assert.equal(d.server.config.listeners.length, 2, 'the listeners that run are the ones in force');
+  });
+});
+
+describe('reload through the informer', () => {
+  test('reload and restartHandler answer in order, and are refused when informer.allowControl is false', async () => {
+    const on = await startTestDaemon({ configFile: true, handlers: { echo: {} } });
+    const off = await startTestDaemon({ configFile: true, handlers: { echo: {} }, extra: { informer: { allowControl: false } } });
+    try {
+      const informer = await connectInformer(on.server.informerPath!);
+      // Sent together: the answers come back in the order asked, the slow reload first.
+      const [reloaded, online, restarted] = await Promise.all([informer.reload(), informer.listClients(), informer.restartHandler('echo')]);
+      assert.deepEqual(reloaded, { applied: [], restartNeeded: [] });
+      assert.deepEqual(online, []);
+      assert.equal(restarted, undefined);
+      await informer.close();
+
+      const refused = await connectInformer(off.server.informerPath!);
+      await assert.rejects(refused.reload(), /disabled by the server's configuration \(informer\.allowControl\)/);
+      await assert.rejects(refused.restartHandler('echo'), /informer\.allowControl/);
+      assert.deepEqual(await refused.listClients(), [], 'the connection stays usable');
+      await refused.close();
+    } finally {
+      await on.close();
+      await off.close();
+    }
   });
 });

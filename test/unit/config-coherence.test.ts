@@ -24,8 +24,10 @@ describe('config checked across blocks', () => {
 
   test('an informer socket others can open is warned about, saying what they could do', () => {
     const { warnings } = parse({ informer: { mode: '0777' } });
-    assert.deepEqual(warnings, ['informer.mode: 0777 lets every local user query the daemon and deliver to any user (informer.allowSendClients); use 0600 unless that is meant']);
-    assert.match(parse({ informer: { mode: '0660', allowSendClients: false } }).warnings[0] ?? '', /^informer\.mode: 0660 lets the socket's group query the daemon; use 0600/);
+    assert.deepEqual(warnings, [
+      'informer.mode: 0777 lets every local user query the daemon and deliver to any user (informer.allowSendClients) and reload it and restart its handlers (informer.allowControl); use 0600 unless that is meant',
+    ]);
+    assert.match(parse({ informer: { mode: '0660', allowSendClients: false, allowControl: false } }).warnings[0] ?? '', /^informer\.mode: 0660 lets the socket's group query the daemon; use 0600/);
     assert.match(parse({ network: { types: ['unix'], unix: { address: 'b.sock', mode: '0666' } } }).warnings[0] ?? '', /^network\.unix\.mode: 0666 .*every local user connect/);
   });
 

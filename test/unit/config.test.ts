@@ -508,12 +508,13 @@ await describe('check-config', async () => {
 await describe('the informer block', async () => {
   const informerOf = (raw: Record<string, unknown>) => parse(raw).config.informer;
 
-  await test('defaults: on, beside the first unix listener (else in the config folder), 0600, sendClients allowed', () => {
+  await test('defaults: on, beside the first unix listener (else in the config folder), 0600, sendClients and control allowed', () => {
     assert.deepEqual(informerOf({ network: TCP }), {
       enabled: true,
       path: '/srv/bester/informer.sock',
       mode: 0o600,
       allowSendClients: true,
+      allowControl: true,
     });
     assert.equal(informerOf({ network: { unix: { address: 'run/b.sock' }, ...TCP } }).path, '/srv/bester/run/informer.sock');
     assert.equal(informerOf({ network: { unix: { address: '/run/bester/b.sock' } } }).path, '/run/bester/informer.sock');
@@ -523,11 +524,12 @@ await describe('the informer block', async () => {
   });
 
   await test('every key is read; a relative path resolves from the config folder', () => {
-    assert.deepEqual(informerOf({ network: TCP, informer: { enabled: false, path: 'x/i.sock', mode: '0660', allowSendClients: false } }), {
+    assert.deepEqual(informerOf({ network: TCP, informer: { enabled: false, path: 'x/i.sock', mode: '0660', allowSendClients: false, allowControl: false } }), {
       enabled: false,
       path: '/srv/bester/x/i.sock',
       mode: 0o660,
       allowSendClients: false,
+      allowControl: false,
     });
     assert.equal(informerOf({ network: TCP, informer: { path: '../i.sock' } }).path, '/srv/i.sock');
     assert.equal(informerOf({ network: TCP, informer: { path: '/run/i.sock', mode: 0o640 } }).path, '/run/i.sock');
