@@ -44,6 +44,10 @@ export const ENDED_MID_FRAME = 'the connection ended in the middle of a frame';
 /** No per-connection limit on queued bytes (an owner that bounds its writes itself, e.g. one request per call). */
 export const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
+/** The stream's back-reference to its connection: the stream listeners are shared functions, not closures per connection. */
+const OWNER = Symbol('FrameConnection');
+type Owned = Duplex & { [OWNER]?: FrameConnection | undefined };
+
 export class FrameConnection implements FrameSink {
   /** The owner's name for it (a peer address, a socket path), for errors and logs. */
   readonly label: string;
@@ -73,28 +77,45 @@ export class FrameConnection implements FrameSink {
     this.#uncork = options.coalesceWrites === true ? () => this.#endCork() : null;
     // The connection is the decoder's sink itself: no sink object or closures per connection.
     this.#decoder = new FrameDecoder(this, options.maxFrameBytes);
-    stream.on('data', this.#onData);
-    stream.on('error', this.#onError);
-    stream.on('close', this.#onClose);
-    stream.on('end', this.#onEnd);
-    if (this.#writeStallMs > 0) {
-      this.#onDrain = () => this.#clearStallTimer();
-      stream.on('drain', this.#onDrain);
-    }
+    (stream as Owned)[OWNER] = this;
+    stream.on('data', FrameConnection.#onData);
+    stream.on('error', FrameConnection.#onError);
+    stream.on('close', FrameConnection.#onClose);
+    stream.on('end', FrameConnection.#onEnd);
+    if (this.#writeStallMs > 0) stream.on('drain', FrameConnection.#onDrain);
   }
 
-  // Stream listeners: bound once per connection (arrow fields), removable by release().
-  readonly #onData = (chunk: Buffer): void => this.#decoder.push(chunk);
-  readonly #onError = (err: Error): void => this.#finish(err);
-  readonly #onClose = (): void => this.#finish(null);
-  #onDrain: (() => void) | null = null;
+  // Stream listeners: one function each for every connection (called with the stream as `this`,
+  // which names its connection), so that an idle connection holds no closures (docs/performance.md,
+  // idle connections); removable by release().
+  static #onData(this: Owned, chunk: Buffer): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#decoder.push(chunk);
+  }
+
+  static #onError(this: Owned, err: Error): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#finish(err);
+  }
+
+  static #onClose(this: Owned): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#finish(null);
+  }
+
+  static #onDrain(this: Owned): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#clearStallTimer();
+  }
+
   /** A peer that half-closes is done sending; its owner answers what it has, then closes. */
-  readonly #onEnd = (): void => {
-    if (this.#closing) return;
-    if (this.#decoder.midFrame) {
-      this.#events.protocolError(new BesterError('malformed_frame', ENDED_MID_FRAME));
-    } else this.#events.ended();
-  };
+  static #onEnd(this: Owned): void {
+    const conn = this[OWNER];
+    if (conn === undefined || conn.#closing) return;
+    if (conn.#decoder.midFrame) {
+      conn.#events.protocolError(new BesterError('malformed_frame', ENDED_MID_FRAME));
+    } else conn.#events.ended();
+  }
 
   /** FrameSink: a complete frame from the decoder. Not for owners. */
   frame(body: Buffer): void {
@@ -225,11 +246,12 @@ export class FrameConnection implements FrameSink {
     this.#clearStallTimer();
     this.#decoder.stop();
     const stream = this.#stream;
-    stream.off('data', this.#onData);
-    stream.off('error', this.#onError);
-    stream.off('close', this.#onClose);
-    stream.off('end', this.#onEnd);
-    if (this.#onDrain !== null) stream.off('drain', this.#onDrain);
+    stream.off('data', FrameConnection.#onData);
+    stream.off('error', FrameConnection.#onError);
+    stream.off('close', FrameConnection.#onClose);
+    stream.off('end', FrameConnection.#onEnd);
+    stream.off('drain', FrameConnection.#onDrain);
+    (stream as Owned)[OWNER] = undefined;
     return stream;
   }
 

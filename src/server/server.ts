@@ -18,7 +18,7 @@ import { ClusterNode, type ClusterOptions } from './presence/cluster-node.ts';
 import { openRedisCluster, type RedisCluster } from './redis/cluster-stores.ts';
 import type { OfflineQueue } from './storage/offline-queue.ts';
 import { SessionRegistry } from './session/registry.ts';
-import { Session } from './session/session.ts';
+import { Session, type SessionContext } from './session/session.ts';
 import { addressKey, ConnectionGate } from './session/connection-gate.ts';
 import { PendingLogins } from './session/pending-logins.ts';
 import { LoginThrottle } from './session/login-throttle.ts';
@@ -209,6 +209,24 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const listenerOf = new WeakMap<Session, string>(); // for the metrics: connections by listener kind
   let sessionsOpened = 0;
+  // One context for every session: what a connection holds of its own stays small (docs/performance.md, idle connections).
+  const sessionContext: SessionContext = {
+    get config() {
+      return reloader.config;
+    },
+    accounts,
+    registry,
+    router,
+    logger: sessionLogger,
+    login,
+    serverScope,
+    ...(offline ? { offline } : {}),
+    onClosed: (s) => sessions.delete(s),
+    events,
+    throttle,
+    gate,
+    pending,
+  };
   /** Any stream becomes a session (the transport seam): listeners call this, and so can embedders and tests. */
   const handle = (stream: Duplex, peer: PeerInfo): void => {
     stream.on('error', () => undefined); // the session adds its own; this covers the gap before it
@@ -225,23 +243,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       refuse(stream, refusal);
       return;
     }
-    const session = new Session(stream, peer, {
-      get config() {
-        return reloader.config;
-      },
-      accounts,
-      registry,
-      router,
-      logger: sessionLogger,
-      login,
-      serverScope,
-      ...(offline ? { offline } : {}),
-      onClosed: (s) => sessions.delete(s),
-      events,
-      throttle,
-      gate,
-      pending,
-    }, ++sessionsOpened, address);
+    const session = new Session(stream, peer, sessionContext, ++sessionsOpened, address);
     sessions.add(session);
     listenerOf.set(session, peer.transport);
   };

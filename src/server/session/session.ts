@@ -11,7 +11,7 @@ import { parseFrameText } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
 import type { Logger } from '../log.ts';
-import { FrameConnection } from '../../framing/frame-connection.ts';
+import { FrameConnection, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import type { PeerInfo } from '../transport/listener.ts';
 import type { CloseReason } from './close-counters.ts';
 import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink } from './first-frame.ts';
@@ -27,7 +27,7 @@ export type { SessionContext, SessionState } from './session-context.ts';
 const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
 
 
-export class Session implements PipelineHost {
+export class Session implements PipelineHost, FrameConnectionEvents {
   readonly id: number;
   state: SessionState = 'awaitingFirst';
   username: string | null = null;
@@ -57,18 +57,11 @@ export class Session implements PipelineHost {
     this.#ctx = ctx;
     this.#address = address;
     this.#remote = remote;
+    // The session is its connection's events object itself: no closures per connection (idle connections).
     this.#conn = new FrameConnection(
       stream,
       remote,
-      {
-        frame: (body) => this.#onFrame(body),
-        protocolError: (err) => this.#fatal(err.code, err.message),
-        ended: () => {
-          this.#peerEnded = true;
-          this.#closeIfIdle();
-        },
-        closed: (err) => this.#onClosed(err),
-      },
+      this,
       {
         maxFrameBytes: ctx.config.limits.maxLoginFrameBytes,
         maxOutboundBytes: ctx.config.limits.maxOutboundBytes,
@@ -84,6 +77,24 @@ export class Session implements PipelineHost {
     this.#loginTimer.unref();
   }
 
+
+  // FrameConnectionEvents (framing/frame-connection.ts): called by this session's connection only.
+  frame(body: Buffer): void {
+    this.#onFrame(body);
+  }
+
+  protocolError(err: BesterError): void {
+    this.#fatal(err.code, err.message);
+  }
+
+  ended(): void {
+    this.#peerEnded = true;
+    this.#closeIfIdle();
+  }
+
+  closed(err: Error | null): void {
+    this.#onClosed(err);
+  }
 
   get #log(): Logger {
     return (this.#logger ??= this.#ctx.logger.child({ conn: this.id, remote: this.#remote }));
