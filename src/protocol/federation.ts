@@ -2,7 +2,7 @@
 // Every frame in both directions is sealed with HMAC-SHA256 over a canonical string made of the
 // sender's node id, the receiver's node id, a timestamp, a random nonce, and the payload's JSON text.
 // Pure: no I/O; the replay cache is a small class the caller keeps per peer.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
 import { JsonData, jsonMemberText } from './json-text.ts';
@@ -171,6 +171,19 @@ export type AckStatus = 'ok' | 'duplicate' | 'refused';
  */
 export function payloadDigest(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+}
+
+/** Texts from this length on are hashed on libuv's thread pool by payloadDigestAsync. */
+const POOL_HASH_LENGTH = 64 * 1024;
+
+/**
+ * payloadDigest without holding the event loop for a big text (a MiB takes a few ms): WebCrypto
+ * hashes on the thread pool; only the UTF-8 copy is made here. Small texts are hashed at once.
+ */
+export async function payloadDigestAsync(text: string): Promise<string> {
+  if (text.length < POOL_HASH_LENGTH) return payloadDigest(text);
+  const hash = await webcrypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  return Buffer.from(hash, 0, 16).toString('hex');
 }
 
 /** The receiver's limits and window as its welcome states them (§3.1); absent fields: the sender's own. */

@@ -2,7 +2,7 @@
 // payload's text as it came, the message's data keeps its text slice and is not serialised again.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { open, readPeerMessage, ReplayCache, seal } from '../../src/protocol/federation.ts';
+import { open, payloadDigest, payloadDigestAsync, readPeerMessage, ReplayCache, seal } from '../../src/protocol/federation.ts';
 import type { JsonObject } from '../../src/protocol/json.ts';
 import { JsonData } from '../../src/protocol/json-text.ts';
 
@@ -75,5 +75,11 @@ describe('a peer frame read with its text', () => {
     assert.equal(data.value, value, 'parsed once');
     assert.equal(data.text, '{"a":[1,2]}');
     assert.deepEqual(data.member(['a'], [1, 2]).text, '[1,2]');
+  });
+
+  test('a fingerprint taken off the event loop is the same as one taken at once, for any size and any text', async () => {
+    for (const text of ['{}', JSON.stringify({ blob: 'é€😀"\\'.repeat(30_000) }), JSON.stringify({ blob: 'x'.repeat(1_000_000) })]) {
+      assert.equal(await payloadDigestAsync(text), payloadDigest(text));
+    }
   });
 });

@@ -10,7 +10,7 @@
 import { errorFrame } from '../../protocol/builders.ts';
 import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
 import {
-  ACK, HELLO, open, payloadDigest, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
+  ACK, HELLO, open, payloadDigestAsync, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
   type AckStatus, type PeerMessage,
 } from '../../protocol/federation.ts';
 import { own, type JsonObject } from '../../protocol/json.ts';
@@ -250,8 +250,8 @@ export class InboundLink {
       this.#ack(message.seq, 'duplicate');
       return;
     }
-    // §3.6: taken here, not when the frame was read: the read turn of a big frame stays shorter.
-    const digest = payloadDigest(text);
+    // §3.6: taken here, not when the frame was read, and a big one off the event loop: local clients wait less.
+    const digest = await payloadDigestAsync(text);
     const problem = senderProblem(message.sender);
     if (problem !== null) {
       // §3.2: refused, not processed; the sender's server hears why and tells its user.
