@@ -2,9 +2,10 @@
 // Every frame in both directions is sealed with HMAC-SHA256 over a canonical string made of the
 // sender's node id, the receiver's node id, a timestamp, a random nonce, and the payload's JSON text.
 // Pure: no I/O; the replay cache is a small class the caller keeps per peer.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
+import { JsonData, jsonMemberText } from './json-text.ts';
 import { canonicalUsername } from './username.ts';
 
 export const FEDERATION_VERSION = 1;
@@ -32,6 +33,11 @@ function canonical(from: string, to: string, ts: number, nonce: string, payloadJ
 
 function mac(secret: string, text: string): string {
   return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+}
+
+/** The MAC of `canonical(...)` fed in two parts: the payload text (up to a MiB) is not copied into one string. */
+function payloadMac(secret: string, s: Seal, payloadJson: string): string {
+  return createHmac('sha256', secret).update(canonical(s.from, s.to, s.ts, s.nonce, ''), 'utf8').update(payloadJson, 'utf8').digest('hex');
 }
 
 /** Seals a payload from node `from` to node `to`. `scope: "server"` goes on the first frame of a link. */
@@ -81,10 +87,14 @@ export function readSeal(frame: unknown): Seal | null {
 /**
  * Checks a sealed frame: version, addressed to us, from the expected peer, timestamp within the
  * allowed skew, MAC correct (constant-time), nonce never seen (replay). Records the nonce.
+ * `frameText`, the JSON text the frame was parsed from, spares serialising the payload again: the
+ * MAC is checked over the payload's own text in it (what a sender that writes JSON.stringify's
+ * output sealed), and over the payload serialised again only if that does not match.
  */
 export function open(
   frame: unknown,
   expected: { secret: string; self: string; peer: string; replay: ReplayCache; now?: number },
+  frameText?: string,
 ): Opened {
   const s = readSeal(frame);
   if (s === null) return { ok: false, code: 'peer_auth_failed', reason: 'frame is not sealed', from: null };
@@ -94,11 +104,17 @@ export function open(
   if (s.to !== expected.self) return fail(`frame is addressed to "${s.to}", not to this server ("${expected.self}")`);
   const payload = own(frame as JsonObject, 'payload');
   if (!isObject(payload)) return fail('sealed frame has no payload object');
-  const text = JSON.stringify(payload);
-  const expectedMac = mac(expected.secret, canonical(s.from, s.to, s.ts, s.nonce, text));
-  const a = Buffer.from(expectedMac, 'hex');
-  const b = Buffer.from(s.mac, 'hex');
-  if (a.length !== b.length || !timingSafeEqual(a, b)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
+  const given = Buffer.from(s.mac, 'hex');
+  const macMatches = (text: string): boolean => {
+    const computed = Buffer.from(payloadMac(expected.secret, s, text), 'hex');
+    return computed.length === given.length && timingSafeEqual(computed, given);
+  };
+  let text = frameText === undefined ? undefined : jsonMemberText(frameText, ['payload']);
+  if (text === undefined || !macMatches(text)) {
+    const serialised = JSON.stringify(payload);
+    if (serialised === text || !macMatches(serialised)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
+    text = serialised;
+  }
   const now = expected.now ?? Date.now();
   if (Math.abs(now - s.ts) > MAX_CLOCK_SKEW_MS) return fail(`timestamp ${s.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this server's clock`, 'peer_replay');
   if (!expected.replay.remember(s.nonce, s.ts, now)) return fail('nonce seen before: a replayed frame', 'peer_replay');
@@ -155,6 +171,19 @@ export type AckStatus = 'ok' | 'duplicate' | 'refused';
  */
 export function payloadDigest(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+}
+
+/** Texts from this length on are hashed on libuv's thread pool by payloadDigestAsync. */
+const POOL_HASH_LENGTH = 64 * 1024;
+
+/**
+ * payloadDigest without holding the event loop for a big text (a MiB takes a few ms): WebCrypto
+ * hashes on the thread pool; only the UTF-8 copy is made here. Small texts are hashed at once.
+ */
+export async function payloadDigestAsync(text: string): Promise<string> {
+  if (text.length < POOL_HASH_LENGTH) return payloadDigest(text);
+  const hash = await webcrypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  return Buffer.from(hash, 0, 16).toString('hex');
 }
 
 /** The receiver's limits and window as its welcome states them (§3.1); absent fields: the sender's own. */
@@ -215,7 +244,8 @@ export function valueDepth(value: unknown, limit: number): number {
 export interface PeerMessage {
   readonly type: string;
   readonly id: string;
-  readonly data: unknown;
+  /** With its own text from the frame when read with it: passed on to the handler without serialising it again. */
+  readonly data: JsonData;
   /** The server where the message entered the federation (loop detection). */
   readonly origin: string;
   /** Sequence number on the link from the sending server (dedup and order). */
@@ -226,7 +256,8 @@ export interface PeerMessage {
   readonly sender: string | null;
 }
 
-export function readPeerMessage(payload: JsonObject): PeerMessage | null {
+/** Reads a message payload; `text` is the payload's JSON text (Opened.text), whose `data` slice the message keeps. */
+export function readPeerMessage(payload: JsonObject, text?: string): PeerMessage | null {
   const type = own(payload, 'type');
   const id = own(payload, 'id');
   const origin = own(payload, 'origin');
@@ -237,5 +268,10 @@ export function readPeerMessage(payload: JsonObject): PeerMessage | null {
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return null;
   if (typeof hops !== 'number' || !Number.isSafeInteger(hops) || hops < 1) return null;
   if (sender !== null && sender !== undefined && typeof sender !== 'string') return null;
-  return { type, id, data: own(payload, 'data') ?? null, origin, seq, hops, sender: sender ?? null };
+  const value = own(payload, 'data');
+  const dataText = value === undefined || text === undefined ? undefined : jsonMemberText(text, ['data']);
+  // Only the text is kept: a message waits in the link's queue and its handler reads the text;
+  // the value, parsed once already, is dropped now rather than kept beside it (docs/federation.md §3.3).
+  const data = dataText !== undefined ? JsonData.ofText(dataText) : new JsonData(value ?? null);
+  return { type, id, data, origin, seq, hops, sender: sender ?? null };
 }

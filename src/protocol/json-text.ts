@@ -20,12 +20,33 @@ const CLOSE_BRACKET = 0x5d;
  * serialised once and remembered. Passing one on never serialises the same data twice.
  */
 export class JsonData {
-  readonly value: unknown;
+  #value: unknown;
   #text: string | undefined;
+  /** False while only the text is known (ofText): the value is parsed from it when first asked for. */
+  #parsed = true;
 
   constructor(value: unknown, text?: string) {
-    this.value = value;
+    this.#value = value;
     this.#text = text;
+  }
+
+  /**
+   * Data known by its text only, which JSON.parse accepted already (it is part of a frame that was
+   * parsed): the value is parsed again only if someone asks for it. For data that waits and is then
+   * passed on as text (a peer's message, docs/federation.md §3.3): its parsed copy is not kept meanwhile.
+   */
+  static ofText(text: string): JsonData {
+    const data = new JsonData(undefined, text);
+    data.#parsed = false;
+    return data;
+  }
+
+  get value(): unknown {
+    if (!this.#parsed) {
+      this.#value = JSON.parse(this.#text!) as unknown;
+      this.#parsed = true;
+    }
+    return this.#value;
   }
 
   /** The JSON text: the original when known, else JSON.stringify once. Throws TypeError if not serialisable. */

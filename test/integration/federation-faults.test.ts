@@ -78,6 +78,23 @@ describe('federation under a faulty peer', () => {
     peer.close();
   });
 
+  test('finding 1: what a peer sends before its welcome is bounded by bytes too: a big flood before it is cut off', async () => {
+    const b = await node({ name: 'g2', handlers: ['M1'] }).start({ peers: { g1: { secret: SECRET } } });
+    const { peer: first } = await ScriptedPeer.open(b, 'g1');
+    // The second link's welcome waits for the first link's message (§3.7): meanwhile it sends 400 KB.
+    first.send(ScriptedPeer.message(1, { route: [{ sendClients: [] }], sleepMs: 1000 }));
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await ScriptedPeer.connect(b, 'g1');
+    const blob = 'z'.repeat(200_000);
+    second.send(ScriptedPeer.message(2, { route: [{ sendClients: [] }], blob }));
+    second.send(ScriptedPeer.message(3, { route: [{ sendClients: [] }], blob }));
+    const refusal = await second.next(5000, (p) => p.error !== undefined);
+    assert.equal(refusal.error, 'invalid_message');
+    assert.match(String(refusal.reason), /before the welcome/);
+    assert.equal(b.server!.federation.counters['inbound_early_frames'], 1);
+    first.close();
+  });
+
   test('finding 2: a result the link cannot carry is refused when queued; nothing behind it waits, the link does not flap', async () => {
     const limit = 65_536;
     const b = node({ name: 'c2', handlers: ['M1'], users: ['bob'], limits: { maxHandlerFrameBytes: limit } });

@@ -137,7 +137,7 @@ export class Federation {
   }
 
   /** A connection whose first frame is sealed: a peer opening its link to us. */
-  acceptInbound(io: LinkIo, first: unknown, remote: string): InboundLink | null {
+  acceptInbound(io: LinkIo, first: unknown, remote: string, text?: string): InboundLink | null {
     const link = new InboundLink(
       {
         self: this.nodeId,
@@ -166,7 +166,7 @@ export class Federation {
       io,
       remote,
     );
-    if (!link.start(first)) return null;
+    if (!link.start(first, text)) return null;
     this.#inbound.add(link);
     return link;
   }

@@ -3,13 +3,14 @@
 // messages are deduplicated by the peer's sequence numbers, processed one at a time in order,
 // and acknowledged once processed. The first refused frame closes the link with a reason.
 // Backpressure (§3.3): the link stops reading while its window of unacknowledged messages is full or
-// its queued messages hold more than INBOUND_BUFFER_BYTES; a peer that sends past the window it was
-// told is cut off. All links from one peer process through one lane (§3.7): a new link is welcomed
+// its queued messages hold INBOUND_BUFFER_BYTES or more; a peer that sends past the window it was
+// told is cut off. A message waits as the frame's text: its data reaches the handler as that text,
+// never serialised again, and its parsed copy is not kept. All links from one peer process through one lane (§3.7): a new link is welcomed
 // only once the message in progress on the link it replaces is settled.
 import { errorFrame } from '../../protocol/builders.ts';
 import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
 import {
-  ACK, HELLO, open, payloadDigest, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
+  ACK, HELLO, open, payloadDigestAsync, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
   type AckStatus, type PeerMessage,
 } from '../../protocol/federation.ts';
 import { own, type JsonObject } from '../../protocol/json.ts';
@@ -17,10 +18,15 @@ import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { FederationOutbox } from '../storage/federation-outbox.ts';
 
-/** Frames held while the welcome waits (for the outbox, or for the link this one replaces). */
+/** Frames held while the welcome waits (for the outbox, or for the link this one replaces); their bytes: INBOUND_BUFFER_BYTES. */
 const MAX_EARLY_FRAMES = 64;
-/** Bytes of queued messages (their JSON text) past which a link stops reading (§3.3). */
-export const INBOUND_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of queued messages (their JSON text) from which a link stops reading (§3.3). Small on
+ * purpose: a message waits for its turn as text, and a big one ahead is enough to keep the handler
+ * busy; every megabyte held across turns is promoted out of V8's young generation and stays until a
+ * full collection (the RSS of a flood of big frames, docs/federation.md §9).
+ */
+export const INBOUND_BUFFER_BYTES = 256 * 1024;
 
 export interface InboundContext {
   readonly self: string;
@@ -52,8 +58,14 @@ export interface LinkIo {
 
 interface Queued {
   readonly message: PeerMessage;
-  readonly bytes: number;
-  readonly digest: string;
+  /** The payload's JSON text (a slice of the frame's, which the message's data shares): its fingerprint, §3.6, is taken when it is processed. */
+  readonly text: string;
+}
+
+/** A frame as the connection read it: the parsed value and the JSON text it was parsed from. */
+interface ReadFrame {
+  readonly value: unknown;
+  readonly text: string | undefined;
 }
 
 export class InboundLink {
@@ -69,7 +81,8 @@ export class InboundLink {
   /** While paused, pongs keep the sender's heartbeat satisfied (it cannot be read: §3.4). */
   #keepAlive: NodeJS.Timeout | null = null;
   /** Frames that came before our welcome was sent: handled after it, in order. */
-  #early: unknown[] | null = null;
+  #early: ReadFrame[] | null = null;
+  #earlyBytes = 0;
   /** The most messages and bytes ever queued at once (serverInfo, tests). */
   highWater = { messages: 0, bytes: 0 };
 
@@ -89,7 +102,7 @@ export class InboundLink {
   }
 
   /** The first frame (the hello). False if refused (the connection is being closed). */
-  start(first: unknown): boolean {
+  start(first: unknown, text?: string): boolean {
     const claimed = readSeal(first);
     const peer = claimed ? this.#ctx.config.peers.get(claimed.from) : undefined;
     if (!claimed || !peer || peer.secret === null) {
@@ -97,7 +110,7 @@ export class InboundLink {
     }
     this.#peer = { ...peer, secret: peer.secret };
     this.#log = this.#log.child({ peer: peer.name });
-    const opened = this.#open(first);
+    const opened = this.#open(first, text);
     if (!opened) return false;
     if (own(opened.payload, 'type') !== HELLO) return this.#refuse('peer_auth_failed', 'the first frame of a link must be a hello', 'bad_hello');
     this.#early = [];
@@ -113,7 +126,7 @@ export class InboundLink {
         this.#log.info({ lastSeq: mark.seq }, 'peer link accepted');
         const { maxFrameBytes, maxJsonDepth } = this.#ctx;
         this.#send({ type: WELCOME, lastSeq: mark.seq, digest: mark.digest, window: this.window, maxFrameBytes, maxJsonDepth });
-        for (const value of early) this.frame(value);
+        for (const f of early) this.frame(f.value, f.text);
       },
       (err: unknown) => {
         this.#log.error({ err: describeThrown(err) }, 'could not read the last inbound seq');
@@ -123,15 +136,17 @@ export class InboundLink {
     return true;
   }
 
-  frame(value: unknown): void {
+  /** One frame after the hello; `text` is the JSON text it was parsed from (its payload's text is used, not serialised again). */
+  frame(value: unknown, text?: string): void {
     if (this.#closed || !this.#peer) return;
     if (this.#early !== null) {
       // A peer waits for our welcome before sending messages (§3.1): a flood before it is refused, not buffered.
-      if (this.#early.length >= MAX_EARLY_FRAMES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
-      else this.#early.push(value);
+      this.#earlyBytes += text?.length ?? 0;
+      if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > INBOUND_BUFFER_BYTES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
+      else this.#early.push({ value, text });
       return;
     }
-    const opened = this.#open(value);
+    const opened = this.#open(value, text);
     if (opened) this.#onPayload(opened.payload, opened.text);
   }
 
@@ -159,7 +174,7 @@ export class InboundLink {
       return;
     }
     if (type === PONG || type === HELLO) return;
-    const message = readPeerMessage(payload);
+    const message = readPeerMessage(payload, text);
     if (!message) {
       this.#refuse('invalid_message', 'malformed peer message', 'malformed');
       return;
@@ -170,7 +185,7 @@ export class InboundLink {
       this.#refuse('invalid_message', `more than ${this.window} unacknowledged messages: the peer ignores the window it was told`, 'window');
       return;
     }
-    this.#queue.push({ message, bytes: text.length, digest: payloadDigest(text) });
+    this.#queue.push({ message, text });
     this.#queuedBytes += text.length;
     this.highWater = {
       messages: Math.max(this.highWater.messages, this.#queue.length),
@@ -215,7 +230,7 @@ export class InboundLink {
     const peer = this.#peer!.name;
     const done = (): void => {
       this.#busy = false;
-      this.#queuedBytes -= next.bytes;
+      this.#queuedBytes -= next.text.length;
       this.#flow();
       this.#pump();
     };
@@ -226,7 +241,7 @@ export class InboundLink {
     });
   }
 
-  async #process({ message, digest }: Queued): Promise<void> {
+  async #process({ message, text }: Queued): Promise<void> {
     const peer = this.#peer!;
     const { store, config, self } = this.#ctx;
     // Exactly once from our side: a resent message we already processed is only acknowledged again.
@@ -235,6 +250,8 @@ export class InboundLink {
       this.#ack(message.seq, 'duplicate');
       return;
     }
+    // §3.6: taken here, not when the frame was read, and a big one off the event loop: local clients wait less.
+    const digest = await payloadDigestAsync(text);
     const problem = senderProblem(message.sender);
     if (problem !== null) {
       // §3.2: refused, not processed; the sender's server hears why and tells its user.
@@ -265,14 +282,10 @@ export class InboundLink {
     this.#send(reason === undefined ? { type: ACK, seq, status } : { type: ACK, seq, status, reason });
   }
 
-  #open(value: unknown): { payload: JsonObject; text: string } | null {
+  #open(value: unknown, text: string | undefined): { payload: JsonObject; text: string } | null {
     const peer = this.#peer!;
-    const opened = open(value, {
-      secret: peer.secret,
-      self: this.#ctx.self,
-      peer: peer.name,
-      replay: this.#ctx.replayCacheFor(peer.name),
-    });
+    const replay = this.#ctx.replayCacheFor(peer.name);
+    const opened = open(value, { secret: peer.secret, self: this.#ctx.self, peer: peer.name, replay }, text);
     if (opened.ok) return { payload: opened.payload, text: opened.text };
     this.#refuse(opened.code, opened.reason, opened.code === 'peer_replay' ? 'replay' : 'auth');
     return null;

@@ -32,13 +32,13 @@ export function serverScopeAcceptor(options: ServerScopeOptions): ServerScopeAcc
         },
       );
     },
-    peer(io, hello) {
+    peer(io, hello, text) {
       // Peer links carry handler results: the handler frame limit applies to them (docs/federation.md §5).
       io.setMaxFrameBytes(options.limits.maxHandlerFrameBytes);
       const linkIo = { send: (v: unknown) => io.send(v), close: () => io.close('peer_link_closed'), pause: () => io.pause(), resume: () => io.resume() };
-      const link = federation.acceptInbound(linkIo, hello, io.remote);
+      const link = federation.acceptInbound(linkIo, hello, io.remote, text);
       if (!link) return null;
-      return { frame: (v) => link.frame(v), closed: () => federation.inboundClosed(link) };
+      return { frame: (v, t) => link.frame(v, t), closed: () => federation.inboundClosed(link) };
     },
   };
 }

@@ -5,7 +5,7 @@ import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { PeerMessage } from '../../protocol/federation.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
-import { JsonData } from '../../protocol/json-text.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -58,7 +58,8 @@ export async function setupFederation(options: {
     logger,
     ...(options.events ? { events: options.events } : {}),
     dispatch: async (message: PeerMessage, from: string) => {
-      const outcome = await options.dispatch(message.type, new JsonData(message.data), {
+      // The data keeps its text from the link frame: the handler gets it without serialising it again.
+      const outcome = await options.dispatch(message.type, message.data, {
         sender: message.sender,
         id: message.id,
         origin: message.origin,

@@ -49,7 +49,8 @@ export interface ConnectionIo {
 
 /** Where a peer link's frames go once its hello was accepted. */
 export interface PeerLinkSink {
-  frame(value: unknown): void;
+  /** A parsed frame and the JSON text it was parsed from. */
+  frame(value: unknown, text: string): void;
   closed(): void;
 }
 
@@ -57,6 +58,6 @@ export interface PeerLinkSink {
 export interface ServerScopeAcceptor {
   /** §6.2: one unauthenticated message, carried out, then the connection is closed. */
   legacy(io: ConnectionIo, payload: ServerPayload): void;
-  /** Checks the hello; the link's frame sink, or null when refused (it answered and closed). */
-  peer(io: ConnectionIo, hello: unknown): PeerLinkSink | null;
+  /** Checks the hello (`text`: the JSON text it was parsed from); the link's frame sink, or null when refused (it answered and closed). */
+  peer(io: ConnectionIo, hello: unknown, text: string): PeerLinkSink | null;
 }

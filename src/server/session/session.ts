@@ -165,21 +165,21 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     }
     switch (this.state) {
       case 'awaitingFirst':
-        this.#onFirst(frame.value);
+        this.#onFirst(frame.value, frame.text);
         return;
       case 'authenticating':
       case 'client':
         this.#onClientMessage(frame);
         return;
       case 'peer':
-        this.#peer?.frame(frame.value);
+        this.#peer?.frame(frame.value, frame.text); // the text: the link reads its payload's data from it (docs/federation.md §3.3)
         return;
       default:
         return; // closing, or a server-scope connection that already had its one message
     }
   }
 
-  #onFirst(value: unknown): void {
+  #onFirst(value: unknown, text: string): void {
     const { serverScope, config } = this.#ctx;
     const first = classifyFirstFrame(value, {
       acceptLegacy: config.federation.acceptUnauthenticatedServers && serverScope !== undefined,
@@ -195,7 +195,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
         return;
       case 'peer': {
         this.#takenOver('peer');
-        const sink = serverScope!.peer(this.#io(), first.hello);
+        const sink = serverScope!.peer(this.#io(), first.hello, text);
         if (sink !== null && this.state === 'peer') this.#peer = sink;
         return;
       }
