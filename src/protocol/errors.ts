@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'recipients_offline'
   | 'recipient_queue_full'
   | 'federation_unavailable'
+  | 'cluster_unavailable'
   // federation (docs/federation.md)
   | 'peer_auth_failed'
   | 'peer_replay'

@@ -144,7 +144,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     redisCluster = options.cluster ? null : await openRedisCluster(config.accounts, logger);
     const clusterOptions = options.cluster ?? redisCluster?.options;
-    if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }) });
+    if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }), ...(offline ? { offline } : {}) });
   } catch (err) {
     await redisCluster?.close();
     await fed.close();
@@ -306,7 +306,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
     if (config.adminHttp !== null && metrics !== null && adminModules !== null) {
       const { startAdminListener, checkReadiness } = adminModules;
-      const stores = { accounts: () => accounts.has('readyz'), ...(offline ? { offline: () => offline.queueWaiting() } : {}) };
+      const node = cluster; // self-fencing (docs/scaling.md): not ready while cut off from Redis
+      const stores = { accounts: () => accounts.has('readyz'), ...(offline ? { offline: () => offline.queueWaiting() } : {}), ...(node ? { cluster: () => node.check() } : {}) };
       admin = await startAdminListener({
         config: config.adminHttp,
         metrics,

@@ -237,7 +237,7 @@ describe('SQLite account store', () => {
   it('opens the Redis store the config names, and says which server it cannot reach', async () => {
     // Port 1 on loopback: nothing listens there (test/contract/redis-stores.test.ts uses a real Redis).
     await assert.rejects(
-      openAccountStore({ kind: 'redis', url: 'redis://127.0.0.1:1', prefix: 'bester:', nodeId: null }),
+      openAccountStore({ kind: 'redis', url: 'redis://127.0.0.1:1', prefix: 'bester:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } }),
       isStoreError(/cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/));
   });
 });

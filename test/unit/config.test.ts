@@ -97,7 +97,7 @@ await describe('the original server.conf', async () => {
     assert.deepEqual(warnings.filter((w) => w.startsWith('handlers.typeMap.type2')), [
       'handlers.typeMap.type2: missing, though handlers.availableTypes lists "type2": messages of that type get "unknown_type"',
     ]);
-    assert.deepEqual(config.accounts, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null });
+    assert.deepEqual(config.accounts, { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
   });
 });
 
@@ -336,10 +336,10 @@ await describe('errors name the key and what was expected', async () => {
 
   await test('the Redis store: the original form (ports as strings or numbers), a URL, a prefix; errors name the key', () => {
     const accounts = (redis: unknown): unknown => parse({ network: TCP, database: { type: 'redis', redis } }).config.accounts;
-    assert.deepEqual(accounts({ address: '10.0.0.5', port: '6380' }), { kind: 'redis', url: 'redis://10.0.0.5:6380', prefix: 'bester:', nodeId: null });
-    assert.deepEqual(accounts({ address: '::1', port: 6379, prefix: 'b1:' }), { kind: 'redis', url: 'redis://[::1]:6379', prefix: 'b1:', nodeId: null });
-    assert.deepEqual(accounts({}), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null });
-    assert.deepEqual(accounts({ url: 'rediss://u:p@cache.example:6390/2' }), { kind: 'redis', url: 'rediss://u:p@cache.example:6390/2', prefix: 'bester:', nodeId: null });
+    assert.deepEqual(accounts({ address: '10.0.0.5', port: '6380' }), { kind: 'redis', url: 'redis://10.0.0.5:6380', prefix: 'bester:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
+    assert.deepEqual(accounts({ address: '::1', port: 6379, prefix: 'b1:' }), { kind: 'redis', url: 'redis://[::1]:6379', prefix: 'b1:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
+    assert.deepEqual(accounts({}), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
+    assert.deepEqual(accounts({ url: 'rediss://u:p@cache.example:6390/2' }), { kind: 'redis', url: 'rediss://u:p@cache.example:6390/2', prefix: 'bester:', nodeId: null, timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
     const redis = (value: unknown): Record<string, unknown> => ({ network: TCP, database: { type: 'redis', redis: value } });
     assertError({ network: TCP, database: { type: 'redis' } }, /^database\.redis: required when database\.type is "redis"/);
     assertError(redis({ port: 'abc' }), /^database\.redis\.port: must be a port number/);
@@ -348,8 +348,15 @@ await describe('errors name the key and what was expected', async () => {
     assertError(redis({ url: 'http://x' }), /^database\.redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/);
     assertError(redis({ url: 'redis://x', port: 1 }), /^database\.redis\.url: give either "url" or "address" and "port"/);
     assert.deepEqual(parse(redis({ host: 'x' })).warnings, ['database.redis.host: unknown key (ignored)']);
-    assert.deepEqual(accounts({ nodeId: 'n-1' }), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: 'n-1' });
+    assert.deepEqual(accounts({ nodeId: 'n-1' }), { kind: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'bester:', nodeId: 'n-1', timing: { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 } });
     assertError(redis({ nodeId: 'a b' }), /^database\.redis\.nodeId: must be letters, digits/);
+    // The cluster's timing (docs/scaling.md "Tuning"): defaults follow a slower heartbeat; cross-checks.
+    const timing = (value: Record<string, unknown>): unknown => (accounts(value) as { timing: unknown }).timing;
+    assert.deepEqual(timing({ heartbeatMs: 200, expiryMs: 1000, ackTimeoutMs: 4000 }), { heartbeatMs: 200, expiryMs: 1000, ackTimeoutMs: 4000 });
+    assert.deepEqual(timing({ heartbeatMs: 2000 }), { heartbeatMs: 2000, expiryMs: 10_000, ackTimeoutMs: 20_000 });
+    assertError(redis({ heartbeatMs: 10 }), /^database\.redis\.heartbeatMs: must be an integer \(50-60000\)/);
+    assertError(redis({ heartbeatMs: 1000, expiryMs: 2000 }), 'database.redis.expiryMs: must be more than twice heartbeatMs (1000), got 2000');
+    assertError(redis({ expiryMs: 5000, ackTimeoutMs: 5500 }), 'database.redis.ackTimeoutMs: must be more than expiryMs + heartbeatMs (6000), got 5500');
     assertError({ network: TCP, database: { type: 'mysql' } }, 'database.type: must be "sqlite" or "redis", got "mysql"');
   });
 

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import {
   DEFAULT_ADMIN_HTTP,
+  DEFAULT_CLUSTER_TIMING,
   DEFAULT_LIMITS,
   DEFAULT_LIVENESS,
   DEFAULT_LOG,
@@ -19,6 +20,7 @@ import { parsePort } from './network.ts';
 import type {
   AccountsConfig,
   AdminHttpConfig,
+  ClusterTiming,
   HandlerSupervisionConfig,
   LimitsConfig,
   LivenessConfig,
@@ -60,8 +62,9 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     c.error('database.redis', 'required when database.type is "redis": {"address": …, "port": …} or {"url": "redis://…"}');
     return null;
   }
-  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId']);
+  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId', 'heartbeatMs', 'expiryMs', 'ackTimeoutMs']);
   const nodeId = parseNodeId(c, own(redis, 'nodeId'));
+  const timing = parseTiming(c, redis);
   const rawPrefix = own(redis, 'prefix');
   const prefix = rawPrefix === undefined ? DEFAULT_REDIS_PREFIX : c.text(rawPrefix, 'database.redis.prefix');
   const rawUrl = own(redis, 'url');
@@ -84,7 +87,26 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     if (address !== undefined) url = `redis://${address.includes(':') ? `[${address}]` : address}:${port}`;
   }
   if (url === undefined || prefix === undefined || nodeId === undefined) return null;
-  return { kind: 'redis', url, prefix, nodeId };
+  return { kind: 'redis', url, prefix, nodeId, timing };
+}
+
+/**
+ * database.redis heartbeatMs, expiryMs, ackTimeoutMs (docs/scaling.md "Tuning"). expiryMs must be
+ * more than twice heartbeatMs (one late heartbeat must not make a live node dead), and ackTimeoutMs
+ * more than expiryMs plus a heartbeat: a publisher still waits when a survivor re-routes what a
+ * dead node left, so the survivor's acknowledgement, not a timeout, ends the wait.
+ */
+function parseTiming(c: Checker, redis: Record<string, unknown>): ClusterTiming {
+  const d = DEFAULT_CLUSTER_TIMING;
+  const heartbeatMs = c.integer(own(redis, 'heartbeatMs'), 'database.redis.heartbeatMs', d.heartbeatMs, 50, 60_000);
+  const expiryMs = c.integer(own(redis, 'expiryMs'), 'database.redis.expiryMs', Math.max(d.expiryMs, 5 * heartbeatMs), 100, 600_000);
+  const ackTimeoutMs = c.integer(own(redis, 'ackTimeoutMs'), 'database.redis.ackTimeoutMs', Math.max(d.ackTimeoutMs, 2 * expiryMs), 100, 3_600_000);
+  if (expiryMs <= 2 * heartbeatMs) {
+    c.error('database.redis.expiryMs', `must be more than twice heartbeatMs (${heartbeatMs}), got ${expiryMs}`);
+  } else if (ackTimeoutMs <= expiryMs + heartbeatMs) {
+    c.error('database.redis.ackTimeoutMs', `must be more than expiryMs + heartbeatMs (${expiryMs + heartbeatMs}), got ${ackTimeoutMs}`);
+  }
+  return Object.freeze({ heartbeatMs, expiryMs, ackTimeoutMs });
 }
 
 /** database.redis.nodeId: a name other nodes see in presence and on the bus; null when absent. */

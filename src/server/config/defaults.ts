@@ -25,6 +25,8 @@ export const DEFAULT_SQLITE_PATH = 'bester.db';
 export const DEFAULT_REDIS_ADDRESS = '127.0.0.1';
 export const DEFAULT_REDIS_PORT = 6379;
 export const DEFAULT_REDIS_PREFIX = 'bester:';
+/** database.redis heartbeatMs, expiryMs, ackTimeoutMs: the cluster's timing (docs/scaling.md "Tuning"). */
+export const DEFAULT_CLUSTER_TIMING = Object.freeze({ heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10_000 });
 
 export const DEFAULT_LIMITS: LimitsConfig = Object.freeze({
   maxFrameBytes: 262_144,

@@ -84,6 +84,17 @@ export interface RedisAccountsConfig {
    * this Redis (presence and delivery bus, docs/scaling.md); null: a daemon alone.
    */
   readonly nodeId: string | null;
+  /** The cluster's timing (database.redis heartbeatMs, expiryMs, ackTimeoutMs; docs/scaling.md "Tuning"). */
+  readonly timing: ClusterTiming;
+}
+
+export interface ClusterTiming {
+  /** How often a node refreshes its heartbeats and looks for dead nodes. */
+  readonly heartbeatMs: number;
+  /** A node whose heartbeat is this old is dead (and a node cut off from Redis this long fences itself). */
+  readonly expiryMs: number;
+  /** How long a publisher waits for a node's acknowledgement of a delivery (more than expiryMs). */
+  readonly ackTimeoutMs: number;
 }
 
 export type AccountsConfig = SqliteAccountsConfig | RedisAccountsConfig;

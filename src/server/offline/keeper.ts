@@ -28,9 +28,13 @@ export class OfflineKeeper {
    * Never waits on a socket; never rejects. `data`'s own text (the handler's) is kept as it is, as a
    * connected recipient gets it (docs/protocol.md §4.1).
    */
-  async keep(names: readonly string[], type: string, data: JsonData, context: KeepContext): Promise<KeepResult> {
+  keep(names: readonly string[], type: string, data: JsonData, context: KeepContext): Promise<KeepResult> {
+    return this.keepText(names, deliveryJson(type, data), context);
+  }
+
+  /** keep() for a delivery already serialised (`text`: builders.ts deliveryJson), e.g. one re-routed from a dead node. */
+  async keepText(names: readonly string[], text: string, context: KeepContext): Promise<KeepResult> {
     const known = await Promise.allSettled(names.map((name) => this.#o.accounts.has(name)));
-    const text = deliveryJson(type, data);
     const now = Date.now();
     const outcomes = await Promise.all(
       names.map((name, i): Promise<Outcome> => {

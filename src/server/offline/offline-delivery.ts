@@ -74,6 +74,11 @@ export class OfflineDelivery {
     return this.#keeper.keep(names, type, data, context);
   }
 
+  /** keeper.ts: keep() for a delivery's JSON text already made (a delivery re-routed from a dead node). Never rejects. */
+  keepText(names: readonly string[], text: string, context: KeepContext): Promise<KeepResult> {
+    return this.#keeper.keepText(names, text, context);
+  }
+
   /** flusher.ts: writes what was kept for `user` to their new connection, oldest first. Never rejects. */
   flush(user: string, target: FlushTarget): Promise<void> {
     return this.#flusher.flush(user, target);

@@ -2,24 +2,45 @@
 // delivery bus"): its users' sessions are announced in the shared presence (from the core's login
 // and close events), a delivery to users connected to other nodes is published to those nodes on
 // the delivery bus, and what other nodes publish here is written to the local sessions.
+import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { SessionRegistry } from '../session/registry.ts';
+import type { ClusterFaults } from './cluster-faults.ts';
 import type { DeliveryBus } from './delivery-bus.ts';
 import type { Presence } from './presence.ts';
+import { Rerouter } from './rerouter.ts';
 
 export interface ClusterOptions {
   /** This node's name in the presence and on the bus; unique among the nodes. */
   readonly nodeId: string;
   readonly presence: Presence;
   readonly bus: DeliveryBus;
+  /** Self-fencing, presence written again, dead nodes' deliveries re-routed (Redis: cluster-faults.ts). */
+  readonly faults?: ClusterFaults;
+  /** How long a delivery may wait for the presence to answer before it is refused (default 10 s). */
+  readonly timeoutMs?: number;
 }
 
 /** What delivery needs of the cluster: reaching users who are not connected here. */
 export interface RemoteDelivery {
-  /** Publishes the delivery to the nodes holding sessions of `users`; resolves with the users it reached. */
+  /**
+   * Publishes the delivery to the nodes holding sessions of `users`; resolves with the users it
+   * reached. Rejects with cluster_unavailable when the presence did not answer in time.
+   */
   deliver(users: readonly string[], frame: string): Promise<string[]>;
+  /** Null, or why this node refuses deliveries now (self-fencing: docs/scaling.md). */
+  unavailable(): string | null;
+}
+
+export interface ClusterCore {
+  readonly events: ServerEvents;
+  readonly registry: SessionRegistry;
+  readonly logger: Logger;
+  /** Where a delivery re-routed from a dead node goes for a user connected nowhere. */
+  readonly offline?: Pick<OfflineDelivery, 'keepText'>;
 }
 
 export class ClusterNode implements RemoteDelivery {
@@ -27,18 +48,30 @@ export class ClusterNode implements RemoteDelivery {
   readonly #logger: Logger;
   #unsubscribe: (() => Promise<void>) | null = null;
   readonly #stopListening: Array<() => void> = [];
+  /** This node's logged-in sessions (id -> user): written again when presence forgot them. */
+  readonly #sessions = new Map<string, string>();
+  #fenced: string | null = null;
 
   private constructor(options: ClusterOptions, logger: Logger) {
     this.#o = options;
     this.#logger = logger;
   }
 
-  /** Joins: forgets what an earlier run of this node left in the presence, subscribes to its deliveries. */
-  static async join(options: ClusterOptions, core: { events: ServerEvents; registry: SessionRegistry; logger: Logger }): Promise<ClusterNode> {
+  /**
+   * Joins: forgets what an earlier run of this node left in the presence, re-routes what it left on
+   * its delivery stream (its sessions are gone), subscribes to its deliveries.
+   */
+  static async join(options: ClusterOptions, core: ClusterCore): Promise<ClusterNode> {
     const node = new ClusterNode(options, core.logger);
-    const { nodeId, presence, bus } = options;
+    const { nodeId, presence, bus, faults } = options;
     const dropped = await presence.dropNode(nodeId);
     if (dropped > 0) core.logger.warn({ node: nodeId, dropped }, 'sessions an earlier run of this node left in the presence were dropped');
+    const rerouter = new Rerouter({ nodeId, presence, bus, registry: core.registry, logger: core.logger, ...(core.offline ? { offline: core.offline } : {}) });
+    const reroute = (dead: string, delivery: Parameters<Rerouter['reroute']>[1]) => rerouter.reroute(dead, delivery);
+    if (faults) {
+      const n = await faults.takeOverOwn(reroute);
+      if (n > 0) core.logger.warn({ node: nodeId, rerouted: n }, 'deliveries an earlier run of this node had not made were re-routed');
+    }
     node.#unsubscribe = await bus.subscribe(nodeId, (delivery) => {
       const frame = encodeJsonFrame(delivery.frame);
       for (const user of delivery.users) core.registry.sendTo(user, frame);
@@ -48,19 +81,48 @@ export class ClusterNode implements RemoteDelivery {
     };
     node.#stopListening.push(
       core.events.on('login', (e) => {
-        if (e.outcome === 'ok' && e.user !== null) announce('a login', presence.add(e.user, nodeId, String(e.id)));
+        if (e.outcome !== 'ok' || e.user === null) return;
+        node.#sessions.set(String(e.id), e.user);
+        announce('a login', presence.add(e.user, nodeId, String(e.id)));
       }),
       core.events.on('connection.closed', (e) => {
-        if (e.loggedIn && e.user !== null) announce('a close', presence.remove(e.user, nodeId, String(e.id)));
+        if (!e.loggedIn || e.user === null) return;
+        node.#sessions.delete(String(e.id));
+        announce('a close', presence.remove(e.user, nodeId, String(e.id)));
       }),
     );
+    if (faults) {
+      // Redis lost its data, or the others took this node for dead: its users stay reachable
+      // without logging in again (docs/scaling.md "Faults").
+      faults.onForgotten((forgotten) => {
+        if (forgotten !== nodeId || node.#unsubscribe === null) return;
+        for (const [id, user] of node.#sessions) announce('a session again', presence.add(user, nodeId, id));
+      });
+      faults.watch(reroute);
+    }
     return node;
+  }
+
+  unavailable(): string | null {
+    const why = this.#o.faults?.cutOff() ?? null;
+    if (why !== this.#fenced && (why === null || this.#fenced === null)) {
+      if (why !== null) this.#logger.error({ node: this.#o.nodeId, reason: why }, 'cluster: cut off from Redis; deliveries are refused (cluster_unavailable) until it is back');
+      else this.#logger.info({ node: this.#o.nodeId }, 'cluster: Redis reached again; deliveries accepted');
+    }
+    this.#fenced = why;
+    return why;
+  }
+
+  /** For GET /readyz: rejects with the reason while this node fences itself. */
+  check(): Promise<void> {
+    const why = this.unavailable();
+    return why === null ? Promise.resolve() : Promise.reject(new BesterError('cluster_unavailable', why));
   }
 
   async deliver(users: readonly string[], frame: string): Promise<string[]> {
     const { presence, bus, nodeId } = this.#o;
     const byNode = new Map<string, string[]>();
-    await Promise.all(
+    const lookups = Promise.all(
       users.map(async (user) => {
         for (const node of await presence.nodesOf(user)) {
           if (node === nodeId) continue; // not connected here any more: nothing to publish to ourselves
@@ -70,6 +132,7 @@ export class ClusterNode implements RemoteDelivery {
         }
       }),
     );
+    await within(lookups, this.#o.timeoutMs ?? 10_000);
     const reached = new Set<string>();
     await Promise.all(
       [...byNode].map(async ([node, list]) => {
@@ -92,5 +155,22 @@ export class ClusterNode implements RemoteDelivery {
     if (unsubscribe === null) return;
     await unsubscribe();
     await this.#o.presence.dropNode(this.#o.nodeId).catch(() => 0);
+  }
+}
+
+/** `work`, or cluster_unavailable after `ms` (the presence waits for a Redis that is gone). */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BesterError('cluster_unavailable', `the cluster's presence did not answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined); // a rejection after the timeout is not unhandled
+  try {
+    await Promise.race([work, late]);
+  } catch (err) {
+    if (err instanceof BesterError && err.code === 'cluster_unavailable') throw err;
+    throw new BesterError('cluster_unavailable', `the cluster's presence failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -3,6 +3,7 @@
 // each on its own connection, closed when the daemon stops. Loaded only when used.
 import type { AccountsConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import type { ClusterFaults } from '../presence/cluster-faults.ts';
 import type { ClusterOptions } from '../presence/cluster-node.ts';
 
 export interface RedisCluster {
@@ -17,6 +18,7 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger)
   const { connectRedis } = await import('./client.ts');
   const { RedisPresence } = await import('./presence.ts');
   const { RedisDeliveryBus } = await import('./delivery-bus.ts');
+  const { NodeTakeover } = await import('./node-takeover.ts');
   const { prefix } = accounts;
   const log = logger.child({ component: 'cluster' });
   const presenceClient = await connectRedis(accounts, log, 'presence');
@@ -27,11 +29,25 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger)
     await presenceClient.close();
     throw err;
   }
-  const presence = new RedisPresence({ client: presenceClient, prefix, ownsClient: true, logger: log });
-  const bus = new RedisDeliveryBus({ client: busClient, prefix, ownsClient: true, logger: log });
+  const { heartbeatMs, expiryMs, ackTimeoutMs } = accounts.timing;
+  const forgotten: Array<(node: string) => void> = [];
+  const presence = new RedisPresence({
+    client: presenceClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs,
+    onForgotten: (node) => forgotten.forEach((listener) => listener(node)),
+  });
+  const bus = new RedisDeliveryBus({ client: busClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs, ackTimeoutMs });
+  // The takeover shares the presence's connection: a node cut off from Redis takes nothing over.
+  const takeover = new NodeTakeover({ client: presenceClient, prefix, nodeId: accounts.nodeId, heartbeatMs, leaseMs: Math.max(10_000, 3 * expiryMs), logger: log });
+  const faults: ClusterFaults = {
+    cutOff: () => presence.cutOff(),
+    onForgotten: (listener) => forgotten.push(listener),
+    takeOverOwn: (reroute) => takeover.takeOverOwn(reroute),
+    watch: (reroute) => takeover.watch(reroute),
+  };
   return {
-    options: { nodeId: accounts.nodeId, presence, bus },
+    options: { nodeId: accounts.nodeId, presence, bus, faults, timeoutMs: ackTimeoutMs },
     async close() {
+      await takeover.close();
       await bus.close();
       await presence.close();
     },

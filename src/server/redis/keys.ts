@@ -39,8 +39,11 @@ export class RedisKeys {
     return `${this.#p}{outbox}:peer:${part}:${peer}`;
   }
 
-  /** Presence's keys, all in one slot: 'nodes' (zset node -> heartbeat deadline), 'users' (set), 'count'. */
-  presence(part: 'nodes' | 'users' | 'count'): string {
+  /**
+   * Presence's keys, all in one slot: 'nodes' (zset node -> heartbeat deadline), 'users' (set),
+   * 'count', 'dead' (set of nodes expired whose delivery streams are still to re-route).
+   */
+  presence(part: 'nodes' | 'users' | 'count' | 'dead'): string {
     return `${this.#p}{presence}:${part}`;
   }
 
@@ -54,8 +57,11 @@ export class RedisKeys {
     return `${this.#p}{presence}:user:${user}`;
   }
 
-  /** One node's delivery stream and its live subscribers (zset group -> heartbeat deadline), in the node's slot. */
-  bus(node: string, part: 'stream' | 'subscribers'): string {
+  /**
+   * One node's delivery stream, its live subscribers (zset group -> heartbeat deadline) and the
+   * lock of whoever re-routes the stream of that node once dead (node-takeover.ts), in the node's slot.
+   */
+  bus(node: string, part: 'stream' | 'subscribers' | 'takeover'): string {
     return `${this.#p}{bus:${node}}:${part}`;
   }
 

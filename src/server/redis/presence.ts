@@ -37,9 +37,10 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 forget(KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3])
 return 1`);
 
-// KEYS: node set, users, count, nodes. ARGV: node, user key prefix, batch, only-if-expired (1/0).
+// KEYS: node set, users, count, nodes, dead. ARGV: node, user key prefix, batch, only-if-expired (1/0).
 // Drops at most `batch` sessions per call (a script never runs long); the caller calls again while
-// it returns `batch`. When only-if-expired, a node whose heartbeat came back is left alone.
+// it returns `batch`. When only-if-expired, a node whose heartbeat came back is left alone, and a
+// node dropped for good joins the dead set: its delivery stream is re-routed (node-takeover.ts).
 const DROP = new LuaScript(`${FORGET}
 ${NOW}
 if ARGV[4] == '1' then
@@ -51,13 +52,20 @@ for _, member in ipairs(members) do
   local pair = cjson.decode(member)
   forget(ARGV[2] .. pair[1], KEYS[2], KEYS[3], ARGV[1], pair[1])
 end
-if #members < tonumber(ARGV[3]) then redis.call('ZREM', KEYS[4], ARGV[1]) end
+if #members < tonumber(ARGV[3]) then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  if ARGV[4] == '1' then redis.call('SADD', KEYS[5], ARGV[1]) end
+end
 return #members`);
 
-// KEYS: nodes. ARGV: expiryMs, node... Refreshes the deadlines.
+// KEYS: nodes. ARGV: expiryMs, node... Refreshes the deadlines; returns the nodes that were not
+// there: presence forgot them (Redis lost its data, or other nodes took them for dead).
 const BEAT = new LuaScript(`${NOW}
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
-return 1`);
+local forgotten = {}
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) == 1 then forgotten[#forgotten + 1] = ARGV[i] end
+end
+return forgotten`);
 
 // KEYS: nodes. Nodes whose deadline passed.
 const EXPIRED = new LuaScript(`${NOW}
@@ -71,6 +79,11 @@ export interface RedisPresenceOptions extends RedisStoreOptions {
   /** A node is dead this long after its last heartbeat (default 5000 ms; several heartbeats). */
   readonly expiryMs?: number;
   readonly logger?: Logger;
+  /**
+   * Called with a node this instance keeps alive that presence had forgotten (its heartbeat found
+   * it missing): the node writes its sessions again (cluster-node.ts), so users stay reachable.
+   */
+  readonly onForgotten?: (node: string) => void;
 }
 
 export class RedisPresence extends RedisStoreBase implements Presence {
@@ -79,12 +92,18 @@ export class RedisPresence extends RedisStoreBase implements Presence {
   /** Nodes this instance added sessions for: it keeps them alive. */
   readonly #local = new Set<string>();
   readonly #timer: NodeJS.Timeout;
+  readonly #onForgotten: (node: string) => void;
   #beating = false;
+  /** When a heartbeat round trip last succeeded (Date.now()): how long this instance has been cut off. */
+  #lastBeat = Date.now();
+  /** No node is judged dead before this (Date.now()): see #beatOnce. */
+  #graceUntil = 0;
 
   constructor(options: RedisPresenceOptions) {
     super('Redis presence', options);
     this.#expiryMs = options.expiryMs ?? 5000;
     this.#logger = options.logger ?? silentLogger();
+    this.#onForgotten = options.onForgotten ?? (() => undefined);
     this.#timer = setInterval(() => this.#beat(), options.heartbeatMs ?? 1000);
     this.#timer.unref();
   }
@@ -131,6 +150,16 @@ export class RedisPresence extends RedisStoreBase implements Presence {
     return this.run('drop a node', () => this.#drop(node, false));
   }
 
+  /**
+   * Null while heartbeats reach Redis; else why this node must fence itself: after `expiryMs` without
+   * a heartbeat the other nodes take it for dead and drop its sessions (docs/scaling.md "Self-fencing").
+   */
+  cutOff(now = Date.now()): string | null {
+    const silent = now - this.#lastBeat;
+    if (silent <= this.#expiryMs) return null;
+    return `no heartbeat reached Redis for ${silent} ms (expiryMs ${this.#expiryMs}): ${this.client.isReady ? 'Redis does not answer' : 'the connection to Redis is down'}`;
+  }
+
   override async close(): Promise<void> {
     clearInterval(this.#timer);
     await super.close();
@@ -141,7 +170,7 @@ export class RedisPresence extends RedisStoreBase implements Presence {
     let dropped = 0;
     // Bounded: each call removes up to DROP_BATCH sessions; a node has finitely many.
     for (let i = 0; i < 1_000_000; i++) {
-      const n = Number(await DROP.run(this.client, [k.presenceNode(node), k.presence('users'), k.presence('count'), k.presence('nodes')],
+      const n = Number(await DROP.run(this.client, [k.presenceNode(node), k.presence('users'), k.presence('count'), k.presence('nodes'), k.presence('dead')],
         [node, k.presenceUser(''), DROP_BATCH, onlyIfExpired ? 1 : 0]));
       if (n < 0) return dropped; // its heartbeat came back
       dropped += n;
@@ -160,8 +189,21 @@ export class RedisPresence extends RedisStoreBase implements Presence {
   }
 
   async #beatOnce(): Promise<void> {
-    if (this.#local.size > 0) await BEAT.run(this.client, [this.keys.presence('nodes')], [this.#expiryMs, ...this.#local]);
-    for (const node of strings(await EXPIRED.run(this.client, [this.keys.presence('nodes')], []))) {
+    if (this.#local.size > 0) {
+      const forgotten = strings(await BEAT.run(this.client, [this.keys.presence('nodes')], [this.#expiryMs, ...this.#local]));
+      for (const node of forgotten) {
+        this.#logger.warn({ node }, 'presence: this node was missing from presence (Redis lost its data, or it was taken for dead); its sessions are written again');
+        this.#onForgotten(node);
+      }
+    }
+    const expired = strings(await EXPIRED.run(this.client, [this.keys.presence('nodes')], []));
+    const now = Date.now();
+    // Back after being cut off longer than expiryMs: the other nodes' heartbeats were most likely
+    // stopped by the same outage, so none is judged dead until each had expiryMs to beat again.
+    if (now - this.#lastBeat > this.#expiryMs) this.#graceUntil = now + this.#expiryMs;
+    this.#lastBeat = now;
+    if (now < this.#graceUntil) return;
+    for (const node of expired) {
       if (this.closed) return;
       const dropped = await this.#drop(node, true);
       if (dropped > 0) this.#logger.warn({ node, dropped }, 'presence: a node stopped heartbeating; its sessions were dropped');

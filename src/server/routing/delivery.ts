@@ -111,6 +111,14 @@ export class Delivery {
       this.#told(plan.type, 0, 0, 0);
       return GOOD;
     }
+    // Self-fencing (docs/scaling.md): a node cut off from Redis cannot tell where else the
+    // recipients are, nor keep a delivery for later: it refuses before writing to anyone, so the
+    // sender knows it was not delivered (nothing acknowledged is lost).
+    const fenced = this.#o.remote?.unavailable() ?? null;
+    if (fenced !== null) {
+      this.#told(plan.type, 0, 0, plan.users.length);
+      return { good: false, code: 'cluster_unavailable', reason: `this node is cut off from the cluster: ${fenced}`, undelivered: plan.users };
+    }
     // Serialised once (throws if it cannot be), for the sessions here and for other nodes.
     const delivery = deliveryJson(plan.type, plan.data);
     const result = deliverToUsers(registry, plan.users, delivery);
@@ -129,7 +137,15 @@ export class Delivery {
 
   /** The other nodes holding sessions of the recipients get it through the bus; then those connected nowhere. */
   async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult, delivery: string): Promise<Outcome> {
-    const reached = await this.#o.remote!.deliver(plan.users, delivery);
+    let reached: string[];
+    try {
+      reached = await this.#o.remote!.deliver(plan.users, delivery);
+    } catch (err) {
+      // Redis did not answer in time: not acknowledged (those connected here may have it already).
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#told(plan.type, result.delivered.length, 0, result.undelivered.length);
+      return { good: false, code: 'cluster_unavailable', reason, undelivered: result.undelivered };
+    }
     const rest = reached.length === 0 ? result.undelivered : result.undelivered.filter((user) => !reached.includes(user));
     const queued = result.delivered.length + result.undelivered.length - rest.length;
     if (rest.length === 0) {
