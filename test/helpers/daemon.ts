@@ -42,7 +42,7 @@ export interface HandlerSpec {
 export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
-  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix'>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6'>;
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
   readonly logger?: Logger;
