@@ -213,7 +213,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
-  const listenerOptions: ListenerOptions = { keepAliveMs: config.liveness.pingIntervalMs };
+  // A TLS handshake counts against the login deadline's time; one that fails is refused with its reason.
+  const listenerOptions: ListenerOptions = {
+    keepAliveMs: config.liveness.pingIntervalMs,
+    handshakeTimeoutMs: config.limits.loginTimeoutMs,
+    onHandshakeError: (f) => events.emit('connection.refused', { ...f, code: 'tls_handshake_failed' }),
+  };
 
   const listeners: Listener[] = [];
   const startedAt = new Date();

@@ -17,6 +17,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export async function startTlsListener(config: TlsListenerConfig, handle: StreamHandler, options: ListenerOptions): Promise<Listener> {
   const keepAlive = options.keepAliveMs !== undefined;
+  let current = config;
   const server = tls.createServer({
     ...(await loadSecureContext(config.tls)),
     ...clientCertificateOptions(config.tls),
@@ -27,17 +28,26 @@ export async function startTlsListener(config: TlsListenerConfig, handle: Stream
     // The login deadline starts after the handshake: this bounds the time before it (§2.5).
     handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   });
-  server.on('secureConnection', (socket: tls.TLSSocket) => handle(socket, peerOf(config.kind, socket)));
+  const refused = (socket: tls.TLSSocket, reason: string): void => {
+    options.onHandshakeError?.({ transport: config.kind, remote: remoteOf(config.kind, socket), reason });
+  };
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // "request": a client may come without a certificate, but one it presents must verify.
+    if (current.tls.clientCertificates === 'request' && !socket.authorized && presentedCertificate(socket)) {
+      socket.on('error', () => undefined);
+      socket.destroy();
+      refused(socket, `client certificate refused: ${String(socket.authorizationError)}`);
+      return;
+    }
+    handle(socket, peerOf(config.kind, socket));
+  });
   // A handshake that fails (wrong CA, expired or missing client certificate, not TLS at all): Node
   // has already destroyed the socket; the reason goes to whoever listens.
-  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-    options.onHandshakeError?.({ transport: config.kind, remote: remoteOf(config.kind, socket), reason: err.message });
-  });
+  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => refused(socket, err.message));
   const ipv6 = config.kind === 'tls6';
   const wanted = ipv6 ? `tls6://[${config.host}]:${config.port}` : `tls4://${config.host}:${config.port}`;
   await bind(server, { host: config.host, port: config.port, ipv6Only: ipv6 }, wanted);
   const info = server.address() as net.AddressInfo;
-  let current = config;
   return {
     kind: config.kind,
     address: ipv6 ? `tls6://[${info.address}]:${info.port}` : `tls4://${info.address}:${info.port}`,
@@ -73,6 +83,10 @@ function peerOf(kind: 'tls4' | 'tls6', socket: tls.TLSSocket): PeerInfo {
 
 function remoteOf(kind: string, socket: tls.TLSSocket): string {
   return socket.remoteAddress === undefined ? kind : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function presentedCertificate(socket: tls.TLSSocket): boolean {
+  return Object.keys(socket.getPeerCertificate()).length > 0;
 }
 
 /** The CN of the verified client certificate's subject, when it has one (a string; several: the first). */
