@@ -99,3 +99,40 @@ describe('network.requireTls and plain TCP on a network', () => {
     ]);
   });
 });
+
+describe('federation.peers.NAME.tls', () => {
+  const base = { network: { unix: { address: 'b.sock' } } };
+  const peer = (tls: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    ...base,
+    federation: { peers: { b: { address: 'b.example:2230', secret: 'x'.repeat(32), tls, ...extra } } },
+  });
+
+  test('true, or an object: paths from the config folder, the pin in the form Node.js gives', () => {
+    assert.deepEqual(parse(peer(true)).config.federation.peers.get('b')?.tls, {
+      configKey: 'federation.peers.b.tls', ca: null, fingerprint: null, certificate: null, key: null, serverName: null,
+    });
+    const hex = 'ab'.repeat(32);
+    const { config, warnings } = parse(peer({ ca: 'ca.pem', fingerprint: hex, certificate: 'a.pem', key: 'a.key', serverName: 'b.internal' }));
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.federation.peers.get('b')?.tls, {
+      configKey: 'federation.peers.b.tls',
+      ca: path.join(BASE, 'ca.pem'),
+      fingerprint: Array(32).fill('AB').join(':'),
+      certificate: path.join(BASE, 'a.pem'),
+      key: path.join(BASE, 'a.key'),
+      serverName: 'b.internal',
+    });
+    assert.equal(parse(peer(false)).config.federation.peers.get('b')?.tls, null);
+    assert.equal(parse(peer(undefined)).config.federation.peers.get('b')?.tls, null);
+  });
+
+  test('what is refused', () => {
+    assert.deepEqual(errors(peer({ fingerprint: 'abc', certificate: 'a.pem' })), [
+      'federation.peers.b.tls: give "certificate" and "key" together (our client certificate, for a peer that asks for one), or neither',
+      'federation.peers.b.tls.fingerprint: must be a SHA-256 fingerprint: 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in cert.pem`), got "abc"',
+    ]);
+    assert.deepEqual(errors(peer(true, { legacy: true })), [
+      "federation.peers.b.tls: a legacy peer speaks the original's plain TCP: TLS is for peers that speak ours",
+    ]);
+  });
+});
