@@ -2,7 +2,7 @@
 // Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
-//   node bench/load.ts [--target bester|bester-tls|baseline|nats|all] [--pairs 8] [--window 16] [--size 100[,4096...]]
+//   node bench/load.ts [--target bester|bester-tls|baseline|nats[,...]|all] [--pairs 8] [--window 16] [--size 100[,4096...]]
 //                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //
@@ -70,7 +70,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   // bester-tls: the same daemon with its clients over TLS (issue 13: >= 0.7x plain TCP at 4 KiB).
   const all: TargetName[] = nats ? ['bester', 'bester-tls', 'baseline', 'nats'] : ['bester', 'bester-tls', 'baseline'];
-  const targets = values.target === 'all' ? all : ([values.target] as TargetName[]).filter((t) => t !== 'nats' || nats);
+  // One target, several (bester,bester-tls), or all.
+  const targets = values.target === 'all' ? all : (values.target.split(',') as TargetName[]).filter((t) => t !== 'nats' || nats);
   if (targets.length === 0) process.exit(0);
   const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
   const common = {

@@ -4,7 +4,7 @@
 // Over TLS: tls://example.org:2230 (also the listeners' tls4://, tls6://).
 import { ClientError } from './errors.ts';
 
-/** `tls: true`: the connection is TLS, the server's certificate checked for `host` (docs/protocol.md §2.6). */
+/** `tls: true`: the connection is TLS, the server's certificate checked for `host` (docs/protocol.md §2.7). */
 export type ServerAddress = { readonly host: string; readonly port: number; readonly tls?: boolean } | { readonly path: string };
 
 /** sun_path holds 108 bytes with the terminating NUL (STYLE.md #16). */

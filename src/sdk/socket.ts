@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { ClientError } from './errors.ts';
 
-/** TLS settings of a client (docs/protocol.md §2.6). There is no option to skip verification. */
+/** TLS settings of a client (docs/protocol.md §2.7). There is no option to skip verification. */
 export interface TlsClientOptions {
   /**
    * PEM text (not a path) of the CAs that sign the server's certificate, replacing the system's

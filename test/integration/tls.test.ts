@@ -1,4 +1,4 @@
-// TLS listeners end to end (docs/security.md "TLS", docs/protocol.md §2.6): a login over TLS with
+// TLS listeners end to end (docs/security.md "TLS", docs/protocol.md §2.7): a login over TLS with
 // the SDK and the CLI; a client that does not trust the server's CA, a server certificate that
 // expired and a client certificate from another CA are each refused with a reason; certificates
 // re-read without dropping a session; network.requireTls. Certificates are made with openssl.

@@ -42,7 +42,7 @@ export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
 
 /**
  * `network.requireTls`: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md
- * §2.2); UNIX sockets stay local and are allowed. Off by default (the original's clients speak plain TCP).
+ * §2.7); UNIX sockets stay local and are allowed. Off by default (the original's clients speak plain TCP).
  */
 export function parseRequireTls(c: Checker, value: unknown): boolean {
   // parseNetwork reports a network that is not an object.

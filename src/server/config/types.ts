@@ -306,7 +306,7 @@ export interface ServerConfig {
   /** Folder relative paths were resolved from. */
   readonly baseDir: string;
   readonly listeners: readonly ListenerConfig[];
-  /** network.requireTls: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md §2.2). */
+  /** network.requireTls: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md §2.7). */
   readonly requireTls: boolean;
   /** Keyed by message type, in the order of handlers.availableTypes. */
   readonly handlers: ReadonlyMap<string, HandlerConfig>;

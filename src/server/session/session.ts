@@ -203,7 +203,7 @@ export class Session implements PipelineHost {
     this.#ctx.pending?.loggingIn(this);
     this.#conn.pause();
     if (this.#ctx.config.requireTls && this.#plainNetwork) {
-      // docs/protocol.md §2.6: the password already crossed in clear text; it is not checked, so it tells nothing.
+      // docs/protocol.md §2.7: the password already crossed in clear text; it is not checked, so it tells nothing.
       const reason = 'this server accepts passwords only over TLS (network.requireTls): connect to its TLS listener';
       this.#loginRefused({ ok: false, outcome: 'refused', code: 'tls_required', reason, user: null });
       return;
