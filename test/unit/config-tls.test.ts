@@ -107,8 +107,8 @@ describe('federation.peers.NAME.tls', () => {
     federation: { peers: { b: { address: 'b.example:2230', secret: 'x'.repeat(32), tls, ...extra } } },
   });
 
-  test('true, or an object: paths from the config folder, the pin in the form Node.js gives', () => {
-    assert.deepEqual(parse(peer(true)).config.federation.peers.get('b')?.tls, {
+  test('an object ({} for the system\'s CAs): paths from the config folder, the pin in the form Node.js gives', () => {
+    assert.deepEqual(parse(peer({})).config.federation.peers.get('b')?.tls, {
       configKey: 'federation.peers.b.tls', ca: null, fingerprint: null, certificate: null, key: null, serverName: null,
     });
     const hex = 'ab'.repeat(32);
@@ -122,7 +122,7 @@ describe('federation.peers.NAME.tls', () => {
       key: path.join(BASE, 'a.key'),
       serverName: 'b.internal',
     });
-    assert.equal(parse(peer(false)).config.federation.peers.get('b')?.tls, null);
+    assert.deepEqual(errors(peer(true)), ['federation.peers.b.tls: must be an object, got true']);
     assert.equal(parse(peer(undefined)).config.federation.peers.get('b')?.tls, null);
   });
 
@@ -131,7 +131,7 @@ describe('federation.peers.NAME.tls', () => {
       'federation.peers.b.tls: give "certificate" and "key" together (our client certificate, for a peer that asks for one), or neither',
       'federation.peers.b.tls.fingerprint: must be a SHA-256 fingerprint: 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in cert.pem`), got "abc"',
     ]);
-    assert.deepEqual(errors(peer(true, { legacy: true })), [
+    assert.deepEqual(errors(peer({}, { legacy: true })), [
       "federation.peers.b.tls: a legacy peer speaks the original's plain TCP: TLS is for peers that speak ours",
     ]);
   });

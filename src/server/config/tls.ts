@@ -53,14 +53,13 @@ export function parseTlsMaterial(c: Checker, block: RawObject, key: string): Tls
 const PEER_TLS_KEYS = ['ca', 'fingerprint', 'certificate', 'key', 'serverName'] as const;
 
 /**
- * federation.peers.NAME.tls (docs/federation.md §3.8): `true` (the peer's certificate checked
- * against the CAs Node.js trusts), or an object with `ca`, `fingerprint` (SHA-256, hex with or
- * without colons), `certificate` and `key` (ours, for mutual TLS: both or neither) and `serverName`.
+ * federation.peers.NAME.tls (docs/federation.md §3.8): an object with `ca`, `fingerprint` (SHA-256,
+ * hex with or without colons), `certificate` and `key` (ours, for mutual TLS: both or neither) and
+ * `serverName`; `{}` checks the peer's certificate against the CAs Node.js trusts.
  */
 export function parsePeerTls(c: Checker, value: unknown, key: string): PeerTlsConfig | null {
-  if (value === undefined || value === false) return null;
+  if (value === undefined) return null;
   const none = { configKey: key, ca: null, fingerprint: null, certificate: null, key: null, serverName: null };
-  if (value === true) return none;
   const block = c.block(value, key);
   if (block === undefined) return null;
   c.unknownKeys(block, key, PEER_TLS_KEYS);
