@@ -27,7 +27,7 @@ export async function startTlsListener(config: TlsListenerConfig, handle: Stream
     noDelay: true,
     keepAlive,
     ...(keepAlive ? { keepAliveInitialDelay: options.keepAliveMs } : {}),
-    // The login deadline starts after the handshake: this bounds the time before it (§2.5).
+    // The login deadline starts after the handshake: this bounds the time before it (docs/protocol.md §2.7).
     handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   });
   // Who is on the other end, read when the TCP connection arrives: after a failed handshake the
