@@ -196,6 +196,38 @@ describe('TLS listeners', { skip: skip ?? false }, () => {
     }
   });
 
+  test('clientCertificates "request": a client without a certificate is let in; one whose certificate does not verify is refused', async () => {
+    const alice = pki.issue('client-alice-2', { cn: 'alice', usage: 'client' });
+    const rogue = pki.issue('client-rogue-2', { cn: 'alice', usage: 'client', by: 'other' });
+    const peers: PeerInfo[] = [];
+    const failures: HandshakeFailure[] = [];
+    const config = listenerConfig(pki.server, { ca: pki.ca.certificate, clientCertificates: 'request', requestClientCertificate: true });
+    const listener = await startListener(config, (stream, peer) => {
+      peers.push(peer);
+      stream.pipe(stream);
+    }, { onHandshakeError: (f) => failures.push(f) });
+    const ca = readFileSync(pki.ca.certificate);
+    try {
+      const anonymous = await handshake({ port: listener.port!, ca });
+      assert.equal(await echo(anonymous, 'a'), 'a');
+      const named = await handshake({ port: listener.port!, ca, cert: readFileSync(alice.certificate), key: readFileSync(alice.key) });
+      assert.equal(await echo(named, 'b'), 'b');
+      assert.deepEqual(peers.map((p) => p.certificateName), [undefined, 'alice']);
+      const refused = await handshake({ port: listener.port!, ca, cert: readFileSync(rogue.certificate), key: readFileSync(rogue.key) });
+      await new Promise<void>((resolve) => {
+        refused.on('close', () => resolve());
+        refused.write('x');
+      });
+      await waitFor(() => failures.length >= 1, 'the refusal');
+      assert.match(failures[0]!.reason, /^client certificate refused: /);
+      assert.equal(peers.length, 2, 'the refused connection did not reach the handler');
+      anonymous.destroy();
+      named.destroy();
+    } finally {
+      await listener.close();
+    }
+  });
+
   test('reload(): new connections get the new certificate, an open session goes on; unusable files keep the old one', async () => {
     const renewed = pki.issue('renewed', { cn: 'localhost-renewed', san: ['DNS:localhost'] });
     const config = listenerConfig(pki.server);
