@@ -1,8 +1,9 @@
-// A generator's pairs on Bester's wire (besterd and the minimal relay): one TCP connection per
+// A generator's pairs on Bester's wire (besterd and the minimal relay): one TCP (or TLS) connection per
 // sender and per receiver, length-prefixed frames (docs/protocol.md §1). Per message the sender
 // copies a pre-encoded frame and writes two numbers in it; acknowledgements and deliveries are
 // recognised by a byte search, not parsed.
 import net from 'node:net';
+import tls from 'node:tls';
 import { encodeFrame, FrameDecoder } from '../src/protocol/frame.ts';
 import type { GeneratorConfig, GeneratorState, PairDriver } from './generator-state.ts';
 import { dataText, MessageTemplate, nowUs, readTimestampUs } from './message-template.ts';
@@ -15,8 +16,9 @@ class Connection {
   readonly decoder: FrameDecoder;
   onFrame: (body: Buffer) => void = () => undefined;
 
-  constructor(port: number) {
-    this.socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  constructor(port: number, secure?: { ca: string }) {
+    this.socket = secure === undefined ? net.connect({ port, host: '127.0.0.1', noDelay: true }) : tls.connect({ port, host: '127.0.0.1', ca: secure.ca });
+    this.socket.setNoDelay(true);
     this.socket.on('error', () => undefined);
     this.decoder = new FrameDecoder({ frame: (b) => this.onFrame(b), error: () => this.socket.destroy() }, MAX_FRAME);
     this.socket.on('data', (chunk: Buffer) => {
@@ -47,8 +49,8 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
   const all: Connection[] = [];
   const logins: Array<Promise<void>> = [];
   for (let i = cfg.from; i < cfg.to; i++) {
-    const receiver = new Connection(cfg.port);
-    const sender = new Connection(cfg.port);
+    const receiver = new Connection(cfg.port, cfg.tls);
+    const sender = new Connection(cfg.port, cfg.tls);
     all.push(receiver, sender);
     receivers.push(receiver);
     logins.push(receiver.login(`r${i}`), sender.login(`s${i}`));

@@ -5,6 +5,8 @@ import { Histogram } from './measure.ts';
 export interface GeneratorConfig {
   kind: 'frames' | 'nats';
   port: number;
+  /** Frames over TLS, trusting this CA (PEM). */
+  tls?: { ca: string };
   /** The pairs this process drives: senders s<i> and receivers r<i> for from <= i < to. */
   from: number;
   to: number;

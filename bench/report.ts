@@ -59,6 +59,8 @@ export interface Comparison {
    * relay service), since NATS has no separate handler.
    */
   readonly cpuRatios: Partial<Record<'baseline' | 'nats', number>>;
+  /** bester-tls's median msgs/s over bester's (the same daemon, clients over TLS vs plain TCP), percent. */
+  readonly tlsRatio: number | null;
   readonly lost: number;
   /** Runs whose generator ELU was above the limit. */
   readonly generatorLimitedRuns: number;
@@ -89,6 +91,8 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     if (nats && nats.msgsPerSec > 0) ratios.nats = pct(bester.msgsPerSec, nats.msgsPerSec);
     if (nats?.totalCpuUsPerMsg && bester.totalCpuUsPerMsg !== null) cpuRatios.nats = pct(bester.totalCpuUsPerMsg, nats.totalCpuUsPerMsg);
   }
+  const overTls = medians['bester-tls'];
+  const tlsRatio = overTls && bester && bester.msgsPerSec > 0 ? pct(overTls.msgsPerSec, bester.msgsPerSec) : null;
   return {
     handlerMode: base.handlerMode,
     pairs: base.pairs,
@@ -97,6 +101,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     medians,
     ratios,
     cpuRatios,
+    tlsRatio,
     lost: results.reduce((sum, r) => sum + r.lost, 0),
     generatorLimitedRuns: results.filter((r) => r.generatorSaturated).length,
     generatorMaxElu: Math.max(...results.map((r) => r.generator.maxElu)),
@@ -105,7 +110,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
 
 export function summary(rows: Comparison[]): string {
   const head =
-    'mode | load | size | bester msgs/s | baseline | NATS | bester / baseline | bester / NATS | server µs/msg bester / baseline / NATS | CPU ratio vs baseline / NATS | p99 ms bester / NATS | generator max ELU | lost';
+    'mode | load | size | bester msgs/s | over TLS | baseline | NATS | TLS / TCP | bester / baseline | bester / NATS | server µs/msg bester / TLS / baseline / NATS | CPU ratio vs baseline / NATS | p99 ms bester / TLS / NATS | generator max ELU | lost';
   const cell = (x: number | null | undefined, unit = ''): string => (x === undefined || x === null ? '-' : `${x}${unit}`);
   const lines = rows.map((c) =>
     [
@@ -113,20 +118,22 @@ export function summary(rows: Comparison[]): string {
       `P=${c.pairs} W=${c.window}`,
       `${c.size} B`,
       cell(c.medians.bester?.msgsPerSec),
+      cell(c.medians['bester-tls']?.msgsPerSec),
       cell(c.medians.baseline?.msgsPerSec),
       cell(c.medians.nats?.msgsPerSec),
+      cell(c.tlsRatio, '%'),
       cell(c.ratios.baseline, '%'),
       cell(c.ratios.nats, '%'),
-      [c.medians.bester, c.medians.baseline, c.medians.nats].map((m) => cell(m?.serverCpuUsPerMsg)).join(' / '),
+      [c.medians.bester, c.medians['bester-tls'], c.medians.baseline, c.medians.nats].map((m) => cell(m?.serverCpuUsPerMsg)).join(' / '),
       `${cell(c.cpuRatios.baseline, '%')} / ${cell(c.cpuRatios.nats, '%')}`,
-      `${cell(c.medians.bester?.p99Ms)} / ${cell(c.medians.nats?.p99Ms)}`,
+      [c.medians.bester, c.medians['bester-tls'], c.medians.nats].map((m) => cell(m?.p99Ms)).join(' / '),
       `${c.generatorMaxElu}${c.generatorLimitedRuns > 0 ? ` (${c.generatorLimitedRuns} runs over ${GENERATOR_ELU_LIMIT}: WARNING)` : ''}`,
       c.lost,
     ].join(' | '),
   );
   return [
     'medians of the rounds; CPU ratio: bester server µs/msg over the baseline\'s, and bester (daemon + handler) over NATS (nats-server + relay service)',
-    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline',
+    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline; over TLS >= 70% of plain TCP at 4 KiB',
     head,
     ...lines,
   ].join('\n');

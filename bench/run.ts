@@ -85,7 +85,7 @@ export async function run(o: RunOptions, root: string): Promise<RunResult> {
     for (let g = 0; g < count; g++) {
       const from = Math.floor((g * o.pairs) / count);
       const to = Math.floor(((g + 1) * o.pairs) / count);
-      generators.push(spawnGenerator(root, { kind: target.kind, port: target.port, from, to, window: o.window, size: o.size, seconds: o.seconds }));
+      generators.push(spawnGenerator(root, { kind: target.kind, port: target.port, ...(target.tls ? { tls: target.tls } : {}), from, to, window: o.window, size: o.size, seconds: o.seconds }));
     }
     await within(Promise.all(generators.map((g) => g.ready)), 120_000, 'generators connecting');
     const handler = target.handler();

@@ -1,5 +1,6 @@
 // The servers a run can drive, started fresh for each run and stopped after it: besterd with the
-// relay handler, the minimal relay (bench/baseline-relay.ts) with the same handler, or NATS.
+// relay handler (clients over plain TCP, or over TLS: bester-tls), the minimal relay
+// (bench/baseline-relay.ts) with the same handler, or NATS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,8 +9,9 @@ import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
 import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
+import { makeBenchCertificate } from './tls-material.ts';
 
-export type TargetName = 'bester' | 'baseline' | 'nats';
+export type TargetName = 'bester' | 'bester-tls' | 'baseline' | 'nats';
 export type HandlerMode = 'original' | 'persistent';
 
 export interface TargetOptions {
@@ -32,6 +34,10 @@ export interface Target {
   /** What the generators speak: Bester frames (besterd, the minimal relay) or NATS. */
   kind: 'frames' | 'nats';
   port: number;
+  /** The clients connect over TLS and trust this CA (PEM). */
+  tls?: { ca: string };
+  /** besterd's other listener's port: plain TCP beside TLS (bester-tls), for bench/tls-handshakes.ts. */
+  plainPort?: number;
   /** besterd, the minimal relay or nats-server. */
   server: Counted;
   /** The relay handler (started by besterd, or beside the minimal relay) or the NATS relay service. */
@@ -82,9 +88,12 @@ async function startBaseline(o: TargetOptions, root: string, dir: string): Promi
   };
 }
 
-async function startBester(o: TargetOptions, root: string, dir: string): Promise<Target> {
+/** besterd; with `secure`, a tls4 listener beside the tcp4 one, and the clients use TLS. */
+export async function startBester(o: TargetOptions, root: string, dir: string, secure = false): Promise<Target> {
+  const cert = secure ? makeBenchCertificate(dir) : null;
+  const tls4 = cert === null ? {} : { tls4: { port: '0', address: '127.0.0.1', certificate: cert.certificate, key: cert.key } };
   const config = {
-    network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+    network: { types: cert === null ? ['tcp4'] : ['tcp4', 'tls4'], tcp4: { port: '0', address: '127.0.0.1' }, ...tls4 },
     handlers: {
       availableTypes: ['relay'],
       typeMap: {
@@ -107,10 +116,14 @@ async function startBester(o: TargetOptions, root: string, dir: string): Promise
   }
   await store.close();
   const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
-  const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
+  // The listeners open in the config's order: tcp4, then tls4.
+  const listening = (kind: string): string => `${kind}://127\\.0\\.0\\.1:(\\d+)","msg":"listening"`;
+  const [, port, tls] = await waitLine(daemon, new RegExp(cert === null ? listening('tcp4') : `${listening('tcp4')}[\\s\\S]*${listening('tls4')}`));
+  const tlsPort = cert === null ? null : Number(tls);
   return {
     kind: 'frames',
-    port: Number(port),
+    port: tlsPort ?? Number(port),
+    ...(cert === null ? {} : { tls: { ca: cert.ca }, plainPort: Number(port) }),
     server: { name: 'besterd', pid: daemon.pid! },
     handler: () => {
       const pid = childPids(daemon.pid!)[0];
@@ -125,5 +138,5 @@ async function startBester(o: TargetOptions, root: string, dir: string): Promise
 
 export function startTarget(o: TargetOptions, root: string, dir: string): Promise<Target> {
   if (o.target === 'nats') return startNats(root);
-  return o.target === 'baseline' ? startBaseline(o, root, dir) : startBester(o, root, dir);
+  return o.target === 'baseline' ? startBaseline(o, root, dir) : startBester(o, root, dir, o.target === 'bester-tls');
 }

@@ -28,7 +28,15 @@ const MAX_INT = 2_147_483_647;
 
 /** Reaches every branch of the parser; `T` and `P` stand for any handler type and any peer name. */
 const SAMPLE = {
-  network: { types: ['unix', 'tcp4', 'tcp6'], unix: { address: 'a.sock', mode: '0600' }, tcp4: { address: '127.0.0.1', port: 1 }, tcp6: { address: '::1', port: 2 } },
+  network: {
+    types: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6'],
+    requireTls: false,
+    unix: { address: 'a.sock', mode: '0600' },
+    tcp4: { address: '127.0.0.1', port: 1 },
+    tcp6: { address: '::1', port: 2 },
+    tls4: { address: '127.0.0.1', port: 3, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
+    tls6: { address: '::1', port: 4, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
+  },
   handlers: {
     availableTypes: ['T'],
     typeMap: { T: { handlerBinary: './h', unixDomainSocketPath: 'h.sock', handlerArgs: [], timeoutMs: 1, input: 'data', maxInFlight: 1, connections: 1, protocol: 'auto', workingDirectory: '.' } },
@@ -37,7 +45,10 @@ const SAMPLE = {
   admin: { info: {} },
   limits: { loginFailures: {}, loginChecks: {} },
   supervision: {},
-  federation: { nodeId: 'n', peers: { P: { address: 'h:1', secret: 's', legacy: false } } },
+  federation: {
+    nodeId: 'n',
+    peers: { P: { address: 'h:1', secret: 's', legacy: false, tls: { ca: 'ca.pem', fingerprint: '00'.repeat(32), certificate: 'c.pem', key: 'k.pem', serverName: 'h' } } },
+  },
   informer: { enabled: true, path: 'i.sock', mode: '0600', allowSendClients: true, allowControl: true },
   liveness: {},
   offline: {},
@@ -50,7 +61,10 @@ const MODE: Schema = { type: ['string', 'integer'], pattern: '^0?[0-7]{1,3}$', m
 
 /** Keys the parser checks with code of its own, by generalised path. */
 const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
-  'network.types': { type: 'array', items: { enum: ['unix', 'tcp4', 'tcp6'] }, uniqueItems: true, description: 'The listeners to open, in order (default: every block present).' },
+  'network.types': { type: 'array', items: { enum: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6'] }, uniqueItems: true, description: 'The listeners to open, in order (default: every block present).' },
+  'network.tls4.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
+  'network.tls6.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
+  'federation.peers.*.tls.fingerprint': { type: 'string', pattern: '^(sha256:)?([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$', description: 'SHA-256 fingerprint of the peer\'s certificate: 64 hex digits, colons allowed.' },
   'network.unix.address': { type: 'string', minLength: 1, description: 'Path of the socket file, from the config file\'s folder.' },
   'network.unix.mode': MODE,
   'network.tcp4.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string, as in the original, or a number).' },

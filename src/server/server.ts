@@ -19,7 +19,7 @@ import { openRedisCluster, type RedisCluster } from './redis/cluster-stores.ts';
 import type { OfflineQueue } from './storage/offline-queue.ts';
 import { SessionRegistry } from './session/registry.ts';
 import { Session, type SessionContext } from './session/session.ts';
-import { addressKey, ConnectionGate } from './session/connection-gate.ts';
+import { addressKey, ConnectionGate, refuseConnection } from './session/connection-gate.ts';
 import { PendingLogins } from './session/pending-logins.ts';
 import { LoginThrottle } from './session/login-throttle.ts';
 import { Login } from './session/login.ts';
@@ -27,8 +27,7 @@ import { ServerEvents } from './events.ts';
 import { logEvents } from './event-log.ts';
 import { Stats } from './stats.ts';
 import { serverScopeAcceptor } from './federation/server-scope.ts';
-import { errorFrame } from '../protocol/builders.ts';
-import { encodeFrame } from '../protocol/frame.ts';
+import { plainTextWarnings } from './config/coherence.ts';
 import { startListener, type Listener, type ListenerOptions, type PeerInfo } from './transport/listener.ts';
 import { handlerEnvironment } from './handlers/environment.ts';
 import { loadAdminModules } from './admin/modules.ts';
@@ -240,7 +239,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
     if (refusal !== null) {
       events.emit('connection.refused', { transport: peer.transport, remote, code: 'too_many_connections', reason: refusal });
-      refuse(stream, refusal);
+      refuseConnection(stream, refusal);
       return;
     }
     const session = new Session(stream, peer, sessionContext, ++sessionsOpened, address);
@@ -248,7 +247,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
-  const listenerOptions: ListenerOptions = { keepAliveMs: config.liveness.pingIntervalMs };
+  // A TLS handshake counts against the login deadline's time; one that fails is refused with its reason.
+  const listenerOptions: ListenerOptions = {
+    keepAliveMs: config.liveness.pingIntervalMs,
+    handshakeTimeoutMs: config.limits.loginTimeoutMs,
+    onHandshakeError: (f) => events.emit('connection.refused', { ...f, code: 'tls_handshake_failed' }),
+  };
 
   const listeners: Listener[] = [];
   const startedAt = new Date();
@@ -299,6 +303,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       });
     }
     await supervisor.start();
+    for (const warning of plainTextWarnings(config)) logger.warn(warning);
     for (const listenerConfig of config.listeners) {
       const listener = await startListener(listenerConfig, handle, listenerOptions);
       listeners.push(listener);
@@ -381,15 +386,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     reload: (next) => reloader.reload(next),
     restartHandler: (type) => reloader.restartHandler(type),
   };
-}
-
-/** An error frame saying why (§3.5), then the end; destroyed if the peer does not read it soon. */
-function refuse(socket: Duplex, reason: string): void {
-  socket.end(encodeFrame(errorFrame('too_many_connections', reason)));
-  socket.resume(); // read and drop whatever it sent, so that its close can complete
-  const timer = setTimeout(() => socket.destroy(), 2000);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 async function waitForSessions(sessions: Set<Session>, timeoutMs: number): Promise<void> {

@@ -1,10 +1,11 @@
 // The transport contract (design.md "Seams", STYLE.md #3): what every listener kind must do, run
-// by transport.test.ts against tcp4, tcp6 and unix. A new kind (TLS, WebSocket) adds a Kind row there.
+// by transport.test.ts against tcp4, tcp6, unix, tls4 and tls6. A new kind (WebSocket) adds a Kind row there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
@@ -23,6 +24,12 @@ export interface Kind {
   target(listener: Listener, config: ListenerConfig): net.NetConnectOpts;
   /** Why this kind cannot run on this machine, or null. */
   unavailable?: () => Promise<string | null>;
+  /** Opens a client socket to a target (default net.connect; TLS kinds: tls.connect with their CA). */
+  connect?: (target: net.NetConnectOpts) => net.Socket;
+  /** What the listener says in PeerInfo.secure (default false). */
+  secure?: boolean;
+  /** TLS material for a daemon on this kind (startTestDaemon's `tls`), and the client's TLS options. */
+  daemonTls?: () => { config: Record<string, unknown>; client: tls.ConnectionOptions };
 }
 
 const FRAME_LIMIT = 1 << 20;
@@ -35,8 +42,8 @@ class Client {
   readonly closed: Promise<void>;
   #waiters: Array<() => void> = [];
 
-  constructor(options: net.NetConnectOpts) {
-    this.socket = net.connect({ ...options, allowHalfOpen: true });
+  constructor(options: net.NetConnectOpts, connect: (target: net.NetConnectOpts) => net.Socket = (o) => net.connect(o)) {
+    this.socket = connect({ ...options, allowHalfOpen: true });
     this.socket.on('error', () => undefined);
     const closed = Promise.withResolvers<void>();
     this.closed = closed.promise;
@@ -61,11 +68,13 @@ class Client {
 
   connected(): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (!this.socket.connecting) {
+      // A TLS socket is ready once its handshake is done ('secureConnect'), a plain one on 'connect'.
+      const ready = 'encrypted' in this.socket ? 'secureConnect' : 'connect';
+      if (ready === 'connect' && !this.socket.connecting) {
         resolve();
         return;
       }
-      this.socket.once('connect', () => resolve());
+      this.socket.once(ready, () => resolve());
       this.socket.once('error', reject);
     });
   }
@@ -184,7 +193,7 @@ export function transportContract(k: Kind): void {
     it('carries frames both ways and fills in the peer information', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
-      const client = new Client(k.target(listener, config));
+      const client = new Client(k.target(listener, config), k.connect);
       try {
         await client.connected();
         client.conn.send({ hello: 1 });
@@ -194,7 +203,7 @@ export function transportContract(k: Kind): void {
         const [peer] = accepted.peers;
         assert.ok(peer);
         assert.equal(peer.transport, k.kind);
-        assert.equal(peer.secure, false);
+        assert.equal(peer.secure, k.secure ?? false);
         if (config.kind === 'unix') {
           assert.deepEqual({ ...peer }, { transport: 'unix', remoteAddress: null, remotePort: null, remote: 'unix', secure: false });
         } else {
@@ -211,7 +220,7 @@ export function transportContract(k: Kind): void {
     it('honours a half-close: the peer that ended its side still gets the answers', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config } = await listen();
-      const client = new Client(k.target(listener, config));
+      const client = new Client(k.target(listener, config), k.connect);
       try {
         await client.connected();
         client.socket.end(encodeFrame({ last: true }));
@@ -228,7 +237,7 @@ export function transportContract(k: Kind): void {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
       const target = k.target(listener, config);
-      const client = new Client(target);
+      const client = new Client(target, k.connect);
       await client.connected();
       client.conn.send({ before: true });
       assert.deepEqual(await client.next(), { echo: { before: true }, n: 1 });
@@ -282,12 +291,20 @@ export function transportContract(k: Kind): void {
 
     it('a daemon on this listener kind accepts a login and relays a message', async (t) => {
       if (skip !== null) return t.skip(skip);
-      const daemon = await startTestDaemon({ listeners: [k.kind], handlers: { echo: {} } });
+      const tlsMaterial = k.daemonTls?.();
+      const daemon = await startTestDaemon({
+        listeners: [k.kind],
+        handlers: { echo: {} },
+        ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.config }),
+      });
       try {
         const listener = daemon.server.listeners[0];
         assert.equal(listener?.kind, k.kind);
+        const host = k.kind === 'tcp6' || k.kind === 'tls6' ? '::1' : '127.0.0.1';
         const target: Target =
-          k.kind === 'unix' ? { path: daemon.unixPath } : { port: daemon.port, host: k.kind === 'tcp6' ? '::1' : '127.0.0.1' };
+          k.kind === 'unix'
+            ? { path: daemon.unixPath }
+            : { port: daemon.port, host, ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.client }) };
         const { client: alice, answer } = await loggedIn(target, 'alice', 'alice-pw');
         assert.equal((answer as { header?: { status?: string } }).header?.status, 'good', JSON.stringify(answer));
         const { client: bob } = await loggedIn(target, 'bob', 'bob-pw');

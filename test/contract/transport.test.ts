@@ -1,14 +1,17 @@
-// Runs the transport contract (transport.contract.ts) against every listener kind.
+// Runs the transport contract (transport.contract.ts) against every listener kind: tcp4, tcp6, tls4, tls6, unix.
 import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { duplexPair } from 'node:stream';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import tls from 'node:tls';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
 import { parseFrameJson } from '../../src/protocol/frame.ts';
 import type { ListenerConfig } from '../../src/server/config/types.ts';
 import type { Listener, PeerInfo } from '../../src/server/transport/listener.ts';
-import { startTestDaemon } from '../helpers/daemon.ts';
+import { startTestDaemon, tempDir } from '../helpers/daemon.ts';
 import { login } from '../helpers/raw-client.ts';
+import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.ts';
 import { transportContract, unbindable, unixPath } from './transport.contract.ts';
 
 let sockets = 0;
@@ -29,6 +32,33 @@ transportContract({
   target: tcpTarget('::1'),
   unavailable: () => unbindable('::1'),
 });
+
+// TLS: a PKI made for this file; clients trust its CA and check the name "localhost".
+// Made on first use: only where openssl is there.
+let pki: TestPki | null = null;
+const pkiOf = (): TestPki => (pki ??= makeTestPki(tempDir('btls-')));
+after(() => {
+  if (pki !== null) rmSync(pki.dir, { recursive: true, force: true });
+});
+const tlsClient = (): tls.ConnectionOptions => ({ ca: readFileSync(pkiOf().ca.certificate), servername: 'localhost' });
+const tlsMaterial = (): { certificate: string; key: string } => ({ certificate: pkiOf().server.certificate, key: pkiOf().server.key });
+
+for (const [kind, host] of [['tls4', '127.0.0.1'], ['tls6', '::1']] as const) {
+  transportContract({
+    kind,
+    config: (): ListenerConfig => ({
+      kind,
+      host,
+      port: 0,
+      tls: { configKey: `network.${kind}`, ...tlsMaterial(), ca: null, clientCertificates: 'none', requestClientCertificate: false, minVersion: 'TLSv1.2' },
+    }),
+    target: tcpTarget(host),
+    connect: (target) => tls.connect({ ...(target as net.TcpNetConnectOpts), ...tlsClient() }),
+    secure: true,
+    daemonTls: () => ({ config: tlsMaterial(), client: tlsClient() }),
+    unavailable: async () => opensslMissing() ?? (kind === 'tls6' ? unbindable(host) : null),
+  });
+}
 
 transportContract({
   kind: 'unix',

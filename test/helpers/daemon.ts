@@ -42,7 +42,11 @@ export interface HandlerSpec {
 export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
-  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix'>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6'>;
+  /** network.requireTls (docs/configuration.md). */
+  readonly requireTls?: boolean;
+  /** TLS material of the tls4/tls6 listeners (keys of docs/configuration.md, "TLS material"). */
+  readonly tls?: Record<string, unknown>;
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
   readonly logger?: Logger;
@@ -88,9 +92,13 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
   return {
     network: {
       types,
+      ...(options.requireTls === undefined ? {} : { requireTls: options.requireTls }),
       tcp4: { port: '0', address: '127.0.0.1' },
       tcp6: { port: '0', address: '::1' },
       unix: { address: path.join(dir, 'bester.sock') },
+      ...(options.tls === undefined
+        ? {}
+        : { tls4: { port: '0', address: '127.0.0.1', ...options.tls }, tls6: { port: '0', address: '::1', ...options.tls } }),
     },
     handlers: { availableTypes: Object.keys(handlers), typeMap },
     supervision: { restartDelayMs: 50, maxRestartDelayMs: 200, startTimeoutMs: 10000, stopTimeoutMs: 2000 },
@@ -116,7 +124,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   for (const [name, pw] of Object.entries(users)) await store.add(name, pw);
   await store.close();
   const server = await startServer(config, { logger: options.logger ?? silentLogger() });
-  const tcp = server.listeners.find((l) => l.kind === 'tcp4' || l.kind === 'tcp6');
+  const tcp = server.listeners.find((l) => l.kind !== 'unix');
   return {
     server,
     dir,

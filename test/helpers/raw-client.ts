@@ -1,10 +1,12 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
+import tls from 'node:tls';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
 import { encodeFrame, parseFrameText } from '../../src/protocol/frame.ts';
 import type { JsonData } from '../../src/protocol/json-text.ts';
 
-export type Target = { port: number; host?: string } | { path: string };
+/** Where to connect: TCP (over TLS when `tls` is given: its options, e.g. `ca`), or a UNIX socket. */
+export type Target = { port: number; host?: string; tls?: tls.ConnectionOptions } | { path: string };
 
 export class RawClient {
   readonly socket: net.Socket;
@@ -37,10 +39,15 @@ export class RawClient {
 
   static connect(target: Target): Promise<RawClient> {
     return new Promise((resolve, reject) => {
+      const host = 'path' in target ? '' : (target.host ?? '127.0.0.1');
       const socket =
-        'path' in target ? net.connect({ path: target.path }) : net.connect({ port: target.port, host: target.host ?? '127.0.0.1' });
+        'path' in target
+          ? net.connect({ path: target.path })
+          : target.tls !== undefined
+            ? tls.connect({ ...target.tls, port: target.port, host, ...(net.isIP(host) === 0 ? { servername: host } : {}) })
+            : net.connect({ port: target.port, host });
       socket.once('error', reject);
-      socket.once('connect', () => {
+      socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
         socket.off('error', reject);
         resolve(new RawClient(socket));
       });

@@ -1,7 +1,7 @@
 // The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
 // The file format (the original server.conf plus our keys) is in docs/configuration.md.
 
-export type ListenerKind = 'tcp4' | 'tcp6' | 'unix';
+export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6';
 
 export interface TcpListenerConfig {
   readonly kind: 'tcp4' | 'tcp6';
@@ -19,7 +19,37 @@ export interface UnixListenerConfig {
   readonly mode: number;
 }
 
-export type ListenerConfig = TcpListenerConfig | UnixListenerConfig;
+/** Whether a TLS listener asks for client certificates, and whether it refuses a connection without a valid one. */
+export type ClientCertificates = 'none' | 'request' | 'require';
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Certificate, key and CA files of a TLS end (config/tls.ts); read at start and on every reload. */
+export interface TlsMaterialConfig {
+  /** Where in the config this came from (e.g. "network.tls4"), for messages about the files. */
+  readonly configKey: string;
+  /** Absolute path of the PEM certificate (chain) this end presents. */
+  readonly certificate: string;
+  /** Absolute path of the PEM private key of that certificate. */
+  readonly key: string;
+  /** Absolute path of the PEM file of the CAs that sign the other end's certificates, or null. */
+  readonly ca: string | null;
+  readonly clientCertificates: ClientCertificates;
+  /** clientCertificates is "request" or "require". */
+  readonly requestClientCertificate: boolean;
+  /** Oldest TLS version accepted. */
+  readonly minVersion: TlsMinVersion;
+}
+
+/** A TCP listener that speaks TLS (docs/configuration.md, network.tls4 and network.tls6). */
+export interface TlsListenerConfig {
+  readonly kind: 'tls4' | 'tls6';
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsMaterialConfig;
+}
+
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | TlsListenerConfig;
 
 export interface HandlerConfig {
   /** The message type this handler serves (key of handlers.typeMap). */
@@ -187,6 +217,25 @@ export interface PeerConfig {
   readonly secret: string | null;
   /** Speaks the original's federation: one unauthenticated message per connection, no acknowledgements. */
   readonly legacy: boolean;
+  /** Our link to it goes over TLS (docs/federation.md §3.8); null: plain TCP. */
+  readonly tls: PeerTlsConfig | null;
+}
+
+/**
+ * TLS of the link we open to a peer (federation.peers.NAME.tls). The peer's certificate is checked
+ * against `ca` (with its name), or against the pinned `fingerprint`, or both; with neither, against
+ * the CAs Node.js trusts. `certificate` and `key`: ours, for a peer that asks for client certificates.
+ */
+export interface PeerTlsConfig {
+  readonly configKey: string;
+  /** Absolute path of the PEM file of the CAs that sign the peer's certificate, or null. */
+  readonly ca: string | null;
+  /** SHA-256 fingerprint of the peer's certificate, "AB:CD:..." (upper case, as Node.js gives it), or null. */
+  readonly fingerprint: string | null;
+  readonly certificate: string | null;
+  readonly key: string | null;
+  /** The name the peer's certificate must be for (default: the host of its address, when not an IP address). */
+  readonly serverName: string | null;
 }
 
 export interface FederationConfig {
@@ -274,6 +323,8 @@ export interface ServerConfig {
   /** Folder relative paths were resolved from. */
   readonly baseDir: string;
   readonly listeners: readonly ListenerConfig[];
+  /** network.requireTls: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md §2.7). */
+  readonly requireTls: boolean;
   /** Keyed by message type, in the order of handlers.availableTypes. */
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
   readonly accounts: AccountsConfig;

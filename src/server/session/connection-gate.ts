@@ -3,6 +3,9 @@
 // checked at login (session.ts). Local UNIX connections have no address and are not limited per address.
 import net from 'node:net';
 import type { LimitsConfig } from '../config/types.ts';
+import type { Duplex } from 'node:stream';
+import { errorFrame } from '../../protocol/builders.ts';
+import { encodeFrame } from '../../protocol/frame.ts';
 
 /**
  * The key remote connections are counted under: the IPv4 address (also when it arrives as an
@@ -79,4 +82,13 @@ export class ConnectionGate {
   pending(address: string): number {
     return this.#pendingByAddress.get(address) ?? 0;
   }
+}
+
+/** A refused connection gets an error frame saying why (§3.5), then the end; destroyed if the peer does not read it soon. */
+export function refuseConnection(socket: Duplex, reason: string): void {
+  socket.end(encodeFrame(errorFrame('too_many_connections', reason)));
+  socket.resume(); // read and drop whatever it sent, so that its close can complete
+  const timer = setTimeout(() => socket.destroy(), 2000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
