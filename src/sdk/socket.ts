@@ -1,7 +1,7 @@
 // Opening a socket to a server or informer address, with a deadline and errors people can read
 // ("cannot connect to 127.0.0.1:2220: connection refused").
 import net from 'node:net';
-import { formatServerAddress, type ServerAddress } from './address.ts';
+import { formatServerAddress, type SocketAddress } from './address.ts';
 import { ClientError } from './errors.ts';
 
 const REASONS: Readonly<Record<string, string>> = {
@@ -28,7 +28,7 @@ export function describeSocketError(err: Error): string {
  * Resolves with a connected socket, or rejects with a ClientError: 'connect_failed', 'timeout', or
  * 'connection_closed' when `signal` aborts first (the socket is destroyed).
  */
-export function openSocket(address: ServerAddress, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+export function openSocket(address: SocketAddress, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
   const label = formatServerAddress(address);
   return new Promise((resolve, reject) => {
     const socket = 'path' in address ? net.connect({ path: address.path }) : net.connect({ host: address.host, port: address.port });
