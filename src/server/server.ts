@@ -213,7 +213,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
-  const listenerOptions: ListenerOptions = { keepAliveMs: config.liveness.pingIntervalMs };
+  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.4: messages measured against the larger frame limit.
+  const listenerOptions: ListenerOptions = {
+    keepAliveMs: config.liveness.pingIntervalMs,
+    pingIntervalMs: config.liveness.pingIntervalMs,
+    maxMissedPings: config.liveness.maxMissedPings,
+    maxFrameBytes: Math.max(config.limits.maxFrameBytes, config.limits.maxLoginFrameBytes),
+    refused: (refusal) => events.emit('transport.refused', refusal),
+  };
 
   const listeners: Listener[] = [];
   const startedAt = new Date();
@@ -263,7 +270,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const listenerConfig of config.listeners) {
       const listener = await startListener(listenerConfig, handle, listenerOptions);
       listeners.push(listener);
-      logger.info({ address: listener.address }, 'listening');
+      logger.info({ address: listener.address, ...(listener.url === undefined ? {} : { url: listener.url }) }, 'listening');
     }
     if (config.adminHttp !== null && metrics !== null && adminModules !== null) {
       const { startAdminListener, checkReadiness } = adminModules;

@@ -1,5 +1,5 @@
 // The transport contract (design.md "Seams", STYLE.md #3): what every listener kind must do, run
-// by transport.test.ts against tcp4, tcp6 and unix. A new kind (TLS, WebSocket) adds a Kind row there.
+// by transport.test.ts against tcp4, tcp6, unix and ws. A new kind (TLS) adds a Kind row there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
@@ -23,6 +23,16 @@ export interface Kind {
   target(listener: Listener, config: ListenerConfig): net.NetConnectOpts;
   /** Why this kind cannot run on this machine, or null. */
   unavailable?: () => Promise<string | null>;
+  /**
+   * Opens a client stream speaking length-prefixed frames, for kinds that need more than a socket
+   * (WebSocket: the handshake, then frames as messages); `socket` is the TCP socket under it.
+   * Absent: a plain socket to `target`.
+   */
+  dial?(listener: Listener, config: ListenerConfig): Promise<{ stream: Duplex; socket: net.Socket }>;
+  /** Why this kind cannot honour a half-close, or absent when it can (WebSocket cannot: RFC 6455 §5.5.1). */
+  noHalfClose?: string;
+  /** Whether the daemon's test config serves this kind (startTestDaemon's listeners). */
+  readonly daemonTarget?: (port: number) => Target;
 }
 
 const FRAME_LIMIT = 1 << 20;
@@ -30,18 +40,28 @@ const FRAME_LIMIT = 1 << 20;
 /** A client end framed like the daemon's: frames in a list, a promise for each next one. */
 class Client {
   readonly socket: net.Socket;
+  /** What frames are written to and read from: the socket, or a stream over it. */
+  readonly stream: Duplex;
   readonly conn: FrameConnection;
   readonly frames: unknown[] = [];
   readonly closed: Promise<void>;
   #waiters: Array<() => void> = [];
 
-  constructor(options: net.NetConnectOpts) {
-    this.socket = net.connect({ ...options, allowHalfOpen: true });
+  /** A plain socket to `options`, or the stream and socket a Kind's dial() opened. */
+  constructor(options: net.NetConnectOpts | { stream: Duplex; socket: net.Socket }) {
+    if ('stream' in options) {
+      this.socket = options.socket;
+      this.stream = options.stream;
+      this.stream.on('error', () => undefined);
+    } else {
+      this.socket = net.connect({ ...options, allowHalfOpen: true });
+      this.stream = this.socket;
+    }
     this.socket.on('error', () => undefined);
     const closed = Promise.withResolvers<void>();
     this.closed = closed.promise;
     this.conn = new FrameConnection(
-      this.socket,
+      this.stream,
       'contract-client',
       {
         frame: (body) => {
@@ -163,6 +183,13 @@ export function transportContract(k: Kind): void {
       return { listener, config, accepted };
     }
 
+    /** A client of `listener`: dialled by the kind, or a plain socket. */
+    async function connect(listener: Listener, config: ListenerConfig): Promise<Client> {
+      const client = new Client(k.dial ? await k.dial(listener, config) : k.target(listener, config));
+      await client.connected();
+      return client;
+    }
+
     it('reads back its address and bound port', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config } = await listen();
@@ -184,9 +211,8 @@ export function transportContract(k: Kind): void {
     it('carries frames both ways and fills in the peer information', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
-      const client = new Client(k.target(listener, config));
+      const client = await connect(listener, config);
       try {
-        await client.connected();
         client.conn.send({ hello: 1 });
         client.conn.send({ hello: 2 });
         assert.deepEqual(await client.next(), { echo: { hello: 1 }, n: 1 });
@@ -210,11 +236,11 @@ export function transportContract(k: Kind): void {
 
     it('honours a half-close: the peer that ended its side still gets the answers', async (t) => {
       if (skip !== null) return t.skip(skip);
+      if (k.noHalfClose !== undefined) return t.skip(k.noHalfClose);
       const { listener, config } = await listen();
-      const client = new Client(k.target(listener, config));
+      const client = await connect(listener, config);
       try {
-        await client.connected();
-        client.socket.end(encodeFrame({ last: true }));
+        client.stream.end(encodeFrame({ last: true }));
         assert.deepEqual(await client.next(), { echo: { last: true }, n: 1 });
         assert.deepEqual(await client.next(), { bye: 1 });
         await client.closed;
@@ -228,8 +254,7 @@ export function transportContract(k: Kind): void {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
       const target = k.target(listener, config);
-      const client = new Client(target);
-      await client.connected();
+      const client = await connect(listener, config);
       client.conn.send({ before: true });
       assert.deepEqual(await client.next(), { echo: { before: true }, n: 1 });
       let done = false;
@@ -287,7 +312,8 @@ export function transportContract(k: Kind): void {
         const listener = daemon.server.listeners[0];
         assert.equal(listener?.kind, k.kind);
         const target: Target =
-          k.kind === 'unix' ? { path: daemon.unixPath } : { port: daemon.port, host: k.kind === 'tcp6' ? '::1' : '127.0.0.1' };
+          k.daemonTarget?.(daemon.port) ??
+          (k.kind === 'unix' ? { path: daemon.unixPath } : { port: daemon.port, host: k.kind === 'tcp6' ? '::1' : '127.0.0.1' });
         const { client: alice, answer } = await loggedIn(target, 'alice', 'alice-pw');
         assert.equal((answer as { header?: { status?: string } }).header?.status, 'good', JSON.stringify(answer));
         const { client: bob } = await loggedIn(target, 'bob', 'bob-pw');

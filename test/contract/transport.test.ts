@@ -9,6 +9,7 @@ import type { ListenerConfig } from '../../src/server/config/types.ts';
 import type { Listener, PeerInfo } from '../../src/server/transport/listener.ts';
 import { startTestDaemon } from '../helpers/daemon.ts';
 import { login } from '../helpers/raw-client.ts';
+import { dialWebSocket } from '../helpers/ws-client.ts';
 import { transportContract, unbindable, unixPath } from './transport.contract.ts';
 
 let sockets = 0;
@@ -34,6 +35,15 @@ transportContract({
   kind: 'unix',
   config: (dir): ListenerConfig => ({ kind: 'unix', path: unixPath(dir, `l${++sockets}.sock`), mode: 0o640 }),
   target: (_listener, config) => ({ path: config.kind === 'unix' ? config.path : '' }),
+});
+
+transportContract({
+  kind: 'ws',
+  config: (): ListenerConfig => ({ kind: 'ws', host: '127.0.0.1', port: 0, path: '/bester', origins: [], staticDir: null }),
+  target: tcpTarget('127.0.0.1'),
+  dial: (listener) => dialWebSocket(`ws://127.0.0.1:${listener.port}/bester`),
+  noHalfClose: 'a WebSocket has no half-close: a close frame ends both directions (RFC 6455 §5.5.1)',
+  daemonTarget: (port) => ({ url: `ws://127.0.0.1:${port}/bester` }),
 });
 
 describe('BesterServer.handle(stream, peer): any stream becomes a session', () => {

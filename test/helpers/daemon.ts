@@ -42,7 +42,7 @@ export interface HandlerSpec {
 export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
-  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix'>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'ws'>;
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
   readonly logger?: Logger;
@@ -51,6 +51,7 @@ export interface TestDaemonOptions {
 export interface TestDaemon {
   readonly server: BesterServer;
   readonly dir: string;
+  /** The port of the TCP listener, or else of the WebSocket listener. */
   readonly port: number;
   readonly unixPath: string;
   close(): Promise<void>;
@@ -86,6 +87,8 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       tcp4: { port: '0', address: '127.0.0.1' },
       tcp6: { port: '0', address: '::1' },
       unix: { address: path.join(dir, 'bester.sock') },
+      // Only when listed: an unlisted block is warned about.
+      ...(types.includes('ws') ? { ws: { port: '0', address: '127.0.0.1' } } : {}),
     },
     handlers: { availableTypes: Object.keys(handlers), typeMap },
     supervision: { restartDelayMs: 50, maxRestartDelayMs: 200, startTimeoutMs: 10000, stopTimeoutMs: 2000 },
@@ -102,7 +105,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   for (const [name, pw] of Object.entries(users)) await store.add(name, pw);
   await store.close();
   const server = await startServer(config, { logger: options.logger ?? silentLogger() });
-  const tcp = server.listeners.find((l) => l.kind === 'tcp4' || l.kind === 'tcp6');
+  const tcp = server.listeners.find((l) => l.kind === 'tcp4' || l.kind === 'tcp6') ?? server.listeners.find((l) => l.kind === 'ws');
   return {
     server,
     dir,

@@ -1,23 +1,31 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
 import { encodeFrame, parseFrameText } from '../../src/protocol/frame.ts';
 import type { JsonData } from '../../src/protocol/json-text.ts';
+import { dialWebSocket } from './ws-client.ts';
 
-export type Target = { port: number; host?: string } | { path: string };
+/** A TCP port, a UNIX socket path, or a WebSocket URL (ws://host:port/path; frames as messages). */
+export type Target = { port: number; host?: string } | { path: string } | { url: string; origin?: string };
 
 export class RawClient {
+  /** The TCP or UNIX socket (under the WebSocket, for a WebSocket target). */
   readonly socket: net.Socket;
+  /** What frames and `write()` go to: the socket, or the WebSocket stream over it. */
+  readonly #stream: Duplex;
   readonly #frames: JsonData[] = [];
   readonly #waiters: Array<() => void> = [];
   #closed = false;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: net.Socket, stream: Duplex = socket) {
     this.socket = socket;
+    this.#stream = stream;
     socket.on('error', () => undefined);
+    stream.on('error', () => undefined);
     // Framed like every socket of the daemon and the SDKs; raw bytes still go to `socket` directly.
     new FrameConnection(
-      socket,
+      stream,
       'raw-client',
       {
         frame: (body) => {
@@ -35,7 +43,11 @@ export class RawClient {
     );
   }
 
-  static connect(target: Target): Promise<RawClient> {
+  static async connect(target: Target): Promise<RawClient> {
+    if ('url' in target) {
+      const { stream, socket } = await dialWebSocket(target.url, target.origin === undefined ? {} : { origin: target.origin });
+      return new RawClient(socket, stream);
+    }
     return new Promise((resolve, reject) => {
       const socket =
         'path' in target ? net.connect({ path: target.path }) : net.connect({ port: target.port, host: target.host ?? '127.0.0.1' });
@@ -52,11 +64,11 @@ export class RawClient {
   }
 
   send(value: unknown): void {
-    this.socket.write(encodeFrame(value));
+    this.#stream.write(encodeFrame(value));
   }
 
   write(bytes: Buffer | string): void {
-    this.socket.write(bytes);
+    this.#stream.write(bytes);
   }
 
   /** The next frame, or throws after timeoutMs; null if the connection closed first. */
@@ -101,6 +113,7 @@ export class RawClient {
   }
 
   close(): void {
+    this.#stream.destroy();
     this.socket.destroy();
   }
 

@@ -11,13 +11,16 @@ import {
 } from './defaults.ts';
 import type { InformerConfig, ListenerConfig, ListenerKind, TcpListenerConfig, UnixListenerConfig } from './types.ts';
 import { type Checker, type RawObject, MAX_SOCKET_PATH_BYTES, describe, keyPath, own } from './validate.ts';
+import { parseWs } from './ws.ts';
 
 /** Listener kinds in the order used when `network.types` is absent. */
-const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6'];
+const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6', 'ws'];
+/** For messages: "unix", "tcp4", "tcp6", "ws". */
+const KIND_LIST = KINDS.map((k) => `"${k}"`).join(', ');
 
 export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
   if (value === undefined) {
-    c.error('network', 'required: at least one listener (a "unix", "tcp4" or "tcp6" block) must be configured');
+    c.error('network', `required: at least one listener (a block named one of ${KIND_LIST}) must be configured`);
     return [];
   }
   const network = c.block(value, 'network');
@@ -31,7 +34,9 @@ export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
     const key = keyPath('network', kind);
     const block = c.block(own(network, kind), key);
     if (block === undefined) continue;
-    listeners.push(kind === 'unix' ? parseUnix(c, block, key) : parseTcp(c, block, key, kind));
+    if (kind === 'unix') listeners.push(parseUnix(c, block, key));
+    else if (kind === 'ws') listeners.push(parseWs(c, block, key));
+    else listeners.push(parseTcp(c, block, key, kind));
   }
   return listeners;
 }
@@ -42,12 +47,12 @@ function selectKinds(c: Checker, network: RawObject): ListenerKind[] | undefined
   const types = own(network, 'types');
   if (types === undefined) {
     if (present.length === 0) {
-      c.error('network', 'no listener configured: add a "unix", "tcp4" or "tcp6" block');
+      c.error('network', `no listener configured: add a block named one of ${KIND_LIST}`);
     }
     return present;
   }
   if (!Array.isArray(types)) {
-    c.error('network.types', `must be an array of "unix", "tcp4", "tcp6", got ${describe(types)}`);
+    c.error('network.types', `must be an array of ${KIND_LIST}, got ${describe(types)}`);
     return undefined;
   }
   const kinds: ListenerKind[] = [];
@@ -56,7 +61,7 @@ function selectKinds(c: Checker, network: RawObject): ListenerKind[] | undefined
     const key = keyPath('network.types', index);
     const kind = KINDS.find((k) => k === item);
     if (kind === undefined) {
-      c.error(key, `must be one of "unix", "tcp4", "tcp6", got ${describe(item)}`);
+      c.error(key, `must be one of ${KIND_LIST}, got ${describe(item)}`);
       ok = false;
     } else if (kinds.includes(kind)) {
       c.error(key, `"${kind}" is listed twice`);

@@ -1,7 +1,7 @@
 // The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
 // The file format (the original server.conf plus our keys) is in docs/configuration.md.
 
-export type ListenerKind = 'tcp4' | 'tcp6' | 'unix';
+export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'ws';
 
 export interface TcpListenerConfig {
   readonly kind: 'tcp4' | 'tcp6';
@@ -19,7 +19,28 @@ export interface UnixListenerConfig {
   readonly mode: number;
 }
 
-export type ListenerConfig = TcpListenerConfig | UnixListenerConfig;
+/**
+ * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.4): an HTTP server
+ * that upgrades requests for `path` to WebSocket sessions and serves the files of `staticDir`.
+ */
+export interface WsListenerConfig {
+  readonly kind: 'ws';
+  /** Address to bind, e.g. "127.0.0.1", "::", "0.0.0.0". */
+  readonly host: string;
+  /** 0 asks the OS for a free port (tests); the bound port is read back from the listener. */
+  readonly port: number;
+  /** The URL path WebSocket upgrades are accepted on, e.g. "/bester". */
+  readonly path: string;
+  /**
+   * Browser origins allowed to open a WebSocket besides the listener's own (docs/security.md,
+   * "WebSocket and Origin"), each as "scheme://host[:port]". Requests without Origin are allowed.
+   */
+  readonly origins: readonly string[];
+  /** Absolute path of a folder served over HTTP on the same port (GET and HEAD), or null. */
+  readonly staticDir: string | null;
+}
+
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | WsListenerConfig;
 
 export interface HandlerConfig {
   /** The message type this handler serves (key of handlers.typeMap). */
