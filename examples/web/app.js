@@ -80,8 +80,9 @@ function conversation(kind, name) {
 
 function add(conv, item) {
   conv.items.push({ at: new Date(), ...item });
-  if (state.current !== conv.key) conv.unread += 1;
+  // The first message that arrives opens its conversation when none is open.
   if (state.current === null && item.from !== undefined && item.from !== state.me) state.current = conv.key;
+  if (state.current !== conv.key) conv.unread += 1;
   render();
   return conv.items.at(-1);
 }
@@ -106,10 +107,12 @@ function onDelivery(delivery) {
   if (Array.isArray(d.online)) {
     state.online = d.online;
   } else if (Array.isArray(d.rooms)) {
-    for (const { room, online } of d.rooms) if (online.includes(state.me)) state.rooms.set(room, online);
+    // Every room with its members online: this user's rooms are the ones listing them.
+    state.rooms = new Map(d.rooms.filter((r) => r.online.includes(state.me)).map((r) => [r.room, r.online]));
   } else if (typeof d.room === 'string' && d.event === 'joined') {
     const members = state.rooms.get(d.room) ?? [];
     if (d.user === state.me || state.rooms.has(d.room)) state.rooms.set(d.room, [...new Set([...members, d.user])].sort());
+    if (d.user === state.me) void send({ action: 'rooms' }, 'Listing the rooms'); // who else is in it
     add(conversation('room', d.room), { note: d.user === state.me ? 'You joined the room.' : `${d.user} joined.` });
   } else if (typeof d.room === 'string' && d.event === 'left') {
     if (d.user === state.me) {
@@ -194,7 +197,7 @@ function start(client) {
     }
   });
   state.timer = setInterval(() => {
-    if (client.connected) void send({ action: 'online' }, 'Asking who is online');
+    if (client.connected) void refreshLists();
   }, ONLINE_REFRESH_MS);
   setStatus('online', 'connected');
   $('me').textContent = state.me;
@@ -239,11 +242,11 @@ function avatar(name) {
   return span;
 }
 
-function listItem(key, label, extra, icon) {
+function listItem(key, label, extra, icon, showUnread = true) {
   const conv = state.conversations.get(key);
   const button = el('button', { type: 'button', className: state.current === key ? 'item active' : 'item' }, icon, el('span', { className: 'label', textContent: label }));
   if (extra) button.append(el('span', { className: 'extra', textContent: extra }));
-  if (conv?.unread) button.append(el('span', { className: 'badge', textContent: String(conv.unread) }));
+  if (showUnread && conv?.unread) button.append(el('span', { className: 'badge', textContent: String(conv.unread) }));
   button.addEventListener('click', () => open(key));
   return el('li', {}, button);
 }
@@ -255,8 +258,9 @@ function render() {
   const dms = [...state.conversations.values()].filter((c) => c.kind === 'dm').map((c) => c.name).sort();
   $('dm-list').replaceChildren(...dms.map((u) => listItem(`dm:${u}`, u, state.online.includes(u) ? '' : 'offline', avatar(u))));
   $('online-list').replaceChildren(...state.online.map((u) => {
-    if (u === state.me) return el('li', { className: 'self' }, avatar(u), el('span', { textContent: `${u} (you)` }));
-    return listItem(`dm:${u}`, u, '', avatar(u));
+    const li = u === state.me ? el('li', { className: 'self' }, avatar(u), el('span', { textContent: `${u} (you)` })) : listItem(`dm:${u}`, u, '', avatar(u), false);
+    li.dataset.user = u;
+    return li;
   }));
   $('online-count').textContent = String(state.online.length);
   renderConversation();
@@ -274,6 +278,12 @@ function renderConversation() {
   $('text').disabled = !canWrite;
   $('send').disabled = !canWrite;
   const list = $('messages');
+  if (!conv) {
+    list.replaceChildren(el('li', { className: 'empty' },
+      el('strong', { textContent: `Hello, ${state.me}.` }),
+      el('span', { textContent: 'Join a room, or click someone who is online to write to them. Messages to people who are offline wait for their next login.' })));
+    return;
+  }
   list.replaceChildren(...(conv?.items ?? []).map((item) => {
     if (item.from === undefined) return el('li', { className: 'system', textContent: item.note });
     const mine = item.from === state.me;

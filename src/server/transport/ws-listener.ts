@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { BesterError } from '../../protocol/errors.ts';
 import type { WsListenerConfig } from '../config/types.ts';
 import type { Listener, ListenerOptions, PeerInfo, StreamHandler } from './listener.ts';
+import { SDK_PREFIX, serveSdk } from './sdk-files.ts';
 import { plain, StaticFiles } from './static-files.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
@@ -115,7 +116,8 @@ function answerHttp(site: WebSocketSite, req: http.IncomingMessage, res: http.Se
   if (pathname === site.config.path) {
     res.setHeader('Upgrade', 'websocket');
     plain(res, 426, `this is the WebSocket endpoint (subprotocol ${SUBPROTOCOL})`);
-  } else if (site.files === null) plain(res, 404, 'not found');
+  } else if (pathname.startsWith(SDK_PREFIX)) void serveSdk(req, res, pathname);
+  else if (site.files === null) plain(res, 404, 'not found');
   else void site.files.serve(req, res);
 }
 
