@@ -17,8 +17,8 @@ describe('client SDK over WebSocket', () => {
   let d: TestDaemon;
   let url: string;
   const clients: BesterClient[] = [];
-  async function as(user: string, server = url): Promise<BesterClient> {
-    const client = await within(connect({ server, username: user, password: `${user}-pw` }));
+  async function as(user: string, server = url, extra: { maxBufferedDeliveries?: number } = {}): Promise<BesterClient> {
+    const client = await within(connect({ server, username: user, password: `${user}-pw`, ...extra }));
     clients.push(client);
     return client;
   }
@@ -61,6 +61,19 @@ describe('client SDK over WebSocket', () => {
     assert.deepEqual((await within(bobs.next())).value, { type: 'echo', data: { to: ['bob'], n: 1 } });
     await iterator.return?.();
     await bobs.return?.();
+  });
+
+  test('an iterator that is not read: deliveries past maxBufferedDeliveries wait in the client, in order', async () => {
+    const alice = await as('alice', url, { maxBufferedDeliveries: 4 });
+    const bob = await as('bob', `127.0.0.1:${d.port}`);
+    const iterator = alice.deliveries();
+    const reports = await Promise.all(Array.from({ length: 30 }, (_, n) => bob.send('echo', { to: ['alice'], n })));
+    assert.ok(reports.every((r) => r.status === 'good'));
+    for (let n = 0; n < 30; n++) {
+      const next = await within(iterator.next(), 5000, `delivery ${n}`);
+      assert.deepEqual(next.value, { type: 'echo', data: { to: ['alice'], n } });
+    }
+    await iterator.return?.();
   });
 
   test('a bad report carries the reason; throwOnBad rejects with it', async () => {
