@@ -1,6 +1,6 @@
 // A generator's pairs on Bester's wire (besterd and the minimal relay): one TCP connection per
 // sender and per receiver, length-prefixed frames (docs/protocol.md §1), or one WebSocket each,
-// a frame per message (§1.4, besterd's ws listener: GeneratorConfig.kind "ws"). Per message the sender
+// a frame per message (§1.5, besterd's ws listener: GeneratorConfig.kind "ws"). Per message the sender
 // copies a pre-encoded frame and writes two numbers in it; acknowledgements and deliveries are
 // recognised by a byte search, not parsed.
 import net from 'node:net';

@@ -3,7 +3,7 @@
 // Starts besterd as a child process, opens N connections (default 10,000) spread over 100
 // users, logs each in, waits, and prints the daemon's RSS. Bounded: gives up after 5 minutes.
 //   node bench/idle-connections.ts [--connections 10000] [--transport tcp|ws]
-// --transport ws: the connections are WebSockets to a ws listener (docs/protocol.md §1.4).
+// --transport ws: the connections are WebSockets to a ws listener (docs/protocol.md §1.5).
 // The fd limit is raised here for both processes (`ulimit -n`), never in the daemon's code.
 // Users are stored with cheap scrypt parameters (N=1024, kept with each hash): this measures
 // connections, not the cost of logging in (which the default N=16384 makes ~40 ms of CPU each).

@@ -63,7 +63,7 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
   'network.tcp6.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string, as in the original, or a number).' },
   'network.ws.address': { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to bind (a host name, an IPv4 or an IPv6 address).' },
   'network.ws.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port of the HTTP server that upgrades to WebSocket.' },
-  'network.ws.path': { type: 'string', pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/bester', description: 'The URL path upgraded to WebSocket (docs/protocol.md §1.4).' },
+  'network.ws.path': { type: 'string', pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/bester', description: 'The URL path upgraded to WebSocket (docs/protocol.md §1.5).' },
   'network.ws.origins': { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' }, default: [], description: 'Browser origins allowed besides the listener\'s own (docs/security.md).' },
   'network.ws.static': { type: ['string', 'null'], minLength: 1, default: null, description: 'A folder served over HTTP on the same port, from the config file\'s folder; null: none.' },
   'handlers.availableTypes': { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, uniqueItems: true, description: 'The message types served.' },

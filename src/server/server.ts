@@ -213,7 +213,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
-  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.4: messages measured against the larger frame limit.
+  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.5: messages measured against the larger frame limit.
   const listenerOptions: ListenerOptions = {
     keepAliveMs: config.liveness.pingIntervalMs,
     pingIntervalMs: config.liveness.pingIntervalMs,

@@ -1,4 +1,4 @@
-// The WebSocket listener against a real daemon and real `ws` clients (docs/protocol.md §1.4,
+// The WebSocket listener against a real daemon and real `ws` clients (docs/protocol.md §1.5,
 // docs/security.md "WebSocket and Origin"): sessions like over TCP (login, messages, the login
 // deadline, frame limits, slow consumers), the upgrade rules (Origin, subprotocol, path), the
 // files served on the same port, and WebSocket ping/pong liveness. Every wait is bounded.

@@ -20,7 +20,7 @@ export interface UnixListenerConfig {
 }
 
 /**
- * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.4): an HTTP server
+ * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.5): an HTTP server
  * that upgrades requests for `path` to WebSocket sessions and serves the files of `staticDir`.
  */
 export interface WsListenerConfig {

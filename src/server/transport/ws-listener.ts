@@ -1,4 +1,4 @@
-// WebSocket listeners (docs/protocol.md §1.4, docs/configuration.md "network.ws"): an HTTP server
+// WebSocket listeners (docs/protocol.md §1.5, docs/configuration.md "network.ws"): an HTTP server
 // that serves a folder of files and upgrades requests for one path to WebSocket (the `ws` package,
 // noServer mode). Each WebSocket becomes a WebSocketDuplex handed to the StreamHandler, so a
 // WebSocket session is a session like any other (login deadline, limits, slow-consumer rules).
@@ -13,7 +13,7 @@ import type { Listener, ListenerOptions, PeerInfo, StreamHandler } from './liste
 import { plain, StaticFiles } from './static-files.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
-/** The WebSocket subprotocol of Bester's messages (docs/protocol.md §1.4). */
+/** The WebSocket subprotocol of Bester's messages (docs/protocol.md §1.5). */
 export const SUBPROTOCOL = 'bester.v1';
 
 /** When the daemon does not say: the frame limit messages are measured against, and the ping rhythm. */
@@ -57,7 +57,7 @@ export async function serveWebSockets(server: http.Server, site: WebSocketSite):
   const webSockets = new WebSocketServer({
     noServer: true,
     clientTracking: false,
-    // docs/protocol.md §1.4: a message over the limit must reach the session, which answers
+    // docs/protocol.md §1.5: a message over the limit must reach the session, which answers
     // frame_too_large as over TCP; only one far over it (twice the limit) is cut by `ws` (1009).
     maxPayload: 2 * limit + 65_536,
     // The session checks UTF-8 itself and answers malformed_json, as over TCP.
@@ -158,7 +158,7 @@ function upgradeRefusal(site: WebSocketSite, req: http.IncomingMessage): { statu
   if (origin !== undefined && !originAllowed(site, origin, req.headers.host)) {
     return { status: 403, reason: `origin ${JSON.stringify(origin)} is not allowed (network.${site.config.kind}.origins)` };
   }
-  // docs/protocol.md §1.4: a client that names subprotocols must name ours; one naming none is accepted.
+  // docs/protocol.md §1.5: a client that names subprotocols must name ours; one naming none is accepted.
   const offered = req.headers['sec-websocket-protocol'];
   if (offered !== undefined && !offered.split(',').some((p) => p.trim() === SUBPROTOCOL)) {
     return { status: 400, reason: `unsupported WebSocket subprotocol: this server speaks ${SUBPROTOCOL}` };
