@@ -22,12 +22,12 @@ function errorsOf(ws: unknown): readonly string[] {
 
 describe('network.ws', () => {
   test('defaults: loopback, path /bester, no extra origins, no files', () => {
-    assert.deepEqual(listenerOf({ port: 8080 }), { kind: 'ws', host: '127.0.0.1', port: 8080, path: '/bester', origins: [], staticDir: null });
+    assert.deepEqual(listenerOf({ port: 8080 }), { kind: 'ws', host: '127.0.0.1', port: 8080, path: '/bester', origins: [], staticDir: null, tls: null });
   });
 
   test('every key: the folder resolved from the config folder, origins lower-cased and deduplicated', () => {
     const listener = listenerOf({ address: '::', port: '8443', path: '/chat/ws', origins: ['https://Chat.Example.org', 'https://chat.example.org', 'http://localhost:8080'], static: 'web' });
-    assert.deepEqual(listener, { kind: 'ws', host: '::', port: 8443, path: '/chat/ws', origins: ['https://chat.example.org', 'http://localhost:8080'], staticDir: '/srv/bester/web' });
+    assert.deepEqual(listener, { kind: 'ws', host: '::', port: 8443, path: '/chat/ws', origins: ['https://chat.example.org', 'http://localhost:8080'], staticDir: '/srv/bester/web', tls: null });
     assert.equal((listenerOf({ port: 1, static: null }) as { staticDir: unknown }).staticDir, null);
   });
 
@@ -39,6 +39,30 @@ describe('network.ws', () => {
   test('an unknown key is warned about ("host" is spelled "address", as in tcp4 and tcp6)', () => {
     const { warnings } = parseConfig({ network: { ws: { port: 1, host: 'a' } } }, { baseDir: BASE });
     assert.ok(warnings.some((w) => /network\.ws\.host/.test(w)), warnings.join('\n'));
+  });
+
+  test('network.wss: the same keys and the TLS material (certificate and key required)', () => {
+    const { config } = parseConfig({ network: { wss: { port: 8443, certificate: 'cert.pem', key: 'key.pem' } } }, { baseDir: BASE });
+    const listener = config.listeners[0] as { kind: string; tls: { certificate: string; key: string; configKey: string } | null };
+    assert.equal(listener.kind, 'wss');
+    assert.deepEqual([listener.tls?.certificate, listener.tls?.key, listener.tls?.configKey], ['/srv/bester/cert.pem', '/srv/bester/key.pem', 'network.wss']);
+    const errors = (() => {
+      try {
+        parseConfig({ network: { wss: { port: 8443 } } }, { baseDir: BASE });
+      } catch (err) {
+        return (err as InvalidConfigError).errors;
+      }
+      return [];
+    })();
+    assert.ok(errors.some((e) => /^network\.wss\.certificate: required/.test(e)), errors.join('\n'));
+    assert.ok(errors.some((e) => /^network\.wss\.key: required/.test(e)), errors.join('\n'));
+  });
+
+  test('a ws listener outside loopback is warned about (passwords in clear text); loopback and wss are not', () => {
+    const warned = (network: unknown): boolean => parseConfig({ network }, { baseDir: BASE }).warnings.some((w) => /^network\.ws: .*clear text.*wss/.test(w));
+    assert.equal(warned({ ws: { port: 1, address: '0.0.0.0' } }), true);
+    assert.equal(warned({ ws: { port: 1 } }), false);
+    assert.equal(warned({ ws: { port: 1, address: '0.0.0.0' }, requireTls: true }), false);
   });
 
   const cases: Array<[string, unknown, RegExp]> = [
