@@ -3,13 +3,15 @@
 // deadline, frame limits, slow consumers), the upgrade rules (Origin, subprotocol, path), the
 // files served on the same port, and WebSocket ping/pong liveness. Every wait is bounded.
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { startTestDaemon, tempDir, type TestDaemon } from '../helpers/daemon.ts';
 import { login, loggedIn, message, RawClient } from '../helpers/raw-client.ts';
+import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.ts';
 import { dialWebSocket, HttpRefusal } from '../helpers/ws-client.ts';
 
 type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
@@ -260,3 +262,58 @@ describe('WebSocket listener: Origin, files, liveness, slow consumers', () => {
   });
 });
 
+
+describe('wss: WebSocket over TLS', () => {
+  let d: TestDaemon;
+  let pki: TestPki;
+  const skip = opensslMissing();
+  before(async () => {
+    if (skip !== null) return;
+    pki = makeTestPki(tempDir('bwss-'));
+    const site = path.join(pki.dir, 'site');
+    mkdirSync(site);
+    writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>secure chat</title>');
+    const material = { certificate: pki.server.certificate, key: pki.server.key };
+    d = await startTestDaemon({
+      listeners: ['ws', 'wss'],
+      extra: {
+        network: {
+          types: ['ws', 'wss'],
+          requireTls: true,
+          ws: { address: '127.0.0.1', port: 0 },
+          wss: { address: '127.0.0.1', port: 0, static: site, ...material },
+        },
+      },
+    });
+  });
+  after(async () => {
+    if (skip !== null) return;
+    await d.close();
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  test('files over HTTPS and sessions over wss on one port; network.requireTls refuses passwords on ws but not on wss', async (t) => {
+    if (skip !== null) return t.skip(skip);
+    const ca = readFileSync(pki.ca.certificate);
+    const wss = d.server.listeners.find((l) => l.kind === 'wss');
+    const url = wss?.url ?? '';
+    assert.ok(url.startsWith('wss://127.0.0.1:'), url);
+    const page = await new Promise<string>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: wss?.port ?? 0, path: '/', ca, servername: 'localhost' }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+    });
+    assert.match(page, /secure chat/);
+    const secure = await loggedIn({ url, tls: { ca, servername: 'localhost' } }, 'alice', 'alice-pw');
+    open.push(secure.client);
+    assert.equal((secure.answer as Frame).header.status, 'good', JSON.stringify(secure.answer));
+    const plain = await loggedIn({ url: wsUrl(d) }, 'bob', 'bob-pw');
+    open.push(plain.client);
+    assert.equal((plain.answer as Frame).header.code, 'tls_required', JSON.stringify(plain.answer));
+    // A client that does not trust the certificate never gets to the upgrade.
+    await assert.rejects(dialWebSocket(url, { tls: { servername: 'localhost' } }));
+  });
+});
