@@ -3,7 +3,8 @@ import { Histogram } from './measure.ts';
 
 /** Passed to bench/generator.ts as its one argument (JSON). */
 export interface GeneratorConfig {
-  kind: 'frames' | 'nats';
+  /** frames: length-prefixed over TCP; ws: the same frames as WebSocket messages (path /bester). */
+  kind: 'frames' | 'ws' | 'nats';
   port: number;
   /** The pairs this process drives: senders s<i> and receivers r<i> for from <= i < to. */
   from: number;

@@ -59,6 +59,8 @@ export interface Comparison {
    * relay service), since NATS has no separate handler.
    */
   readonly cpuRatios: Partial<Record<'baseline' | 'nats', number>>;
+  /** Each other transport of besterd (bester-ws) in msgs/s over bester's on TCP, in percent. */
+  readonly overTcp: Partial<Record<TargetName, number>>;
   readonly lost: number;
   /** Runs whose generator ELU was above the limit. */
   readonly generatorLimitedRuns: number;
@@ -89,6 +91,11 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     if (nats && nats.msgsPerSec > 0) ratios.nats = pct(bester.msgsPerSec, nats.msgsPerSec);
     if (nats?.totalCpuUsPerMsg && bester.totalCpuUsPerMsg !== null) cpuRatios.nats = pct(bester.totalCpuUsPerMsg, nats.totalCpuUsPerMsg);
   }
+  const overTcp: Comparison['overTcp'] = {};
+  for (const target of targets) {
+    const other = medians[target];
+    if (target.startsWith('bester-') && other && bester && bester.msgsPerSec > 0) overTcp[target] = pct(other.msgsPerSec, bester.msgsPerSec);
+  }
   return {
     handlerMode: base.handlerMode,
     pairs: base.pairs,
@@ -97,6 +104,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     medians,
     ratios,
     cpuRatios,
+    overTcp,
     lost: results.reduce((sum, r) => sum + r.lost, 0),
     generatorLimitedRuns: results.filter((r) => r.generatorSaturated).length,
     generatorMaxElu: Math.max(...results.map((r) => r.generator.maxElu)),
@@ -124,10 +132,18 @@ export function summary(rows: Comparison[]): string {
       c.lost,
     ].join(' | '),
   );
+  // besterd over its other transports, beside TCP in the same rounds (goal: WebSocket >= 70% at 100 B).
+  const transports = rows.flatMap((c) =>
+    Object.entries(c.overTcp).map(([target, ratio]) => {
+      const m = c.medians[target as TargetName];
+      return `${target} / bester (TCP), ${c.handlerMode} P=${c.pairs} W=${c.window} ${c.size} B: ${ratio}% (${m?.msgsPerSec} msgs/s, server ${m?.serverCpuUsPerMsg} µs/msg, p99 ${m?.p99Ms} ms)`;
+    }),
+  );
   return [
     'medians of the rounds; CPU ratio: bester server µs/msg over the baseline\'s, and bester (daemon + handler) over NATS (nats-server + relay service)',
     'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline',
     head,
     ...lines,
+    ...transports,
   ].join('\n');
 }

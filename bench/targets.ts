@@ -1,5 +1,6 @@
 // The servers a run can drive, started fresh for each run and stopped after it: besterd with the
-// relay handler, the minimal relay (bench/baseline-relay.ts) with the same handler, or NATS.
+// relay handler (over TCP, or over WebSocket: bester-ws), the minimal relay
+// (bench/baseline-relay.ts) with the same handler, or NATS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
 import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
 
-export type TargetName = 'bester' | 'baseline' | 'nats';
+export type TargetName = 'bester' | 'bester-ws' | 'baseline' | 'nats';
 export type HandlerMode = 'original' | 'persistent';
 
 export interface TargetOptions {
@@ -29,8 +30,8 @@ export interface Counted {
 }
 
 export interface Target {
-  /** What the generators speak: Bester frames (besterd, the minimal relay) or NATS. */
-  kind: 'frames' | 'nats';
+  /** What the generators speak: Bester frames (besterd, the minimal relay), the same as WebSocket messages, or NATS. */
+  kind: 'frames' | 'ws' | 'nats';
   port: number;
   /** besterd, the minimal relay or nats-server. */
   server: Counted;
@@ -83,8 +84,9 @@ async function startBaseline(o: TargetOptions, root: string, dir: string): Promi
 }
 
 async function startBester(o: TargetOptions, root: string, dir: string): Promise<Target> {
+  const ws = o.target === 'bester-ws';
   const config = {
-    network: { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
+    network: ws ? { types: ['ws'], ws: { port: 0, address: '127.0.0.1' } } : { types: ['tcp4'], tcp4: { port: '0', address: '127.0.0.1' } },
     handlers: {
       availableTypes: ['relay'],
       typeMap: {
@@ -107,9 +109,9 @@ async function startBester(o: TargetOptions, root: string, dir: string): Promise
   }
   await store.close();
   const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
-  const [, port] = await waitLine(daemon, /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
+  const [, port] = await waitLine(daemon, ws ? /"address":"ws:\/\/127\.0\.0\.1:(\d+)"/ : /tcp4:\/\/127\.0\.0\.1:(\d+)","msg":"listening"/);
   return {
-    kind: 'frames',
+    kind: ws ? 'ws' : 'frames',
     port: Number(port),
     server: { name: 'besterd', pid: daemon.pid! },
     handler: () => {

@@ -56,8 +56,11 @@ function summary(config: ServerConfig): string[] {
 
 function describeListener(l: ListenerConfig): string {
   if (l.kind === 'unix') return `unix ${l.path} (mode ${l.mode.toString(8).padStart(4, '0')})`;
-  const host = l.kind === 'tcp6' ? `[${l.host}]` : l.host;
-  return `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}`;
+  const host = l.kind === 'tcp6' || l.host.includes(':') ? `[${l.host}]` : l.host;
+  const where = `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}`;
+  if (l.kind !== 'ws' && l.kind !== 'wss') return where;
+  const origins = l.origins.length === 0 ? 'its own origin only' : `its own and ${l.origins.join(', ')}`;
+  return `${where}, WebSocket on ${l.path} (browser origins: ${origins}), files: ${l.staticDir ?? 'none'}`;
 }
 
 function accountsWhere(config: ServerConfig): string {

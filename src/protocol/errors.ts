@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'login_throttled'
   | 'too_many_connections'
   | 'server_busy'
+  | 'tls_required'
   // per message (the connection stays open)
   | 'unknown_type'
   | 'unknown_builtin'
@@ -38,6 +39,7 @@ export type ErrorCode =
   | 'peer_undeliverable'
   // process-level
   | 'config_invalid'
+  | 'tls_handshake_failed'
   | 'store_error'
   | 'slow_consumer'
   | 'shutting_down'

@@ -213,9 +213,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     listenerOf.set(session, peer.transport);
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
-  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.4: messages measured against the larger frame limit.
+  // A TLS handshake counts against the login deadline's time; one that fails is refused with its reason.
+  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.5: messages measured against the larger frame limit.
   const listenerOptions: ListenerOptions = {
     keepAliveMs: config.liveness.pingIntervalMs,
+    handshakeTimeoutMs: config.limits.loginTimeoutMs,
+    onHandshakeError: (f) => events.emit('connection.refused', { ...f, code: 'tls_handshake_failed' }),
     pingIntervalMs: config.liveness.pingIntervalMs,
     maxMissedPings: config.liveness.maxMissedPings,
     maxFrameBytes: Math.max(config.limits.maxFrameBytes, config.limits.maxLoginFrameBytes),

@@ -1,10 +1,11 @@
 // The transport contract (design.md "Seams", STYLE.md #3): what every listener kind must do, run
-// by transport.test.ts against tcp4, tcp6, unix and ws. A new kind (TLS) adds a Kind row there.
+// by transport.test.ts against tcp4, tcp6, unix, tls4, tls6, ws and wss. A new kind adds a Kind row there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
@@ -23,16 +24,22 @@ export interface Kind {
   target(listener: Listener, config: ListenerConfig): net.NetConnectOpts;
   /** Why this kind cannot run on this machine, or null. */
   unavailable?: () => Promise<string | null>;
+  /** Opens a client socket to a target (default net.connect; TLS kinds: tls.connect with their CA). */
+  connect?: (target: net.NetConnectOpts) => net.Socket;
+  /** What the listener says in PeerInfo.secure (default false). */
+  secure?: boolean;
+  /** TLS material for a daemon on this kind (startTestDaemon's `tls`), and the client's TLS options. */
+  daemonTls?: () => { config: Record<string, unknown>; client: tls.ConnectionOptions };
   /**
    * Opens a client stream speaking length-prefixed frames, for kinds that need more than a socket
    * (WebSocket: the handshake, then frames as messages); `socket` is the TCP socket under it.
-   * Absent: a plain socket to `target`.
+   * Absent: `connect` (or a plain socket) to `target`.
    */
   dial?(listener: Listener, config: ListenerConfig): Promise<{ stream: Duplex; socket: net.Socket }>;
   /** Why this kind cannot honour a half-close, or absent when it can (WebSocket cannot: RFC 6455 §5.5.1). */
   noHalfClose?: string;
-  /** Whether the daemon's test config serves this kind (startTestDaemon's listeners). */
-  readonly daemonTarget?: (port: number) => Target;
+  /** Where a client of the test daemon on this kind connects, when not a TCP port or the UNIX socket (WebSocket: a URL). */
+  daemonTarget?: (port: number) => Target;
 }
 
 const FRAME_LIMIT = 1 << 20;
@@ -40,21 +47,24 @@ const FRAME_LIMIT = 1 << 20;
 /** A client end framed like the daemon's: frames in a list, a promise for each next one. */
 class Client {
   readonly socket: net.Socket;
-  /** What frames are written to and read from: the socket, or a stream over it. */
+  /** What frames are written to and read from: the socket, or a stream over it (dial). */
   readonly stream: Duplex;
   readonly conn: FrameConnection;
   readonly frames: unknown[] = [];
   readonly closed: Promise<void>;
   #waiters: Array<() => void> = [];
 
-  /** A plain socket to `options`, or the stream and socket a Kind's dial() opened. */
-  constructor(options: net.NetConnectOpts | { stream: Duplex; socket: net.Socket }) {
+  /** A socket to `options` (by `connect`, default net.connect), or the stream and socket a Kind's dial() opened. */
+  constructor(
+    options: net.NetConnectOpts | { stream: Duplex; socket: net.Socket },
+    connect: (target: net.NetConnectOpts) => net.Socket = (o) => net.connect(o),
+  ) {
     if ('stream' in options) {
       this.socket = options.socket;
       this.stream = options.stream;
       this.stream.on('error', () => undefined);
     } else {
-      this.socket = net.connect({ ...options, allowHalfOpen: true });
+      this.socket = connect({ ...options, allowHalfOpen: true });
       this.stream = this.socket;
     }
     this.socket.on('error', () => undefined);
@@ -81,11 +91,13 @@ class Client {
 
   connected(): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (!this.socket.connecting) {
+      // A TLS socket is ready once its handshake is done ('secureConnect'), a plain one on 'connect'.
+      const ready = 'encrypted' in this.socket ? 'secureConnect' : 'connect';
+      if (this.stream !== this.socket || (ready === 'connect' && !this.socket.connecting)) {
         resolve();
         return;
       }
-      this.socket.once('connect', () => resolve());
+      this.socket.once(ready, () => resolve());
       this.socket.once('error', reject);
     });
   }
@@ -183,9 +195,9 @@ export function transportContract(k: Kind): void {
       return { listener, config, accepted };
     }
 
-    /** A client of `listener`: dialled by the kind, or a plain socket. */
-    async function connect(listener: Listener, config: ListenerConfig): Promise<Client> {
-      const client = new Client(k.dial ? await k.dial(listener, config) : k.target(listener, config));
+    /** A connected client of `listener`: dialled by the kind, or a socket. */
+    async function open(listener: Listener, config: ListenerConfig): Promise<Client> {
+      const client = new Client(k.dial ? await k.dial(listener, config) : k.target(listener, config), k.connect);
       await client.connected();
       return client;
     }
@@ -211,7 +223,7 @@ export function transportContract(k: Kind): void {
     it('carries frames both ways and fills in the peer information', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
-      const client = await connect(listener, config);
+      const client = await open(listener, config);
       try {
         client.conn.send({ hello: 1 });
         client.conn.send({ hello: 2 });
@@ -220,7 +232,7 @@ export function transportContract(k: Kind): void {
         const [peer] = accepted.peers;
         assert.ok(peer);
         assert.equal(peer.transport, k.kind);
-        assert.equal(peer.secure, false);
+        assert.equal(peer.secure, k.secure ?? false);
         if (config.kind === 'unix') {
           assert.deepEqual({ ...peer }, { transport: 'unix', remoteAddress: null, remotePort: null, remote: 'unix', secure: false });
         } else {
@@ -238,7 +250,7 @@ export function transportContract(k: Kind): void {
       if (skip !== null) return t.skip(skip);
       if (k.noHalfClose !== undefined) return t.skip(k.noHalfClose);
       const { listener, config } = await listen();
-      const client = await connect(listener, config);
+      const client = await open(listener, config);
       try {
         client.stream.end(encodeFrame({ last: true }));
         assert.deepEqual(await client.next(), { echo: { last: true }, n: 1 });
@@ -254,7 +266,7 @@ export function transportContract(k: Kind): void {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
       const target = k.target(listener, config);
-      const client = await connect(listener, config);
+      const client = await open(listener, config);
       client.conn.send({ before: true });
       assert.deepEqual(await client.next(), { echo: { before: true }, n: 1 });
       let done = false;
@@ -307,13 +319,21 @@ export function transportContract(k: Kind): void {
 
     it('a daemon on this listener kind accepts a login and relays a message', async (t) => {
       if (skip !== null) return t.skip(skip);
-      const daemon = await startTestDaemon({ listeners: [k.kind], handlers: { echo: {} } });
+      const tlsMaterial = k.daemonTls?.();
+      const daemon = await startTestDaemon({
+        listeners: [k.kind],
+        handlers: { echo: {} },
+        ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.config }),
+      });
       try {
         const listener = daemon.server.listeners[0];
         assert.equal(listener?.kind, k.kind);
+        const host = k.kind === 'tcp6' || k.kind === 'tls6' ? '::1' : '127.0.0.1';
         const target: Target =
           k.daemonTarget?.(daemon.port) ??
-          (k.kind === 'unix' ? { path: daemon.unixPath } : { port: daemon.port, host: k.kind === 'tcp6' ? '::1' : '127.0.0.1' });
+          (k.kind === 'unix'
+            ? { path: daemon.unixPath }
+            : { port: daemon.port, host, ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.client }) });
         const { client: alice, answer } = await loggedIn(target, 'alice', 'alice-pw');
         assert.equal((answer as { header?: { status?: string } }).header?.status, 'good', JSON.stringify(answer));
         const { client: bob } = await loggedIn(target, 'bob', 'bob-pw');

@@ -42,7 +42,9 @@ export interface HandlerSpec {
 export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
-  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'ws'>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss'>;
+  /** TLS material of the tls4/tls6/wss listeners (keys of docs/configuration.md, "TLS material"). */
+  readonly tls?: Record<string, unknown>;
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
   readonly logger?: Logger;
@@ -87,8 +89,12 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       tcp4: { port: '0', address: '127.0.0.1' },
       tcp6: { port: '0', address: '::1' },
       unix: { address: path.join(dir, 'bester.sock') },
+      ...(options.tls === undefined
+        ? {}
+        : { tls4: { port: '0', address: '127.0.0.1', ...options.tls }, tls6: { port: '0', address: '::1', ...options.tls } }),
       // Only when listed: an unlisted block is warned about.
       ...(types.includes('ws') ? { ws: { port: '0', address: '127.0.0.1' } } : {}),
+      ...(types.includes('wss') ? { wss: { port: '0', address: '127.0.0.1', ...options.tls } } : {}),
     },
     handlers: { availableTypes: Object.keys(handlers), typeMap },
     supervision: { restartDelayMs: 50, maxRestartDelayMs: 200, startTimeoutMs: 10000, stopTimeoutMs: 2000 },
@@ -105,7 +111,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   for (const [name, pw] of Object.entries(users)) await store.add(name, pw);
   await store.close();
   const server = await startServer(config, { logger: options.logger ?? silentLogger() });
-  const tcp = server.listeners.find((l) => l.kind === 'tcp4' || l.kind === 'tcp6') ?? server.listeners.find((l) => l.kind === 'ws');
+  const tcp = server.listeners.find((l) => l.kind !== 'unix');
   return {
     server,
     dir,

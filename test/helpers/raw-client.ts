@@ -1,13 +1,20 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
 import { encodeFrame, parseFrameText } from '../../src/protocol/frame.ts';
 import type { JsonData } from '../../src/protocol/json-text.ts';
 import { dialWebSocket } from './ws-client.ts';
 
-/** A TCP port, a UNIX socket path, or a WebSocket URL (ws://host:port/path; frames as messages). */
-export type Target = { port: number; host?: string } | { path: string } | { url: string; origin?: string };
+/**
+ * Where to connect: TCP (over TLS when `tls` is given: its options, e.g. `ca`), a UNIX socket, or a
+ * WebSocket URL (ws:// or wss://, frames as messages; `tls` for wss).
+ */
+export type Target =
+  | { port: number; host?: string; tls?: tls.ConnectionOptions }
+  | { path: string }
+  | { url: string; origin?: string; tls?: tls.ConnectionOptions };
 
 export class RawClient {
   /** The TCP or UNIX socket (under the WebSocket, for a WebSocket target). */
@@ -45,14 +52,22 @@ export class RawClient {
 
   static async connect(target: Target): Promise<RawClient> {
     if ('url' in target) {
-      const { stream, socket } = await dialWebSocket(target.url, target.origin === undefined ? {} : { origin: target.origin });
+      const { stream, socket } = await dialWebSocket(target.url, {
+        ...(target.origin === undefined ? {} : { origin: target.origin }),
+        ...(target.tls === undefined ? {} : { tls: target.tls }),
+      });
       return new RawClient(socket, stream);
     }
     return new Promise((resolve, reject) => {
+      const host = 'path' in target ? '' : (target.host ?? '127.0.0.1');
       const socket =
-        'path' in target ? net.connect({ path: target.path }) : net.connect({ port: target.port, host: target.host ?? '127.0.0.1' });
+        'path' in target
+          ? net.connect({ path: target.path })
+          : target.tls !== undefined
+            ? tls.connect({ ...target.tls, port: target.port, host, ...(net.isIP(host) === 0 ? { servername: host } : {}) })
+            : net.connect({ port: target.port, host });
       socket.once('error', reject);
-      socket.once('connect', () => {
+      socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
         socket.off('error', reject);
         resolve(new RawClient(socket));
       });

@@ -1,6 +1,7 @@
 // A WebSocket client for tests and benches, speaking length-prefixed frames like a socket: the
 // `ws` package's client under a WebSocketDuplex, the same adapter the daemon's ws listener uses.
 import type net from 'node:net';
+import type tls from 'node:tls';
 import WebSocket from 'ws';
 import { WebSocketDuplex } from '../../src/server/transport/websocket-duplex.ts';
 import { SUBPROTOCOL } from '../../src/server/transport/ws-listener.ts';
@@ -13,12 +14,15 @@ export interface DialOptions {
   /** Answer the server's pings (default true); false plays a peer that stopped answering. */
   readonly autoPong?: boolean;
   readonly timeoutMs?: number;
+  /** wss: TLS options of the client (e.g. `ca`, `servername`). */
+  readonly tls?: tls.ConnectionOptions;
 }
 
 /** Opens a WebSocket; resolves once it is open, rejects with the HTTP status when the upgrade is refused. */
 export function dialWebSocket(url: string, options: DialOptions = {}): Promise<{ stream: WebSocketDuplex; socket: net.Socket; webSocket: WebSocket }> {
   return new Promise((resolve, reject) => {
     const webSocket = new WebSocket(url, [...(options.protocols ?? [SUBPROTOCOL])], {
+      ...options.tls,
       ...(options.origin === undefined ? {} : { origin: options.origin }),
       autoPong: options.autoPong ?? true,
       handshakeTimeout: options.timeoutMs ?? 5000,

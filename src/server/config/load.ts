@@ -18,7 +18,7 @@ import {
 } from './blocks.ts';
 import { parseFederation } from './federation.ts';
 import { parseHandlers } from './handlers.ts';
-import { parseInformer, parseNetwork } from './network.ts';
+import { parseInformer, parseNetwork, parseRequireTls } from './network.ts';
 import type { ServerConfig } from './types.ts';
 import { Checker, describe, isObject, own } from './validate.ts';
 
@@ -100,6 +100,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; configPath
     configPath,
     baseDir,
     listeners,
+    requireTls: parseRequireTls(c, own(raw, 'network')),
     handlers,
     accounts: parseDatabase(c, own(raw, 'database')),
     limits: parseLimits(c, own(raw, 'limits')),

@@ -9,23 +9,23 @@ import {
   DEFAULT_TCP6_HOST,
   DEFAULT_UNIX_MODE,
 } from './defaults.ts';
-import type { InformerConfig, ListenerConfig, ListenerKind, TcpListenerConfig, UnixListenerConfig } from './types.ts';
-import { type Checker, type RawObject, MAX_SOCKET_PATH_BYTES, describe, keyPath, own } from './validate.ts';
+import { TLS_KEYS, parseTlsMaterial } from './tls.ts';
+import type { InformerConfig, ListenerConfig, ListenerKind, TcpListenerConfig, TlsListenerConfig, UnixListenerConfig } from './types.ts';
+import { type Checker, type RawObject, MAX_SOCKET_PATH_BYTES, describe, isObject, keyPath, own } from './validate.ts';
 import { parseWs } from './ws.ts';
 
 /** Listener kinds in the order used when `network.types` is absent. */
-const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6', 'ws'];
-/** For messages: "unix", "tcp4", "tcp6", "ws". */
-const KIND_LIST = KINDS.map((k) => `"${k}"`).join(', ');
+const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6', 'ws', 'wss'];
+const KIND_NAMES = KINDS.map((k) => `"${k}"`).join(', ');
 
 export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
   if (value === undefined) {
-    c.error('network', `required: at least one listener (a block named one of ${KIND_LIST}) must be configured`);
+    c.error('network', `required: at least one listener (a block named one of ${KIND_NAMES}) must be configured`);
     return [];
   }
   const network = c.block(value, 'network');
   if (network === undefined) return [];
-  c.unknownKeys(network, 'network', ['types', ...KINDS]);
+  c.unknownKeys(network, 'network', ['types', 'requireTls', ...KINDS]);
 
   const kinds = selectKinds(c, network);
   if (kinds === undefined) return [];
@@ -35,10 +35,20 @@ export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
     const block = c.block(own(network, kind), key);
     if (block === undefined) continue;
     if (kind === 'unix') listeners.push(parseUnix(c, block, key));
-    else if (kind === 'ws') listeners.push(parseWs(c, block, key));
+    else if (kind === 'tls4' || kind === 'tls6') listeners.push(parseTls(c, block, key, kind));
+    else if (kind === 'ws' || kind === 'wss') listeners.push(parseWs(c, block, key, kind));
     else listeners.push(parseTcp(c, block, key, kind));
   }
   return listeners;
+}
+
+/**
+ * `network.requireTls`: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md
+ * §2.2); UNIX sockets stay local and are allowed. Off by default (the original's clients speak plain TCP).
+ */
+export function parseRequireTls(c: Checker, value: unknown): boolean {
+  // parseNetwork reports a network that is not an object.
+  return isObject(value) ? c.boolean(own(value, 'requireTls'), 'network.requireTls', false) : false;
 }
 
 /** The kinds to open, in order; undefined after an error that makes the rest meaningless. */
@@ -47,12 +57,12 @@ function selectKinds(c: Checker, network: RawObject): ListenerKind[] | undefined
   const types = own(network, 'types');
   if (types === undefined) {
     if (present.length === 0) {
-      c.error('network', `no listener configured: add a block named one of ${KIND_LIST}`);
+      c.error('network', `no listener configured: add a block named one of ${KIND_NAMES}`);
     }
     return present;
   }
   if (!Array.isArray(types)) {
-    c.error('network.types', `must be an array of ${KIND_LIST}, got ${describe(types)}`);
+    c.error('network.types', `must be an array of ${KIND_NAMES}, got ${describe(types)}`);
     return undefined;
   }
   const kinds: ListenerKind[] = [];
@@ -61,7 +71,7 @@ function selectKinds(c: Checker, network: RawObject): ListenerKind[] | undefined
     const key = keyPath('network.types', index);
     const kind = KINDS.find((k) => k === item);
     if (kind === undefined) {
-      c.error(key, `must be one of ${KIND_LIST}, got ${describe(item)}`);
+      c.error(key, `must be one of ${KIND_NAMES}, got ${describe(item)}`);
       ok = false;
     } else if (kinds.includes(kind)) {
       c.error(key, `"${kind}" is listed twice`);
@@ -138,8 +148,19 @@ function parseMode(c: Checker, value: unknown, key: string, fallback = DEFAULT_U
   return fallback;
 }
 
+/** A TLS listener: a TCP address as for tcp4/tcp6, plus TLS material (config/tls.ts). */
+function parseTls(c: Checker, block: RawObject, key: string, kind: 'tls4' | 'tls6'): TlsListenerConfig {
+  c.unknownKeys(block, key, ['address', 'port', ...TLS_KEYS]);
+  const { host, port } = parseHostPort(c, block, key, kind === 'tls4' ? 'tcp4' : 'tcp6');
+  return { kind, host, port, tls: parseTlsMaterial(c, block, key) };
+}
+
 function parseTcp(c: Checker, block: RawObject, key: string, kind: 'tcp4' | 'tcp6'): TcpListenerConfig {
   c.unknownKeys(block, key, ['address', 'port']);
+  return { kind, ...parseHostPort(c, block, key, kind) };
+}
+
+function parseHostPort(c: Checker, block: RawObject, key: string, kind: 'tcp4' | 'tcp6'): { host: string; port: number } {
   const portKey = keyPath(key, 'port');
   const rawPort = own(block, 'port');
   let port = 0;
@@ -150,12 +171,13 @@ function parseTcp(c: Checker, block: RawObject, key: string, kind: 'tcp4' | 'tcp
   const addressKey = keyPath(key, 'address');
   const rawHost = own(block, 'address');
   const host = rawHost === undefined ? fallback : (c.text(rawHost, addressKey, 'a host name or IP address') ?? fallback);
+  const other = key.endsWith('4') ? key.replace(/4$/, '6') : key.replace(/6$/, '4');
   if (kind === 'tcp4' && net.isIPv6(host)) {
-    c.error(addressKey, `${describe(host)} is an IPv6 address: put it under network.tcp6`);
+    c.error(addressKey, `${describe(host)} is an IPv6 address: put it under ${other}`);
   } else if (kind === 'tcp6' && net.isIPv4(host)) {
-    c.error(addressKey, `${describe(host)} is an IPv4 address: put it under network.tcp4`);
+    c.error(addressKey, `${describe(host)} is an IPv4 address: put it under ${other}`);
   }
-  return { kind, host, port };
+  return { host, port };
 }
 
 /** The original wrote ports as strings ("2220"); numbers are accepted too. 0 lets the OS pick. */

@@ -1,7 +1,7 @@
 // The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
 // The file format (the original server.conf plus our keys) is in docs/configuration.md.
 
-export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'ws';
+export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss';
 
 export interface TcpListenerConfig {
   readonly kind: 'tcp4' | 'tcp6';
@@ -19,12 +19,42 @@ export interface UnixListenerConfig {
   readonly mode: number;
 }
 
+/** Whether a TLS listener asks for client certificates, and whether it refuses a connection without a valid one. */
+export type ClientCertificates = 'none' | 'request' | 'require';
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Certificate, key and CA files of a TLS end (config/tls.ts); read at start and on every reload. */
+export interface TlsMaterialConfig {
+  /** Where in the config this came from (e.g. "network.tls4"), for messages about the files. */
+  readonly configKey: string;
+  /** Absolute path of the PEM certificate (chain) this end presents. */
+  readonly certificate: string;
+  /** Absolute path of the PEM private key of that certificate. */
+  readonly key: string;
+  /** Absolute path of the PEM file of the CAs that sign the other end's certificates, or null. */
+  readonly ca: string | null;
+  readonly clientCertificates: ClientCertificates;
+  /** clientCertificates is "request" or "require". */
+  readonly requestClientCertificate: boolean;
+  /** Oldest TLS version accepted. */
+  readonly minVersion: TlsMinVersion;
+}
+
+/** A TCP listener that speaks TLS (docs/configuration.md, network.tls4 and network.tls6). */
+export interface TlsListenerConfig {
+  readonly kind: 'tls4' | 'tls6';
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsMaterialConfig;
+}
+
 /**
- * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.4): an HTTP server
- * that upgrades requests for `path` to WebSocket sessions and serves the files of `staticDir`.
+ * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.5): an HTTP (ws) or
+ * HTTPS (wss) server that upgrades requests for `path` to WebSocket sessions and serves the files of `staticDir`.
  */
 export interface WsListenerConfig {
-  readonly kind: 'ws';
+  readonly kind: 'ws' | 'wss';
   /** Address to bind, e.g. "127.0.0.1", "::", "0.0.0.0". */
   readonly host: string;
   /** 0 asks the OS for a free port (tests); the bound port is read back from the listener. */
@@ -38,9 +68,11 @@ export interface WsListenerConfig {
   readonly origins: readonly string[];
   /** Absolute path of a folder served over HTTP on the same port (GET and HEAD), or null. */
   readonly staticDir: string | null;
+  /** wss: the certificate and key (config/tls.ts); null for ws. */
+  readonly tls: TlsMaterialConfig | null;
 }
 
-export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | WsListenerConfig;
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | TlsListenerConfig | WsListenerConfig;
 
 export interface HandlerConfig {
   /** The message type this handler serves (key of handlers.typeMap). */
@@ -278,6 +310,8 @@ export interface ServerConfig {
   /** Folder relative paths were resolved from. */
   readonly baseDir: string;
   readonly listeners: readonly ListenerConfig[];
+  /** network.requireTls: password logins on plain tcp4/tcp6 listeners are refused (docs/protocol.md §2.2). */
+  readonly requireTls: boolean;
   /** Keyed by message type, in the order of handlers.availableTypes. */
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
   readonly accounts: AccountsConfig;

@@ -1,14 +1,16 @@
-// The WebSocket listener blocks, network.ws (docs/configuration.md "network.ws"): where to listen,
-// the URL path upgraded to WebSocket, the browser origins allowed, and a folder served over HTTP.
+// The WebSocket listener blocks, network.ws and network.wss (docs/configuration.md "network.ws"):
+// where to listen, the URL path upgraded to WebSocket, the browser origins allowed, a folder served
+// over HTTP(S), and for wss the TLS material (config/tls.ts).
 import { DEFAULT_WS_HOST, DEFAULT_WS_PATH } from './defaults.ts';
 import { parsePort } from './network.ts';
+import { TLS_KEYS, parseTlsMaterial } from './tls.ts';
 import type { WsListenerConfig } from './types.ts';
 import { type Checker, type RawObject, describe, keyPath, own } from './validate.ts';
 
 export const WS_KEYS = ['address', 'port', 'path', 'origins', 'static'] as const;
 
-export function parseWs(c: Checker, block: RawObject, key: string): WsListenerConfig {
-  c.unknownKeys(block, key, [...WS_KEYS]);
+export function parseWs(c: Checker, block: RawObject, key: string, kind: 'ws' | 'wss'): WsListenerConfig {
+  c.unknownKeys(block, key, kind === 'wss' ? [...WS_KEYS, ...TLS_KEYS] : [...WS_KEYS]);
   const portKey = keyPath(key, 'port');
   const rawPort = own(block, 'port');
   let port = 0;
@@ -19,12 +21,13 @@ export function parseWs(c: Checker, block: RawObject, key: string): WsListenerCo
   const rawStatic = own(block, 'static');
   const staticDir = rawStatic === undefined || rawStatic === null ? null : (c.filePath(rawStatic, keyPath(key, 'static')) ?? null);
   return {
-    kind: 'ws',
+    kind,
     host,
     port,
     path: parsePath(c, own(block, 'path'), keyPath(key, 'path')),
     origins: parseOrigins(c, own(block, 'origins'), keyPath(key, 'origins')),
     staticDir,
+    tls: kind === 'wss' ? parseTlsMaterial(c, block, key) : null,
   };
 }
 

@@ -49,6 +49,8 @@ export class Session implements PipelineHost {
   #features: readonly string[] = [];
   #liveness: Liveness | null = null;
   #closeReason: CloseReason | null = null;
+  /** A network connection in clear text (not TLS, not a UNIX socket): network.requireTls refuses passwords on it. */
+  readonly #plainNetwork: boolean;
 
   /** `id` numbers the connection in logs and the registry (the daemon counts its sessions). */
   constructor(stream: Duplex, peer: PeerInfo, ctx: SessionContext, id: number, address: string | null = null) {
@@ -57,6 +59,7 @@ export class Session implements PipelineHost {
     this.#ctx = ctx;
     this.#address = address;
     this.#remote = remote;
+    this.#plainNetwork = !peer.secure && peer.remoteAddress !== null;
     this.#conn = new FrameConnection(
       stream,
       remote,
@@ -199,6 +202,12 @@ export class Session implements PipelineHost {
     this.state = 'authenticating';
     this.#ctx.pending?.loggingIn(this);
     this.#conn.pause();
+    if (this.#ctx.config.requireTls && this.#plainNetwork) {
+      // docs/protocol.md §2.6: the password already crossed in clear text; it is not checked, so it tells nothing.
+      const reason = 'this server accepts passwords only over TLS (network.requireTls): connect to its TLS listener';
+      this.#loginRefused({ ok: false, outcome: 'refused', code: 'tls_required', reason, user: null });
+      return;
+    }
     const login = this.#ctx.login ?? this.#defaultLogin();
     login.check(credentials, this.#address, () => this.state === 'authenticating').then(
       (decision: LoginDecision) => {

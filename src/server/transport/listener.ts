@@ -4,20 +4,23 @@
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig } from '../config/types.ts';
 import { startTcpListener } from './tcp-listener.ts';
+import { startTlsListener } from './tls-listener.ts';
 import { startUnixListener } from './unix-listener.ts';
 import type { startWsListener } from './ws-listener.ts';
 
 /** Who is on the other end of an accepted stream. */
 export interface PeerInfo {
-  /** The listener kind that accepted it: 'tcp4', 'tcp6', 'unix', 'ws', later 'tls'. */
+  /** The listener kind that accepted it: 'tcp4', 'tcp6', 'unix', 'tls4', 'tls6', 'ws', 'wss'. */
   readonly transport: string;
   /** The peer's IP address, or null where there is none (UNIX sockets). */
   readonly remoteAddress: string | null;
   readonly remotePort: number | null;
   /** For logs: "address:port", or the transport's name. */
   readonly remote: string;
-  /** Whether the stream is encrypted and the peer's end authenticated by the transport. */
+  /** Whether the stream is encrypted by the transport (TLS): a password sent on it is not in clear text. */
   readonly secure: boolean;
+  /** The subject CN of the client certificate the transport verified, when the peer presented one that verified. */
+  readonly certificateName?: string;
 }
 
 /** Takes over an accepted stream: from here on the stream is its owner's (an 'error' listener first). */
@@ -33,12 +36,30 @@ export interface Listener {
   readonly port: number | null;
   /** Stops accepting; resolves once the streams it accepted are gone, which it leaves to their owners. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Kinds with files to re-read (TLS): applies `config` (the same listener in a reloaded config)
+   * without dropping open connections; new ones see the new files. Rejects, keeping what is in
+   * use, when the files are not usable or when `config` changes what only a restart can.
+   */
+  reload?(config: ListenerConfig): Promise<void>;
+}
+
+/** A TLS handshake that failed, before any stream reached the StreamHandler. */
+export interface HandshakeFailure {
+  readonly transport: string;
+  readonly remote: string;
+  /** OpenSSL's or Node's reason, e.g. "certificate has expired", "tlsv1 alert unknown ca". */
+  readonly reason: string;
 }
 
 /** Settings of the kinds that have them; each kind takes what applies to it. */
 export interface ListenerOptions {
   /** TCP keepalive (docs/protocol.md §5.3: the OS finds dead peers too): first probe after this many ms idle. Off when absent. */
   readonly keepAliveMs?: number;
+  /** TLS kinds: how long a handshake may take before the connection is closed (ms). */
+  readonly handshakeTimeoutMs?: number;
+  /** TLS kinds: told of each failed handshake (the daemon logs it with its reason). */
+  readonly onHandshakeError?: (failure: HandshakeFailure) => void;
   /** WebSocket: a WebSocket ping after this long without anything from the peer (ms, docs/protocol.md §5.3). */
   readonly pingIntervalMs?: number;
   /** WebSocket: unanswered pings in a row before the connection is given up. */
@@ -55,8 +76,11 @@ const KINDS: { readonly [K in ListenerConfig['kind']]: Starter<Extract<ListenerC
   tcp4: startTcpListener,
   tcp6: startTcpListener,
   unix: startUnixListener,
+  tls4: startTlsListener,
+  tls6: startTlsListener,
   // Loaded when used: a daemon without WebSocket listeners does not carry the `ws` package.
   ws: async (...args: Parameters<typeof startWsListener>) => (await import('./ws-listener.ts')).startWsListener(...args),
+  wss: async (...args: Parameters<typeof startWsListener>) => (await import('./ws-listener.ts')).startWsListener(...args),
 };
 
 /** Starts the listener `config` names; rejects with BesterError('config_invalid') when it cannot listen. */

@@ -1,4 +1,4 @@
-// A WebSocket as the byte stream the rest of Bester reads (docs/protocol.md §1.4): the session layer
+// A WebSocket as the byte stream the rest of Bester reads (docs/protocol.md §1.5): the session layer
 // and every client frame with a 4-byte length prefix, a WebSocket carries one Bester message per
 // WebSocket message instead, and the WebSocket framing says how long it is. So this Duplex adds
 // the prefix to each message it receives, and takes it off what is written, sending each frame as

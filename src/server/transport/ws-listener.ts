@@ -1,20 +1,23 @@
-// WebSocket listeners (docs/protocol.md §1.4, docs/configuration.md "network.ws"): an HTTP server
-// that serves a folder of files and upgrades requests for one path to WebSocket (the `ws` package,
-// noServer mode). Each WebSocket becomes a WebSocketDuplex handed to the StreamHandler, so a
+// WebSocket listeners ws and wss (docs/protocol.md §1.5, docs/configuration.md "network.ws"): an
+// HTTP (HTTPS for wss) server that serves a folder of files and upgrades requests for one path to
+// WebSocket (the `ws` package, noServer mode). Each WebSocket becomes a WebSocketDuplex handed to the StreamHandler, so a
 // WebSocket session is a session like any other (login deadline, limits, slow-consumer rules).
 // Here: the upgrade rules (path, Origin allowlist, subprotocol), and WebSocket ping/pong liveness.
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BesterError } from '../../protocol/errors.ts';
-import type { WsListenerConfig } from '../config/types.ts';
+import type { ListenerConfig, WsListenerConfig } from '../config/types.ts';
 import type { Listener, ListenerOptions, PeerInfo, StreamHandler } from './listener.ts';
 import { SDK_PREFIX, serveSdk } from './sdk-files.ts';
 import { plain, StaticFiles } from './static-files.ts';
+import { clientCertificateOptions, loadSecureContext } from './tls-material.ts';
 import { WebSocketDuplex } from './websocket-duplex.ts';
 
-/** The WebSocket subprotocol of Bester's messages (docs/protocol.md §1.4). */
+/** The WebSocket subprotocol of Bester's messages (docs/protocol.md §1.5). */
 export const SUBPROTOCOL = 'bester.v1';
 
 /** When the daemon does not say: the frame limit messages are measured against, and the ping rhythm. */
@@ -25,10 +28,39 @@ const FALLBACK_MISSED_PINGS = 2;
 /** The HTTP side is small requests only: headers must come soon, bodies are never read. */
 const HTTP_OPTIONS: http.ServerOptions = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5000, maxHeaderSize: 16_384 };
 
+/** How long a TLS handshake may take when the options say nothing (ms). */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export async function startWsListener(config: WsListenerConfig, handle: StreamHandler, options: ListenerOptions): Promise<Listener> {
   const files = await openStatic(config);
-  const server = http.createServer(HTTP_OPTIONS);
-  return serveWebSockets(server, { config, scheme: 'ws', secure: false, files, handle, options });
+  if (config.tls === null) return serveWebSockets(http.createServer(HTTP_OPTIONS), { config, scheme: 'ws', secure: false, files, handle, options });
+  // wss: HTTPS with the TLS material of config/tls.ts, re-read by reload() as for tls4/tls6.
+  const server = https.createServer({
+    ...HTTP_OPTIONS,
+    ...(await loadSecureContext(config.tls)),
+    ...clientCertificateOptions(config.tls),
+    handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  });
+  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+    const remote = socket.remoteAddress === undefined ? 'wss' : `${socket.remoteAddress}:${socket.remotePort}`;
+    options.onHandshakeError?.({ transport: 'wss', remote, reason: err.message });
+  });
+  const listener = await serveWebSockets(server, { config, scheme: 'wss', secure: true, files, handle, options });
+  let current = config.tls;
+  return {
+    ...listener,
+    async reload(next: ListenerConfig): Promise<void> {
+      if (next.kind !== 'wss' || next.tls === null || next.host !== config.host || next.port !== config.port) {
+        throw new BesterError('config_invalid', `network.wss: the address or kind of a listener changes only with a restart`);
+      }
+      if (next.tls.clientCertificates !== current.clientCertificates) {
+        throw new BesterError('config_invalid', `${next.tls.configKey}.clientCertificates: changes only with a restart`);
+      }
+      // Read and checked before anything changes: a failure keeps the context in use.
+      server.setSecureContext(await loadSecureContext(next.tls));
+      current = next.tls;
+    },
+  };
 }
 
 export interface WebSocketSite {
@@ -58,7 +90,7 @@ export async function serveWebSockets(server: http.Server, site: WebSocketSite):
   const webSockets = new WebSocketServer({
     noServer: true,
     clientTracking: false,
-    // docs/protocol.md §1.4: a message over the limit must reach the session, which answers
+    // docs/protocol.md §1.5: a message over the limit must reach the session, which answers
     // frame_too_large as over TCP; only one far over it (twice the limit) is cut by `ws` (1009).
     maxPayload: 2 * limit + 65_536,
     // The session checks UTF-8 itself and answers malformed_json, as over TCP.
@@ -138,7 +170,7 @@ function upgrade(
 ): void {
   socket.on('error', () => undefined); // the stream adds its own; this covers the handshake
   const peer = peerOf(site, socket);
-  const refusal = upgradeRefusal(site, req);
+  const refusal = upgradeRefusal(site, req) ?? certificateRefusal(site, socket);
   if (refusal !== null) {
     if (refusal.status !== 404) site.options.refused?.({ transport: peer.transport, remote: peer.remote, reason: refusal.reason });
     refuseUpgrade(socket, refusal.status, refusal.reason);
@@ -160,12 +192,23 @@ function upgradeRefusal(site: WebSocketSite, req: http.IncomingMessage): { statu
   if (origin !== undefined && !originAllowed(site, origin, req.headers.host)) {
     return { status: 403, reason: `origin ${JSON.stringify(origin)} is not allowed (network.${site.config.kind}.origins)` };
   }
-  // docs/protocol.md §1.4: a client that names subprotocols must name ours; one naming none is accepted.
+  // docs/protocol.md §1.5: a client that names subprotocols must name ours; one naming none is accepted.
   const offered = req.headers['sec-websocket-protocol'];
   if (offered !== undefined && !offered.split(',').some((p) => p.trim() === SUBPROTOCOL)) {
     return { status: 400, reason: `unsupported WebSocket subprotocol: this server speaks ${SUBPROTOCOL}` };
   }
   return null;
+}
+
+/**
+ * wss with clientCertificates "request": a client may come without a certificate, but one it
+ * presents must verify (as on tls4/tls6; "require" is refused by the handshake itself).
+ */
+function certificateRefusal(site: WebSocketSite, socket: net.Socket): { status: number; reason: string } | null {
+  if (site.config.tls?.clientCertificates !== 'request') return null;
+  const tlsSocket = socket as tls.TLSSocket;
+  if (tlsSocket.authorized || Object.keys(tlsSocket.getPeerCertificate()).length === 0) return null;
+  return { status: 403, reason: `client certificate refused: ${String(tlsSocket.authorizationError)}` };
 }
 
 /** Listed in `origins`, or the listener's own origin (the page it serves itself). */
@@ -190,13 +233,22 @@ function refuseUpgrade(socket: net.Socket, status: number, reason: string): void
 function peerOf(site: WebSocketSite, socket: net.Socket): PeerInfo {
   const remoteAddress = socket.remoteAddress ?? null;
   const remotePort = socket.remotePort ?? null;
+  const commonName = site.secure && (socket as tls.TLSSocket).authorized ? subjectCommonName(socket as tls.TLSSocket) : null;
   return {
     transport: site.scheme,
     remoteAddress,
     remotePort,
     remote: remoteAddress === null ? site.scheme : `${remoteAddress}:${remotePort}`,
     secure: site.secure,
+    ...(commonName === null ? {} : { certificateName: commonName }),
   };
+}
+
+/** The CN of a verified client certificate's subject (several: the first), as tls4/tls6 give it. */
+function subjectCommonName(socket: tls.TLSSocket): string | null {
+  const cn = (socket.getPeerCertificate() as Partial<tls.PeerCertificate>).subject?.CN;
+  if (cn === undefined) return null;
+  return Array.isArray(cn) ? (cn[0] ?? null) : cn;
 }
 
 /**
