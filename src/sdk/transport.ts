@@ -2,7 +2,7 @@
 // Two kinds, chosen by the address (src/sdk/address.ts):
 //   - a socket (TCP or UNIX), framed with the 4-byte length prefix of docs/protocol.md §1 by the
 //     daemon's own FrameConnection (src/sdk/socket-transport.ts; Node only, loaded on demand);
-//   - a WebSocket (ws:// and wss://), one Bester message per text message (docs/protocol.md §1.4,
+//   - a WebSocket (ws:// and wss://), one Bester message per text message (docs/protocol.md §1.5,
 //     src/sdk/web-socket-transport.ts), with the WebSocket global of browsers and of Node 24.
 // Only this file's static imports are part of what a browser loads: nothing here imports node:*
 // (test/unit/sdk-browser-imports.test.ts walks the import graph to keep it so).

@@ -1,5 +1,5 @@
 // The WebSocket transport of the client SDK (src/sdk/transport.ts): one Bester frame per WebSocket
-// text message, subprotocol "bester.v1" (docs/protocol.md §1.4); the WebSocket framing
+// text message, subprotocol "bester.v1" (docs/protocol.md §1.5); the WebSocket framing
 // carries the length the 4-byte prefix carries on a socket. It uses the standard WebSocket global
 // (browsers, Node 24) and nothing from node:*, so the client SDK runs in a browser as it does in Node.
 // Liveness at the WebSocket level (ping/pong) is the WebSocket implementation's job; the Bester
