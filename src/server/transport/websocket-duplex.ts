@@ -18,6 +18,7 @@ export class WebSocketDuplex extends Duplex implements FrameSink {
   readonly webSocket: WebSocket;
   /** The TCP (or TLS) socket under the WebSocket, when known: corked around a batch of messages (one syscall). */
   readonly #socket: net.Socket | null;
+  readonly #serverFrames: boolean;
   /** Splits writes that are not exactly one frame; made on first need (FrameConnection writes whole frames). */
   #splitter: FrameDecoder | null = null;
   /** Frames the splitter found in the write being handled. */
@@ -28,11 +29,16 @@ export class WebSocketDuplex extends Duplex implements FrameSink {
   /** Liveness: pings sent in a row without a pong or a message. */
   missedPings = 0;
 
-  constructor(webSocket: WebSocket, socket: net.Socket | null = null) {
+  /**
+   * `socket`: the socket under the WebSocket, when known. `serverFrames`: this is the server's end
+   * (with `socket` given): data frames are written to the socket directly (writeTextFrames).
+   */
+  constructor(webSocket: WebSocket, socket: net.Socket | null = null, options: { serverFrames?: boolean } = {}) {
     // Frames are written whole and counted in bytes; the readable side is ended by the WebSocket's close.
     super({ allowHalfOpen: true, decodeStrings: true });
     this.webSocket = webSocket;
     this.#socket = socket;
+    this.#serverFrames = options.serverFrames === true;
     webSocket.on('message', this.#onMessage);
     webSocket.on('pong', this.#onPong);
     webSocket.on('error', this.#onError);
@@ -75,52 +81,58 @@ export class WebSocketDuplex extends Duplex implements FrameSink {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.#sendChunk(chunk, callback);
+    this.#sendBodies(this.#bodiesOf(chunk, []), callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    const socket = this.#socket;
-    socket?.cork();
-    const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) this.#sendChunk(chunks[i]!.chunk, null);
-    this.#sendChunk(chunks[last]!.chunk, callback);
-    socket?.uncork();
+    const bodies: Buffer[] = [];
+    for (const { chunk } of chunks) this.#bodiesOf(chunk, bodies);
+    this.#sendBodies(bodies, callback);
+  }
+
+  /** Appends to `into` the bodies of the frames in `chunk` (the usual case: exactly one frame). */
+  #bodiesOf(chunk: Buffer, into: Buffer[]): Buffer[] {
+    if (this.#splitter === null || !this.#splitter.midFrame) {
+      if (chunk.length > FRAME_HEADER_BYTES && chunk.readUInt32LE(0) === chunk.length - FRAME_HEADER_BYTES) {
+        into.push(chunk.subarray(FRAME_HEADER_BYTES));
+        return into;
+      }
+    }
+    // Not one whole frame: split it (a part of a frame waits in the splitter for the rest).
+    this.#splitter ??= new FrameDecoder(this, MAX_FRAME_LENGTH);
+    this.#splitter.push(chunk);
+    for (const body of this.#split.splice(0)) into.push(body);
+    return into;
   }
 
   /**
-   * Sends the frames in `chunk`, one text message each. `callback` waits until the WebSocket handed
-   * the last one to the OS: meanwhile the bytes count in writableLength, so the session's
-   * slow-consumer rules (limits.maxOutboundBytes, writeStallMs) see what the peer has not read.
+   * Sends each body as one text message. `callback` waits until the last was handed to the OS:
+   * meanwhile the bytes count in writableLength, so the session's slow-consumer rules
+   * (limits.maxOutboundBytes, writeStallMs) see what the peer has not read.
    */
-  #sendChunk(chunk: Buffer, callback: ((err?: Error | null) => void) | null): void {
+  #sendBodies(bodies: Buffer[], callback: (err?: Error | null) => void): void {
+    if (this.#splitter?.stopped === true) {
+      callback(new Error('what was written to a WebSocket stream is not length-prefixed frames'));
+      return;
+    }
     if (this.webSocket.readyState !== OPEN) {
-      callback?.(new Error('the WebSocket is closed'));
+      callback(new Error('the WebSocket is closed'));
       return;
     }
-    if (this.#splitter === null || !this.#splitter.midFrame) {
-      // The usual case: the chunk is exactly one frame.
-      if (chunk.length > FRAME_HEADER_BYTES && chunk.readUInt32LE(0) === chunk.length - FRAME_HEADER_BYTES) {
-        this.#send(chunk.subarray(FRAME_HEADER_BYTES), callback);
-        return;
-      }
-    }
-    this.#splitter ??= new FrameDecoder(this, MAX_FRAME_LENGTH);
-    this.#splitter.push(chunk);
-    const split = this.#split.splice(0);
-    if (this.#splitter.stopped) {
-      callback?.(new Error('what was written to a WebSocket stream is not length-prefixed frames'));
+    const last = bodies.length - 1;
+    if (last < 0) {
+      callback();
       return;
     }
-    const last = split.length - 1;
-    for (let i = 0; i < last; i++) this.#send(split[i]!, null);
-    // A partial frame waits in the splitter for the rest: nothing to wait for on the socket then.
-    if (last >= 0) this.#send(split[last]!, callback);
-    else callback?.();
-  }
-
-  #send(body: Buffer, callback: ((err?: Error | null) => void) | null): void {
-    if (callback === null) this.webSocket.send(body, TEXT);
-    else this.webSocket.send(body, TEXT, callback);
+    const socket = this.#socket;
+    if (socket !== null && this.#serverFrames) {
+      writeTextFrames(socket, bodies, callback);
+      return;
+    }
+    socket?.cork();
+    for (let i = 0; i < last; i++) this.webSocket.send(bodies[i]!, TEXT);
+    this.webSocket.send(bodies[last]!, TEXT, callback);
+    socket?.uncork();
   }
 
   /** FrameSink: a frame split out of a write that was not exactly one frame. Not for callers. */
@@ -144,4 +156,64 @@ export class WebSocketDuplex extends Duplex implements FrameSink {
     if (this.webSocket.readyState !== CLOSED) this.webSocket.terminate();
     callback(err);
   }
+}
+
+/**
+ * Writes `bodies` as unfragmented text frames (RFC 6455 §5.2: FIN, opcode 1, no mask: a server's
+ * frames are never masked) straight to the socket under a server's WebSocket, in one write when
+ * they are small. It is what ws.send does, less its per-message work (an options object, a header
+ * buffer and two socket writes per message): the daemon sends two frames per relayed message, and
+ * this was a measurable part of a WebSocket session's cost (docs/performance.md). Safe beside
+ * ws's own writes (ping, pong, close) because with perMessageDeflate off ws writes synchronously,
+ * never queueing: the order on the socket is the order of the calls. Only while the WebSocket is
+ * OPEN (the caller checks): no data frame may follow a close frame.
+ */
+export function writeTextFrames(socket: net.Socket, bodies: readonly Buffer[], callback: (err?: Error | null) => void): void {
+  let total = 0;
+  for (const body of bodies) total += headerBytes(body.length) + body.length;
+  if (total <= COPY_LIMIT) {
+    const out = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (const body of bodies) {
+      offset = writeHeader(out, offset, body.length);
+      offset += body.copy(out, offset);
+    }
+    socket.write(out, callback);
+    return;
+  }
+  socket.cork();
+  const last = bodies.length - 1;
+  bodies.forEach((body, i) => {
+    const header = Buffer.allocUnsafe(headerBytes(body.length));
+    writeHeader(header, 0, body.length);
+    socket.write(header);
+    if (i === last) socket.write(body, callback);
+    else socket.write(body);
+  });
+  socket.uncork();
+}
+
+/** Frames whose bytes together stay under this are copied into one buffer (one write); larger ones are written as they are. */
+const COPY_LIMIT = 64 * 1024;
+
+function headerBytes(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** RFC 6455 §5.2 header of a final, unmasked text frame of `length` bytes at `offset`; returns the offset after it. */
+function writeHeader(buffer: Buffer, offset: number, length: number): number {
+  buffer[offset] = 0x81;
+  if (length < 126) {
+    buffer[offset + 1] = length;
+    return offset + 2;
+  }
+  if (length < 65_536) {
+    buffer[offset + 1] = 126;
+    buffer.writeUInt16BE(length, offset + 2);
+    return offset + 4;
+  }
+  buffer[offset + 1] = 127;
+  buffer.writeUInt32BE(Math.floor(length / 0x1_0000_0000), offset + 2);
+  buffer.writeUInt32BE(length >>> 0, offset + 6);
+  return offset + 10;
 }

@@ -177,7 +177,7 @@ function upgrade(
     return;
   }
   webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
-    const stream = new WebSocketDuplex(webSocket, socket);
+    const stream = new WebSocketDuplex(webSocket, socket, { serverFrames: true });
     streams.add(stream);
     stream.once('close', () => streams.delete(stream));
     site.handle(stream, peer);
