@@ -3,7 +3,7 @@
 // the page and the client SDK (/bester-sdk/) on its ws listener, with the example chat handler.
 // Two browser contexts, alice and bob: a wrong password, a direct message each way, a room with both,
 // a `bad` report shown with its reason, bob closes his page, alice writes, bob logs in again and sees
-// it. Screenshots of each step are saved under a temp folder this test prints.
+// it; alice leaves the room. Screenshots of each step are saved under a temp folder this test prints.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -162,6 +162,15 @@ describe('web chat page in Chromium', () => {
     await logIn(bob, 'bob', 'bob-pw');
     await seeMessage(bob, 'Are you still around? Call me when you are back.');
     await shot(bob, 'bob-back-sees-message');
+
+    // bob is still a member of the lobby; alice leaves it, and bob sees her go.
+    await bob.locator('#room-list .label', { hasText: '# lobby' }).waitFor({ timeout: WAIT_MS });
+    await alice.click('#room-list .item:has-text("# lobby")');
+    await alice.click('#leave-room');
+    await alice.locator('#room-list .label', { hasText: '# lobby' }).waitFor({ state: 'detached', timeout: WAIT_MS });
+    await bob.click('#room-list .item:has-text("# lobby")');
+    await bob.locator('#messages .system', { hasText: 'alice left.' }).waitFor({ timeout: WAIT_MS });
+    await shot(bob, 'bob-sees-alice-leave');
 
     assert.deepEqual(errors, [], 'no script errors in the pages');
     await Promise.all(contexts.map((c) => c.close()));
