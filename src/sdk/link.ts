@@ -9,7 +9,7 @@ import type { Credentials } from '../protocol/messages.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { ClientError, LoginError } from './errors.ts';
 import { readServerFrame, type ServerFrame } from './server-frames.ts';
-import { describeSocketError, openSocket } from './socket.ts';
+import { describeSocketError, openSocket, type TlsClientOptions } from './socket.ts';
 
 export interface LinkOptions {
   /** For the socket to open and the login to be answered. */
@@ -17,6 +17,8 @@ export interface LinkOptions {
   readonly maxFrameBytes: number;
   readonly maxOutboundBytes: number;
   readonly signal?: AbortSignal;
+  /** For tls:// addresses (socket.ts). */
+  readonly tls?: TlsClientOptions;
 }
 
 export interface LinkEvents {
@@ -54,7 +56,7 @@ export class Link {
   static async open(address: ServerAddress, credentials: Credentials, options: LinkOptions, events: LinkEvents): Promise<Link> {
     const label = formatServerAddress(address);
     const started = Date.now();
-    const socket = await openSocket(address, options.timeoutMs, options.signal);
+    const socket = await openSocket(address, options.timeoutMs, options.signal, options.tls);
     if (options.signal?.aborted === true) {
       socket.destroy();
       throw new ClientError('connection_closed', `connecting to ${label} was cancelled`);
