@@ -47,7 +47,7 @@ const SAMPLE = {
   admin: { info: {} },
   limits: { loginFailures: {}, loginChecks: {} },
   supervision: {},
-  federation: { nodeId: 'n', peers: { P: { address: 'h:1', secret: 's', legacy: false } } },
+  federation: { nodeId: 'n', peers: { P: { address: 'h:1', secret: 's', legacy: false, tls: { ca: 'ca.pem', fingerprint: 'AB'.repeat(32), certificate: 'c.pem', key: 'k.pem', serverName: 'h' } } } },
   informer: { enabled: true, path: 'i.sock', mode: '0600', allowSendClients: true },
   liveness: {},
   offline: {},
@@ -99,6 +99,7 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
   'admin.info': { description: 'Any JSON, shown by the informer\'s serverInfo.' },
   'federation.nodeId': { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'This server\'s node id (default: generated and kept in the SQLite file).' },
   'federation.peers.*.address': { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^\\s:[\\]]+):[0-9]+$', description: '"host:port" or "[v6]:port".' },
+  'federation.peers.*.tls.fingerprint': { type: 'string', pattern: '^(sha256:)?[0-9a-fA-F:]{64,95}$', description: 'SHA-256 fingerprint of the peer\'s certificate (hex, colons allowed).' },
   'federation.peers.*.secretFile': { type: 'string', minLength: 1, description: 'A file holding the shared secret, from the config file\'s folder.' },
   'informer.mode': MODE,
 };

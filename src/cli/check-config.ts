@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../protocol/errors.ts';
+import { plainTextWarnings } from '../server/config/coherence.ts';
 import { InvalidConfigError, loadConfig } from '../server/config/load.ts';
 import type { ListenerConfig, ServerConfig } from '../server/config/types.ts';
 import { keyPath } from '../server/config/validate.ts';
@@ -26,7 +27,7 @@ export async function runCheckConfig(file: string, out: CheckConfigOutput): Prom
     return 1;
   }
   const { config, warnings } = loaded;
-  const fileWarnings = await checkFiles(config);
+  const fileWarnings = [...plainTextWarnings(config), ...(await checkFiles(config))];
   const lines = [`configuration OK: ${config.configPath ?? file}`, ...summary(config)];
   for (const warning of [...warnings, ...fileWarnings]) lines.push(`warning: ${warning}`);
   out.stdout.write(`${lines.join('\n')}\n`);
@@ -56,11 +57,12 @@ function summary(config: ServerConfig): string[] {
 
 function describeListener(l: ListenerConfig): string {
   if (l.kind === 'unix') return `unix ${l.path} (mode ${l.mode.toString(8).padStart(4, '0')})`;
-  const host = l.kind === 'tcp6' || l.host.includes(':') ? `[${l.host}]` : l.host;
-  const where = `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}`;
+  const host = l.kind === 'tcp6' || l.kind === 'tls6' || l.host.includes(':') ? `[${l.host}]` : l.host;
+  const tls = 'tls' in l && l.tls !== null ? `; certificate ${l.tls.certificate}, client certificates: ${l.tls.clientCertificates}` : '';
+  const where = `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}${tls}`;
   if (l.kind !== 'ws' && l.kind !== 'wss') return where;
   const origins = l.origins.length === 0 ? 'its own origin only' : `its own and ${l.origins.join(', ')}`;
-  return `${where}, WebSocket on ${l.path} (browser origins: ${origins}), files: ${l.staticDir ?? 'none'}`;
+  return `${where}; WebSocket on ${l.path} (browser origins: ${origins}), files: ${l.staticDir ?? 'none'}`;
 }
 
 function accountsWhere(config: ServerConfig): string {

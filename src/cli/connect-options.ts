@@ -1,5 +1,8 @@
 // What `bester send` and `bester listen` need to log in: --server, --user and the password.
 // The password never comes from the command line (it would show in `ps` and shell history).
+// Over TLS (--server tls://HOST:PORT) the server's certificate is always checked: against the
+// system's CAs, or the ones in --ca FILE. There is no option to turn that off.
+import { readFile } from 'node:fs/promises';
 import { parseServerAddress, type ServerAddress } from '../sdk/address.ts';
 import { isClientError } from '../sdk/errors.ts';
 import { CommandError, UsageError, type CliIo } from './bester-main.ts';
@@ -7,13 +10,18 @@ import { canPrompt, promptHidden, readStdinPassword, stdinIsTerminal, terminalRe
 
 export const CONNECT_OPTIONS = {
   server: { type: 'string' },
+  ca: { type: 'string' },
   user: { type: 'string' },
   'password-stdin': { type: 'boolean' },
   'timeout-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const CONNECT_HELP = `  --server ADDR       the server: HOST:PORT, [IPv6]:PORT or unix:PATH (default: $BESTER_SERVER)
+export const CONNECT_HELP = `  --server ADDR       the server: HOST:PORT, [IPv6]:PORT, unix:PATH, tls://HOST:PORT
+                      or ws://HOST:PORT/PATH (wss://: WebSocket over TLS)
+                      (default: $BESTER_SERVER)
+  --ca FILE           tls:// only: the PEM file of the CAs that sign the server's certificate
+                      (default: $BESTER_CA, else the system's CAs)
   --user NAME         log in as NAME (default: $BESTER_USER)
   --password-stdin    read the password from stdin (all of it, without one trailing newline);
                       when stdin is a terminal, ask for it without echo
@@ -25,6 +33,7 @@ is a terminal.`;
 
 export interface ConnectValues {
   readonly server?: string | undefined;
+  readonly ca?: string | undefined;
   readonly user?: string | undefined;
   readonly 'password-stdin'?: boolean | undefined;
 }
@@ -33,6 +42,8 @@ export interface ConnectSettings {
   readonly server: ServerAddress;
   readonly username: string;
   readonly password: string;
+  /** PEM text read from --ca FILE. */
+  readonly ca?: string;
 }
 
 /** The server address and username from the options or the environment; usage errors say what is missing. */
@@ -69,7 +80,28 @@ export async function loginPassword(values: ConnectValues, io: CliIo, hint: stri
 
 export async function connectSettings(values: ConnectValues, io: CliIo, hint: string): Promise<ConnectSettings> {
   const { server, username } = serverAndUser(values, io, hint);
-  return { server, username, password: await loginPassword(values, io, hint) };
+  const ca = await readCa(values, io, server, hint);
+  return { server, username, password: await loginPassword(values, io, hint), ...(ca === undefined ? {} : { ca }) };
+}
+
+/** The PEM text of --ca FILE (or $BESTER_CA), checked before the password is asked for. */
+async function readCa(values: ConnectValues, io: CliIo, server: ServerAddress, hint: string): Promise<string | undefined> {
+  const fromOption = values.ca !== undefined;
+  const file = values.ca ?? io.env['BESTER_CA'];
+  if (file === undefined || file === '') return undefined;
+  if (!('tls' in server && server.tls === true)) {
+    // $BESTER_CA set for other servers does not stop a plain connection; --ca on one is a mistake.
+    if (fromOption) throw new UsageError('--ca is for TLS servers: write the server as tls://HOST:PORT', hint);
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CommandError(`cannot read the CA file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new CommandError(`the CA file ${file} holds no PEM certificate`);
+  return text;
 }
 
 /** A whole number of at least `min` from an option, or a usage error naming the option. */

@@ -1,10 +1,12 @@
 // Server addresses as people write them (the `--server` option, `connect({ server })`):
 //   127.0.0.1:2220   localhost:2220   [::1]:2221   unix:/run/bester.sock   /run/bester.sock
 // The daemon's own listener URLs are accepted too: tcp4://127.0.0.1:2220, tcp6://[::1]:2221, unix:///path.
+// Over TLS: tls://example.org:2230 (also the listeners' tls4://, tls6://).
 // WebSocket URLs (ws://host:port/path, wss://...) select the WebSocket transport (src/sdk/transport.ts).
 import { ClientError } from './errors.ts';
 
-export type SocketAddress = { readonly host: string; readonly port: number } | { readonly path: string };
+/** `tls: true`: the connection is TLS, the server's certificate checked for `host` (docs/protocol.md §2.6). */
+export type SocketAddress = { readonly host: string; readonly port: number; readonly tls?: boolean } | { readonly path: string };
 export type WebSocketAddress = { readonly url: string };
 export type ServerAddress = SocketAddress | WebSocketAddress;
 
@@ -50,14 +52,15 @@ export function parseServerAddress(text: string): ServerAddress {
   if (trimmed.startsWith('unix://')) return unixAddress(text, trimmed.slice('unix://'.length));
   if (trimmed.startsWith('unix:')) return unixAddress(text, trimmed.slice('unix:'.length));
   if (trimmed.startsWith('/')) return unixAddress(text, trimmed);
-  const hostPort = trimmed.replace(/^(tcp|tcp4|tcp6):\/\//, '');
+  const secure = /^(tls|tls4|tls6):\/\//.test(trimmed);
+  const hostPort = trimmed.replace(/^(tcp|tcp4|tcp6|tls|tls4|tls6):\/\//, '');
   if (hostPort.startsWith('[')) {
     const close = hostPort.indexOf(']');
     if (close < 0) throw bad(text, 'missing "]" after the IPv6 address');
     const host = hostPort.slice(1, close);
     if (host === '') throw bad(text, 'the host is empty');
     if (hostPort[close + 1] !== ':') throw bad(text, 'expected ":PORT" after "]"');
-    return { host, port: readPort(text, hostPort.slice(close + 2)) };
+    return withTls({ host, port: readPort(text, hostPort.slice(close + 2)) }, secure);
   }
   const colon = hostPort.lastIndexOf(':');
   if (colon < 0) throw bad(text, 'expected HOST:PORT, [IPv6]:PORT or unix:PATH');
@@ -65,7 +68,11 @@ export function parseServerAddress(text: string): ServerAddress {
   if (host === '') throw bad(text, 'the host is empty');
   if (host.includes(':')) throw bad(text, 'put an IPv6 address in brackets, as in [::1]:2221');
   if (/[\s/]/.test(host)) throw bad(text, `the host ${JSON.stringify(host)} is not a host name or address`);
-  return { host, port: readPort(text, hostPort.slice(colon + 1)) };
+  return withTls({ host, port: readPort(text, hostPort.slice(colon + 1)) }, secure);
+}
+
+function withTls(address: { host: string; port: number }, secure: boolean): ServerAddress {
+  return secure ? { ...address, tls: true } : address;
 }
 
 /** An address given as a string or as an object, checked the same way. */
@@ -76,12 +83,13 @@ export function toServerAddress(server: string | ServerAddress): ServerAddress {
   const text = `${server.host}:${server.port}`;
   if (server.host === '') throw bad(text, 'the host is empty');
   if (!Number.isInteger(server.port) || server.port < 1 || server.port > 65535) throw bad(text, `the port ${server.port} is out of range (1-65535)`);
-  return { host: server.host, port: server.port };
+  return withTls({ host: server.host, port: server.port }, server.tls === true);
 }
 
-/** The address as people write it: 127.0.0.1:2220, [::1]:2221, unix:/path, ws://host:port/path. */
+/** The address as people write it: 127.0.0.1:2220, [::1]:2221, unix:/path, tls://example.org:2230, ws://host:port/path. */
 export function formatServerAddress(address: ServerAddress): string {
   if ('url' in address) return address.url;
   if ('path' in address) return `unix:${address.path}`;
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  const hostPort = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return address.tls === true ? `tls://${hostPort}` : hostPort;
 }

@@ -13,6 +13,7 @@ import { DeliveryStreams } from './delivery-streams.ts';
 import { Emitter } from './event-emitter.ts';
 import { ClientError, LoginError, SendError } from './errors.ts';
 import { Link } from './link.ts';
+import type { TlsClientOptions } from './socket.ts';
 import { backoffDelay, readReconnectOptions, type ReconnectOptions, type ReconnectPolicy } from './reconnect.ts';
 import type { Delivery, ServerFrame, StatusReport } from './server-frames.ts';
 
@@ -22,8 +23,10 @@ export type { Delivery, StatusReport } from './server-frames.ts';
 export type { ReconnectOptions } from './reconnect.ts';
 
 export interface ConnectOptions {
-  /** '127.0.0.1:2220', '[::1]:2221', 'unix:/path', 'ws://host:port/path', or { host, port } | { path } | { url }. */
+  /** '127.0.0.1:2220', '[::1]:2221', 'unix:/path', 'tls://host:2230', 'ws://host:port/path', or { host, port, tls? } | { path } | { url }. */
   readonly server: string | ServerAddress;
+  /** tls:// only: PEM text of the CAs that sign the server's certificate (default: the system's). */
+  readonly ca?: TlsClientOptions['ca'];
   readonly username: string;
   readonly password: string;
   /** For the socket to open and the login to be answered (each reconnect attempt too). Default 10 s. */
@@ -86,6 +89,7 @@ export class BesterClient extends Emitter<ClientEvents> {
   readonly #timeoutMs: number;
   readonly #sendTimeoutMs: number;
   readonly #maxFrameBytes: number;
+  readonly #ca: TlsClientOptions['ca'];
   readonly #maxOutboundBytes: number;
   readonly #reconnect: ReconnectPolicy | null;
   readonly #pending = new Map<string, Pending>();
@@ -107,6 +111,7 @@ export class BesterClient extends Emitter<ClientEvents> {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
     this.#maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+    this.#ca = options.ca;
     this.#maxOutboundBytes = options.maxOutboundBytes ?? 16 * 1024 * 1024;
     this.#reconnect = readReconnectOptions(options.reconnect);
     this.#streams = new DeliveryStreams({
@@ -203,6 +208,7 @@ export class BesterClient extends Emitter<ClientEvents> {
         maxFrameBytes: this.#maxFrameBytes,
         maxOutboundBytes: this.#maxOutboundBytes,
         signal: link.signal,
+        ...(this.#ca === undefined ? {} : { tls: { ca: this.#ca } }),
       },
       {
         frame: (frame) => this.#onFrame(frame),

@@ -6,6 +6,7 @@ import type { Credentials } from '../protocol/messages.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { ClientError, LoginError } from './errors.ts';
 import { readServerFrame, type ServerFrame } from './server-frames.ts';
+import type { TlsClientOptions } from './socket.ts';
 import { openTransport, type SendResult, type Transport, type TransportLoss } from './transport.ts';
 
 /** The next turn of the event loop: setImmediate in Node, a zero timeout where there is none (browsers). */
@@ -27,6 +28,8 @@ export interface LinkOptions {
   readonly maxFrameBytes: number;
   readonly maxOutboundBytes: number;
   readonly signal?: AbortSignal;
+  /** For tls:// addresses (socket.ts). */
+  readonly tls?: TlsClientOptions;
 }
 
 export interface LinkEvents {

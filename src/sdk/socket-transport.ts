@@ -9,7 +9,7 @@ import type { SendResult, Transport, TransportEvents, TransportOptions } from '.
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function openSocketTransport(address: SocketAddress, options: TransportOptions): Promise<Transport> {
-  const socket = await openSocket(address, options.timeoutMs, options.signal);
+  const socket = await openSocket(address, options.timeoutMs, options.signal, options.tls);
   return new SocketTransport(formatServerAddress(address), socket, options);
 }
 

@@ -7,6 +7,7 @@
 // Only this file's static imports are part of what a browser loads: nothing here imports node:*
 // (test/unit/sdk-browser-imports.test.ts walks the import graph to keep it so).
 import type { ServerAddress } from './address.ts';
+import type { TlsClientOptions } from './socket.ts';
 import { openWebSocketTransport } from './web-socket-transport.ts';
 
 export interface TransportOptions {
@@ -17,6 +18,8 @@ export interface TransportOptions {
   /** Bytes queued for a server that is not reading before send() answers 'full'. */
   readonly maxOutboundBytes: number;
   readonly signal?: AbortSignal;
+  /** For tls:// addresses (src/sdk/socket.ts); refused with a WebSocket address, whose TLS is the platform's. */
+  readonly tls?: TlsClientOptions;
 }
 
 /** Why a connection ended when it did not end cleanly: a sentence, and the error behind it. */

@@ -36,6 +36,11 @@ export function openWebSocketTransport(address: WebSocketAddress, options: Trans
       reject(new ClientError('connection_closed', `connecting to ${label} was cancelled`));
       return;
     }
+    if (options.tls?.ca !== undefined) {
+      // A browser's WebSocket (and Node's) trusts the platform's CAs only: a CA given here would be ignored.
+      reject(new ClientError('bad_address', `a CA cannot be given for the WebSocket address ${label}: wss:// uses the platform's trusted CAs`));
+      return;
+    }
     let socket: WebSocket;
     try {
       socket = new WebSocket(address.url, SUBPROTOCOL);

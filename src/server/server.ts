@@ -29,6 +29,7 @@ import { Stats } from './stats.ts';
 import { serverScopeAcceptor } from './federation/server-scope.ts';
 import { errorFrame } from '../protocol/builders.ts';
 import { encodeFrame } from '../protocol/frame.ts';
+import { plainTextWarnings } from './config/coherence.ts';
 import { startListener, type Listener, type ListenerOptions, type PeerInfo } from './transport/listener.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
@@ -270,6 +271,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       });
     }
     await supervisor.start();
+    for (const warning of plainTextWarnings(config)) logger.warn(warning);
     for (const listenerConfig of config.listeners) {
       const listener = await startListener(listenerConfig, handle, listenerOptions);
       listeners.push(listener);

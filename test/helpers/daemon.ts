@@ -43,6 +43,8 @@ export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
   readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss'>;
+  /** network.requireTls (docs/configuration.md). */
+  readonly requireTls?: boolean;
   /** TLS material of the tls4/tls6/wss listeners (keys of docs/configuration.md, "TLS material"). */
   readonly tls?: Record<string, unknown>;
   /** Extra top-level config blocks (limits, federation, ...). */
@@ -86,6 +88,7 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
   return {
     network: {
       types,
+      ...(options.requireTls === undefined ? {} : { requireTls: options.requireTls }),
       tcp4: { port: '0', address: '127.0.0.1' },
       tcp6: { port: '0', address: '::1' },
       unix: { address: path.join(dir, 'bester.sock') },

@@ -2,6 +2,7 @@
 // paths, and every error naming its key.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { plainTextWarnings } from '../../src/server/config/coherence.ts';
 import { InvalidConfigError, parseConfig } from '../../src/server/config/load.ts';
 
 const BASE = '/srv/bester';
@@ -59,7 +60,7 @@ describe('network.ws', () => {
   });
 
   test('a ws listener outside loopback is warned about (passwords in clear text); loopback and wss are not', () => {
-    const warned = (network: unknown): boolean => parseConfig({ network }, { baseDir: BASE }).warnings.some((w) => /^network\.ws: .*clear text.*wss/.test(w));
+    const warned = (network: unknown): boolean => plainTextWarnings(parseConfig({ network }, { baseDir: BASE }).config).some((w) => /^network\.ws: .*clear text.*wss/.test(w));
     assert.equal(warned({ ws: { port: 1, address: '0.0.0.0' } }), true);
     assert.equal(warned({ ws: { port: 1 } }), false);
     assert.equal(warned({ ws: { port: 1, address: '0.0.0.0' }, requireTls: true }), false);

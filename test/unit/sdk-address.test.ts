@@ -70,6 +70,9 @@ describe('parseServerAddress', () => {
         assert.deepEqual(parseServerAddress(formatServerAddress({ host: h, port })), { host: h, port });
       }),
     );
+    assert.equal(formatServerAddress({ host: '::1', port: 2231, tls: true }), 'tls://[::1]:2231');
+    assert.deepEqual(parseServerAddress('tls://[::1]:2231'), { host: '::1', port: 2231, tls: true });
+    assert.deepEqual(toServerAddress({ host: 'example.org', port: 2230, tls: true }), { host: 'example.org', port: 2230, tls: true });
     assert.equal(formatServerAddress({ path: '/a b.sock' }), 'unix:/a b.sock');
     assert.deepEqual(parseServerAddress(formatServerAddress({ path: '/a b.sock' })), { path: '/a b.sock' });
   });

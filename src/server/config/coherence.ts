@@ -19,14 +19,6 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
     if (listener.kind !== 'unix' || (listener.mode & 0o007) === 0) continue;
     c.warn('network.unix.mode', `${octal(listener.mode)} (listener ${i}) lets every local user connect to the client socket (a password is still needed); use 0600 or 0660 unless that is meant`);
   }
-  // Passwords in clear text over a network (docs/security.md, "TLS"): allowed, but said at every start.
-  for (const listener of config.listeners) {
-    const plain = listener.kind === 'tcp4' || listener.kind === 'tcp6' || listener.kind === 'ws';
-    if (!plain || isLoopback(listener.host)) continue;
-    if (config.requireTls) continue;
-    const instead = listener.kind === 'ws' ? 'a wss listener' : 'a tls4/tls6 listener';
-    c.warn(`network.${listener.kind}`, `listens on ${listener.host}, not only on this machine, and passwords cross it in clear text; use ${instead}, or set network.requireTls to refuse password logins on plain TCP`);
-  }
   // A delivery as large as the largest handler result would cut every recipient as a slow consumer.
   if (limits.maxOutboundBytes < limits.maxHandlerFrameBytes + DELIVERY_OVERHEAD) {
     c.error('limits.maxOutboundBytes', `${limits.maxOutboundBytes} is smaller than the largest delivery (limits.maxHandlerFrameBytes ${limits.maxHandlerFrameBytes} plus ${DELIVERY_OVERHEAD} bytes of frame): every recipient of such a result would be cut off as a slow consumer`);
@@ -49,6 +41,22 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
   if (offline.enabled && offline.maxBytesPerUser < limits.maxHandlerFrameBytes + DELIVERY_OVERHEAD) {
     c.warn('offline.maxBytesPerUser', `${offline.maxBytesPerUser} is smaller than the largest delivery (limits.maxHandlerFrameBytes plus frame): such a delivery to a user who is offline is never kept`);
   }
+}
+
+/**
+ * Passwords in clear text over a network (docs/security.md, "TLS"): a plain tcp4/tcp6/ws listener on
+ * an address other than loopback, while network.requireTls is off. Allowed (the original's clients
+ * speak plain TCP), but said at every start (the daemon logs it) and by `besterd --check`. Kept out
+ * of the load's warnings, which list what is wrong in the file itself.
+ */
+export function plainTextWarnings(config: Pick<ServerConfig, 'listeners' | 'requireTls'>): string[] {
+  if (config.requireTls) return [];
+  return config.listeners.flatMap((listener) => {
+    if ((listener.kind !== 'tcp4' && listener.kind !== 'tcp6' && listener.kind !== 'ws') || isLoopback(listener.host)) return [];
+    // A ws listener is plain HTTP: the same, with wss as the way out (docs/security.md, "WebSocket and Origin").
+    const instead = listener.kind === 'ws' ? 'a wss listener' : 'a tls4/tls6 listener';
+    return [`network.${listener.kind}: listens on ${listener.host}, not only on this machine, and passwords cross it in clear text; use ${instead}, or set network.requireTls to refuse password logins on plain TCP`];
+  });
 }
 
 function isLoopback(host: string): boolean {

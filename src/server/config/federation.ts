@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_FEDERATION, MIN_PEER_SECRET_LENGTH } from './defaults.ts';
 import { parsePort } from './network.ts';
+import { parsePeerTls } from './tls.ts';
 import type { FederationConfig, PeerConfig } from './types.ts';
 import { type Checker, type RawObject, describe, hasControlChars, keyPath, own } from './validate.ts';
 
@@ -60,7 +61,7 @@ function parsePeers(c: Checker, value: unknown): Map<string, PeerConfig> {
 }
 
 function parsePeer(c: Checker, entry: RawObject, key: string, name: string): PeerConfig {
-  c.unknownKeys(entry, key, ['address', 'secret', 'secretFile', 'legacy']);
+  c.unknownKeys(entry, key, ['address', 'secret', 'secretFile', 'legacy', 'tls']);
   const legacy = c.boolean(own(entry, 'legacy'), keyPath(key, 'legacy'), false);
   let host: string | null = null;
   let port: number | null = null;
@@ -78,7 +79,10 @@ function parsePeer(c: Checker, entry: RawObject, key: string, name: string): Pee
   if (secret === null && !legacy) {
     c.error(key, `needs "secret" or "secretFile": frames between servers are authenticated (docs/federation.md), unless "legacy": true`);
   }
-  return { name, host, port, secret, legacy };
+  const tls = parsePeerTls(c, own(entry, 'tls'), keyPath(key, 'tls'));
+  if (tls !== null && legacy) c.error(keyPath(key, 'tls'), 'a legacy peer speaks the original\'s plain TCP: TLS is for peers that speak ours');
+  if (tls !== null && address === undefined) c.warn(keyPath(key, 'tls'), 'unused: the peer has no address, so we never connect to it');
+  return { name, host, port, secret, legacy, tls };
 }
 
 function readSecret(c: Checker, entry: RawObject, key: string): string | null {

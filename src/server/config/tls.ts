@@ -2,8 +2,8 @@
 // kind that speaks TLS shares (tls4, tls6, wss) and the outgoing side of a federation peer.
 // Parsing checks the form only; the files are read when the listener starts and on every reload
 // (transport/tls-material.ts), so a renewed certificate is picked up without a restart.
-import type { ClientCertificates, TlsMaterialConfig, TlsMinVersion } from './types.ts';
-import { type Checker, type RawObject, keyPath, own } from './validate.ts';
+import type { ClientCertificates, PeerTlsConfig, TlsMaterialConfig, TlsMinVersion } from './types.ts';
+import { type Checker, type RawObject, describe, keyPath, own } from './validate.ts';
 
 /** The keys parseTlsMaterial reads: add them to the block's known keys. */
 export const TLS_KEYS = ['certificate', 'key', 'ca', 'clientCertificates', 'minVersion'] as const;
@@ -48,4 +48,43 @@ export function parseTlsMaterial(c: Checker, block: RawObject, key: string): Tls
     requestClientCertificate: clientCertificates !== 'none',
     minVersion,
   };
+}
+
+const PEER_TLS_KEYS = ['ca', 'fingerprint', 'certificate', 'key', 'serverName'] as const;
+
+/**
+ * federation.peers.NAME.tls (docs/federation.md §3.8): `true` (the peer's certificate checked
+ * against the CAs Node.js trusts), or an object with `ca`, `fingerprint` (SHA-256, hex with or
+ * without colons), `certificate` and `key` (ours, for mutual TLS: both or neither) and `serverName`.
+ */
+export function parsePeerTls(c: Checker, value: unknown, key: string): PeerTlsConfig | null {
+  if (value === undefined || value === false) return null;
+  const none = { configKey: key, ca: null, fingerprint: null, certificate: null, key: null, serverName: null };
+  if (value === true) return none;
+  const block = c.block(value, key);
+  if (block === undefined) return null;
+  c.unknownKeys(block, key, PEER_TLS_KEYS);
+  const file = (name: string): string | null => {
+    const raw = own(block, name);
+    return raw === undefined ? null : (c.filePath(raw, keyPath(key, name)) ?? null);
+  };
+  const certificate = file('certificate');
+  const privateKey = file('key');
+  if ((certificate === null) !== (privateKey === null)) {
+    c.error(key, 'give "certificate" and "key" together (our client certificate, for a peer that asks for one), or neither');
+  }
+  const rawName = own(block, 'serverName');
+  const serverName = rawName === undefined ? null : (c.text(rawName, keyPath(key, 'serverName'), 'a host name') ?? null);
+  return { ...none, ca: file('ca'), fingerprint: parseFingerprint(c, own(block, 'fingerprint'), keyPath(key, 'fingerprint')), certificate, key: privateKey, serverName };
+}
+
+/** "ab:cd:..." or "abcd..." (64 hex digits) -> "AB:CD:...", the form of Node's `fingerprint256`. */
+function parseFingerprint(c: Checker, value: unknown, key: string): string | null {
+  if (value === undefined) return null;
+  const hex = typeof value === 'string' ? value.replace(/^sha256:/i, '').replaceAll(':', '') : '';
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    c.error(key, `must be a SHA-256 fingerprint: 64 hex digits, colons allowed (\`openssl x509 -noout -fingerprint -sha256 -in cert.pem\`), got ${describe(value)}`);
+    return null;
+  }
+  return hex.toUpperCase().match(/../g)!.join(':');
 }

@@ -229,6 +229,25 @@ export interface PeerConfig {
   readonly secret: string | null;
   /** Speaks the original's federation: one unauthenticated message per connection, no acknowledgements. */
   readonly legacy: boolean;
+  /** Our link to it goes over TLS (docs/federation.md §3.8); null: plain TCP. */
+  readonly tls: PeerTlsConfig | null;
+}
+
+/**
+ * TLS of the link we open to a peer (federation.peers.NAME.tls). The peer's certificate is checked
+ * against `ca` (with its name), or against the pinned `fingerprint`, or both; with neither, against
+ * the CAs Node.js trusts. `certificate` and `key`: ours, for a peer that asks for client certificates.
+ */
+export interface PeerTlsConfig {
+  readonly configKey: string;
+  /** Absolute path of the PEM file of the CAs that sign the peer's certificate, or null. */
+  readonly ca: string | null;
+  /** SHA-256 fingerprint of the peer's certificate, "AB:CD:..." (upper case, as Node.js gives it), or null. */
+  readonly fingerprint: string | null;
+  readonly certificate: string | null;
+  readonly key: string | null;
+  /** The name the peer's certificate must be for (default: the host of its address, when not an IP address). */
+  readonly serverName: string | null;
 }
 
 export interface FederationConfig {

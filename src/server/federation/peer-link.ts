@@ -1,8 +1,7 @@
-// The outbound link to one peer (docs/federation.md §3): one persistent TCP connection that
+// The outbound link to one peer (docs/federation.md §3): one persistent TCP or TLS connection that
 // carries this server's outbox for that peer, in order, with at most `maxInFlight` messages
 // unacknowledged, heartbeats both ways, and reconnects with jittered backoff. The outbox is
 // durable (storage/federation-outbox.ts), so a link can be torn down at any time without losing anything.
-import net from 'node:net';
 import { FrameConnection } from '../../framing/frame-connection.ts';
 import { encodeFrame, FRAME_HEADER_BYTES, parseFrameJson } from '../../protocol/frame.ts';
 import { ACK, HELLO, open, payloadDigest, PING, PONG, readWelcome, ReplayCache, seal, WELCOME, type WelcomeTerms } from '../../protocol/federation.ts';
@@ -11,6 +10,7 @@ import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { FederationOutbox, OutboxEntry } from '../storage/federation-outbox.ts';
 import { linkFrameProblem, messagePayload } from './link-frame.ts';
+import { openPeerSocket } from './peer-socket.ts';
 import { reconcileWelcome } from './sequence-check.ts';
 
 export type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
@@ -122,9 +122,9 @@ export class PeerLink {
     if (this.#closed) return;
     this.state = 'connecting';
     const { host, port } = this.#o.peer;
-    const socket = net.connect({ host, port, noDelay: true });
-    socket.setTimeout(this.#o.config.connectTimeoutMs, () => socket.destroy(new Error('connect timeout')));
-    socket.once('connect', () => socket.setTimeout(0));
+    const { socket, ready } = openPeerSocket({
+      host, port, tls: this.#o.peer.tls, connectTimeoutMs: this.#o.config.connectTimeoutMs, log: this.#log, ...(this.#o.count ? { count: this.#o.count } : {}),
+    });
     const conn = new FrameConnection(
       socket,
       `${host}:${port}`,
@@ -145,9 +145,13 @@ export class PeerLink {
     this.#inFlight.clear();
     this.#terms = null;
     this.#lastHeard = Date.now();
-    conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: HELLO, id: 'hello' }, { first: true }));
-    // From the hello on: a receiver that never welcomes (it waits for a replaced link, §3.7) still answers pings.
-    this.#startHeartbeat();
+    // Over TLS, only once the peer's certificate verified (§3.8): nothing is sent to an impostor.
+    ready(() => {
+      if (conn !== this.#conn) return;
+      conn.send(seal(this.#o.peer.secret, this.#o.self, this.#o.peer.name, { type: HELLO, id: 'hello' }, { first: true }));
+      // From the hello on: a receiver that never welcomes (it waits for a replaced link, §3.7) still answers pings.
+      this.#startHeartbeat();
+    });
   }
 
   #onFrame(conn: FrameConnection, body: Buffer): void {

@@ -21,15 +21,26 @@ export async function startTlsListener(config: TlsListenerConfig, handle: Stream
   const server = tls.createServer({
     ...(await loadSecureContext(config.tls)),
     ...clientCertificateOptions(config.tls),
-    allowHalfOpen: true,
+    // Half-open only once the handshake is done (below): before, a client that hangs up (e.g. it does
+    // not trust the certificate) would otherwise hold the connection until the handshake timeout.
+    allowHalfOpen: false,
     noDelay: true,
     keepAlive,
     ...(keepAlive ? { keepAliveInitialDelay: options.keepAliveMs } : {}),
     // The login deadline starts after the handshake: this bounds the time before it (§2.5).
     handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   });
+  // Who is on the other end, read when the TCP connection arrives: after a failed handshake the
+  // socket is gone and cannot say. (Node's TLSSocket keeps the TCP socket as `_parent`, undocumented;
+  // without it the failure is reported under the listener's kind.)
+  const remotes = new WeakMap<net.Socket, string>();
+  server.on('connection', (raw: net.Socket) => {
+    if (raw.remoteAddress !== undefined) remotes.set(raw, `${raw.remoteAddress}:${raw.remotePort}`);
+  });
   const refused = (socket: tls.TLSSocket, reason: string): void => {
-    options.onHandshakeError?.({ transport: config.kind, remote: remoteOf(config.kind, socket), reason });
+    const raw = (socket as { _parent?: unknown })._parent;
+    const remote = (raw instanceof Object ? remotes.get(raw as net.Socket) : undefined) ?? remoteOf(config.kind, socket);
+    options.onHandshakeError?.({ transport: config.kind, remote, reason });
   };
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     // "request": a client may come without a certificate, but one it presents must verify.
@@ -39,11 +50,12 @@ export async function startTlsListener(config: TlsListenerConfig, handle: Stream
       refused(socket, `client certificate refused: ${String(socket.authorizationError)}`);
       return;
     }
+    socket.allowHalfOpen = true; // as on TCP: a client that ends its side still gets the answers
     handle(socket, peerOf(config.kind, socket));
   });
   // A handshake that fails (wrong CA, expired or missing client certificate, not TLS at all): Node
   // has already destroyed the socket; the reason goes to whoever listens.
-  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => refused(socket, err.message));
+  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => refused(socket, handshakeReason(err)));
   const ipv6 = config.kind === 'tls6';
   const wanted = ipv6 ? `tls6://[${config.host}]:${config.port}` : `tls4://${config.host}:${config.port}`;
   await bind(server, { host: config.host, port: config.port, ipv6Only: ipv6 }, wanted);
@@ -83,6 +95,14 @@ function peerOf(kind: 'tls4' | 'tls6', socket: tls.TLSSocket): PeerInfo {
 
 function remoteOf(kind: string, socket: tls.TLSSocket): string {
   return socket.remoteAddress === undefined ? kind : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/** Node's words for a failed handshake, with what a hang-up there usually means. */
+function handshakeReason(err: Error): string {
+  if (err.message === 'socket hang up' || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    return `the client left during the handshake (${err.message}); often it does not trust this server's certificate`;
+  }
+  return err.message;
 }
 
 function presentedCertificate(socket: tls.TLSSocket): boolean {
