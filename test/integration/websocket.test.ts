@@ -76,7 +76,8 @@ describe('WebSocket listener: sessions', () => {
     d = await startTestDaemon({
       listeners: ['tcp4', 'ws'],
       handlers: { echo: {} },
-      extra: { limits: { maxLoginFrameBytes: 1024, maxFrameBytes: 4096, loginTimeoutMs: 400 } },
+      // The login deadline is long enough for a password check on a loaded machine; its own test waits it out.
+      extra: { limits: { maxLoginFrameBytes: 1024, maxFrameBytes: 4096, loginTimeoutMs: 2500 } },
     });
   });
   after(() => d.close());
@@ -148,7 +149,7 @@ describe('WebSocket listener: sessions', () => {
   test('the login deadline applies: a WebSocket that sends nothing gets login_timeout, then the close', async () => {
     const client = await RawClient.connect({ url: wsUrl(d) });
     open.push(client);
-    const answer = (await client.next(3000)) as Frame;
+    const answer = (await client.next(10_000)) as Frame;
     assert.equal(answer.header.code, 'login_timeout', JSON.stringify(answer));
     assert.equal(await client.waitClosed(), true);
   });

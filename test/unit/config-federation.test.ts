@@ -37,10 +37,10 @@ describe('federation config', () => {
     });
     const f = config.federation;
     assert.equal(f.nodeId, 's1');
-    assert.deepEqual(f.peers.get('s2'), { name: 's2', host: '127.0.0.1', port: 2230, secret: SECRET, legacy: false });
-    assert.deepEqual(f.peers.get('s3'), { name: 's3', host: '::1', port: 2231, secret: SECRET, legacy: false });
-    assert.deepEqual(f.peers.get('inbound'), { name: 'inbound', host: null, port: null, secret: SECRET, legacy: false });
-    assert.deepEqual(f.peers.get('old'), { name: 'old', host: 'old.example', port: 2220, secret: null, legacy: true });
+    assert.deepEqual(f.peers.get('s2'), { name: 's2', host: '127.0.0.1', port: 2230, secret: SECRET, legacy: false, tls: null });
+    assert.deepEqual(f.peers.get('s3'), { name: 's3', host: '::1', port: 2231, secret: SECRET, legacy: false, tls: null });
+    assert.deepEqual(f.peers.get('inbound'), { name: 'inbound', host: null, port: null, secret: SECRET, legacy: false, tls: null });
+    assert.deepEqual(f.peers.get('old'), { name: 'old', host: 'old.example', port: 2220, secret: null, legacy: true, tls: null });
     assert.equal(f.maxHops, 3);
     assert.equal(f.outboxCap, 5);
   });
