@@ -30,6 +30,15 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly' } },
   },
   {
+    // The web chat page runs in browsers (examples/web/): their globals, not Node's.
+    files: ['examples/web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['document', 'location', 'URLSearchParams', 'setTimeout', 'setInterval', 'clearInterval', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['src/cli/**', 'examples/**', 'bench/**', 'bin/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },

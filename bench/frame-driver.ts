@@ -1,22 +1,52 @@
 // A generator's pairs on Bester's wire (besterd and the minimal relay): one TCP (or TLS) connection per
-// sender and per receiver, length-prefixed frames (docs/protocol.md §1). Per message the sender
+// sender and per receiver, length-prefixed frames (docs/protocol.md §1), or one WebSocket each,
+// a frame per message (§1.5, besterd's ws listener: GeneratorConfig.kind "ws"). Per message the sender
 // copies a pre-encoded frame and writes two numbers in it; acknowledgements and deliveries are
 // recognised by a byte search, not parsed.
 import net from 'node:net';
 import tls from 'node:tls';
-import { encodeFrame, FrameDecoder } from '../src/protocol/frame.ts';
+import WebSocket from 'ws';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from '../src/protocol/frame.ts';
+import { SUBPROTOCOL } from '../src/server/transport/ws-listener.ts';
 import type { GeneratorConfig, GeneratorState, PairDriver } from './generator-state.ts';
 import { dataText, MessageTemplate, nowUs, readTimestampUs } from './message-template.ts';
 
 const GOOD = Buffer.from('"status":"good"');
 const MAX_FRAME = 1 << 26;
 
-class Connection {
+/** One client connection of a pair: frames out, frame bodies in. */
+abstract class Connection {
+  onFrame: (body: Buffer) => void = () => undefined;
+  /** Sends one encoded frame. */
+  abstract send(frame: Buffer): void;
+  /** Writes made until uncork() leave together. */
+  abstract cork(): void;
+  abstract uncork(): void;
+  abstract destroy(): void;
+  protected abstract opened(): Promise<void>;
+  protected abstract onClose(listener: () => void): void;
+
+  async login(user: string): Promise<void> {
+    await this.opened();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`login of ${user} timed out`)), 60_000);
+      this.onClose(() => reject(new Error(`connection of ${user} closed`)));
+      this.onFrame = (body) => {
+        clearTimeout(timer);
+        if (body.indexOf(GOOD) >= 0) resolve();
+        else reject(new Error(`login of ${user} refused: ${body.toString('utf8')}`));
+      };
+      this.send(encodeFrame({ header: { scope: 'client', authentication: { username: user, password: 'bench-pw' } }, payload: { type: 'login', id: 'l', data: null } }));
+    });
+  }
+}
+
+class TcpConnection extends Connection {
   readonly socket: net.Socket;
   readonly decoder: FrameDecoder;
-  onFrame: (body: Buffer) => void = () => undefined;
 
   constructor(port: number, secure?: { ca: string }) {
+    super();
     this.socket = secure === undefined ? net.connect({ port, host: '127.0.0.1', noDelay: true }) : tls.connect({ port, host: '127.0.0.1', ca: secure.ca });
     this.socket.setNoDelay(true);
     this.socket.on('error', () => undefined);
@@ -29,19 +59,82 @@ class Connection {
     });
   }
 
-  login(user: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`login of ${user} timed out`)), 60_000);
-      this.socket.once('close', () => reject(new Error(`connection of ${user} closed`)));
-      this.onFrame = (body) => {
-        clearTimeout(timer);
-        if (body.indexOf(GOOD) >= 0) resolve();
-        else reject(new Error(`login of ${user} refused: ${body.toString('utf8')}`));
-      };
-      this.socket.write(encodeFrame({ header: { scope: 'client', authentication: { username: user, password: 'bench-pw' } }, payload: { type: 'login', id: 'l', data: null } }));
-    });
+  send(frame: Buffer): void {
+    this.socket.write(frame);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  protected opened(): Promise<void> {
+    return Promise.resolve(); // writes wait in the socket until it connects
+  }
+
+  protected onClose(listener: () => void): void {
+    this.socket.once('close', listener);
   }
 }
+
+/** The same over a WebSocket: each frame goes as one text message without its length prefix. */
+class WsConnection extends Connection {
+  readonly #webSocket: WebSocket;
+  /** The TCP socket under it, from the upgrade: corked around a batch of sends. */
+  #socket: net.Socket | null = null;
+
+  constructor(port: number) {
+    super();
+    this.#webSocket = new WebSocket(`ws://127.0.0.1:${port}/bester`, [SUBPROTOCOL], { perMessageDeflate: false, skipUTF8Validation: true });
+    this.#webSocket.on('error', () => undefined);
+    this.#webSocket.once('upgrade', (res) => {
+      this.#socket = res.socket;
+      this.#socket.setNoDelay(true);
+    });
+    this.#webSocket.on('message', (data: Buffer) => {
+      this.#socket?.cork();
+      this.onFrame(data);
+      this.#socket?.uncork();
+    });
+  }
+
+  send(frame: Buffer): void {
+    this.#webSocket.send(frame.subarray(FRAME_HEADER_BYTES), TEXT);
+  }
+
+  cork(): void {
+    this.#socket?.cork();
+  }
+
+  uncork(): void {
+    this.#socket?.uncork();
+  }
+
+  destroy(): void {
+    this.#webSocket.terminate();
+  }
+
+  protected opened(): Promise<void> {
+    if (this.#webSocket.readyState === WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#webSocket.once('open', () => resolve());
+      this.#webSocket.once('close', () => reject(new Error('the WebSocket closed before it opened')));
+    });
+  }
+
+  protected onClose(listener: () => void): void {
+    this.#webSocket.once('close', listener);
+  }
+}
+
+const TEXT = Object.freeze({ binary: false });
 
 export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): Promise<PairDriver> {
   const senders: Array<{ conn: Connection; send: () => void }> = [];
@@ -49,8 +142,8 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
   const all: Connection[] = [];
   const logins: Array<Promise<void>> = [];
   for (let i = cfg.from; i < cfg.to; i++) {
-    const receiver = new Connection(cfg.port, cfg.tls);
-    const sender = new Connection(cfg.port, cfg.tls);
+    const receiver = cfg.kind === 'ws' ? new WsConnection(cfg.port) : new TcpConnection(cfg.port, cfg.tls);
+    const sender = cfg.kind === 'ws' ? new WsConnection(cfg.port) : new TcpConnection(cfg.port, cfg.tls);
     all.push(receiver, sender);
     receivers.push(receiver);
     logins.push(receiver.login(`r${i}`), sender.login(`s${i}`));
@@ -61,7 +154,7 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
     let seq = 0;
     const send = (): void => {
       st.sent++;
-      sender.socket.write(template.make(++seq, nowUs()));
+      sender.send(template.make(++seq, nowUs()));
     };
     senders.push({ conn: sender, send });
   }
@@ -87,13 +180,13 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
   return {
     start() {
       for (const { conn, send } of senders) {
-        conn.socket.cork();
+        conn.cork();
         for (let w = 0; w < cfg.window; w++) send();
-        conn.socket.uncork();
+        conn.uncork();
       }
     },
     async close() {
-      for (const conn of all) conn.socket.destroy();
+      for (const conn of all) conn.destroy();
       await Promise.resolve();
     },
   };

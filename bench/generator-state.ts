@@ -3,7 +3,8 @@ import { Histogram } from './measure.ts';
 
 /** Passed to bench/generator.ts as its one argument (JSON). */
 export interface GeneratorConfig {
-  kind: 'frames' | 'nats';
+  /** frames: length-prefixed over TCP; ws: the same frames as WebSocket messages (path /bester). */
+  kind: 'frames' | 'ws' | 'nats';
   port: number;
   /** Frames over TLS, trusting this CA (PEM). */
   tls?: { ca: string };

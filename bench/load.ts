@@ -2,15 +2,16 @@
 // Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
-//   node bench/load.ts [--target bester|bester-tls|baseline|nats[,...]|all] [--pairs 8] [--window 16] [--size 100[,4096...]]
+//   node bench/load.ts [--target bester|bester-tls|bester-ws|baseline|nats|all[,...]] [--pairs 8] [--window 16] [--size 100[,4096...]]
 //                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //
 // The pairs are driven by --generators child processes (bench/generator.ts), each reporting its
 // CPU and event-loop utilisation; a run where one was above 0.8 is flagged. Prints one JSON line
 // per run, a table per load, then the medians over the --repeat rounds (targets interleaved) and
-// bester's ratios to each baseline, and bester over TLS to bester over TCP. --matrix runs both handler modes, P=1 W=1 and P=8 W=16,
-// 100 B and 4 KiB (docs/performance.md).
+// bester's ratios to each baseline, and bester over TLS and WebSocket to bester over TCP. --matrix runs both
+// handler modes, P=1 W=1 and P=8 W=16, 100 B and 4 KiB (docs/performance.md). bester-ws is besterd over
+// WebSocket (not in "all"): `--target bester,bester-ws` compares it with TCP in the same run.
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,8 +71,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   // bester-tls: the same daemon with its clients over TLS (issue 13: >= 0.7x plain TCP at 4 KiB).
   const all: TargetName[] = nats ? ['bester', 'bester-tls', 'baseline', 'nats'] : ['bester', 'bester-tls', 'baseline'];
-  // One target, several (bester,bester-tls), or all.
-  const targets = values.target === 'all' ? all : (values.target.split(',') as TargetName[]).filter((t) => t !== 'nats' || nats);
+  const named = values.target.split(',').flatMap((t) => (t === 'all' ? all : [t as TargetName]));
+  const targets = [...new Set(named)].filter((t) => t !== 'nats' || nats);
   if (targets.length === 0) process.exit(0);
   const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
   const common = {

@@ -61,6 +61,8 @@ export interface Comparison {
   readonly cpuRatios: Partial<Record<'baseline' | 'nats', number>>;
   /** bester-tls's median msgs/s over bester's (the same daemon, clients over TLS vs plain TCP), percent. */
   readonly tlsRatio: number | null;
+  /** Each other transport of besterd (bester-ws) in msgs/s over bester's on TCP, in percent. */
+  readonly overTcp: Partial<Record<TargetName, number>>;
   readonly lost: number;
   /** Runs whose generator ELU was above the limit. */
   readonly generatorLimitedRuns: number;
@@ -93,6 +95,11 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
   }
   const overTls = medians['bester-tls'];
   const tlsRatio = overTls && bester && bester.msgsPerSec > 0 ? pct(overTls.msgsPerSec, bester.msgsPerSec) : null;
+  const overTcp: Comparison['overTcp'] = {};
+  for (const target of targets) {
+    const other = medians[target];
+    if (target.startsWith('bester-') && other && bester && bester.msgsPerSec > 0) overTcp[target] = pct(other.msgsPerSec, bester.msgsPerSec);
+  }
   return {
     handlerMode: base.handlerMode,
     pairs: base.pairs,
@@ -102,6 +109,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     ratios,
     cpuRatios,
     tlsRatio,
+    overTcp,
     lost: results.reduce((sum, r) => sum + r.lost, 0),
     generatorLimitedRuns: results.filter((r) => r.generatorSaturated).length,
     generatorMaxElu: Math.max(...results.map((r) => r.generator.maxElu)),
@@ -131,10 +139,18 @@ export function summary(rows: Comparison[]): string {
       c.lost,
     ].join(' | '),
   );
+  // besterd over its other transports, beside TCP in the same rounds (goal: WebSocket >= 70% at 100 B).
+  const transports = rows.flatMap((c) =>
+    Object.entries(c.overTcp).map(([target, ratio]) => {
+      const m = c.medians[target as TargetName];
+      return `${target} / bester (TCP), ${c.handlerMode} P=${c.pairs} W=${c.window} ${c.size} B: ${ratio}% (${m?.msgsPerSec} msgs/s, server ${m?.serverCpuUsPerMsg} µs/msg, p99 ${m?.p99Ms} ms)`;
+    }),
+  );
   return [
     'medians of the rounds; CPU ratio: bester server µs/msg over the baseline\'s, and bester (daemon + handler) over NATS (nats-server + relay service)',
-    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline; over TLS >= 70% of plain TCP at 4 KiB',
+    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline; over TLS >= 70% of plain TCP at 4 KiB, over WebSocket >= 70% at 100 B',
     head,
     ...lines,
+    ...transports,
   ].join('\n');
 }

@@ -1,5 +1,5 @@
 // The servers a run can drive, started fresh for each run and stopped after it: besterd with the
-// relay handler (clients over plain TCP, or over TLS: bester-tls), the minimal relay
+// relay handler (clients over plain TCP, over TLS: bester-tls, or over WebSocket: bester-ws), the minimal relay
 // (bench/baseline-relay.ts) with the same handler, or NATS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
 import { makeBenchCertificate } from './tls-material.ts';
 
-export type TargetName = 'bester' | 'bester-tls' | 'baseline' | 'nats';
+export type TargetName = 'bester' | 'bester-tls' | 'bester-ws' | 'baseline' | 'nats';
 export type HandlerMode = 'original' | 'persistent';
 
 export interface TargetOptions {
@@ -31,8 +31,8 @@ export interface Counted {
 }
 
 export interface Target {
-  /** What the generators speak: Bester frames (besterd, the minimal relay) or NATS. */
-  kind: 'frames' | 'nats';
+  /** What the generators speak: Bester frames (besterd, the minimal relay), the same as WebSocket messages, or NATS. */
+  kind: 'frames' | 'ws' | 'nats';
   port: number;
   /** The clients connect over TLS and trust this CA (PEM). */
   tls?: { ca: string };
@@ -88,12 +88,15 @@ async function startBaseline(o: TargetOptions, root: string, dir: string): Promi
   };
 }
 
-/** besterd; with `secure`, a tls4 listener beside the tcp4 one, and the clients use TLS. */
+/** besterd; with `secure`, a tls4 listener beside the tcp4 one, and the clients use TLS; bester-ws: a ws listener only. */
 export async function startBester(o: TargetOptions, root: string, dir: string, secure = false): Promise<Target> {
+  const ws = o.target === 'bester-ws';
   const cert = secure ? makeBenchCertificate(dir) : null;
   const tls4 = cert === null ? {} : { tls4: { port: '0', address: '127.0.0.1', certificate: cert.certificate, key: cert.key } };
   const config = {
-    network: { types: cert === null ? ['tcp4'] : ['tcp4', 'tls4'], tcp4: { port: '0', address: '127.0.0.1' }, ...tls4 },
+    network: ws
+      ? { types: ['ws'], ws: { port: 0, address: '127.0.0.1' } }
+      : { types: cert === null ? ['tcp4'] : ['tcp4', 'tls4'], tcp4: { port: '0', address: '127.0.0.1' }, ...tls4 },
     handlers: {
       availableTypes: ['relay'],
       typeMap: {
@@ -118,10 +121,11 @@ export async function startBester(o: TargetOptions, root: string, dir: string, s
   const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
   // The listeners open in the config's order: tcp4, then tls4.
   const listening = (kind: string): string => `${kind}://127\\.0\\.0\\.1:(\\d+)","msg":"listening"`;
-  const [, port, tls] = await waitLine(daemon, new RegExp(cert === null ? listening('tcp4') : `${listening('tcp4')}[\\s\\S]*${listening('tls4')}`));
+  const pattern = ws ? /"address":"ws:\/\/127\.0\.0\.1:(\d+)"/ : new RegExp(cert === null ? listening('tcp4') : `${listening('tcp4')}[\\s\\S]*${listening('tls4')}`);
+  const [, port, tls] = await waitLine(daemon, pattern);
   const tlsPort = cert === null ? null : Number(tls);
   return {
-    kind: 'frames',
+    kind: ws ? 'ws' : 'frames',
     port: tlsPort ?? Number(port),
     ...(cert === null ? {} : { tls: { ca: cert.ca }, plainPort: Number(port) }),
     server: { name: 'besterd', pid: daemon.pid! },

@@ -22,9 +22,11 @@ if (typeof result === 'number') {
   superviseProcess(result);
   const tcp = result.server.listeners.find((l) => l.kind === 'tcp4');
   const address = `127.0.0.1:${tcp?.port ?? 2220}`;
+  const ws = result.server.listeners.find((l) => l.kind === 'ws');
+  const page = ws === undefined ? null : `http://127.0.0.1:${ws.port}/`;
   process.stderr.write(`
 Bester is running: ${result.server.listeners.map((l) => l.address).join(', ')}
-Demo users: alice and bob, password "demo". Handlers (examples/handlers/): ${[...config.handlers.keys()].join(', ')}.
+${page === null ? '' : `Web chat (examples/web/): open ${page} in a browser and log in as alice or bob, password "demo".\n`}Demo users: alice and bob, password "demo". Handlers (examples/handlers/): ${[...config.handlers.keys()].join(', ')}.
 In two other terminals (each asks for the password, "demo"; README.md "Examples" has more to try):
   npx bester listen --server ${address} --user bob                                # bob waits
   npx bester send --server ${address} --user alice echo '{"to":"bob","text":"hello"}'   # alice writes to bob

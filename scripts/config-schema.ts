@@ -29,13 +29,15 @@ const MAX_INT = 2_147_483_647;
 /** Reaches every branch of the parser; `T` and `P` stand for any handler type and any peer name. */
 const SAMPLE = {
   network: {
-    types: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6'],
+    types: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6', 'ws', 'wss'],
     requireTls: false,
     unix: { address: 'a.sock', mode: '0600' },
     tcp4: { address: '127.0.0.1', port: 1 },
     tcp6: { address: '::1', port: 2 },
-    tls4: { address: '127.0.0.1', port: 3, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
-    tls6: { address: '::1', port: 4, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
+    tls4: { address: '127.0.0.1', port: 5, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
+    tls6: { address: '::1', port: 6, certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
+    ws: { address: '127.0.0.1', port: 3, path: '/bester', origins: ['https://example.org'], static: 'web' },
+    wss: { address: '127.0.0.1', port: 4, path: '/bester', origins: ['https://example.org'], static: 'web', certificate: 'c.pem', key: 'k.pem', ca: 'ca.pem', clientCertificates: 'request', minVersion: 'TLSv1.2' },
   },
   handlers: {
     availableTypes: ['T'],
@@ -61,14 +63,24 @@ const MODE: Schema = { type: ['string', 'integer'], pattern: '^0?[0-7]{1,3}$', m
 
 /** Keys the parser checks with code of its own, by generalised path. */
 const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
-  'network.types': { type: 'array', items: { enum: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6'] }, uniqueItems: true, description: 'The listeners to open, in order (default: every block present).' },
-  'network.tls4.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
-  'network.tls6.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
+  'network.types': { type: 'array', items: { enum: ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6', 'ws', 'wss'] }, uniqueItems: true, description: 'The listeners to open, in order (default: every block present).' },
   'federation.peers.*.tls.fingerprint': { type: 'string', pattern: '^(sha256:)?([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$', description: 'SHA-256 fingerprint of the peer\'s certificate: 64 hex digits, colons allowed.' },
   'network.unix.address': { type: 'string', minLength: 1, description: 'Path of the socket file, from the config file\'s folder.' },
   'network.unix.mode': MODE,
   'network.tcp4.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string, as in the original, or a number).' },
   'network.tcp6.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string, as in the original, or a number).' },
+  'network.tls4.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
+  'network.tls6.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port (a string or a number).' },
+  'network.ws.address': { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to bind (a host name, an IPv4 or an IPv6 address).' },
+  'network.ws.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port of the HTTP server that upgrades to WebSocket.' },
+  'network.ws.path': { type: 'string', pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/bester', description: 'The URL path upgraded to WebSocket (docs/protocol.md §1.5).' },
+  'network.ws.origins': { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' }, default: [], description: 'Browser origins allowed besides the listener\'s own (docs/security.md).' },
+  'network.ws.static': { type: ['string', 'null'], minLength: 1, default: null, description: 'A folder served over HTTP on the same port, from the config file\'s folder; null: none.' },
+  'network.wss.address': { type: 'string', minLength: 1, default: '127.0.0.1', description: 'Address to bind (a host name, an IPv4 or an IPv6 address).' },
+  'network.wss.port': { type: ['string', 'integer'], pattern: '^[0-9]+$', minimum: 0, maximum: 65535, description: 'The port of the HTTP server that upgrades to WebSocket.' },
+  'network.wss.path': { type: 'string', pattern: '^/[A-Za-z0-9._~!$&\'()*+,;=:@%/-]*$', default: '/bester', description: 'The URL path upgraded to WebSocket (docs/protocol.md §1.5).' },
+  'network.wss.origins': { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' }, default: [], description: 'Browser origins allowed besides the listener\'s own (docs/security.md).' },
+  'network.wss.static': { type: ['string', 'null'], minLength: 1, default: null, description: 'A folder served over HTTP on the same port, from the config file\'s folder; null: none.' },
   'handlers.availableTypes': { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, uniqueItems: true, description: 'The message types served.' },
   'handlers.typeMap.*.handlerBinary': { type: ['string', 'null'], description: 'The program the daemon starts; absent, null or "": run by someone else.' },
   'handlers.typeMap.*.handlerArgs': { type: 'array', items: { type: 'string' }, default: [], description: 'Arguments put before the socket path.' },

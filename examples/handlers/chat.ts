@@ -10,6 +10,7 @@
 //                                                           every online member gets {"room":"lobby","from":"alice","text":"hello","sentAt":"..."}
 //                   {"room":"lobby","action":"leave"}       every online member (alice too) gets {"room":"lobby","event":"left","user":"alice"}
 //                   {"action":"rooms"}                      alice gets {"rooms":[{"room":"lobby","online":["alice","bob"]}]}
+// Who is online:    {"action":"online"}                     alice gets {"online":["alice","bob"]}
 // Saying in a room you have not joined, or an unknown action, is a handler error: the sender gets
 // a "bad" status report (code handler_error) and nobody receives anything.
 //
@@ -80,6 +81,10 @@ async function handleChat(data: unknown, sender: string): Promise<CommandReply> 
     return sendClients([sender], { rooms: list });
   }
 
+  if (f.action === 'online') {
+    return sendClients([sender], { online: [...(await onlineUsers())].sort() });
+  }
+
   if (f.room === undefined && f.action === undefined) {
     if (typeof f.to !== 'string' || f.to.trim() === '') throw new Error('"to" must name a user (or use "room" and "action")');
     return sendClients([f.to.trim()], { from: sender, text: text(f.text), sentAt: sentAt() });
@@ -108,7 +113,7 @@ async function handleChat(data: unknown, sender: string): Promise<CommandReply> 
       return sendClients(await onlineMembers(members), { room, from: sender, text: said, sentAt: sentAt() });
     }
     default:
-      throw new Error(`unknown action ${JSON.stringify(f.action)}: use "join", "leave", "say" or "rooms"`);
+      throw new Error(`unknown action ${JSON.stringify(f.action)}: use "join", "leave", "say", "rooms" or "online"`);
   }
 }
 

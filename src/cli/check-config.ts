@@ -57,9 +57,12 @@ function summary(config: ServerConfig): string[] {
 
 function describeListener(l: ListenerConfig): string {
   if (l.kind === 'unix') return `unix ${l.path} (mode ${l.mode.toString(8).padStart(4, '0')})`;
-  const host = l.kind === 'tcp6' || l.kind === 'tls6' ? `[${l.host}]` : l.host;
-  const tls = 'tls' in l ? `; certificate ${l.tls.certificate}, client certificates: ${l.tls.clientCertificates}` : '';
-  return `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}${tls}`;
+  const host = l.kind === 'tcp6' || l.kind === 'tls6' || l.host.includes(':') ? `[${l.host}]` : l.host;
+  const tls = 'tls' in l && l.tls !== null ? `; certificate ${l.tls.certificate}, client certificates: ${l.tls.clientCertificates}` : '';
+  const where = `${l.kind} ${host}:${l.port}${l.port === 0 ? ' (port 0: the system picks a free port)' : ''}${tls}`;
+  if (l.kind !== 'ws' && l.kind !== 'wss') return where;
+  const origins = l.origins.length === 0 ? 'its own origin only' : `its own and ${l.origins.join(', ')}`;
+  return `${where}; WebSocket on ${l.path} (browser origins: ${origins}), files: ${l.staticDir ?? 'none'}`;
 }
 
 function accountsWhere(config: ServerConfig): string {

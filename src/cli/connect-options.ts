@@ -17,7 +17,8 @@ export const CONNECT_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const CONNECT_HELP = `  --server ADDR       the server: HOST:PORT, [IPv6]:PORT, unix:PATH or tls://HOST:PORT
+export const CONNECT_HELP = `  --server ADDR       the server: HOST:PORT, [IPv6]:PORT, unix:PATH, tls://HOST:PORT
+                      or ws://HOST:PORT/PATH (wss://: WebSocket over TLS)
                       (default: $BESTER_SERVER)
   --ca FILE           tls:// only: the PEM file of the CAs that sign the server's certificate
                       (default: $BESTER_CA, else the system's CAs)

@@ -2,10 +2,13 @@
 //   127.0.0.1:2220   localhost:2220   [::1]:2221   unix:/run/bester.sock   /run/bester.sock
 // The daemon's own listener URLs are accepted too: tcp4://127.0.0.1:2220, tcp6://[::1]:2221, unix:///path.
 // Over TLS: tls://example.org:2230 (also the listeners' tls4://, tls6://).
+// WebSocket URLs (ws://host:port/path, wss://...) select the WebSocket transport (src/sdk/transport.ts).
 import { ClientError } from './errors.ts';
 
 /** `tls: true`: the connection is TLS, the server's certificate checked for `host` (docs/protocol.md §2.7). */
-export type ServerAddress = { readonly host: string; readonly port: number; readonly tls?: boolean } | { readonly path: string };
+export type SocketAddress = { readonly host: string; readonly port: number; readonly tls?: boolean } | { readonly path: string };
+export type WebSocketAddress = { readonly url: string };
+export type ServerAddress = SocketAddress | WebSocketAddress;
 
 /** sun_path holds 108 bytes with the terminating NUL (STYLE.md #16). */
 const MAX_UNIX_PATH_BYTES = 107;
@@ -17,7 +20,7 @@ function bad(text: string, why: string): ClientError {
 function unixAddress(text: string, path: string): ServerAddress {
   if (path === '') throw bad(text, 'the socket path is empty');
   if (path.includes('\0')) throw bad(text, 'the socket path contains a NUL byte');
-  const bytes = Buffer.byteLength(path);
+  const bytes = new TextEncoder().encode(path).length; // TextEncoder, not Buffer: browsers load this module too
   if (bytes > MAX_UNIX_PATH_BYTES) throw bad(text, `the socket path is ${bytes} bytes long (at most ${MAX_UNIX_PATH_BYTES})`);
   return { path };
 }
@@ -29,10 +32,23 @@ function readPort(text: string, port: string): number {
   return value;
 }
 
+function webSocketAddress(text: string, url: string): WebSocketAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw bad(text, 'not a valid URL');
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw bad(text, 'a WebSocket URL starts with ws:// or wss://');
+  if (parsed.hash !== '') throw bad(text, 'a WebSocket URL has no #fragment');
+  return { url: parsed.href };
+}
+
 /** Reads an address string; throws a ClientError with code 'bad_address' naming what is wrong. */
 export function parseServerAddress(text: string): ServerAddress {
   const trimmed = text.trim();
   if (trimmed === '') throw bad(text, 'it is empty');
+  if (/^wss?:\/\//i.test(trimmed)) return webSocketAddress(text, trimmed);
   if (trimmed.startsWith('unix://')) return unixAddress(text, trimmed.slice('unix://'.length));
   if (trimmed.startsWith('unix:')) return unixAddress(text, trimmed.slice('unix:'.length));
   if (trimmed.startsWith('/')) return unixAddress(text, trimmed);
@@ -62,6 +78,7 @@ function withTls(address: { host: string; port: number }, secure: boolean): Serv
 /** An address given as a string or as an object, checked the same way. */
 export function toServerAddress(server: string | ServerAddress): ServerAddress {
   if (typeof server === 'string') return parseServerAddress(server);
+  if ('url' in server) return webSocketAddress(server.url, server.url);
   if ('path' in server) return unixAddress(server.path, server.path);
   const text = `${server.host}:${server.port}`;
   if (server.host === '') throw bad(text, 'the host is empty');
@@ -69,8 +86,9 @@ export function toServerAddress(server: string | ServerAddress): ServerAddress {
   return withTls({ host: server.host, port: server.port }, server.tls === true);
 }
 
-/** The address as people write it: 127.0.0.1:2220, [::1]:2221, unix:/path, tls://example.org:2230. */
+/** The address as people write it: 127.0.0.1:2220, [::1]:2221, unix:/path, tls://example.org:2230, ws://host:port/path. */
 export function formatServerAddress(address: ServerAddress): string {
+  if ('url' in address) return address.url;
   if ('path' in address) return `unix:${address.path}`;
   const hostPort = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
   return address.tls === true ? `tls://${hostPort}` : hostPort;

@@ -5,25 +5,25 @@
 //   const report = await client.send('chat', { to: 'bob', text: 'hi' });
 //   for await (const d of client.deliveries()) console.log(d.type, d.data);
 //
-// Depends on src/protocol/ only (docs/architecture.md): framing is the daemon's own FrameConnection.
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { encodeFrame } from '../protocol/frame.ts';
+// The same module runs in browsers (docs/sdk.md "In a browser"): with a ws:// or wss:// server it
+// imports nothing Node-only (the socket transport is loaded only for socket addresses).
+// Depends on src/protocol/ only (docs/architecture.md).
 import { formatServerAddress, toServerAddress, type ServerAddress } from './address.ts';
 import { DeliveryStreams } from './delivery-streams.ts';
+import { Emitter } from './event-emitter.ts';
 import { ClientError, LoginError, SendError } from './errors.ts';
 import { Link } from './link.ts';
 import type { TlsClientOptions } from './socket.ts';
 import { backoffDelay, readReconnectOptions, type ReconnectOptions, type ReconnectPolicy } from './reconnect.ts';
 import type { Delivery, ServerFrame, StatusReport } from './server-frames.ts';
 
-export { parseServerAddress, formatServerAddress, type ServerAddress } from './address.ts';
+export { parseServerAddress, formatServerAddress, type ServerAddress, type SocketAddress, type WebSocketAddress } from './address.ts';
 export { ClientError, LoginError, SendError, isClientError, type ClientErrorCode } from './errors.ts';
 export type { Delivery, StatusReport } from './server-frames.ts';
 export type { ReconnectOptions } from './reconnect.ts';
 
 export interface ConnectOptions {
-  /** '127.0.0.1:2220', '[::1]:2221', 'unix:/path', 'tls://host:2230', or { host, port, tls? } | { path }. */
+  /** '127.0.0.1:2220', '[::1]:2221', 'unix:/path', 'tls://host:2230', 'ws://host:port/path', or { host, port, tls? } | { path } | { url }. */
   readonly server: string | ServerAddress;
   /** tls:// only: PEM text of the CAs that sign the server's certificate (default: the system's). */
   readonly ca?: TlsClientOptions['ca'];
@@ -68,13 +68,19 @@ export type ClientEvents = {
 interface Pending {
   readonly resolve: (report: StatusReport) => void;
   readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout | null;
+  readonly timer: ReturnType<typeof setTimeout> | null;
   readonly throwOnBad: boolean;
 }
 
 type State = 'open' | 'reconnecting' | 'closing' | 'closed';
 
-export class BesterClient extends EventEmitter<ClientEvents> {
+/** 8 hex digits from the platform's CSPRNG (Web Crypto: in browsers and in Node). */
+function randomHex(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(4));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class BesterClient extends Emitter<ClientEvents> {
   readonly address: ServerAddress;
   readonly username: string;
   /** Resolves when the client is closed for good: null after close(), else the error that ended it. */
@@ -88,11 +94,11 @@ export class BesterClient extends EventEmitter<ClientEvents> {
   readonly #reconnect: ReconnectPolicy | null;
   readonly #pending = new Map<string, Pending>();
   readonly #streams: DeliveryStreams;
-  readonly #idPrefix = randomBytes(4).toString('hex');
+  readonly #idPrefix = randomHex();
   #nextId = 0;
   #state: State = 'open';
   #link: Link | null = null;
-  #retryTimer: NodeJS.Timeout | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #connecting: AbortController | null = null;
   #closing: Promise<void> | null = null;
   #markClosed: (err: Error | null) => void = () => undefined;
@@ -141,9 +147,9 @@ export class BesterClient extends EventEmitter<ClientEvents> {
     if (this.#pending.has(id)) {
       return Promise.reject(new ClientError('duplicate_id', `message id ${JSON.stringify(id)} is still waiting for its answer`));
     }
-    let frame: Buffer;
+    let frame: string;
     try {
-      frame = encodeFrame({ header: {}, payload: { type, id, data: data ?? null } });
+      frame = JSON.stringify({ header: {}, payload: { type, id, data: data ?? null } });
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new TypeError(String(err)));
     }

@@ -1,15 +1,26 @@
-// One logged-in connection to a server, for the client SDK: open the socket, log in
-// (docs/protocol.md §2.2), then hand each validated frame to the owner until the connection ends.
-// The framing is the daemon's own FrameConnection (src/framing/frame-connection.ts).
+// One logged-in connection to a server, for the client SDK: open a transport (a framed socket or a
+// WebSocket, src/sdk/transport.ts), log in (docs/protocol.md §2.2), then hand each validated frame to
+// the owner until the connection ends. Nothing here is Node-only: the browser runs it too.
 import { AUTH_ID } from '../protocol/builders.ts';
-import { BesterError } from '../protocol/errors.ts';
-import { FrameConnection } from '../framing/frame-connection.ts';
-import { encodeFrame, parseFrameJson } from '../protocol/frame.ts';
 import type { Credentials } from '../protocol/messages.ts';
 import { formatServerAddress, type ServerAddress } from './address.ts';
 import { ClientError, LoginError } from './errors.ts';
 import { readServerFrame, type ServerFrame } from './server-frames.ts';
-import { describeSocketError, openSocket, type TlsClientOptions } from './socket.ts';
+import type { TlsClientOptions } from './socket.ts';
+import { openTransport, type SendResult, type Transport, type TransportLoss } from './transport.ts';
+
+/** The next turn of the event loop: setImmediate in Node, a zero timeout where there is none (browsers). */
+const nextTurn: (fn: () => void) => void =
+  typeof globalThis.setImmediate === 'function' ? (fn) => void globalThis.setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
+/** A frame's JSON text parsed (§1.3), or why it is not JSON. */
+function parseText(text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly cause: unknown } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (cause) {
+    return { ok: false, cause };
+  }
+}
 
 export interface LinkOptions {
   /** For the socket to open and the login to be answered. */
@@ -28,13 +39,9 @@ export interface LinkEvents {
   lost(err: ClientError): void;
 }
 
-type SendResult = 'sent' | 'full' | 'closed';
-
 export class Link {
   readonly label: string;
-  readonly #socket: { readonly writableLength: number };
-  readonly #maxOutboundBytes: number;
-  #conn: FrameConnection | null = null;
+  readonly #conn: Transport;
   #events: LinkEvents | null = null;
   /** Frames that arrived after the login answer, handed out on the next turn of the event loop (see #release). */
   #held: ServerFrame[] | null = null;
@@ -45,23 +52,22 @@ export class Link {
   readonly #closed: Promise<void>;
   #markClosed: () => void = () => undefined;
 
-  private constructor(label: string, socket: { readonly writableLength: number }, maxOutboundBytes: number) {
+  private constructor(label: string, conn: Transport) {
     this.label = label;
-    this.#socket = socket;
-    this.#maxOutboundBytes = maxOutboundBytes;
+    this.#conn = conn;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
   }
 
-  /** Opens a socket and logs in. Rejects with LoginError when the server refuses the login. */
+  /** Opens the connection and logs in. Rejects with LoginError when the server refuses the login. */
   static async open(address: ServerAddress, credentials: Credentials, options: LinkOptions, events: LinkEvents): Promise<Link> {
     const label = formatServerAddress(address);
     const started = Date.now();
-    const socket = await openSocket(address, options.timeoutMs, options.signal, options.tls);
+    const conn = await openTransport(address, options);
     if (options.signal?.aborted === true) {
-      socket.destroy();
+      conn.destroy();
       throw new ClientError('connection_closed', `connecting to ${label} was cancelled`);
     }
-    const link = new Link(label, socket, options.maxOutboundBytes);
+    const link = new Link(label, conn);
     return new Promise<Link>((resolve, reject) => {
       let settled = false;
       const settle = (err: ClientError | null): void => {
@@ -75,7 +81,7 @@ export class Link {
           resolve(link);
           return;
         }
-        link.#conn?.destroy();
+        conn.destroy();
         reject(err);
       };
       const left = Math.max(1, options.timeoutMs - (Date.now() - started));
@@ -84,67 +90,63 @@ export class Link {
       }, left);
       const onAbort = (): void => settle(new ClientError('connection_closed', `connecting to ${label} was cancelled`));
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      link.#conn = new FrameConnection(
-        socket,
-        label,
-        {
-          frame: (body) => {
-            if (settled) link.#onFrame(body);
-            else settle(loginAnswer(body, label));
-          },
-          protocolError: (err) => {
-            const fail = new ClientError('bad_server_frame', `${label} broke the framing: ${err.message}`, { cause: err });
-            if (settled) link.#fail(fail);
-            else settle(fail);
-          },
-          ended: () => link.#conn?.close(),
-          closed: (err) => {
-            link.#markClosed();
-            if (!settled) {
-              settle(
-                err
-                  ? new ClientError('connection_closed', `connection to ${label} lost during the login: ${describeSocketError(err)}`)
-                  : new ClientError(
-                      'connection_closed',
-                      `${label} closed the connection during the login (an original besterd does this when it refuses a login)`,
-                    ),
-              );
-              return;
-            }
-            link.#onClosed(err);
-          },
+      conn.start({
+        text: (text) => {
+          if (settled) link.#onText(text);
+          else settle(loginAnswer(text, label));
         },
-        { maxFrameBytes: options.maxFrameBytes, maxOutboundBytes: options.maxOutboundBytes },
-      );
-      link.#conn.send(loginFrame(credentials));
+        invalid: (what) => {
+          const fail = new ClientError('bad_server_frame', `${label} sent ${what}`);
+          if (settled) link.#fail(fail);
+          else settle(fail);
+        },
+        broken: (err) => {
+          const fail = new ClientError('bad_server_frame', `${label} broke the framing: ${err.message}`, { cause: err });
+          if (settled) link.#fail(fail);
+          else settle(fail);
+        },
+        closed: (loss) => {
+          link.#markClosed();
+          if (!settled) {
+            settle(
+              loss
+                ? new ClientError('connection_closed', `connection to ${label} lost during the login: ${loss.reason}`)
+                : new ClientError(
+                    'connection_closed',
+                    `${label} closed the connection during the login (an original besterd does this when it refuses a login)`,
+                  ),
+            );
+            return;
+          }
+          link.#onClosed(loss);
+        },
+      });
+      if (conn.send(JSON.stringify(loginFrame(credentials))) !== 'sent') settle(new ClientError('connection_closed', `${label} closed the connection before the login`));
     });
   }
 
   get isOpen(): boolean {
-    return this.#conn?.isOpen === true;
+    return this.#conn.isOpen;
   }
 
-  /** Queues one encoded frame: 'full' when more than maxOutboundBytes would wait to be written. */
-  send(frame: Buffer): SendResult {
-    const conn = this.#conn;
-    if (conn === null || !conn.isOpen) return 'closed';
-    if (this.#socket.writableLength + frame.length > this.#maxOutboundBytes) return 'full';
-    return conn.sendFrame(frame) ? 'sent' : 'closed';
+  /** Queues one frame's JSON text: 'full' when more than maxOutboundBytes would wait to be written. */
+  send(json: string): SendResult {
+    return this.#conn.send(json);
   }
 
   pause(): void {
     this.#pausedByOwner = true;
-    this.#conn?.pause();
+    this.#conn.pause();
   }
 
   resume(): void {
     this.#pausedByOwner = false;
-    if (this.#held === null) this.#conn?.resume();
+    if (this.#held === null) this.#conn.resume();
   }
 
   /** Ends the connection cleanly (flushes what was sent); resolves once the socket is closed. */
   close(): Promise<void> {
-    this.#conn?.close();
+    this.#conn.close();
     return this.#closed;
   }
 
@@ -154,25 +156,23 @@ export class Link {
    */
   #hold(): void {
     this.#held = [];
-    this.#conn?.pause();
-    setImmediate(() => {
+    this.#conn.pause();
+    nextTurn(() => {
       const held = this.#held ?? [];
       this.#held = null;
       for (const frame of held) this.#dispatch(frame);
       if (this.#heldLoss !== null) this.#lose(this.#heldLoss);
-      else if (!this.#pausedByOwner) this.#conn?.resume();
+      else if (!this.#pausedByOwner) this.#conn.resume();
     });
   }
 
-  #onFrame(body: Buffer): void {
-    let value: unknown;
-    try {
-      value = parseFrameJson(body);
-    } catch (err) {
-      this.#fail(new ClientError('bad_server_frame', `${this.label} sent ${(err as BesterError).message}`, { cause: err }));
+  #onText(text: string): void {
+    const parsed = parseText(text);
+    if (!parsed.ok) {
+      this.#fail(new ClientError('bad_server_frame', `${this.label} sent frame is not valid JSON`, { cause: parsed.cause }));
       return;
     }
-    const read = readServerFrame(value);
+    const read = readServerFrame(parsed.value);
     if (!read.ok) {
       this.#fail(new ClientError('bad_server_frame', `${this.label} sent ${read.reason}`));
       return;
@@ -181,13 +181,13 @@ export class Link {
     if (frame.kind === 'ping') {
       // §5.3: answered here at once and never handed to the owner. (While the owner holds the link paused,
       // nothing is read, pings included: a client that stops reading for minutes is closed by the server.)
-      this.send(encodeFrame({ header: {}, payload: { type: 'pong', id: frame.id, data: null } }));
+      this.send(JSON.stringify({ header: {}, payload: { type: 'pong', id: frame.id, data: null } }));
       return;
     }
     // §3.5: an error frame is followed by the server's close; its reason is why the connection ended.
     if (frame.kind === 'error') {
       this.#fatal ??= new ClientError(frame.code, `${this.label} closed the connection: ${frame.reason}`);
-      this.#conn?.close();
+      this.#conn.close();
     }
     if (this.#held !== null) this.#held.push(frame);
     else this.#dispatch(frame);
@@ -200,14 +200,14 @@ export class Link {
   /** The server is not speaking Bester: give up on this connection. */
   #fail(err: ClientError): void {
     this.#fatal ??= err;
-    this.#conn?.destroy();
+    this.#conn.destroy();
   }
 
-  #onClosed(err: Error | null): void {
+  #onClosed(loss: TransportLoss | null): void {
     const reason =
       this.#fatal ??
-      (err
-        ? new ClientError('connection_closed', `connection to ${this.label} lost: ${describeSocketError(err)}`, { cause: err })
+      (loss
+        ? new ClientError('connection_closed', `connection to ${this.label} lost: ${loss.reason}`, { cause: loss.cause })
         : new ClientError('connection_closed', `${this.label} closed the connection`));
     if (this.#held !== null) this.#heldLoss = reason;
     else this.#lose(reason);
@@ -233,13 +233,10 @@ function loginFrame(credentials: Credentials): object {
 }
 
 /** null when the login was accepted, else why not (§2.2, §2.3; an error frame §3.5 refuses it too). */
-function loginAnswer(body: Buffer, label: string): ClientError | null {
-  let read;
-  try {
-    read = readServerFrame(parseFrameJson(body));
-  } catch (err) {
-    return new ClientError('bad_server_frame', `${label} answered the login with ${(err as BesterError).message}`, { cause: err });
-  }
+function loginAnswer(text: string, label: string): ClientError | null {
+  const parsed = parseText(text);
+  if (!parsed.ok) return new ClientError('bad_server_frame', `${label} answered the login with frame is not valid JSON`, { cause: parsed.cause });
+  const read = readServerFrame(parsed.value);
   if (!read.ok) return new ClientError('bad_server_frame', `${label} answered the login with ${read.reason}`);
   const frame = read.frame;
   if (frame.kind === 'error') return new LoginError(frame.code, frame.reason);

@@ -2,7 +2,7 @@
 // ("cannot connect to 127.0.0.1:2220: connection refused").
 import net from 'node:net';
 import tls from 'node:tls';
-import { formatServerAddress, type ServerAddress } from './address.ts';
+import { formatServerAddress, type SocketAddress } from './address.ts';
 import { ClientError } from './errors.ts';
 
 /** TLS settings of a client (docs/protocol.md §2.7). There is no option to skip verification. */
@@ -49,7 +49,7 @@ export function describeSocketError(err: Error): string {
 }
 
 /** A plain socket, or a TLS one that checks the server's certificate and its name (SNI set to a host name). */
-function connect(address: ServerAddress, options: TlsClientOptions): net.Socket {
+function connect(address: SocketAddress, options: TlsClientOptions): net.Socket {
   if ('path' in address) return net.connect({ path: address.path });
   if (address.tls !== true) return net.connect({ host: address.host, port: address.port });
   const { host, port } = address;
@@ -68,7 +68,7 @@ function connect(address: ServerAddress, options: TlsClientOptions): net.Socket 
  * Resolves with a connected socket, or rejects with a ClientError: 'connect_failed', 'timeout', or
  * 'connection_closed' when `signal` aborts first (the socket is destroyed).
  */
-export function openSocket(address: ServerAddress, timeoutMs: number, signal?: AbortSignal, tlsOptions: TlsClientOptions = {}): Promise<net.Socket> {
+export function openSocket(address: SocketAddress, timeoutMs: number, signal?: AbortSignal, tlsOptions: TlsClientOptions = {}): Promise<net.Socket> {
   const label = formatServerAddress(address);
   return new Promise((resolve, reject) => {
     if (tlsOptions.ca !== undefined && !('tls' in address && address.tls === true)) {

@@ -9,6 +9,7 @@ export function logEvents(events: ServerEvents, logger: Logger): () => void {
   const off = [
     events.on('connection.opened', (e) => sessions.debug({ conn: e.id, remote: e.remote }, 'connection opened')),
     events.on('connection.refused', (e) => sessions.info({ remote: e.remote, code: e.code, reason: e.reason }, 'connection refused')),
+    events.on('transport.refused', (e) => sessions.warn({ transport: e.transport, remote: e.remote, reason: e.reason }, 'connection refused by its transport')),
     events.on('connection.closed', (e) => sessions.debug({ conn: e.id, user: e.user, wasLoggedIn: e.loggedIn, reason: e.reason }, 'connection closed')),
     events.on('login', (e) => {
       const fields = { conn: e.id, remote: e.remote, user: e.user, ...(e.code !== undefined ? { code: e.code } : {}) };

@@ -11,6 +11,8 @@ export interface ServerEventMap {
   'connection.opened': { readonly id: number; readonly transport: string; readonly remote: string };
   /** A stream was refused before anything was read from it (§2.5 connection caps). */
   'connection.refused': { readonly transport: string; readonly remote: string; readonly code: ErrorCode; readonly reason: string };
+  /** A connection was refused by its transport before it became a stream (a WebSocket upgrade from an origin not allowed). */
+  'transport.refused': { readonly transport: string; readonly remote: string; readonly reason: string };
   /** A session ended; `reason` is the code it was told, or why it ended without one. */
   'connection.closed': { readonly id: number; readonly reason: CloseReason; readonly user: string | null; readonly loggedIn: boolean };
   /** A login was decided (§2.2–§2.5): `refused` is a valid login over a per-user cap, `error` a store failure. */

@@ -2,13 +2,12 @@
 // SIGHUP, `bester reload` and server.reload() come here. The new file is loaded and checked whole;
 // a config with errors is refused and the running one kept. What changed is sorted by
 // config/diff.ts and applied part by part; sessions stay connected through all of it.
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { loadConfig, InvalidConfigError } from './config/load.ts';
 import { diffConfigs, type ConfigChanges } from './config/diff.ts';
 import type { ListenerConfig, ServerConfig } from './config/types.ts';
 import type { ServerEvents } from './events.ts';
 import type { Federation } from './federation/federation.ts';
+import { makeSocketFolders } from './handlers/environment.ts';
 import type { HandlerPool } from './handlers/handler-pool.ts';
 import type { HandlerSupervisor } from './handlers/supervisor.ts';
 import { setLogLevel, type Logger } from './log.ts';
@@ -142,11 +141,7 @@ export class Reloader {
     const leaving = [...removed, ...restarted];
     for (const type of [...leaving, ...updated]) t.pool.retire(type);
     if (leaving.length > 0) await this.#drain(leaving, next.shutdown.graceMs);
-    for (const type of [...added, ...restarted]) {
-      const handler = next.handlers.get(type);
-      // As at start: handlers bind their own sockets, in folders that must exist.
-      if (handler?.binary != null) await mkdir(path.dirname(handler.socketPath), { recursive: true, mode: 0o700 });
-    }
+    await makeSocketFolders([...added, ...restarted].map((type) => next.handlers.get(type)));
     if (added.length + leaving.length > 0 || changes.applied.some((key) => key.startsWith('supervision.'))) {
       await t.supervisor.update(next.handlers, next.supervision, restarted);
     }

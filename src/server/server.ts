@@ -1,8 +1,6 @@
 // The daemon assembled: `await startServer(config)` returns a listening server; `close()` is
 // idempotent and waits for listeners, connections, handler processes and the store (STYLE.md #12).
 import type { Duplex } from 'node:stream';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { openAccountStore, type AccountStore } from './accounts/account-store.ts';
 import type { ServerConfig } from './config/types.ts';
 import type { AdminListener } from './admin/admin-listener.ts';
@@ -29,7 +27,7 @@ import { Stats } from './stats.ts';
 import { serverScopeAcceptor } from './federation/server-scope.ts';
 import { plainTextWarnings } from './config/coherence.ts';
 import { startListener, type Listener, type ListenerOptions, type PeerInfo } from './transport/listener.ts';
-import { handlerEnvironment } from './handlers/environment.ts';
+import { handlerEnvironment, makeSocketFolders } from './handlers/environment.ts';
 import { loadAdminModules } from './admin/modules.ts';
 import { Reloader, type ReloadResult } from './reload.ts';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -248,10 +246,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   };
   // §5.3: dead peers are found by the OS too, also for clients that do not answer pings (TCP keepalive).
   // A TLS handshake counts against the login deadline's time; one that fails is refused with its reason.
+  // §5.3 over WebSocket: WebSocket pings at the same rhythm; §1.5: messages measured against the larger frame limit.
   const listenerOptions: ListenerOptions = {
     keepAliveMs: config.liveness.pingIntervalMs,
     handshakeTimeoutMs: config.limits.loginTimeoutMs,
     onHandshakeError: (f) => events.emit('connection.refused', { ...f, code: 'tls_handshake_failed' }),
+    pingIntervalMs: config.liveness.pingIntervalMs,
+    maxMissedPings: config.liveness.maxMissedPings,
+    maxFrameBytes: Math.max(config.limits.maxFrameBytes, config.limits.maxLoginFrameBytes),
+    refused: (refusal) => events.emit('transport.refused', refusal),
   };
 
   const listeners: Listener[] = [];
@@ -275,10 +278,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   let admin: AdminListener | null = null;
   try {
-    // Handlers bind their own sockets; make sure the folders the config names for them exist.
-    for (const handler of config.handlers.values()) {
-      if (handler.binary !== null) await mkdir(path.dirname(handler.socketPath), { recursive: true, mode: 0o700 });
-    }
+    await makeSocketFolders(config.handlers.values());
     // The informer first, so that handlers can query it as soon as they start.
     if (config.informer.enabled) {
       informer = await startInformer({
@@ -291,10 +291,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         federationStatus: () => fed.federation.status(),
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
         closeCounts: () => stats.closes.snapshot(),
-        activityCounts: () => {
-          const { logins, messages } = stats.snapshot();
-          return { logins, messages };
-        },
+        activityCounts: () => stats.activity(),
         startedAt,
         version: packageJson.version,
         logger: logger.child({ component: 'informer' }),
@@ -307,7 +304,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const listenerConfig of config.listeners) {
       const listener = await startListener(listenerConfig, handle, listenerOptions);
       listeners.push(listener);
-      logger.info({ address: listener.address }, 'listening');
+      logger.info({ address: listener.address, ...(listener.url === undefined ? {} : { url: listener.url }) }, 'listening');
     }
     if (config.adminHttp !== null && metrics !== null && adminModules !== null) {
       const { startAdminListener, checkReadiness } = adminModules;

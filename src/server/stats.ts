@@ -27,6 +27,11 @@ export class Stats {
     };
   }
 
+  /** Logins and client messages by outcome (serverInfo, docs/protocol.md §9.4.3). */
+  activity(): Pick<StatsSnapshot, 'logins' | 'messages'> {
+    return { logins: sorted(this.#logins), messages: sorted(this.#messages) };
+  }
+
   snapshot(): StatsSnapshot {
     return { closes: this.closes.snapshot(), logins: sorted(this.#logins), messages: sorted(this.#messages) };
   }

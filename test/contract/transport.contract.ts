@@ -1,5 +1,5 @@
 // The transport contract (design.md "Seams", STYLE.md #3): what every listener kind must do, run
-// by transport.test.ts against tcp4, tcp6, unix, tls4 and tls6. A new kind (WebSocket) adds a Kind row there.
+// by transport.test.ts against tcp4, tcp6, unix, tls4, tls6, ws and wss. A new kind adds a Kind row there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, statSync } from 'node:fs';
@@ -30,6 +30,16 @@ export interface Kind {
   secure?: boolean;
   /** TLS material for a daemon on this kind (startTestDaemon's `tls`), and the client's TLS options. */
   daemonTls?: () => { config: Record<string, unknown>; client: tls.ConnectionOptions };
+  /**
+   * Opens a client stream speaking length-prefixed frames, for kinds that need more than a socket
+   * (WebSocket: the handshake, then frames as messages); `socket` is the TCP socket under it.
+   * Absent: `connect` (or a plain socket) to `target`.
+   */
+  dial?(listener: Listener, config: ListenerConfig): Promise<{ stream: Duplex; socket: net.Socket }>;
+  /** Why this kind cannot honour a half-close, or absent when it can (WebSocket cannot: RFC 6455 §5.5.1). */
+  noHalfClose?: string;
+  /** Where a client of the test daemon on this kind connects, when not a TCP port or the UNIX socket (WebSocket: a URL). */
+  daemonTarget?: (port: number) => Target;
 }
 
 const FRAME_LIMIT = 1 << 20;
@@ -37,18 +47,31 @@ const FRAME_LIMIT = 1 << 20;
 /** A client end framed like the daemon's: frames in a list, a promise for each next one. */
 class Client {
   readonly socket: net.Socket;
+  /** What frames are written to and read from: the socket, or a stream over it (dial). */
+  readonly stream: Duplex;
   readonly conn: FrameConnection;
   readonly frames: unknown[] = [];
   readonly closed: Promise<void>;
   #waiters: Array<() => void> = [];
 
-  constructor(options: net.NetConnectOpts, connect: (target: net.NetConnectOpts) => net.Socket = (o) => net.connect(o)) {
-    this.socket = connect({ ...options, allowHalfOpen: true });
+  /** A socket to `options` (by `connect`, default net.connect), or the stream and socket a Kind's dial() opened. */
+  constructor(
+    options: net.NetConnectOpts | { stream: Duplex; socket: net.Socket },
+    connect: (target: net.NetConnectOpts) => net.Socket = (o) => net.connect(o),
+  ) {
+    if ('stream' in options) {
+      this.socket = options.socket;
+      this.stream = options.stream;
+      this.stream.on('error', () => undefined);
+    } else {
+      this.socket = connect({ ...options, allowHalfOpen: true });
+      this.stream = this.socket;
+    }
     this.socket.on('error', () => undefined);
     const closed = Promise.withResolvers<void>();
     this.closed = closed.promise;
     this.conn = new FrameConnection(
-      this.socket,
+      this.stream,
       'contract-client',
       {
         frame: (body) => {
@@ -70,7 +93,7 @@ class Client {
     return new Promise((resolve, reject) => {
       // A TLS socket is ready once its handshake is done ('secureConnect'), a plain one on 'connect'.
       const ready = 'encrypted' in this.socket ? 'secureConnect' : 'connect';
-      if (ready === 'connect' && !this.socket.connecting) {
+      if (this.stream !== this.socket || (ready === 'connect' && !this.socket.connecting)) {
         resolve();
         return;
       }
@@ -172,6 +195,13 @@ export function transportContract(k: Kind): void {
       return { listener, config, accepted };
     }
 
+    /** A connected client of `listener`: dialled by the kind, or a socket. */
+    async function open(listener: Listener, config: ListenerConfig): Promise<Client> {
+      const client = new Client(k.dial ? await k.dial(listener, config) : k.target(listener, config), k.connect);
+      await client.connected();
+      return client;
+    }
+
     it('reads back its address and bound port', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config } = await listen();
@@ -193,9 +223,8 @@ export function transportContract(k: Kind): void {
     it('carries frames both ways and fills in the peer information', async (t) => {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
-      const client = new Client(k.target(listener, config), k.connect);
+      const client = await open(listener, config);
       try {
-        await client.connected();
         client.conn.send({ hello: 1 });
         client.conn.send({ hello: 2 });
         assert.deepEqual(await client.next(), { echo: { hello: 1 }, n: 1 });
@@ -219,11 +248,11 @@ export function transportContract(k: Kind): void {
 
     it('honours a half-close: the peer that ended its side still gets the answers', async (t) => {
       if (skip !== null) return t.skip(skip);
+      if (k.noHalfClose !== undefined) return t.skip(k.noHalfClose);
       const { listener, config } = await listen();
-      const client = new Client(k.target(listener, config), k.connect);
+      const client = await open(listener, config);
       try {
-        await client.connected();
-        client.socket.end(encodeFrame({ last: true }));
+        client.stream.end(encodeFrame({ last: true }));
         assert.deepEqual(await client.next(), { echo: { last: true }, n: 1 });
         assert.deepEqual(await client.next(), { bye: 1 });
         await client.closed;
@@ -237,8 +266,7 @@ export function transportContract(k: Kind): void {
       if (skip !== null) return t.skip(skip);
       const { listener, config, accepted } = await listen();
       const target = k.target(listener, config);
-      const client = new Client(target, k.connect);
-      await client.connected();
+      const client = await open(listener, config);
       client.conn.send({ before: true });
       assert.deepEqual(await client.next(), { echo: { before: true }, n: 1 });
       let done = false;
@@ -302,9 +330,10 @@ export function transportContract(k: Kind): void {
         assert.equal(listener?.kind, k.kind);
         const host = k.kind === 'tcp6' || k.kind === 'tls6' ? '::1' : '127.0.0.1';
         const target: Target =
-          k.kind === 'unix'
+          k.daemonTarget?.(daemon.port) ??
+          (k.kind === 'unix'
             ? { path: daemon.unixPath }
-            : { port: daemon.port, host, ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.client }) };
+            : { port: daemon.port, host, ...(tlsMaterial === undefined ? {} : { tls: tlsMaterial.client }) });
         const { client: alice, answer } = await loggedIn(target, 'alice', 'alice-pw');
         assert.equal((answer as { header?: { status?: string } }).header?.status, 'good', JSON.stringify(answer));
         const { client: bob } = await loggedIn(target, 'bob', 'bob-pw');

@@ -1,4 +1,4 @@
-// Runs the transport contract (transport.contract.ts) against every listener kind: tcp4, tcp6, tls4, tls6, unix.
+// Runs the transport contract (transport.contract.ts) against every listener kind: tcp4, tcp6, tls4, tls6, unix, ws, wss.
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -12,6 +12,7 @@ import type { Listener, PeerInfo } from '../../src/server/transport/listener.ts'
 import { startTestDaemon, tempDir } from '../helpers/daemon.ts';
 import { login } from '../helpers/raw-client.ts';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls.ts';
+import { dialWebSocket } from '../helpers/ws-client.ts';
 import { transportContract, unbindable, unixPath } from './transport.contract.ts';
 
 let sockets = 0;
@@ -65,6 +66,33 @@ transportContract({
   config: (dir): ListenerConfig => ({ kind: 'unix', path: unixPath(dir, `l${++sockets}.sock`), mode: 0o640 }),
   target: (_listener, config) => ({ path: config.kind === 'unix' ? config.path : '' }),
 });
+
+// WebSocket: frames as messages, through the same adapter the listener uses (a client-side WebSocketDuplex).
+const NO_HALF_CLOSE = 'a WebSocket has no half-close: a close frame ends both directions (RFC 6455 §5.5.1)';
+for (const kind of ['ws', 'wss'] as const) {
+  const secure = kind === 'wss';
+  transportContract({
+    kind,
+    config: (): ListenerConfig => ({
+      kind,
+      host: '127.0.0.1',
+      port: 0,
+      path: '/bester',
+      origins: [],
+      staticDir: null,
+      tls: secure
+        ? { configKey: `network.${kind}`, ...tlsMaterial(), ca: null, clientCertificates: 'none', requestClientCertificate: false, minVersion: 'TLSv1.2' }
+        : null,
+    }),
+    target: tcpTarget('127.0.0.1'),
+    dial: (listener) => dialWebSocket(`${kind}://127.0.0.1:${listener.port}/bester`, secure ? { tls: tlsClient() } : {}),
+    noHalfClose: NO_HALF_CLOSE,
+    secure,
+    ...(secure ? { daemonTls: () => ({ config: tlsMaterial(), client: tlsClient() }) } : {}),
+    daemonTarget: (port) => ({ url: `${kind}://127.0.0.1:${port}/bester`, ...(secure ? { tls: tlsClient() } : {}) }),
+    ...(secure ? { unavailable: () => Promise.resolve(opensslMissing()) } : {}),
+  });
+}
 
 describe('BesterServer.handle(stream, peer): any stream becomes a session', () => {
   it('an in-memory stream logs in; over limits.maxConnections the next one is told why and closed', async () => {

@@ -42,10 +42,10 @@ export interface HandlerSpec {
 export interface TestDaemonOptions {
   readonly handlers?: Record<string, HandlerSpec>;
   readonly users?: Record<string, string>;
-  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6'>;
+  readonly listeners?: ReadonlyArray<'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss'>;
   /** network.requireTls (docs/configuration.md). */
   readonly requireTls?: boolean;
-  /** TLS material of the tls4/tls6 listeners (keys of docs/configuration.md, "TLS material"). */
+  /** TLS material of the tls4/tls6/wss listeners (keys of docs/configuration.md, "TLS material"). */
   readonly tls?: Record<string, unknown>;
   /** Extra top-level config blocks (limits, federation, ...). */
   readonly extra?: Record<string, unknown>;
@@ -60,6 +60,7 @@ export interface TestDaemonOptions {
 export interface TestDaemon {
   readonly server: BesterServer;
   readonly dir: string;
+  /** The port of the TCP listener, or else of the WebSocket listener. */
   readonly port: number;
   readonly unixPath: string;
   close(): Promise<void>;
@@ -99,6 +100,9 @@ export function rawConfig(dir: string, options: TestDaemonOptions): Record<strin
       ...(options.tls === undefined
         ? {}
         : { tls4: { port: '0', address: '127.0.0.1', ...options.tls }, tls6: { port: '0', address: '::1', ...options.tls } }),
+      // Only when listed: an unlisted block is warned about.
+      ...(types.includes('ws') ? { ws: { port: '0', address: '127.0.0.1' } } : {}),
+      ...(types.includes('wss') ? { wss: { port: '0', address: '127.0.0.1', ...options.tls } } : {}),
     },
     handlers: { availableTypes: Object.keys(handlers), typeMap },
     supervision: { restartDelayMs: 50, maxRestartDelayMs: 200, startTimeoutMs: 10000, stopTimeoutMs: 2000 },

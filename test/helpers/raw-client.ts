@@ -1,25 +1,38 @@
 // A raw frame client for tests: connect, write frames or bytes, read frames with deadlines.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { FrameConnection, UNBOUNDED } from '../../src/framing/frame-connection.ts';
 import { encodeFrame, parseFrameText } from '../../src/protocol/frame.ts';
 import type { JsonData } from '../../src/protocol/json-text.ts';
+import { dialWebSocket } from './ws-client.ts';
 
-/** Where to connect: TCP (over TLS when `tls` is given: its options, e.g. `ca`), or a UNIX socket. */
-export type Target = { port: number; host?: string; tls?: tls.ConnectionOptions } | { path: string };
+/**
+ * Where to connect: TCP (over TLS when `tls` is given: its options, e.g. `ca`), a UNIX socket, or a
+ * WebSocket URL (ws:// or wss://, frames as messages; `tls` for wss).
+ */
+export type Target =
+  | { port: number; host?: string; tls?: tls.ConnectionOptions }
+  | { path: string }
+  | { url: string; origin?: string; tls?: tls.ConnectionOptions };
 
 export class RawClient {
+  /** The TCP or UNIX socket (under the WebSocket, for a WebSocket target). */
   readonly socket: net.Socket;
+  /** What frames and `write()` go to: the socket, or the WebSocket stream over it. */
+  readonly #stream: Duplex;
   readonly #frames: JsonData[] = [];
   readonly #waiters: Array<() => void> = [];
   #closed = false;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: net.Socket, stream: Duplex = socket) {
     this.socket = socket;
+    this.#stream = stream;
     socket.on('error', () => undefined);
+    stream.on('error', () => undefined);
     // Framed like every socket of the daemon and the SDKs; raw bytes still go to `socket` directly.
     new FrameConnection(
-      socket,
+      stream,
       'raw-client',
       {
         frame: (body) => {
@@ -37,7 +50,14 @@ export class RawClient {
     );
   }
 
-  static connect(target: Target): Promise<RawClient> {
+  static async connect(target: Target): Promise<RawClient> {
+    if ('url' in target) {
+      const { stream, socket } = await dialWebSocket(target.url, {
+        ...(target.origin === undefined ? {} : { origin: target.origin }),
+        ...(target.tls === undefined ? {} : { tls: target.tls }),
+      });
+      return new RawClient(socket, stream);
+    }
     return new Promise((resolve, reject) => {
       const host = 'path' in target ? '' : (target.host ?? '127.0.0.1');
       const socket =
@@ -59,11 +79,11 @@ export class RawClient {
   }
 
   send(value: unknown): void {
-    this.socket.write(encodeFrame(value));
+    this.#stream.write(encodeFrame(value));
   }
 
   write(bytes: Buffer | string): void {
-    this.socket.write(bytes);
+    this.#stream.write(bytes);
   }
 
   /** The next frame, or throws after timeoutMs; null if the connection closed first. */
@@ -108,6 +128,7 @@ export class RawClient {
   }
 
   close(): void {
+    this.#stream.destroy();
     this.socket.destroy();
   }
 

@@ -15,6 +15,7 @@ describe('core events', () => {
   const heard: Heard = {
     'connection.opened': [],
     'connection.refused': [],
+    'transport.refused': [],
     'connection.closed': [],
     login: [],
     'message.handled': [],

@@ -101,6 +101,14 @@ describe('example: chat', () => {
     );
   });
 
+  test('who is online: the sorted names of the users online go to the sender only', async () => {
+    const [alice, bob, carol] = [await as('alice'), await as('bob'), await as('carol')];
+    await goOffline(carol);
+    assert.equal((await bob.client.send('chat', { action: 'online' })).status, 'good');
+    assert.deepEqual((await bob.next()).data, { online: ['alice', 'bob'] });
+    await alice.quiet();
+  });
+
   test('leave is announced to the room, the leaver included; then their messages no longer reach it', async () => {
     const [alice, bob] = [await as('alice'), await as('bob')];
     await alice.client.send('chat', { room: 'kitchen', action: 'join' });

@@ -264,7 +264,7 @@ await describe('errors name the key and what was expected', async () => {
     ['network not an object', { network: 'tcp4' }, 'network: must be an object, got "tcp4"'],
     ['no listener', { network: {} }, /^network: no listener configured/],
     ['types not an array', { network: { types: 'tcp4', ...TCP } }, /^network\.types: must be an array/],
-    ['unknown type', { network: { types: ['tcp4', 'tls'], ...TCP } }, 'network.types[1]: must be one of "unix", "tcp4", "tcp6", "tls4", "tls6", got "tls"'],
+    ['unknown type', { network: { types: ['tcp4', 'tls'], ...TCP } }, 'network.types[1]: must be one of "unix", "tcp4", "tcp6", "tls4", "tls6", "ws", "wss", got "tls"'],
     ['duplicate type', { network: { types: ['tcp4', 'tcp4'], ...TCP } }, 'network.types[1]: "tcp4" is listed twice'],
     ['empty types', { network: { types: [], ...TCP } }, /^network\.types: is empty/],
     ['listed block missing', { network: { types: ['tcp4', 'tcp6'], ...TCP } }, 'network.tcp6: required because network.types lists "tcp6"'],

@@ -48,18 +48,19 @@ export function checkCoherence(c: Checker, config: Omit<ServerConfig, 'configPat
 }
 
 /**
- * Passwords in clear text over a network (docs/security.md, "TLS"): a plain tcp4/tcp6 listener on
+ * Passwords in clear text over a network (docs/security.md, "TLS"): a plain tcp4/tcp6/ws listener on
  * an address other than loopback, while network.requireTls is off. Allowed (the original's clients
  * speak plain TCP), but said at every start (the daemon logs it) and by `besterd --check`. Kept out
  * of the load's warnings, which list what is wrong in the file itself.
  */
 export function plainTextWarnings(config: Pick<ServerConfig, 'listeners' | 'requireTls'>): string[] {
   if (config.requireTls) return [];
-  return config.listeners.flatMap((listener) =>
-    (listener.kind !== 'tcp4' && listener.kind !== 'tcp6') || isLoopback(listener.host)
-      ? []
-      : [`network.${listener.kind}: listens on ${listener.host}, not only on this machine, and passwords cross it in clear text; use a tls4/tls6 listener, or set network.requireTls to refuse password logins on plain TCP`],
-  );
+  return config.listeners.flatMap((listener) => {
+    if ((listener.kind !== 'tcp4' && listener.kind !== 'tcp6' && listener.kind !== 'ws') || isLoopback(listener.host)) return [];
+    // A ws listener is plain HTTP: the same, with wss as the way out (docs/security.md, "WebSocket and Origin").
+    const instead = listener.kind === 'ws' ? 'a wss listener' : 'a tls4/tls6 listener';
+    return [`network.${listener.kind}: listens on ${listener.host}, not only on this machine, and passwords cross it in clear text; use ${instead}, or set network.requireTls to refuse password logins on plain TCP`];
+  });
 }
 
 function isLoopback(host: string): boolean {

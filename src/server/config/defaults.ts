@@ -13,6 +13,9 @@ import type {
 export const DEFAULT_UNIX_MODE = 0o600;
 export const DEFAULT_TCP4_HOST = '0.0.0.0';
 export const DEFAULT_TCP6_HOST = '::';
+/** network.ws (docs/configuration.md): loopback unless the config names another address. */
+export const DEFAULT_WS_HOST = '127.0.0.1';
+export const DEFAULT_WS_PATH = '/bester';
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 /** Calls to one handler in progress at once (handlers.typeMap.T.maxInFlight). */
 export const DEFAULT_HANDLER_MAX_IN_FLIGHT = 256;

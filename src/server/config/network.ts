@@ -12,14 +12,15 @@ import {
 import { TLS_KEYS, parseTlsMaterial } from './tls.ts';
 import type { InformerConfig, ListenerConfig, ListenerKind, TcpListenerConfig, TlsListenerConfig, UnixListenerConfig } from './types.ts';
 import { type Checker, type RawObject, MAX_SOCKET_PATH_BYTES, describe, isObject, keyPath, own } from './validate.ts';
+import { parseWs } from './ws.ts';
 
 /** Listener kinds in the order used when `network.types` is absent. */
-const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6'];
+const KINDS: readonly ListenerKind[] = ['unix', 'tcp4', 'tcp6', 'tls4', 'tls6', 'ws', 'wss'];
 const KIND_NAMES = KINDS.map((k) => `"${k}"`).join(', ');
 
 export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
   if (value === undefined) {
-    c.error('network', 'required: at least one listener (a "unix", "tcp4", "tcp6", "tls4" or "tls6" block) must be configured');
+    c.error('network', `required: at least one listener (a block named one of ${KIND_NAMES}) must be configured`);
     return [];
   }
   const network = c.block(value, 'network');
@@ -35,6 +36,7 @@ export function parseNetwork(c: Checker, value: unknown): ListenerConfig[] {
     if (block === undefined) continue;
     if (kind === 'unix') listeners.push(parseUnix(c, block, key));
     else if (kind === 'tls4' || kind === 'tls6') listeners.push(parseTls(c, block, key, kind));
+    else if (kind === 'ws' || kind === 'wss') listeners.push(parseWs(c, block, key, kind));
     else listeners.push(parseTcp(c, block, key, kind));
   }
   return listeners;

@@ -1,7 +1,7 @@
 // The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
 // The file format (the original server.conf plus our keys) is in docs/configuration.md.
 
-export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6';
+export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss';
 
 export interface TcpListenerConfig {
   readonly kind: 'tcp4' | 'tcp6';
@@ -49,7 +49,30 @@ export interface TlsListenerConfig {
   readonly tls: TlsMaterialConfig;
 }
 
-export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | TlsListenerConfig;
+/**
+ * A WebSocket listener (docs/configuration.md "network.ws"; docs/protocol.md §1.5): an HTTP (ws) or
+ * HTTPS (wss) server that upgrades requests for `path` to WebSocket sessions and serves the files of `staticDir`.
+ */
+export interface WsListenerConfig {
+  readonly kind: 'ws' | 'wss';
+  /** Address to bind, e.g. "127.0.0.1", "::", "0.0.0.0". */
+  readonly host: string;
+  /** 0 asks the OS for a free port (tests); the bound port is read back from the listener. */
+  readonly port: number;
+  /** The URL path WebSocket upgrades are accepted on, e.g. "/bester". */
+  readonly path: string;
+  /**
+   * Browser origins allowed to open a WebSocket besides the listener's own (docs/security.md,
+   * "WebSocket and Origin"), each as "scheme://host[:port]". Requests without Origin are allowed.
+   */
+  readonly origins: readonly string[];
+  /** Absolute path of a folder served over HTTP on the same port (GET and HEAD), or null. */
+  readonly staticDir: string | null;
+  /** wss: the certificate and key (config/tls.ts); null for ws. */
+  readonly tls: TlsMaterialConfig | null;
+}
+
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | TlsListenerConfig | WsListenerConfig;
 
 export interface HandlerConfig {
   /** The message type this handler serves (key of handlers.typeMap). */

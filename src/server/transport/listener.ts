@@ -6,10 +6,11 @@ import type { ListenerConfig } from '../config/types.ts';
 import { startTcpListener } from './tcp-listener.ts';
 import { startTlsListener } from './tls-listener.ts';
 import { startUnixListener } from './unix-listener.ts';
+import type { startWsListener } from './ws-listener.ts';
 
 /** Who is on the other end of an accepted stream. */
 export interface PeerInfo {
-  /** The listener kind that accepted it: 'tcp4', 'tcp6', 'unix', 'tls4', 'tls6', later 'ws'. */
+  /** The listener kind that accepted it: 'tcp4', 'tcp6', 'unix', 'tls4', 'tls6', 'ws', 'wss'. */
   readonly transport: string;
   /** The peer's IP address, or null where there is none (UNIX sockets). */
   readonly remoteAddress: string | null;
@@ -27,8 +28,10 @@ export type StreamHandler = (stream: Duplex, peer: PeerInfo) => void;
 
 export interface Listener {
   readonly kind: ListenerConfig['kind'];
-  /** Where it listens, as a URL-like string: tcp4://127.0.0.1:2220, tcp6://[::1]:2221, unix:///path. */
+  /** Where it listens, as a URL-like string: tcp4://127.0.0.1:2220, tcp6://[::1]:2221, unix:///path, ws://127.0.0.1:8080. */
   readonly address: string;
+  /** Where clients connect when that is more than the address: a WebSocket listener's URL with its path. */
+  readonly url?: string;
   /** The bound TCP port (read back: the config may say 0), or null for unix. */
   readonly port: number | null;
   /** Stops accepting; resolves once the streams it accepted are gone, which it leaves to their owners. Idempotent. */
@@ -57,6 +60,14 @@ export interface ListenerOptions {
   readonly handshakeTimeoutMs?: number;
   /** TLS kinds: told of each failed handshake (the daemon logs it with its reason). */
   readonly onHandshakeError?: (failure: HandshakeFailure) => void;
+  /** WebSocket: a WebSocket ping after this long without anything from the peer (ms, docs/protocol.md §5.3). */
+  readonly pingIntervalMs?: number;
+  /** WebSocket: unanswered pings in a row before the connection is given up. */
+  readonly maxMissedPings?: number;
+  /** WebSocket: the sessions' frame limit (limits.maxFrameBytes): messages over it must reach them to be answered. */
+  readonly maxFrameBytes?: number;
+  /** Told of a connection refused before it became a stream (a WebSocket upgrade from an origin not allowed). */
+  readonly refused?: (refusal: { readonly transport: string; readonly remote: string; readonly reason: string }) => void;
 }
 
 type Starter<C extends ListenerConfig> = (config: C, handle: StreamHandler, options: ListenerOptions) => Promise<Listener>;
@@ -67,6 +78,9 @@ const KINDS: { readonly [K in ListenerConfig['kind']]: Starter<Extract<ListenerC
   unix: startUnixListener,
   tls4: startTlsListener,
   tls6: startTlsListener,
+  // Loaded when used: a daemon without WebSocket listeners does not carry the `ws` package.
+  ws: async (...args: Parameters<typeof startWsListener>) => (await import('./ws-listener.ts')).startWsListener(...args),
+  wss: async (...args: Parameters<typeof startWsListener>) => (await import('./ws-listener.ts')).startWsListener(...args),
 };
 
 /** Starts the listener `config` names; rejects with BesterError('config_invalid') when it cannot listen. */
