@@ -12,7 +12,7 @@ import type { ServerEventMap } from '../../src/server/events.ts';
 import type { TlsListenerConfig } from '../../src/server/config/types.ts';
 import { startListener, type HandshakeFailure, type PeerInfo } from '../../src/server/transport/listener.ts';
 import { runBester } from '../helpers/bester-cli.ts';
-import { startTestDaemon, tempDir, type TestDaemon } from '../helpers/daemon.ts';
+import { rawConfig, startTestDaemon, tempDir, writeTestConfig, type TestDaemon } from '../helpers/daemon.ts';
 import { loggedIn, message } from '../helpers/raw-client.ts';
 import { makeTestPki, opensslMissing, type CertFiles, type TestPki } from '../helpers/tls.ts';
 
@@ -254,6 +254,33 @@ describe('TLS listeners', { skip: skip ?? false }, () => {
       for (const s of [old, fresh, after]) s.destroy();
     } finally {
       await listener.close();
+    }
+  });
+});
+
+describe('certificates renewed by a reload of the daemon', { skip: skip ?? false }, () => {
+  test('server.reload() with new certificate files: new connections get it, a logged-in client stays', async () => {
+    const pki = makeTestPki(tempDir('bt-tlsr-'));
+    const renewed = pki.issue('renewed-daemon', { cn: 'localhost-renewed', san: ['DNS:localhost'] });
+    const options = { configFile: true, listeners: ['tls4', 'unix'] as const, handlers: { echo: {} }, tls: { certificate: pki.server.certificate, key: pki.server.key } };
+    const d = await startTestDaemon({ ...options, listeners: [...options.listeners] });
+    const ca = readFileSync(pki.ca.certificate);
+    try {
+      const alice = await connect({ server: `tls://localhost:${d.port}`, ca: ca.toString(), username: 'alice', password: 'alice-pw' });
+      // The same config file with the renewed files.
+      writeTestConfig(d.dir, rawConfig(d.dir, { ...options, listeners: [...options.listeners], tls: { certificate: renewed.certificate, key: renewed.key } }));
+      const result = await d.server.reload();
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.deepEqual(result.applied, ['network.tls4.certificate', 'network.tls4.key']);
+      assert.deepEqual(result.restartNeeded, []);
+      const fresh = await handshake({ port: d.port, ca });
+      assert.equal(fresh.getPeerCertificate().subject.CN, 'localhost-renewed');
+      fresh.destroy();
+      assert.equal((await alice.send('echo', { to: ['alice'] })).status, 'good', 'the client logged in before the reload goes on');
+      await alice.close();
+    } finally {
+      await d.close();
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 });

@@ -2,7 +2,7 @@
 // compared with the one just loaded, sorted into what the daemon applies while running and what
 // only a restart can change. Pure: the reloader (src/server/reload.ts) acts on the result.
 import { isDeepStrictEqual } from 'node:util';
-import type { HandlerConfig, ServerConfig } from './types.ts';
+import type { HandlerConfig, ListenerConfig, ServerConfig, TlsMaterialConfig } from './types.ts';
 
 export interface HandlerChanges {
   /** In the new config only: started. */
@@ -41,7 +41,9 @@ const PROCESS_FIELDS = ['binary', 'args', 'socketPath', 'workingDirectory'] as c
 /** Top-level blocks applied while running, each handled by the reloader or read afresh where used. */
 const LIVE_BLOCKS = ['limits', 'liveness', 'supervision', 'shutdown', 'adminInfo'] as const;
 /** Blocks (and keys) that only a restart changes: sockets, stores and the node's identity. */
-const RESTART_BLOCKS = ['listeners', 'accounts', 'informer', 'offline', 'adminHttp'] as const;
+const RESTART_BLOCKS = ['accounts', 'informer', 'offline', 'adminHttp'] as const;
+/** TLS material a running listener takes on reload (its files re-read); its other settings need a restart. */
+const RELOADED_TLS_KEYS = ['certificate', 'key', 'ca', 'minVersion'] as const;
 
 /** Blocks whose name in the file differs from the typed config's: named as in the file, whole. */
 const FILE_NAMES: Readonly<Record<string, string>> = { listeners: 'network', accounts: 'database', adminHttp: 'admin.http', adminInfo: 'admin.info' };
@@ -54,6 +56,9 @@ export function diffConfigs(old: ServerConfig, next: ServerConfig): ConfigChange
   if (logLevel) applied.push('log.level');
   for (const block of LIVE_BLOCKS) applied.push(...changedKeys(block, old[block], next[block]));
   for (const block of RESTART_BLOCKS) restartNeeded.push(...changedKeys(block, old[block], next[block]));
+  const listeners = diffListeners(old.listeners, next.listeners);
+  if (listeners === null) restartNeeded.push('network');
+  else applied.push(...listeners);
 
   const handlers = diffHandlers(old.handlers, next.handlers);
   for (const type of [...handlers.added, ...handlers.removed, ...handlers.restarted, ...handlers.updated]) {
@@ -78,6 +83,30 @@ export function diffConfigs(old: ServerConfig, next: ServerConfig): ConfigChange
     peers: { added: peers.added, removed: peers.removed, changed: peers.changed },
     federationSettings: settings.length > 0,
   };
+}
+
+/**
+ * The TLS keys changed in listeners that are otherwise the same ("network.tls4.certificate"), or
+ * null when a listener was added, removed or changed in anything else (a restart).
+ */
+function diffListeners(old: readonly ListenerConfig[], next: readonly ListenerConfig[]): string[] | null {
+  if (old.length !== next.length) return null;
+  const applied: string[] = [];
+  for (const [i, before] of old.entries()) {
+    const after = next[i]!;
+    if (isDeepStrictEqual(before, after)) continue;
+    if (!('tls' in before) || !('tls' in after) || before.tls === null || after.tls === null) return null;
+    if (!isDeepStrictEqual({ ...before, tls: null }, { ...after, tls: null })) return null;
+    const tlsOf = (c: TlsMaterialConfig): Omit<TlsMaterialConfig, (typeof RELOADED_TLS_KEYS)[number]> => {
+      const { certificate: _c, key: _k, ca: _a, minVersion: _m, ...rest } = c;
+      return rest;
+    };
+    if (!isDeepStrictEqual(tlsOf(before.tls), tlsOf(after.tls))) return null;
+    const a = before.tls;
+    const b = after.tls;
+    for (const key of RELOADED_TLS_KEYS) if (a[key] !== b[key]) applied.push(`${a.configKey}.${key}`);
+  }
+  return applied;
 }
 
 function diffHandlers(old: ReadonlyMap<string, HandlerConfig>, next: ReadonlyMap<string, HandlerConfig>): HandlerChanges {
