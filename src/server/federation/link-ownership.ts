@@ -45,7 +45,7 @@ export class LinkOwnership {
 
   constructor(options: LinkOwnershipOptions) {
     this.#o = options;
-    this.#timer = setInterval(() => this.tick(), Math.max(50, Math.floor(options.leaseMs / 3)));
+    this.#timer = setInterval(() => void this.tick(), Math.max(50, Math.floor(options.leaseMs / 3)));
     this.#timer.unref();
   }
 
