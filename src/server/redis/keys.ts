@@ -63,6 +63,11 @@ export class RedisKeys {
     return `${this.#p}{presence}:user:${user}`;
   }
 
+  /** The failed-login throttle's keys for one address or username, in one slot: failure times (zset), block (expiring string). */
+  throttle(kind: 'address' | 'user', part: 'failures' | 'blocked', name: string): string {
+    return `${this.#p}{throttle}:${kind === 'address' ? 'a' : 'u'}:${part}:${name}`;
+  }
+
   /** One node's delivery stream and its live subscribers (zset group -> heartbeat deadline), in the node's slot. */
   bus(node: string, part: 'stream' | 'subscribers'): string {
     return `${this.#p}{bus:${node}}:${part}`;
