@@ -72,6 +72,13 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
       url: { type: 'string', pattern: '^rediss?://\\S+$', description: 'redis://[user:password@]host:port[/db] instead of address and port.' },
       prefix: { type: 'string', minLength: 1, default: 'bester:', description: 'Prefix of every key Bester writes.' },
       nodeId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'This daemon\'s name as one node of several sharing this Redis (docs/scaling.md); absent: a daemon alone.' },
+      cluster: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'A Redis Cluster: "host:port" of some of its masters, instead of url or address and port (docs/scaling.md).' },
+      sentinel: {
+        type: 'object',
+        description: 'Redis behind Sentinel: the master\'s name and some sentinels\' "host:port", instead of url or address and port (untested here; docs/scaling.md).',
+        properties: { name: { type: 'string', minLength: 1 }, nodes: { type: 'array', minItems: 1, items: { type: 'string' } } },
+        required: ['name', 'nodes'],
+      },
     },
   },
   'admin.info': { description: 'Any JSON, shown by the informer\'s serverInfo.' },

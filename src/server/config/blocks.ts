@@ -16,6 +16,7 @@ import {
   LOG_LEVELS,
 } from './defaults.ts';
 import { parsePort } from './network.ts';
+import { parseRedisTopology } from './redis-topology.ts';
 import type {
   AccountsConfig,
   AdminHttpConfig,
@@ -60,10 +61,12 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     c.error('database.redis', 'required when database.type is "redis": {"address": …, "port": …} or {"url": "redis://…"}');
     return null;
   }
-  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId']);
+  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId', 'cluster', 'sentinel']);
   const nodeId = parseNodeId(c, own(redis, 'nodeId'));
   const rawPrefix = own(redis, 'prefix');
   const prefix = rawPrefix === undefined ? DEFAULT_REDIS_PREFIX : c.text(rawPrefix, 'database.redis.prefix');
+  const { topology, url: topologyUrl } = parseRedisTopology(c, redis);
+  if (topologyUrl !== null) return prefix === undefined || nodeId === undefined ? null : { kind: 'redis', url: topologyUrl, prefix, nodeId, ...topology };
   const rawUrl = own(redis, 'url');
   let url: string | undefined;
   if (rawUrl !== undefined) {

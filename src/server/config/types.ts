@@ -84,6 +84,10 @@ export interface RedisAccountsConfig {
    * this Redis (presence and delivery bus, docs/scaling.md); null: a daemon alone.
    */
   readonly nodeId: string | null;
+  /** database.redis.cluster: a Redis Cluster, by some masters' redis://host:port (absent: one server). */
+  readonly cluster?: readonly string[];
+  /** database.redis.sentinel: the master `name` found through these sentinels (absent: one server). */
+  readonly sentinel?: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
 }
 
 export type AccountsConfig = SqliteAccountsConfig | RedisAccountsConfig;
