@@ -47,8 +47,9 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
   const all: Connection[] = [];
   const logins: Array<Promise<void>> = [];
   for (let i = cfg.from; i < cfg.to; i++) {
-    const receiver = new Connection(cfg.port);
-    const sender = new Connection(cfg.port);
+    const ports = cfg.ports ?? [cfg.port];
+    const receiver = new Connection(ports[(i + 1) % ports.length]!);
+    const sender = new Connection(ports[i % ports.length]!);
     all.push(receiver, sender);
     receivers.push(receiver);
     logins.push(receiver.login(`r${i}`), sender.login(`s${i}`));

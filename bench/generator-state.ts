@@ -5,6 +5,8 @@ import { Histogram } from './measure.ts';
 export interface GeneratorConfig {
   kind: 'frames' | 'nats';
   port: number;
+  /** Several nodes: sender i connects to ports[i % n], its receiver to ports[(i + 1) % n]. */
+  ports?: number[];
   /** The pairs this process drives: senders s<i> and receivers r<i> for from <= i < to. */
   from: number;
   to: number;

@@ -2,7 +2,7 @@
 // Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
-//   node bench/load.ts [--target bester|baseline|nats|all] [--pairs 8] [--window 16] [--size 100[,4096...]]
+//   node bench/load.ts [--target bester|baseline|nats|cluster|all, or a comma-separated list] [--pairs 8] [--window 16] [--size 100[,4096...]]
 //                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //
@@ -69,7 +69,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log('nats-server is not installed (Debian: apt-get install nats-server): NATS skipped');
   }
   const all: TargetName[] = nats ? ['bester', 'baseline', 'nats'] : ['bester', 'baseline'];
-  const targets = values.target === 'all' ? all : ([values.target] as TargetName[]).filter((t) => t !== 'nats' || nats);
+  const targets = values.target === 'all' ? all : (values.target.split(',') as TargetName[]).filter((t) => t !== 'nats' || nats);
   if (targets.length === 0) process.exit(0);
   const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
   const common = {

@@ -8,8 +8,9 @@ import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
 import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
+import { startCluster } from './cluster-target.ts';
 
-export type TargetName = 'bester' | 'baseline' | 'nats';
+export type TargetName = 'bester' | 'baseline' | 'nats' | 'cluster';
 export type HandlerMode = 'original' | 'persistent';
 
 export interface TargetOptions {
@@ -32,8 +33,14 @@ export interface Target {
   /** What the generators speak: Bester frames (besterd, the minimal relay) or NATS. */
   kind: 'frames' | 'nats';
   port: number;
+  /** Several nodes (the cluster target): sender i on ports[i % n], its receiver on ports[(i + 1) % n]. */
+  ports?: number[];
   /** besterd, the minimal relay or nats-server. */
   server: Counted;
+  /** Every server process whose CPU is counted as the server's (default: `server`). */
+  servers?: () => Counted[];
+  /** Redis's command calls and CPU so far (the cluster target). */
+  redis?: () => { calls: number; cpuUs: number };
   /** The relay handler (started by besterd, or beside the minimal relay) or the NATS relay service. */
   handler: () => Counted | null;
   stop(): Promise<void>;
@@ -125,5 +132,6 @@ async function startBester(o: TargetOptions, root: string, dir: string): Promise
 
 export function startTarget(o: TargetOptions, root: string, dir: string): Promise<Target> {
   if (o.target === 'nats') return startNats(root);
+  if (o.target === 'cluster') return startCluster(o, root, dir);
   return o.target === 'baseline' ? startBaseline(o, root, dir) : startBester(o, root, dir);
 }
