@@ -124,6 +124,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
