@@ -142,8 +142,11 @@ export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): 
   const all: Connection[] = [];
   const logins: Array<Promise<void>> = [];
   for (let i = cfg.from; i < cfg.to; i++) {
-    const receiver = cfg.kind === 'ws' ? new WsConnection(cfg.port) : new TcpConnection(cfg.port, cfg.tls);
-    const sender = cfg.kind === 'ws' ? new WsConnection(cfg.port) : new TcpConnection(cfg.port, cfg.tls);
+    const ports = cfg.ports ?? [cfg.port];
+    const receiverPort = ports[(i + 1) % ports.length]!;
+    const senderPort = ports[i % ports.length]!;
+    const receiver = cfg.kind === 'ws' ? new WsConnection(receiverPort) : new TcpConnection(receiverPort, cfg.tls);
+    const sender = cfg.kind === 'ws' ? new WsConnection(senderPort) : new TcpConnection(senderPort, cfg.tls);
     all.push(receiver, sender);
     receivers.push(receiver);
     logins.push(receiver.login(`r${i}`), sender.login(`s${i}`));

@@ -8,6 +8,8 @@ export interface GeneratorConfig {
   port: number;
   /** Frames over TLS, trusting this CA (PEM). */
   tls?: { ca: string };
+  /** Several nodes: sender i connects to ports[i % n], its receiver to ports[(i + 1) % n]. */
+  ports?: number[];
   /** The pairs this process drives: senders s<i> and receivers r<i> for from <= i < to. */
   from: number;
   to: number;

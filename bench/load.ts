@@ -2,7 +2,7 @@
 // Load generator for the relay flow "sender -> server -> relay handler -> server -> receiver,
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
-//   node bench/load.ts [--target bester|bester-tls|bester-ws|baseline|nats|all[,...]] [--pairs 8] [--window 16] [--size 100[,4096...]]
+//   node bench/load.ts [--target bester|bester-tls|bester-ws|baseline|nats|cluster|all, or a comma-separated list] [--pairs 8] [--window 16] [--size 100[,4096...]]
 //                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //

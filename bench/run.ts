@@ -45,6 +45,8 @@ export interface RunResult extends RunOptions {
   generator: { perProcess: GeneratorFigures[]; maxElu: number; cpuUsPerMsg: number };
   /** Some generator's ELU was above GENERATOR_ELU_LIMIT: the generator may have been the limit. */
   generatorSaturated: boolean;
+  /** The cluster target: Redis commands and CPU per delivery, and Redis's CPU use over the window (% of one core). */
+  redis?: { commandsPerMsg: number; cpuUsPerMsg: number; cpuPct: number };
 }
 
 const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -85,21 +87,29 @@ export async function run(o: RunOptions, root: string): Promise<RunResult> {
     for (let g = 0; g < count; g++) {
       const from = Math.floor((g * o.pairs) / count);
       const to = Math.floor(((g + 1) * o.pairs) / count);
-      generators.push(spawnGenerator(root, { kind: target.kind, port: target.port, ...(target.tls ? { tls: target.tls } : {}), from, to, window: o.window, size: o.size, seconds: o.seconds }));
+      const ports = target.ports ? { ports: target.ports } : {};
+      generators.push(spawnGenerator(root, { kind: target.kind, port: target.port, ...ports, ...(target.tls ? { tls: target.tls } : {}), from, to, window: o.window, size: o.size, seconds: o.seconds }));
     }
     await within(Promise.all(generators.map((g) => g.ready)), 120_000, 'generators connecting');
     const handler = target.handler();
-    const server0 = cpuUs(target.server.pid);
+    const servers = target.servers?.() ?? [target.server];
+    const serversCpu = (): number => servers.reduce((sum, s) => sum + cpuUs(s.pid), 0);
+    const server0 = serversCpu();
+    const redis0 = target.redis?.();
     const handler0 = handler ? cpuUs(handler.pid) : 0;
     const t0 = performance.now();
     for (const g of generators) g.child.send({ type: 'go' });
     await sleep(o.seconds * 1000);
-    const serverCpu = cpuUs(target.server.pid) - server0;
+    const serverCpu = serversCpu() - server0;
+    const redis1 = target.redis?.();
     const handlerCpu = handler ? cpuUs(handler.pid) - handler0 : 0;
     const elapsed = (performance.now() - t0) / 1000;
     const serverRss = rssMb(target.server.pid);
     const results = await within(Promise.all(generators.map((g) => g.result)), 30_000, 'generators reporting');
-    return figures(o, results, elapsed, { server: target.server.name, handler: handler?.name ?? null }, serverCpu, handler ? handlerCpu : null, serverRss);
+    const r = figures(o, results, elapsed, { server: target.server.name, handler: handler?.name ?? null }, serverCpu, handler ? handlerCpu : null, serverRss);
+    if (!redis0 || !redis1) return r;
+    const per = (n: number): number => round(n / Math.max(1, r.delivered), 1);
+    return { ...r, redis: { commandsPerMsg: per(redis1.calls - redis0.calls), cpuUsPerMsg: per(redis1.cpuUs - redis0.cpuUs), cpuPct: round((redis1.cpuUs - redis0.cpuUs) / (elapsed * 1e4)) } };
   } finally {
     // A generator exits by itself after its result (and writes its --cpu-prof then, if asked).
     for (let i = 0; i < 40 && generators.some((g) => g.child.exitCode === null && g.child.signalCode === null); i++) await sleep(50);

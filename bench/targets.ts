@@ -10,8 +10,9 @@ import { openSqliteAccountStore } from '../src/server/accounts/sqlite-store.ts';
 import { childPids } from './measure.ts';
 import { startNats } from './nats.ts';
 import { makeBenchCertificate } from './tls-material.ts';
+import { startCluster } from './cluster-target.ts';
 
-export type TargetName = 'bester' | 'bester-tls' | 'bester-ws' | 'baseline' | 'nats';
+export type TargetName = 'bester' | 'bester-tls' | 'bester-ws' | 'baseline' | 'nats' | 'cluster';
 export type HandlerMode = 'original' | 'persistent';
 
 export interface TargetOptions {
@@ -38,8 +39,14 @@ export interface Target {
   tls?: { ca: string };
   /** besterd's other listener's port: plain TCP beside TLS (bester-tls), for bench/tls-handshakes.ts. */
   plainPort?: number;
+  /** Several nodes (the cluster target): sender i on ports[i % n], its receiver on ports[(i + 1) % n]. */
+  ports?: number[];
   /** besterd, the minimal relay or nats-server. */
   server: Counted;
+  /** Every server process whose CPU is counted as the server's (default: `server`). */
+  servers?: () => Counted[];
+  /** Redis's command calls and CPU so far (the cluster target). */
+  redis?: () => { calls: number; cpuUs: number };
   /** The relay handler (started by besterd, or beside the minimal relay) or the NATS relay service. */
   handler: () => Counted | null;
   stop(): Promise<void>;
@@ -142,5 +149,6 @@ export async function startBester(o: TargetOptions, root: string, dir: string, s
 
 export function startTarget(o: TargetOptions, root: string, dir: string): Promise<Target> {
   if (o.target === 'nats') return startNats(root);
+  if (o.target === 'cluster') return startCluster(o, root, dir);
   return o.target === 'baseline' ? startBaseline(o, root, dir) : startBester(o, root, dir, o.target === 'bester-tls');
 }

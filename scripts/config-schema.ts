@@ -101,6 +101,13 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
       heartbeatMs: { type: 'integer', minimum: 50, maximum: 60000, default: 1000, description: 'How often a node refreshes its heartbeats and looks for dead nodes (docs/scaling.md "Tuning").' },
       expiryMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000, description: 'A node silent this long is dead; more than twice heartbeatMs (default: 5000 or 5 heartbeats, whichever is longer).' },
       ackTimeoutMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 10000, description: 'How long a publisher waits for a node to acknowledge a delivery; more than expiryMs + heartbeatMs (default: 10000 or twice expiryMs).' },
+      cluster: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'A Redis Cluster: "host:port" of some of its masters, instead of url or address and port (docs/scaling.md).' },
+      sentinel: {
+        type: 'object',
+        description: 'Redis behind Sentinel: the master\'s name and some sentinels\' "host:port", instead of url or address and port (untested here; docs/scaling.md).',
+        properties: { name: { type: 'string', minLength: 1 }, nodes: { type: 'array', minItems: 1, items: { type: 'string' } } },
+        required: ['name', 'nodes'],
+      },
     },
   },
   'admin.info': { description: 'Any JSON, shown by the informer\'s serverInfo.' },

@@ -139,7 +139,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let cluster: ClusterNode | null = null;
   let redisCluster: RedisCluster | null = null;
   try {
-    redisCluster = options.cluster ? null : await openRedisCluster(config.accounts, logger);
+    redisCluster = options.cluster ? null : await openRedisCluster(config.accounts, logger, config.limits.loginFailures);
     const clusterOptions = options.cluster ?? redisCluster?.options;
     if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }), ...(offline ? { offline } : {}) });
   } catch (err) {
@@ -177,7 +177,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       return { ...status, inFlight: router.inFlight(status.type), ...use };
     });
   const sessionLogger = logger.child({ component: 'session' });
-  const throttle = new LoginThrottle({ limits: config.limits.loginFailures });
+  const throttle = redisCluster?.throttle ?? new LoginThrottle({ limits: config.limits.loginFailures });
   const login = new Login({ accounts, registry, maxSessionsPerUser: config.limits.maxSessionsPerUser, checks: config.limits.loginChecks, throttle });
   const serverScope = serverScopeAcceptor({
     federation: fed.federation,
@@ -289,6 +289,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         listeners: () => listeners,
         handlerStatus,
         federationStatus: () => fed.federation.status(),
+        cluster: options.cluster ?? redisCluster?.options,
         offlineStatus: () => ({ stored: offline?.waiting() ?? 0 }),
         closeCounts: () => stats.closes.snapshot(),
         activityCounts: () => stats.activity(),

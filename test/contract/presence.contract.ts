@@ -72,11 +72,13 @@ export function presenceContract(name: string, open: () => Promise<Presence>): v
         await presence.add('bob', 'n2', 's2');
         await presence.add('carol', 'n1', 's3');
         await presence.add('carol', 'n1', 's4');
+        assert.deepEqual(await presence.sessionsPerNode(), { n1: 3, n2: 1 });
         assert.equal(await presence.dropNode('n1'), 3);
         assert.equal(await presence.dropNode('n1'), 0);
         assert.deepEqual(await presence.users(), ['bob']);
         assert.deepEqual(await presence.nodesOf('bob'), ['n2']);
         assert.equal(await presence.count(), 1);
+        assert.deepEqual(await presence.sessionsPerNode(), { n2: 1 });
       }));
 
     test('concurrent adds and removes settle to the exact state', () =>
@@ -99,6 +101,7 @@ export function presenceContract(name: string, open: () => Promise<Presence>): v
         nodesOf: () => presence.nodesOf('bob'),
         users: () => presence.users(),
         count: () => presence.count(),
+        sessionsPerNode: () => presence.sessionsPerNode(),
         dropNode: () => presence.dropNode('n1'),
       });
     });

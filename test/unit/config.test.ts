@@ -360,6 +360,19 @@ await describe('errors name the key and what was expected', async () => {
     assertError({ network: TCP, database: { type: 'mysql' } }, 'database.type: must be "sqlite" or "redis", got "mysql"');
   });
 
+  await test('the Redis store on a Redis Cluster or behind Sentinel', () => {
+    const accounts = (redis: unknown): unknown => parse({ network: TCP, database: { type: 'redis', redis } }).config.accounts;
+    assert.deepEqual(accounts({ cluster: ['10.0.0.1:7000', '[::1]:7001'], nodeId: 'n1' }),
+      { kind: 'redis', url: 'redis://10.0.0.1:7000', prefix: 'bester:', nodeId: 'n1', cluster: ['redis://10.0.0.1:7000', 'redis://[::1]:7001'] });
+    assert.deepEqual(accounts({ sentinel: { name: 'mymaster', nodes: ['s1:26379'] } }),
+      { kind: 'redis', url: 'redis://s1:26379', prefix: 'bester:', nodeId: null, sentinel: { name: 'mymaster', nodes: [{ host: 's1', port: 26379 }] } });
+    const redis = (value: unknown): Record<string, unknown> => ({ network: TCP, database: { type: 'redis', redis: value } });
+    assertError(redis({ cluster: [] }), /^database\.redis\.cluster: must be a non-empty list of "host:port"/);
+    assertError(redis({ cluster: ['x'] }), /^database\.redis\.cluster\[0\]: must be "host:port"/);
+    assertError(redis({ cluster: ['x:1'], url: 'redis://x' }), /^database\.redis\.url: give "cluster" or "sentinel" instead of a single server/);
+    assertError(redis({ sentinel: { nodes: ['s:1'] } }), /^database\.redis\.sentinel\.name: must be/);
+  });
+
   await test('every error is reported at once, one per line, after a first line naming the file', () => {
     const raw = { network: { tcp4: { port: 'abc' } }, limits: { maxFrameBytes: -1 }, log: { level: 1 } };
     let caught: unknown;

@@ -17,6 +17,7 @@ import {
   LOG_LEVELS,
 } from './defaults.ts';
 import { parsePort } from './network.ts';
+import { parseRedisTopology } from './redis-topology.ts';
 import type {
   AccountsConfig,
   AdminHttpConfig,
@@ -62,11 +63,13 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     c.error('database.redis', 'required when database.type is "redis": {"address": …, "port": …} or {"url": "redis://…"}');
     return null;
   }
-  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId', 'heartbeatMs', 'expiryMs', 'ackTimeoutMs']);
+  c.unknownKeys(redis, 'database.redis', ['address', 'port', 'url', 'prefix', 'nodeId', 'heartbeatMs', 'expiryMs', 'ackTimeoutMs', 'cluster', 'sentinel']);
   const nodeId = parseNodeId(c, own(redis, 'nodeId'));
   const timing = parseTiming(c, redis);
   const rawPrefix = own(redis, 'prefix');
   const prefix = rawPrefix === undefined ? DEFAULT_REDIS_PREFIX : c.text(rawPrefix, 'database.redis.prefix');
+  const { topology, url: topologyUrl } = parseRedisTopology(c, redis);
+  if (topologyUrl !== null) return prefix === undefined || nodeId === undefined ? null : { kind: 'redis', url: topologyUrl, prefix, nodeId, timing, ...topology };
   const rawUrl = own(redis, 'url');
   let url: string | undefined;
   if (rawUrl !== undefined) {
@@ -87,7 +90,7 @@ function parseRedis(c: Checker, value: unknown): RedisAccountsConfig | null {
     if (address !== undefined) url = `redis://${address.includes(':') ? `[${address}]` : address}:${port}`;
   }
   if (url === undefined || prefix === undefined || nodeId === undefined) return null;
-  return { kind: 'redis', url, prefix, nodeId, timing };
+  return { kind: 'redis', url, prefix, nodeId, timing, ...topology };
 }
 
 /**

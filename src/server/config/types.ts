@@ -139,6 +139,10 @@ export interface RedisAccountsConfig {
   readonly nodeId: string | null;
   /** The cluster's timing (database.redis heartbeatMs, expiryMs, ackTimeoutMs; docs/scaling.md "Tuning"). */
   readonly timing: ClusterTiming;
+  /** database.redis.cluster: a Redis Cluster, by some masters' redis://host:port (absent: one server). */
+  readonly cluster?: readonly string[];
+  /** database.redis.sentinel: the master `name` found through these sentinels (absent: one server). */
+  readonly sentinel?: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
 }
 
 export interface ClusterTiming {

@@ -48,6 +48,8 @@ export interface FederationOptions {
   readonly onUndeliverable: (entry: OutboxEntry, reason: string) => void;
   /** The core's events: `peer.link` on every link state change. */
   readonly events?: ServerEvents;
+  /** In a cluster: whether this node holds a peer's link (link-ownership.ts); absent: every link is ours. */
+  readonly ownership?: { owns(peer: string): boolean; announce(peer: string): void };
 }
 
 type Link = PeerLink | LegacyLink;
@@ -122,6 +124,7 @@ export class Federation {
       this.count('queued');
       this.#refreshWaiting();
       const link = this.#linkFor(key);
+      if (link === null) this.#o.ownership?.announce(key); // another node of the cluster sends it
       // Finding 6: the report waits for the peer's ack only while one is expected soon and no later
       // message of the sender waits behind it; otherwise `queued` at once (reports keep their order).
       const later = request.later ?? ((): boolean => false);
@@ -228,6 +231,26 @@ export class Federation {
     for (const key of config.peers.keys()) if (!renew.includes(key) && (this.#waiting[key] ?? 0) > 0) this.#linkFor(key)?.kick();
   }
 
+  /** This node gained or lost the lease on `peer`'s link (docs/scaling.md): start it, or stop it now. */
+  ownershipChanged(peer: string, owned: boolean): void {
+    if (this.#closed) return;
+    this.#links.get(peer)?.close();
+    this.#links.delete(peer);
+    if (owned) this.#linkFor(peer)?.kick();
+  }
+
+  /** A message for `peer` was queued (here or on another node): its link, if this node has it, sends it. */
+  kick(peer: string): void {
+    if (!this.#closed) this.#linkFor(peer)?.kick();
+  }
+
+  /** Reads the outbox's counts and kicks the links of the peers with messages waiting. Never rejects. */
+  async kickWaiting(): Promise<void> {
+    const waiting = await this.#o.store.waiting().catch(() => null); // the next round tries again
+    if (waiting !== null) this.#waiting = waiting;
+    for (const peer of Object.keys(this.#waiting)) this.kick(peer);
+  }
+
   count(name: string): void {
     this.counters[name] = (this.counters[name] ?? 0) + 1;
   }
@@ -264,6 +287,7 @@ export class Federation {
   #linkFor(key: string): Link | null {
     const existing = this.#links.get(key);
     if (existing) return existing;
+    if (this.#o.ownership?.owns(key) === false) return null;
     const onState = (state: LinkState): void => {
       // Finding 6: a report waiting for this peer's ack says `queued` as soon as the peer is found down.
       if (state === 'backoff' || state === 'closed') for (const [k, resolve] of this.#waiters) if (k.startsWith(`${key}\n`)) resolve(false);

@@ -1,6 +1,8 @@
 // Builds the daemon's federation from its config: the durable store (in the daemon's SQLite
-// file), the node id, and the glue to the router (inbound messages) and to local users (a sender
-// told that a message expired in the outbox). docs/federation.md.
+// file, or in Redis when the database is Redis), the node id, the lease on each peer's link when
+// the daemon is one node of a cluster (docs/scaling.md "Federation from a cluster"), and the glue
+// to the router (inbound messages) and to local users (a sender told that a message expired in
+// the outbox). docs/federation.md.
 import { deliveryJson } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { PeerMessage } from '../../protocol/federation.ts';
@@ -15,6 +17,7 @@ import type { FederationOutbox } from '../storage/federation-outbox.ts';
 import { SqliteFederationOutbox } from '../storage/sqlite-federation-outbox.ts';
 import { storePath } from '../storage/store-path.ts';
 import { Federation } from './federation.ts';
+import { clusterOwnership, type ClusterOwnership } from './cluster-ownership.ts';
 
 /** The delivery type a sender receives when a message for another server could not be delivered. */
 export const FEDERATION_NOTICE_TYPE = 'bester.federation';
@@ -38,12 +41,14 @@ export async function setupFederation(options: {
 }): Promise<FederationSetup> {
   const { config, registry } = options;
   const logger = options.logger;
-  const store = options.outbox ?? new SqliteFederationOutbox(storePath(config));
+  const store = options.outbox ?? (await openOutbox(config, logger));
   let nodeId: string;
   let waiting: Record<string, number>;
+  let cluster: ClusterOwnership | null = null;
   try {
     nodeId = config.federation.nodeId ?? (await store.nodeId());
     waiting = await store.waiting();
+    if (!options.outbox) cluster = await clusterOwnership(config, logger, () => federation);
   } catch (err) {
     if (!options.outbox) await store.close();
     throw err;
@@ -57,6 +62,7 @@ export async function setupFederation(options: {
     maxJsonDepth: config.limits.maxJsonDepth,
     logger,
     ...(options.events ? { events: options.events } : {}),
+    ...(cluster ? { ownership: cluster.ownership } : {}),
     dispatch: async (message: PeerMessage, from: string) => {
       // The data keeps its text from the link frame: the handler gets it without serialising it again.
       const outcome = await options.dispatch(message.type, message.data, {
@@ -81,12 +87,32 @@ export async function setupFederation(options: {
       if (!registry.sendTo(entry.sender, frame)) logger.warn({ sender: entry.sender, id: entry.msgId }, 'could not tell the sender about an expired message: not connected');
     },
   });
+  try {
+    await cluster?.start();
+  } catch (err) {
+    federation.close();
+    await cluster?.close();
+    if (!options.outbox) await store.close();
+    throw err;
+  }
   logger.info({ nodeId, peers: [...config.federation.peers.keys()] }, 'federation ready');
+  let closing: Promise<void> | null = null;
   return {
     federation,
-    close: async () => {
-      federation.close();
-      if (!options.outbox) await store.close();
+    close: () => {
+      closing ??= (async () => {
+        federation.close();
+        await cluster?.close(); // gives the leases up: another node takes the links at once
+        if (!options.outbox) await store.close();
+      })();
+      return closing;
     },
   };
+}
+
+/** The outbox the config names: in Redis when the database is Redis (shared by a cluster's nodes), else in the SQLite file. */
+async function openOutbox(config: ServerConfig, logger: Logger): Promise<FederationOutbox> {
+  if (config.accounts.kind !== 'redis') return new SqliteFederationOutbox(storePath(config));
+  const { openRedisFederationOutbox } = await import('../redis/open.ts');
+  return openRedisFederationOutbox(config.accounts, logger);
 }

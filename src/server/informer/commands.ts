@@ -1,5 +1,6 @@
 // The informer's commands (docs/protocol.md §9.4): what each answers, from a small context object.
-// The informer sees sessions only through the SessionRegistry.
+// The informer sees this daemon's sessions through the SessionRegistry and, when the daemon is one
+// node of a cluster, the other nodes' through presence (docs/scaling.md).
 import { deliveryJson } from '../../protocol/builders.ts';
 import { JsonData } from '../../protocol/json-text.ts';
 import { usernameKey } from '../../protocol/username.ts';
@@ -8,6 +9,7 @@ import type { HandlerProtocolStatus } from '../handlers/handler-pool.ts';
 import type { HandlerStatus } from '../handlers/supervisor.ts';
 import type { ReloadResult } from '../reload.ts';
 import type { Logger } from '../log.ts';
+import type { Presence } from '../presence/presence.ts';
 import { deliverToUsers } from '../routing/delivery.ts';
 import { recipients } from '../routing/route-plan.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -28,6 +30,8 @@ export interface InformerContext {
   readonly closeCounts?: () => Record<string, number>;
   /** Logins by outcome and client messages by outcome so far (§9.4.3), counted from the core's events. */
   readonly activityCounts?: () => { readonly logins: Record<string, number>; readonly messages: Record<string, number> };
+  /** One node of a cluster: listClients, isClient and serverInfo answer for every node (presence). */
+  readonly cluster?: { readonly nodeId: string; readonly presence: Presence } | undefined;
   readonly startedAt: Date;
   /** The daemon's version (package.json). */
   readonly version: string;
@@ -51,9 +55,9 @@ export const CONTROL_DISABLED = "reload and restartHandler through the informer 
 
 // A Map, so that a command named "__proto__" or "constructor" is simply unknown.
 const COMMANDS = new Map<string, Command>([
-  ['listClients', (ctx) => ({ answer: success(ctx.registry.users()) })],
+  ['listClients', async (ctx) => ({ answer: success(await listClients(ctx)) })],
   ['isClient', isClient],
-  ['serverInfo', (ctx) => ({ answer: success(serverInfo(ctx)) })],
+  ['serverInfo', async (ctx) => ({ answer: success({ ...serverInfo(ctx), ...(await clusterInfo(ctx)) }) })],
   ['quit', () => ({ answer: success(null), close: true })],
   ['sendClients', sendClients],
   ['reload', reload],
@@ -69,10 +73,44 @@ export function runCommand(ctx: InformerContext, request: InformerRequest): Comm
   return command(ctx, request.data);
 }
 
-/** §9.4.2: true when the user holds at least one client connection (the original answered the opposite). */
-function isClient(ctx: InformerContext, data: unknown): CommandResult {
+/**
+ * §9.4.1: the users connected, sorted. In a cluster, on any node: this daemon's (exact now) and the
+ * others' from presence; when presence cannot answer, this daemon's alone (logged).
+ */
+async function listClients(ctx: InformerContext): Promise<string[]> {
+  const local = ctx.registry.users();
+  if (ctx.cluster === undefined) return local;
+  const everywhere = await fromPresence(ctx, () => ctx.cluster!.presence.users(), []);
+  return [...new Set([...local, ...everywhere])].sort();
+}
+
+/** §9.4.2: true when the user holds at least one client connection (the original answered the opposite); in a cluster, on any node. */
+async function isClient(ctx: InformerContext, data: unknown): Promise<CommandResult> {
   if (typeof data !== 'string') return { answer: failure('isClient data must be a username (a string)') };
-  return { answer: success(ctx.registry.isOnline(usernameKey(data))) };
+  const user = usernameKey(data);
+  if (ctx.registry.isOnline(user) || ctx.cluster === undefined) return { answer: success(ctx.registry.isOnline(user)) };
+  return { answer: success((await fromPresence(ctx, () => ctx.cluster!.presence.nodesOf(user), [])).length > 0) };
+}
+
+/** §9.4.3 (ours) in a cluster: `cluster: {nodeId, sessions, users, nodes: {node: sessions}}` for every node. */
+async function clusterInfo(ctx: InformerContext): Promise<Record<string, unknown>> {
+  const cluster = ctx.cluster;
+  if (cluster === undefined) return {};
+  const [sessions, users, nodes] = await Promise.all([
+    fromPresence(ctx, () => cluster.presence.count(), null),
+    fromPresence(ctx, () => cluster.presence.users(), null),
+    fromPresence(ctx, () => cluster.presence.sessionsPerNode(), null),
+  ]);
+  return { cluster: { nodeId: cluster.nodeId, sessions, users: users === null ? null : users.length, nodes } };
+}
+
+async function fromPresence<T>(ctx: InformerContext, read: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    ctx.logger.warn({ err }, 'informer: presence did not answer; answering for this node only');
+    return fallback;
+  }
 }
 
 /** §9.4.3: the original's three fields, with their original types, then ours. */

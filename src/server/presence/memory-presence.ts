@@ -53,6 +53,13 @@ export class MemoryPresence implements Presence {
     return Promise.resolve(this.#count);
   }
 
+  sessionsPerNode(): Promise<Record<string, number>> {
+    if (this.#closed) return this.#rejectClosed();
+    const out: Record<string, number> = {};
+    for (const nodes of this.#byUser.values()) for (const [node, sessions] of nodes) out[node] = (out[node] ?? 0) + sessions.size;
+    return Promise.resolve(out);
+  }
+
   dropNode(node: string): Promise<number> {
     if (this.#closed) return this.#rejectClosed();
     let dropped = 0;

@@ -19,6 +19,8 @@ export interface Presence {
   users(): Promise<string[]>;
   /** Sessions open, on every node (a user connected twice counts twice). */
   count(): Promise<number>;
+  /** Sessions open per node, for the nodes holding at least one (the informer's serverInfo, §9.4.3). */
+  sessionsPerNode(): Promise<Record<string, number>>;
   /** Forgets every session of `node` (it stopped or restarted): resolves to how many were dropped. */
   dropNode(node: string): Promise<number>;
   /** Idempotent. Any other call after close rejects with BesterError('store_error'). */

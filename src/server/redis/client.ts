@@ -9,6 +9,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { RedisKeys } from './keys.ts';
 import { redactUrl } from './url.ts';
+import { newClusterClient, newSentinelClient, type RedisSentinelTarget } from './topology.ts';
 
 /** RESP2, pinned: the scripts' and commands' replies are read as RESP2 arrays and strings. */
 function createResp2Client(options: Parameters<typeof createClient>[0] & object) {
@@ -22,6 +23,10 @@ export interface RedisTarget {
   readonly url: string;
   /** Prefix of every key Bester writes (several Bester servers can share one Redis). */
   readonly prefix: string;
+  /** A Redis Cluster: redis://host:port of some masters (topology.ts); `url` is then the first. */
+  readonly cluster?: readonly string[] | null;
+  /** Redis behind Sentinel (topology.ts); `url` then names the first sentinel, for messages. */
+  readonly sentinel?: RedisSentinelTarget['sentinel'] | null;
 }
 
 /** Waits between reconnection attempts: 100 ms doubling to 5 s, with jitter so nodes do not stampede. */
@@ -32,11 +37,10 @@ export function reconnectDelay(retries: number): number {
 
 /** A new client for `target`, not yet connected; every failure goes to the logger, never unhandled. */
 export function newRedisClient(target: RedisTarget, logger: Logger, name: string): RedisClient {
-  const client = createResp2Client({
-    url: target.url,
-    name: `bester-${name}`,
-    socket: { connectTimeout: 5000, reconnectStrategy: reconnectDelay },
-  });
+  const topology = { name, connectTimeout: 5000, reconnectStrategy: reconnectDelay };
+  const client = target.cluster ? newClusterClient({ cluster: target.cluster }, topology)
+    : target.sentinel ? newSentinelClient({ sentinel: target.sentinel }, topology)
+    : createResp2Client({ url: target.url, name: `bester-${name}`, socket: { connectTimeout: 5000, reconnectStrategy: reconnectDelay } });
   let down = false;
   client.on('error', (err: unknown) => {
     if (!down) logger.warn({ err, redis: redactUrl(target.url), connection: name }, 'redis: connection lost, reconnecting');
@@ -56,8 +60,8 @@ export async function connectRedis(target: RedisTarget, logger: Logger, name: st
   const first = createClient({ url: target.url, socket: { connectTimeout: 5000, reconnectStrategy: false } });
   first.on('error', () => undefined);
   try {
-    await first.connect();
-    await first.close();
+    if (!target.sentinel) await first.connect();
+    if (first.isOpen) await first.close();
     await client.connect();
   } catch (err) {
     first.destroy();

@@ -34,9 +34,18 @@ export class RedisKeys {
     return `${this.#p}{outbox}:${part}`;
   }
 
-  /** Per peer: 'seq' (the last seq given), 'entries' (hash seq -> JSON), 'seqs' (sorted set of the seqs waiting). */
-  outboxPeer(peer: string, part: 'seq' | 'entries' | 'seqs'): string {
+  /**
+   * Per peer: 'seq' (the last seq given), 'entries' (hash seq -> JSON), 'seqs' (sorted set of the
+   * seqs waiting), 'lease' (the node sending to it: owner:token, with an expiry) and 'leaseToken'
+   * (the last fencing token given).
+   */
+  outboxPeer(peer: string, part: 'seq' | 'entries' | 'seqs' | 'lease' | 'leaseToken'): string {
     return `${this.#p}{outbox}:peer:${part}:${peer}`;
+  }
+
+  /** Pub/sub channel on which a node announces a message queued for a peer (payload: the peer). */
+  outboxAnnounce(): string {
+    return `${this.#p}outbox-announce`;
   }
 
   /**
@@ -55,6 +64,11 @@ export class RedisKeys {
   /** Hash of one user's sessions per node (node -> count). */
   presenceUser(user: string): string {
     return `${this.#p}{presence}:user:${user}`;
+  }
+
+  /** The failed-login throttle's keys for one address or username, in one slot: failure times (zset), block (expiring string). */
+  throttle(kind: 'address' | 'user', part: 'failures' | 'blocked', name: string): string {
+    return `${this.#p}{throttle}:${kind === 'address' ? 'a' : 'u'}:${part}:${name}`;
   }
 
   /**

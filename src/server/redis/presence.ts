@@ -145,6 +145,18 @@ export class RedisPresence extends RedisStoreBase implements Presence {
     return this.run('count sessions', async () => Number((await this.client.get(this.keys.presence('count'))) ?? 0));
   }
 
+  sessionsPerNode(): Promise<Record<string, number>> {
+    return this.run('count sessions per node', async () => {
+      // The nodes heartbeating (a handful: one per daemon), each node's set counted.
+      const out: Record<string, number> = {};
+      for (const node of await this.client.zRange(this.keys.presence('nodes'), 0, -1)) {
+        const n = await this.client.sCard(this.keys.presenceNode(node));
+        if (n > 0) out[node] = n;
+      }
+      return out;
+    });
+  }
+
   dropNode(node: string): Promise<number> {
     this.#local.delete(node);
     return this.run('drop a node', () => this.#drop(node, false));

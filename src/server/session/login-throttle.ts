@@ -1,7 +1,8 @@
 // Failed logins, throttled per remote address and per username (docs/protocol.md §2.5): a sliding
 // window of failures per key; a key that reaches its maximum is refused for `blockMs` without the
-// password being checked. In memory only, bounded: old entries are pruned and at most `maxKeys`
-// keys are kept per kind (the oldest go first).
+// password being checked. FailedLoginThrottle is what the login step uses; LoginThrottle here keeps
+// the counts in memory, bounded: old entries are pruned and at most `maxKeys` keys are kept per
+// kind (the oldest go first). A cluster on Redis shares them (redis/login-throttle.ts).
 //
 // Failures are counted when the check ends. Logins being checked at the moment a key reaches its
 // maximum still finish; how many run at once per address is bounded by
@@ -13,6 +14,20 @@ export interface ThrottleRefusal {
   readonly by: 'address' | 'user';
   /** Milliseconds until attempts are accepted again. */
   readonly retryAfterMs: number;
+}
+
+/** The failed-login throttle as the login step sees it: in memory (LoginThrottle) or shared (Redis). */
+export interface FailedLoginThrottle {
+  /** Before the password is checked: the refusal, or null when the attempt may go ahead. */
+  check(address: string | null, user: string | null): ThrottleRefusal | null | Promise<ThrottleRefusal | null>;
+  /** Failed logins from `address` within the window, as this daemon knows them (orders the login queue). */
+  failuresOf(address: string | null): number;
+  /** A login failed: counted for both keys. */
+  failed(address: string | null, user: string | null): void | Promise<void>;
+  /** The password was right: the user's failures are cleared. */
+  succeeded(user: string): void | Promise<void>;
+  /** A reload changed limits.loginFailures. */
+  reconfigure(limits: LoginFailureLimits): void;
 }
 
 export interface LoginThrottleOptions {
@@ -121,7 +136,7 @@ class Window {
   }
 }
 
-export class LoginThrottle {
+export class LoginThrottle implements FailedLoginThrottle {
   readonly #byAddress: Window;
   readonly #byUser: Window;
   readonly #now: () => number;

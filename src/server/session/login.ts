@@ -8,7 +8,7 @@ import type { LoginQueueLimits } from '../config/types.ts';
 import type { LoginOutcome } from '../events.ts';
 import { LoginQueue } from './login-queue.ts';
 import type { SessionRegistry } from './registry.ts';
-import { throttledReason, type LoginThrottle } from './login-throttle.ts';
+import { throttledReason, type FailedLoginThrottle } from './login-throttle.ts';
 
 /** The one answer for an unknown user and a wrong password alike (§2.3). */
 export const AUTH_FAILED_REASON = 'authentication failed: unknown user or wrong password';
@@ -46,7 +46,7 @@ export interface LoginOptions {
   /** limits.maxSessionsPerUser. */
   readonly maxSessionsPerUser: number;
   /** Failed logins per address and per username (§2.5); absent: not throttled. */
-  readonly throttle?: LoginThrottle;
+  readonly throttle?: FailedLoginThrottle;
   /** Password checks running and waiting (§2.5, login-queue.ts); absent: unbounded. */
   readonly checks?: LoginQueueLimits;
 }
@@ -85,7 +85,7 @@ export class Login {
   async check(credentials: Credentials | null, address: string | null, alive: () => boolean = () => true): Promise<LoginDecision> {
     const { throttle, accounts } = this.#o;
     const attempted = wellFormedName(credentials);
-    const refusal = throttle?.check(address, attempted) ?? null;
+    const refusal = (await throttle?.check(address, attempted)) ?? null;
     if (refusal !== null) return { ok: false, outcome: 'throttled', code: 'login_throttled', reason: throttledReason(refusal), user: attempted };
     const verify = (): Promise<string | null | StoreFailed> => authenticate(accounts, credentials).catch(() => STORE_FAILED);
     const user = this.#queue === null ? await verify() : await this.#queue.run(address ?? LOCAL_KEY, alive, verify);
@@ -94,10 +94,10 @@ export class Login {
       return { ok: false, outcome: 'error', code: 'store_error', reason: 'the account store is unavailable, try again later', user: attempted };
     }
     if (user === null) {
-      throttle?.failed(address, attempted);
+      await throttle?.failed(address, attempted);
       return { ok: false, outcome: 'failed', code: 'auth_failed', reason: AUTH_FAILED_REASON, user: attempted };
     }
-    throttle?.succeeded(user);
+    await throttle?.succeeded(user);
     return { ok: true, user };
   }
 

@@ -10,7 +10,7 @@ import type { CloseCounters } from './close-counters.ts';
 import type { ConnectionGate } from './connection-gate.ts';
 import type { ServerScopeAcceptor } from './first-frame.ts';
 import type { Login } from './login.ts';
-import type { LoginThrottle } from './login-throttle.ts';
+import type { FailedLoginThrottle } from './login-throttle.ts';
 import type { PendingLogins } from './pending-logins.ts';
 import type { SessionRegistry } from './registry.ts';
 import type { Session } from './session.ts';
@@ -36,7 +36,7 @@ export interface SessionContext {
   /** Counts why each connection ended; when `events` is absent (embedders, tests). */
   readonly closes?: CloseCounters;
   /** Failed logins per address and per username (§2.5); absent: not throttled. */
-  readonly throttle?: LoginThrottle;
+  readonly throttle?: FailedLoginThrottle;
   /** Counted this connection as not logged in yet under its address (§2.5); told once that ends. */
   readonly gate?: ConnectionGate;
   /** Connections not logged in yet, on all listeners (§2.5): this one joins at once and leaves once. */

@@ -1,0 +1,85 @@
+// Redis Cluster and Sentinel behind the one client shape the stores use (client.ts RedisClient),
+// docs/scaling.md "Redis Cluster and Sentinel". node-redis's cluster and sentinel clients have the
+// same typed commands (get, hGet, zRangeByScore, publish, subscribe, duplicate, close...) but a
+// different raw `sendCommand`: the cluster one routes by a first key, the sentinel one takes a
+// read-only flag. The adapter below gives them the standalone `sendCommand(args)`, finding the key
+// the way Redis does for the few raw commands the stores send. Every multi-key script keeps its keys
+// in one hash tag (keys.ts), so a script runs on the one master owning that slot.
+import { createCluster, createSentinel } from 'redis';
+import type { RedisClient } from './client.ts';
+
+export interface RedisClusterTarget {
+  /** redis://host:port of some of the cluster's masters (the rest are discovered). */
+  readonly cluster: readonly string[];
+}
+
+export interface RedisSentinelTarget {
+  /** The master's name as the sentinels know it, and some of the sentinels. */
+  readonly sentinel: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
+}
+
+type Args = readonly string[];
+
+/** The key a raw command acts on (the first one), as Redis Cluster routes it; undefined when none. */
+export function firstKey(args: Args): string | undefined {
+  const command = (args[0] ?? '').toUpperCase();
+  if (command === 'EVAL' || command === 'EVALSHA') return Number(args[2] ?? 0) > 0 ? args[3] : undefined;
+  if (command === 'XREADGROUP' || command === 'XREAD') {
+    const at = args.findIndex((a) => a.toUpperCase() === 'STREAMS');
+    return at < 0 ? undefined : args[at + 1];
+  }
+  if (command === 'XGROUP' || command === 'XINFO') return args[2];
+  if (command === 'CLIENT' || command === 'INFO' || command === 'PING' || command === 'CLUSTER') return undefined;
+  return args[1];
+}
+
+/** Read-only raw commands (may go to a replica when node-redis is told it can). */
+function readOnly(args: Args): boolean {
+  return ['GET', 'HSCAN', 'SSCAN', 'ZSCAN'].includes((args[0] ?? '').toUpperCase());
+}
+
+type Raw = (args: Args) => Promise<unknown>;
+
+/** `inner` with the standalone sendCommand; its duplicates adapted the same way. */
+function adapt(inner: object, send: (inner: never, args: Args) => Promise<unknown>): RedisClient {
+  const proxy: RedisClient = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'sendCommand') return ((args: Args) => send(target as never, args)) satisfies Raw;
+      if (prop === 'duplicate') {
+        return (...rest: unknown[]) => adapt((target as { duplicate: (...a: unknown[]) => object }).duplicate(...rest), send);
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as unknown as RedisClient;
+  return proxy;
+}
+
+export interface TopologyOptions {
+  readonly name: string;
+  readonly connectTimeout: number;
+  readonly reconnectStrategy: (retries: number) => number;
+}
+
+/** A client for a Redis Cluster, not yet connected (RESP2, as the standalone one). */
+export function newClusterClient(target: RedisClusterTarget, options: TopologyOptions): RedisClient {
+  const cluster = createCluster({
+    rootNodes: target.cluster.map((url) => ({ url })),
+    defaults: { name: `bester-${options.name}`, socket: { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy } },
+    RESP: 2,
+  });
+  type Cluster = typeof cluster;
+  return adapt(cluster, (c: Cluster, args) => c.sendCommand(firstKey(args), readOnly(args), [...args]));
+}
+
+/** A client for the master a set of Sentinels names, not yet connected. Untested here (docs/scaling.md). */
+export function newSentinelClient(target: RedisSentinelTarget, options: TopologyOptions): RedisClient {
+  const sentinel = createSentinel({
+    name: target.sentinel.name,
+    sentinelRootNodes: target.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
+    nodeClientOptions: { name: `bester-${options.name}`, socket: { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy } },
+    RESP: 2,
+  });
+  type Sentinel = typeof sentinel;
+  return adapt(sentinel, (s: Sentinel, args) => s.sendCommand(false, [...args]));
+}
