@@ -361,11 +361,12 @@ await describe('errors name the key and what was expected', async () => {
   });
 
   await test('the Redis store on a Redis Cluster or behind Sentinel', () => {
+    const DEFAULT_TIMING = { heartbeatMs: 1000, expiryMs: 5000, ackTimeoutMs: 10000 };
     const accounts = (redis: unknown): unknown => parse({ network: TCP, database: { type: 'redis', redis } }).config.accounts;
     assert.deepEqual(accounts({ cluster: ['10.0.0.1:7000', '[::1]:7001'], nodeId: 'n1' }),
-      { kind: 'redis', url: 'redis://10.0.0.1:7000', prefix: 'bester:', nodeId: 'n1', cluster: ['redis://10.0.0.1:7000', 'redis://[::1]:7001'] });
+      { kind: 'redis', url: 'redis://10.0.0.1:7000', prefix: 'bester:', nodeId: 'n1', timing: DEFAULT_TIMING, cluster: ['redis://10.0.0.1:7000', 'redis://[::1]:7001'] });
     assert.deepEqual(accounts({ sentinel: { name: 'mymaster', nodes: ['s1:26379'] } }),
-      { kind: 'redis', url: 'redis://s1:26379', prefix: 'bester:', nodeId: null, sentinel: { name: 'mymaster', nodes: [{ host: 's1', port: 26379 }] } });
+      { kind: 'redis', url: 'redis://s1:26379', prefix: 'bester:', nodeId: null, timing: DEFAULT_TIMING, sentinel: { name: 'mymaster', nodes: [{ host: 's1', port: 26379 }] } });
     const redis = (value: unknown): Record<string, unknown> => ({ network: TCP, database: { type: 'redis', redis: value } });
     assertError(redis({ cluster: [] }), /^database\.redis\.cluster: must be a non-empty list of "host:port"/);
     assertError(redis({ cluster: ['x'] }), /^database\.redis\.cluster\[0\]: must be "host:port"/);
