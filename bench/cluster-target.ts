@@ -5,7 +5,6 @@
 // timed window come from INFO commandstats and INFO cpu, read before and after.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-node-flags.ts';
@@ -13,20 +12,10 @@ import { silentLogger } from '../src/server/log.ts';
 import { RedisAccountStore } from '../src/server/redis/account-store.ts';
 import { connectRedis } from '../src/server/redis/client.ts';
 import { childPids } from './measure.ts';
+import { freePort } from './nats.ts';
 import type { Target, TargetOptions } from './targets.ts';
 
 const NODES = 3;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Redis's command calls (every command, scripts' inner calls included) and CPU (µs) so far. */
 export function redisStats(port: number): { calls: number; cpuUs: number } {

@@ -11,7 +11,8 @@ export function natsInstalled(): boolean {
   return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on loopback now (the bench's servers are started on it). */
+export async function freePort(): Promise<number> {
   const s = net.createServer();
   s.on('error', () => undefined);
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
