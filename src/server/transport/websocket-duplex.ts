@@ -11,6 +11,8 @@ import type { BesterError } from '../../protocol/errors.ts';
 import { FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_LENGTH, type FrameSink } from '../../protocol/frame.ts';
 
 const TEXT = Object.freeze({ binary: false });
+/** Received messages up to this size are copied behind their prefix (one chunk); larger ones are not copied. */
+const ONE_CHUNK_BYTES = 4096;
 const OPEN = 1; // WebSocket.OPEN, without importing the module's value here
 const CLOSED = 3;
 
@@ -51,10 +53,20 @@ export class WebSocketDuplex extends Duplex implements FrameSink {
     const body = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
     // The prefix the WebSocket framing replaced: the frame decoder above checks it against the
     // limits (frame_too_large, docs/protocol.md §1.2) before anything of the body is used.
-    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    header.writeUInt32LE(body.length, 0);
-    this.push(header);
-    if (!this.push(body) && !this.#paused) {
+    // One chunk, prefix and body, when the body is small: one push and one 'data' event instead of two.
+    let fits: boolean;
+    if (body.length <= ONE_CHUNK_BYTES) {
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+      frame.writeUInt32LE(body.length, 0);
+      body.copy(frame, FRAME_HEADER_BYTES);
+      fits = this.push(frame);
+    } else {
+      const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      header.writeUInt32LE(body.length, 0);
+      this.push(header);
+      fits = this.push(body);
+    }
+    if (!fits && !this.#paused) {
       this.#paused = true;
       this.webSocket.pause();
     }
