@@ -5,7 +5,7 @@
 // recognised by a byte search, not parsed.
 import net from 'node:net';
 import tls from 'node:tls';
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
 import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from '../src/protocol/frame.ts';
 import { SUBPROTOCOL } from '../src/server/transport/ws-listener.ts';
 import type { GeneratorConfig, GeneratorState, PairDriver } from './generator-state.ts';
@@ -84,64 +84,126 @@ class TcpConnection extends Connection {
   }
 }
 
-/** The same over a WebSocket: each frame goes as one text message without its length prefix. */
+/**
+ * The same over a WebSocket: each frame goes as one text message without its length prefix. Spoken
+ * on a plain socket, like TcpConnection (the handshake written and read here, frames built and read
+ * in place), not with the ws package: ws's per-message work in the generator took CPU that this
+ * 2-core machine's daemon then lacked, which TcpConnection's raw frames do not. Client frames carry
+ * an all-zero masking key: RFC 6455 §5.3 wants an unpredictable one from a browser (against proxy
+ * cache poisoning by scripts); between the bench and its own daemon a fixed one is harmless, and the
+ * daemon unmasks each frame as with any key, so its own cost is unchanged.
+ */
 class WsConnection extends Connection {
-  readonly #webSocket: WebSocket;
-  /** The TCP socket under it, from the upgrade: corked around a batch of sends. */
-  #socket: net.Socket | null = null;
+  readonly socket: net.Socket;
+  readonly #open: Promise<void>;
+  /** Bytes of the response head, then of frames, not yet read. */
+  #pending: Buffer = Buffer.alloc(0);
+  #upgraded = false;
 
   constructor(port: number) {
     super();
-    // An all-zero masking key spares the generator ws's masking, so that its CPU, shared with the
-    // daemon on this machine, limits the run less. RFC 6455 §5.3 wants an unpredictable key from a
-    // browser (against proxy cache poisoning by scripts); between the bench and its own daemon a
-    // fixed one is harmless. The daemon unmasks every frame as with any key: its cost is unchanged.
-    this.#webSocket = new WebSocket(`ws://127.0.0.1:${port}/bester`, [SUBPROTOCOL], { perMessageDeflate: false, skipUTF8Validation: true, generateMask: NO_MASK });
-    this.#webSocket.on('error', () => undefined);
-    this.#webSocket.once('upgrade', (res) => {
-      this.#socket = res.socket;
-      this.#socket.setNoDelay(true);
+    this.socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    this.socket.on('error', () => undefined);
+    const key = randomBytes(16).toString('base64');
+    this.socket.write(`GET /bester HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+      + `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`);
+    this.#open = new Promise((resolve, reject) => {
+      this.socket.once('close', () => reject(new Error('the WebSocket closed before it opened')));
+      this.socket.on('data', (chunk: Buffer) => {
+        this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+        if (!this.#upgraded) {
+          const end = this.#pending.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const head = this.#pending.toString('latin1', 0, end);
+          if (!head.startsWith('HTTP/1.1 101')) {
+            reject(new Error(`WebSocket upgrade refused: ${head.split('\r\n')[0]}`));
+            this.socket.destroy();
+            return;
+          }
+          this.#upgraded = true;
+          this.#pending = this.#pending.subarray(end + 4);
+          resolve();
+        }
+        this.socket.cork();
+        this.#readFrames();
+        this.socket.uncork();
+      });
     });
-    this.#webSocket.on('message', (data: Buffer) => {
-      this.#socket?.cork();
-      this.onFrame(data);
-      this.#socket?.uncork();
-    });
+    this.#open.catch(() => undefined);
+  }
+
+  /** Server frames (never masked): text messages to onFrame, pings answered, a close ends the socket. */
+  #readFrames(): void {
+    let buf = this.#pending;
+    for (;;) {
+      if (buf.length < 2) break;
+      const opcode = buf[0]! & 0x0f;
+      let length = buf[1]! & 0x7f;
+      let at = 2;
+      if (length === 126) {
+        if (buf.length < 4) break;
+        length = buf.readUInt16BE(2);
+        at = 4;
+      } else if (length === 127) {
+        if (buf.length < 10) break;
+        length = buf.readUInt32BE(2) * 0x1_0000_0000 + buf.readUInt32BE(6);
+        at = 10;
+      }
+      if (buf.length < at + length) break;
+      const body = buf.subarray(at, at + length);
+      buf = buf.subarray(at + length);
+      if (opcode === 0x1 || opcode === 0x2) this.onFrame(body);
+      else if (opcode === 0x9) this.socket.write(clientFrame(0x8a, body));
+      else if (opcode === 0x8) this.socket.destroy();
+    }
+    this.#pending = buf;
   }
 
   send(frame: Buffer): void {
-    this.#webSocket.send(frame.subarray(FRAME_HEADER_BYTES), TEXT);
+    this.socket.write(clientFrame(0x81, frame.subarray(FRAME_HEADER_BYTES)));
   }
 
   cork(): void {
-    this.#socket?.cork();
+    this.socket.cork();
   }
 
   uncork(): void {
-    this.#socket?.uncork();
+    this.socket.uncork();
   }
 
   destroy(): void {
-    this.#webSocket.terminate();
+    this.socket.destroy();
   }
 
   protected opened(): Promise<void> {
-    if (this.#webSocket.readyState === WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#webSocket.once('open', () => resolve());
-      this.#webSocket.once('close', () => reject(new Error('the WebSocket closed before it opened')));
-    });
+    return this.#open;
   }
 
   protected onClose(listener: () => void): void {
-    this.#webSocket.once('close', listener);
+    this.socket.once('close', listener);
   }
 }
 
-const TEXT = Object.freeze({ binary: false });
+/** A client frame (RFC 6455 §5.2): FIN and `first` (0x81 text, 0x8a pong), masked with an all-zero key (see WsConnection). */
+function clientFrame(first: number, body: Buffer): Buffer {
+  const n = body.length;
+  const ext = n < 126 ? 0 : n < 65_536 ? 2 : 8;
+  const out = Buffer.allocUnsafe(2 + ext + 4 + n);
+  out[0] = first;
+  if (ext === 0) out[1] = 0x80 | n;
+  else if (ext === 2) {
+    out[1] = 0x80 | 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 0x80 | 127;
+    out.writeUInt32BE(Math.floor(n / 0x1_0000_0000), 2);
+    out.writeUInt32BE(n >>> 0, 6);
+  }
+  out.writeUInt32BE(0, 2 + ext); // the masking key
+  body.copy(out, 2 + ext + 4);
+  return out;
+}
 
-/** ws's generateMask: leaves the masking key all zeros (see WsConnection). */
-function NO_MASK(): void {}
 
 export async function openFramePairs(cfg: GeneratorConfig, st: GeneratorState): Promise<PairDriver> {
   const senders: Array<{ conn: Connection; send: () => void }> = [];

@@ -102,8 +102,9 @@ export function open(
   if (s.version !== FEDERATION_VERSION) return fail(`unsupported federation version ${s.version}`);
   if (s.from !== expected.peer) return fail(`frame claims to be from "${s.from}", expected "${expected.peer}"`);
   if (s.to !== expected.self) return fail(`frame is addressed to "${s.to}", not to this server ("${expected.self}")`);
-  const payload = own(frame as JsonObject, 'payload');
-  if (!isObject(payload)) return fail('sealed frame has no payload object');
+  const framed = own(frame as JsonObject, 'payload');
+  if (!isObject(framed)) return fail('sealed frame has no payload object');
+  let payload: JsonObject = framed;
   const given = Buffer.from(s.mac, 'hex');
   const macMatches = (text: string): boolean => {
     const computed = Buffer.from(payloadMac(expected.secret, s, text), 'hex');
@@ -111,9 +112,12 @@ export function open(
   };
   let text = frameText === undefined ? undefined : jsonMemberText(frameText, ['payload']);
   if (text === undefined || !macMatches(text)) {
-    const serialised = JSON.stringify(payload);
-    if (serialised === text || !macMatches(serialised)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
+    // The frame's payload whole (its data may have been left as text in `frame`: parseFrameText's lazy).
+    const whole = frameText === undefined ? payload : own(JSON.parse(frameText) as JsonObject, 'payload');
+    const serialised = JSON.stringify(whole);
+    if (serialised === text || !isObject(whole) || !macMatches(serialised)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
     text = serialised;
+    payload = whole;
   }
   const now = expected.now ?? Date.now();
   if (Math.abs(now - s.ts) > MAX_CLOCK_SKEW_MS) return fail(`timestamp ${s.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this server's clock`, 'peer_replay');

@@ -1,7 +1,8 @@
 // Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
-import { jsonNestingDepth, JsonData } from './json-text.ts';
+import { jsonMemberSpan, jsonNestingDepth, JsonData } from './json-text.ts';
+import { isJsonText } from './json-valid.ts';
 
 export const FRAME_HEADER_BYTES = 4;
 /** The largest length the 4-byte prefix can hold; the original read it as a signed int. */
@@ -147,7 +148,21 @@ export interface ParseFrameOptions {
    * Checked on the text before JSON.parse, so a hostile frame never becomes a deep object.
    */
   readonly maxDepth?: number;
+  /**
+   * Members the reader only passes on as text (a peer's `payload.data`, a handler's result), in the
+   * order it looks for them: the first one present, if it is at least `lazyMinChars` long, is checked
+   * to be JSON without being built and left as text (JsonData.withHole; it reads null in
+   * shallowValue). Building a value of near a MiB holds the event loop for milliseconds (§1.3).
+   */
+  readonly lazy?: ReadonlyArray<readonly string[]>;
+  /** Shortest member left as text (default LAZY_MIN_CHARS); shorter ones are parsed as usual. */
+  readonly lazyMinChars?: number;
 }
+
+/** Members shorter than this are parsed with the rest of their frame (building them is cheap). */
+export const LAZY_MIN_CHARS = 64 * 1024;
+
+const NOT_JSON = 'frame is not valid JSON';
 
 /**
  * Parses a frame body as strict UTF-8 JSON (docs/protocol.md §1.3).
@@ -170,11 +185,44 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   if (maxDepth !== undefined && jsonNestingDepth(text, maxDepth) > maxDepth) {
     throw new BesterError('malformed_json', `frame nests objects and arrays deeper than ${maxDepth} levels`);
   }
+  if (options.lazy !== undefined) {
+    const holed = parseWithHole(text, options.lazy, options.lazyMinChars ?? LAZY_MIN_CHARS);
+    if (holed !== null) return holed;
+  }
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch (cause) {
-    throw new BesterError('malformed_json', 'frame is not valid JSON', { cause });
+    throw new BesterError('malformed_json', NOT_JSON, { cause });
   }
   return new JsonData(value, text);
+}
+
+/**
+ * parseFrameText's `lazy`: the text with its first present member of `paths` left as text, or null
+ * when none is present or long enough. The member is checked with isJsonText and the rest with
+ * JSON.parse, the member replaced by null: both pass exactly when JSON.parse accepts the whole text.
+ */
+function parseWithHole(text: string, paths: ReadonlyArray<readonly string[]>, minChars: number): JsonData | null {
+  if (text.length < minChars) return null;
+  let span: [number, number] | undefined;
+  let path: readonly string[] | undefined;
+  try {
+    for (path of paths) {
+      span = jsonMemberSpan(text, path);
+      if (span !== undefined) break;
+    }
+  } catch {
+    return null; // a broken escaped key: the whole-text JSON.parse says so
+  }
+  if (span === undefined || path === undefined || span[1] - span[0] < minChars) return null;
+  const [start, end] = span;
+  if (!isJsonText(text, start, end)) throw new BesterError('malformed_json', NOT_JSON);
+  let shallow: unknown;
+  try {
+    shallow = JSON.parse(`${text.slice(0, start)}null${text.slice(end)}`) as unknown;
+  } catch (cause) {
+    throw new BesterError('malformed_json', NOT_JSON, { cause });
+  }
+  return JsonData.withHole(shallow, text, path, text.slice(start, end));
 }

@@ -24,6 +24,10 @@ export class JsonData {
   #text: string | undefined;
   /** False while only the text is known (ofText): the value is parsed from it when first asked for. */
   #parsed = true;
+  /** A member known by its text only (withHole: parseFrameText's `lazy`); in #value it reads null. */
+  #hole: { readonly path: readonly string[]; readonly text: string } | null = null;
+  /** The whole value, the hole's member included, once someone asked for it. */
+  #whole: unknown;
 
   constructor(value: unknown, text?: string) {
     this.#value = value;
@@ -41,12 +45,35 @@ export class JsonData {
     return data;
   }
 
+  /**
+   * A frame read with one big member left as text (parseFrameText's `lazy`): `shallow` is the value
+   * with that member reading null, `memberText` the member's JSON text (checked to be JSON). The
+   * member is taken with member(path), as text; `value` parses the whole text only if asked for.
+   */
+  static withHole(shallow: unknown, text: string, path: readonly string[], memberText: string): JsonData {
+    const data = new JsonData(shallow, text);
+    data.#hole = { path, text: memberText };
+    return data;
+  }
+
+  /** The whole value (for data with a hole, the text is parsed whole once: prefer shallowValue and member). */
   get value(): unknown {
     if (!this.#parsed) {
       this.#value = JSON.parse(this.#text!) as unknown;
       this.#parsed = true;
     }
+    if (this.#hole !== null) return (this.#whole ??= JSON.parse(this.#text!) as unknown);
     return this.#value;
+  }
+
+  /** The value, except that a member left as text (withHole) reads null: take that one with member(). */
+  get shallowValue(): unknown {
+    return this.#hole === null ? this.value : this.#value;
+  }
+
+  /** True when the whole value is at hand, nothing left to parse (ofText and withHole data: false). */
+  get hasValue(): boolean {
+    return this.#parsed && this.#hole === null;
   }
 
   /** The JSON text: the original when known, else JSON.stringify once. Throws TypeError if not serialisable. */
@@ -62,10 +89,16 @@ export class JsonData {
 
   /**
    * The member at `path` (object keys, outermost first), given its value: with its own slice of
-   * this text when the text is known, so that it too is passed on as it was written.
+   * this text when the text is known, so that it too is passed on as it was written. The member
+   * left as text (withHole), or one holding it, comes as text with that member still unparsed.
    */
   member(path: readonly string[] | null, value: unknown): JsonData {
     if (path === null || this.#text === undefined) return new JsonData(value);
+    const hole = this.#hole;
+    if (hole !== null && path.length <= hole.path.length && path.every((key, i) => hole.path[i] === key)) {
+      if (path.length === hole.path.length) return JsonData.ofText(hole.text);
+      return JsonData.withHole(value, jsonMemberText(this.#text, path)!, hole.path.slice(path.length), hole.text);
+    }
     return new JsonData(value, jsonMemberText(this.#text, path));
   }
 }
@@ -204,12 +237,23 @@ function memberSpan(text: string, i: number, key: string): [number, number] | un
  * JSON.parse of the result equals the parsed value at that path.
  */
 export function jsonMemberText(text: string, path: readonly string[]): string | undefined {
-  let start = skipSpace(text, 0);
-  let end = -1;
+  if (path.length === 0) return text.trim();
+  const span = jsonMemberSpan(text, path);
+  return span === undefined ? undefined : text.slice(span[0], span[1]);
+}
+
+/**
+ * Where jsonMemberText's member is: its span [start, end) in `text` (`path` not empty). On text
+ * JSON.parse did not accept, some span or undefined, or a SyntaxError from a broken escaped key:
+ * a caller that has not parsed the text checks what it gets (frame.ts, parseFrameText's `lazy`).
+ */
+export function jsonMemberSpan(text: string, path: readonly string[]): [number, number] | undefined {
+  let at = skipSpace(text, 0);
+  let span: [number, number] | undefined;
   for (const key of path) {
-    const span = memberSpan(text, start, key);
+    span = memberSpan(text, at, key);
     if (span === undefined) return undefined;
-    [start, end] = span;
+    at = span[0];
   }
-  return end === -1 ? text.trim() : text.slice(start, end);
+  return span;
 }

@@ -1,12 +1,13 @@
 // Several real daemons on loopback for federation tests: each in its own temp dir (kept across
 // restarts, so its SQLite outbox survives), on a port the OS picked and that it keeps on restart.
+import { createHmac, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
-import { HELLO, open, ReplayCache, seal, WELCOME } from '../../src/protocol/federation.ts';
+import { FEDERATION_VERSION, HELLO, open, ReplayCache, seal, WELCOME } from '../../src/protocol/federation.ts';
 import type { JsonObject } from '../../src/protocol/json.ts';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../src/cli/daemon-node-flags.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
@@ -160,6 +161,23 @@ export class ScriptedPeer {
 
   send(payload: JsonObject): void {
     this.raw.write(this.sealed(payload));
+  }
+
+  /**
+   * A frame whose payload is `payloadText` as it is, sealed correctly over that text (the canonical
+   * string of docs/federation.md §3): what a peer holding the secret can send, JSON or not.
+   */
+  sealedText(payloadText: string): Buffer {
+    const ts = Date.now();
+    const nonce = randomBytes(16).toString('base64url');
+    const canonical = `bester-federation-v${FEDERATION_VERSION}\n${this.as}\n${this.to}\n${ts}\n${nonce}\n${payloadText}`;
+    const mac = createHmac('sha256', SECRET).update(canonical, 'utf8').digest('hex');
+    const federation = { version: FEDERATION_VERSION, from: this.as, to: this.to, ts, nonce, mac };
+    const text = `{"header":{"federation":${JSON.stringify(federation)}},"payload":${payloadText}}`;
+    const frame = Buffer.alloc(4 + Buffer.byteLength(text));
+    frame.writeUInt32LE(frame.length - 4, 0);
+    frame.write(text, 4, 'utf8');
+    return frame;
   }
 
   /** A message payload as a server would send it. */

@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, parseFrameText } from '../../protocol/frame.ts';
+import { encodeJsonFrame, parseFrameText, type ParseFrameOptions } from '../../protocol/frame.ts';
 import { jsonTextOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
@@ -91,7 +91,7 @@ class OriginalCall implements FrameConnectionEvents {
   next: OriginalCall | null = null;
   readonly #list: CallList | null;
   readonly #socketPath: string;
-  readonly #maxDepth: { maxDepth?: number };
+  readonly #parseOptions: ParseFrameOptions;
   readonly #signal: AbortSignal | undefined;
   readonly #timeoutMs: number;
   readonly #conn: FrameConnection;
@@ -107,7 +107,7 @@ class OriginalCall implements FrameConnectionEvents {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#socketPath = socketPath;
-    this.#maxDepth = options.maxJsonDepth === undefined ? NO_DEPTH_LIMIT : { maxDepth: options.maxJsonDepth };
+    this.#parseOptions = options.maxJsonDepth === undefined ? REPLY_OPTIONS : { maxDepth: options.maxJsonDepth, lazy: REPLY_DATA };
     this.#signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
     this.#conn = new FrameConnection(stream, socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
@@ -129,12 +129,12 @@ class OriginalCall implements FrameConnectionEvents {
   frame(body: Buffer): void {
     let reply: JsonData;
     try {
-      reply = parseFrameText(body, this.#maxDepth);
+      reply = parseFrameText(body, this.#parseOptions);
     } catch (cause) {
       this.#settle(badReply(this.#socketPath, `an unreadable reply: ${(cause as BesterError).message}`, cause));
       return;
     }
-    const skip = this.#firstFrame && isGreeting(reply.value);
+    const skip = this.#firstFrame && isGreeting(reply.shallowValue);
     this.#firstFrame = false;
     if (skip || this.#settled) return;
     this.#settled = true;
@@ -207,7 +207,9 @@ class OriginalCall implements FrameConnectionEvents {
   }
 }
 
-const NO_DEPTH_LIMIT: { maxDepth?: number } = Object.freeze({});
+/** Where a reply's result is (docs/protocol.md §4.2): read as text when big, since it is only passed on. */
+export const REPLY_DATA: ReadonlyArray<readonly string[]> = Object.freeze([['data'], ['payload', 'data']]);
+const REPLY_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: REPLY_DATA });
 
 export function shuttingDown(socketPath: string): BesterError {
   return new BesterError('shutting_down', `call to handler socket ${socketPath} cancelled: shutting down`);

@@ -7,8 +7,8 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, parseFrameText } from '../../protocol/frame.ts';
-import { jsonMemberText, JsonData } from '../../protocol/json-text.ts';
+import { encodeJsonFrame, parseFrameText, type ParseFrameOptions } from '../../protocol/frame.ts';
+import type { JsonData } from '../../protocol/json-text.ts';
 import {
   isGreeting,
   isSupportedGreeting,
@@ -16,6 +16,12 @@ import {
   multiplexRequestJson,
   readMultiplexReply,
 } from '../../protocol/handler-multiplex.ts';
+import { REPLY_DATA } from './handler-call.ts';
+
+/** The reply inside the {"id", "reply"} wrapper (§4.5.3), and where its result is: read as text when big. */
+const REPLY = Object.freeze(['reply']);
+const MULTIPLEX_REPLY_DATA: ReadonlyArray<readonly string[]> = Object.freeze(REPLY_DATA.map((path) => Object.freeze([...REPLY, ...path])));
+const MULTIPLEX_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: MULTIPLEX_REPLY_DATA });
 
 export interface MultiplexConnectionOptions {
   readonly socketPath: string;
@@ -159,13 +165,13 @@ export class MultiplexConnection implements FrameConnectionEvents {
   #onFrame(body: Buffer, depth: number | undefined): void {
     let frame: JsonData;
     try {
-      frame = parseFrameText(body, depth === undefined ? {} : { maxDepth: depth });
+      frame = parseFrameText(body, depth === undefined ? MULTIPLEX_OPTIONS : { maxDepth: depth, lazy: MULTIPLEX_REPLY_DATA });
     } catch (cause) {
       const why = (cause as BesterError).message;
       this.#close(this.#bad(`an unreadable frame (${why}; the {"id", "reply"} wrapper counts as one level); connection dropped`, cause));
       return;
     }
-    const value = frame.value;
+    const value = frame.shallowValue;
     if (this.#state === 'greeting') {
       if (!isSupportedGreeting(value)) {
         const what = isGreeting(value) ? 'a greeting for another multiplex version' : 'a frame before any request that is no greeting';
@@ -190,7 +196,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
     this.#pending.delete(reply.id);
     this.#cleanup(pending);
     // The reply's own text, for passing its data on unchanged; the fallback is never needed for a parsed frame.
-    pending.resolve(new JsonData(reply.reply, jsonMemberText(frame.text, ['reply'])));
+    pending.resolve(frame.member(REPLY, reply.reply));
   }
 
   /** Ends one call with an error, if it is still waiting. */

@@ -147,7 +147,8 @@ class Answer {
  */
 function envelopeOf(context: DispatchContext, type: string, data: JsonData, self: string | null): JsonData {
   const origin = context.origin ?? self;
-  const value = { sender: context.sender, origin, type, id: context.id, data: data.value };
   const text = `{"sender":${JSON.stringify(context.sender)},"origin":${JSON.stringify(origin)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
-  return new JsonData(value, text);
+  // Data known by its text only (a peer's, a big handler result) stays unparsed in the envelope too.
+  if (!data.hasValue) return JsonData.ofText(text);
+  return new JsonData({ sender: context.sender, origin, type, id: context.id, data: data.value }, text);
 }

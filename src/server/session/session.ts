@@ -25,6 +25,7 @@ export type { SessionContext, SessionState } from './session-context.ts';
 
 /** Where a client message keeps the data passed to its handler (docs/protocol.md §3). */
 const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
+const PEER_DATA = Object.freeze([PAYLOAD_DATA]); // a peer link frame's data: as text when big (parseFrameText)
 
 
 export class Session implements PipelineHost, FrameConnectionEvents {
@@ -159,8 +160,9 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     this.#liveness?.heard(); // §5.3: any frame shows the client is there
     let frame: JsonData;
     try {
-      // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything.
-      frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
+      // §1.3: depth checked on the text first; a peer's big message data is checked, not built (federation.md §3.3).
+      const maxDepth = this.#ctx.config.limits.maxJsonDepth;
+      frame = parseFrameText(body, this.state === 'peer' ? { maxDepth, lazy: PEER_DATA } : { maxDepth });
     } catch (err) {
       const e = err as BesterError;
       this.#fatal(e.code, e.message);
@@ -175,7 +177,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
         this.#onClientMessage(frame);
         return;
       case 'peer':
-        this.#peer?.frame(frame.value, frame.text); // the text: the link reads its payload's data from it (docs/federation.md §3.3)
+        this.#peer?.frame(frame.shallowValue, frame.text); // the text: the link reads its payload's data from it (docs/federation.md §3.3)
         return;
       default:
         return; // closing, or a server-scope connection that already had its one message
