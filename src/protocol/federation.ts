@@ -5,7 +5,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
-import { JsonData, jsonMemberText } from './json-text.ts';
+import { JsonData, jsonMemberSpan, jsonMemberText } from './json-text.ts';
 import { canonicalUsername } from './username.ts';
 
 export const FEDERATION_VERSION = 1;
@@ -35,9 +35,23 @@ function mac(secret: string, text: string): string {
   return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
 }
 
-/** The MAC of `canonical(...)` fed in two parts: the payload text (up to a MiB) is not copied into one string. */
-function payloadMac(secret: string, s: Seal, payloadJson: string): string {
-  return createHmac('sha256', secret).update(canonical(s.from, s.to, s.ts, s.nonce, ''), 'utf8').update(payloadJson, 'utf8').digest('hex');
+/**
+ * The MAC of `canonical(...)` fed in two parts: the payload (up to a MiB) is not copied into one
+ * string; given as the frame's own bytes, it is not encoded to UTF-8 again either.
+ */
+function payloadMac(secret: string, s: Seal, payload: string | Buffer): string {
+  const hmac = createHmac('sha256', secret).update(canonical(s.from, s.to, s.ts, s.nonce, ''), 'utf8');
+  return (typeof payload === 'string' ? hmac.update(payload, 'utf8') : hmac.update(payload)).digest('hex');
+}
+
+/**
+ * The UTF-8 bytes in `body` of `text.slice(start, end)`, where `text` is `body` decoded (a leading
+ * byte order mark dropped, as TextDecoder does): counted from the short text around the span, so a
+ * big payload is neither encoded again nor scanned.
+ */
+function spanBytes(body: Buffer, text: string, start: number, end: number): Buffer {
+  const bom = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  return body.subarray(bom + Buffer.byteLength(text.slice(0, start)), body.length - Buffer.byteLength(text.slice(end)));
 }
 
 /** Seals a payload from node `from` to node `to`. `scope: "server"` goes on the first frame of a link. */
@@ -63,6 +77,8 @@ export type Opened =
       readonly seal: Seal;
       /** The payload's JSON text (what the MAC covers): its length bounds the memory the message takes. */
       readonly text: string;
+      /** payloadDigest(text), when it was cheap to take here (from the frame's bytes, `frameBytes`). */
+      readonly digest?: string;
     }
   | { readonly ok: false; readonly code: ErrorCode; readonly reason: string; readonly from: string | null };
 
@@ -95,6 +111,7 @@ export function open(
   frame: unknown,
   expected: { secret: string; self: string; peer: string; replay: ReplayCache; now?: number },
   frameText?: string,
+  frameBytes?: Buffer,
 ): Opened {
   const s = readSeal(frame);
   if (s === null) return { ok: false, code: 'peer_auth_failed', reason: 'frame is not sealed', from: null };
@@ -106,12 +123,18 @@ export function open(
   if (!isObject(framed)) return fail('sealed frame has no payload object');
   let payload: JsonObject = framed;
   const given = Buffer.from(s.mac, 'hex');
-  const macMatches = (text: string): boolean => {
-    const computed = Buffer.from(payloadMac(expected.secret, s, text), 'hex');
+  const macMatches = (signed: string | Buffer): boolean => {
+    const computed = Buffer.from(payloadMac(expected.secret, s, signed), 'hex');
     return computed.length === given.length && timingSafeEqual(computed, given);
   };
-  let text = frameText === undefined ? undefined : jsonMemberText(frameText, ['payload']);
-  if (text === undefined || !macMatches(text)) {
+  const span = frameText === undefined ? undefined : jsonMemberSpan(frameText, ['payload']);
+  let text = span === undefined ? undefined : frameText!.slice(span[0], span[1]);
+  // The payload's own bytes, when the frame's are given: the MAC and the fingerprint (§3.6) are taken over them.
+  const bytes = span === undefined || frameBytes === undefined ? undefined : spanBytes(frameBytes, frameText!, span[0], span[1]);
+  let digest: string | undefined;
+  if (text !== undefined && macMatches(bytes ?? text)) {
+    if (bytes !== undefined) digest = payloadDigest(bytes);
+  } else {
     // The frame's payload whole (its data may have been left as text in `frame`: parseFrameText's lazy).
     const whole = frameText === undefined ? payload : own(JSON.parse(frameText) as JsonObject, 'payload');
     const serialised = JSON.stringify(whole);
@@ -122,7 +145,7 @@ export function open(
   const now = expected.now ?? Date.now();
   if (Math.abs(now - s.ts) > MAX_CLOCK_SKEW_MS) return fail(`timestamp ${s.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this server's clock`, 'peer_replay');
   if (!expected.replay.remember(s.nonce, s.ts, now)) return fail('nonce seen before: a replayed frame', 'peer_replay');
-  return { ok: true, from: s.from, payload, seal: s, text };
+  return digest === undefined ? { ok: true, from: s.from, payload, seal: s, text } : { ok: true, from: s.from, payload, seal: s, text, digest };
 }
 
 /**
@@ -173,8 +196,9 @@ export type AckStatus = 'ok' | 'duplicate' | 'refused';
  * its welcome; the sender checks them against what it sent under that seq, so that sequence numbers
  * rewound by a restore, or pushed ahead by a peer, are detected instead of trusted.
  */
-export function payloadDigest(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+export function payloadDigest(text: string | Buffer): string {
+  const hash = createHash('sha256');
+  return (typeof text === 'string' ? hash.update(text, 'utf8') : hash.update(text)).digest('hex').slice(0, 32);
 }
 
 /** Texts from this length on are hashed on libuv's thread pool by payloadDigestAsync. */

@@ -29,6 +29,19 @@ describe('a peer frame read with its text', () => {
     assert.ok(text.includes(opened.text));
   });
 
+  test("with the frame's bytes (a byte order mark and non-ASCII text too), the MAC and the fingerprint are read from them", () => {
+    const { frame, text } = sealed(payload);
+    for (const body of [Buffer.from(text), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])]) {
+      const opened = open(frame, { secret: SECRET, self: 'b', peer: 'a', replay: new ReplayCache() }, text, body);
+      assert.ok(opened.ok);
+      assert.equal(opened.text, JSON.stringify(payload));
+      assert.equal(opened.digest, payloadDigest(opened.text));
+    }
+    // Bytes that are not the frame's are not taken for it: the MAC fails over them.
+    const other = Buffer.from(text.replace('alice', 'alicf'));
+    assert.equal(open(frame, { secret: SECRET, self: 'b', peer: 'a', replay: new ReplayCache() }, text, other).ok, false);
+  });
+
   test('a frame written with other spacing is still accepted: its MAC is checked over the payload serialised again', () => {
     const { frame } = sealed(payload);
     const spaced = JSON.stringify(frame, null, 2);

@@ -58,14 +58,17 @@ export interface LinkIo {
 
 interface Queued {
   readonly message: PeerMessage;
-  /** The payload's JSON text (a slice of the frame's, which the message's data shares): its fingerprint, §3.6, is taken when it is processed. */
+  /** The payload's JSON text (a slice of the frame's, which the message's data shares). */
   readonly text: string;
+  /** Its fingerprint (§3.6) when taken from the frame's bytes; else taken from `text` when it is processed. */
+  readonly digest: string | undefined;
 }
 
 /** A frame as the connection read it: the parsed value and the JSON text it was parsed from. */
 interface ReadFrame {
   readonly value: unknown;
   readonly text: string | undefined;
+  readonly bytes: Buffer | undefined;
 }
 
 export class InboundLink {
@@ -126,7 +129,7 @@ export class InboundLink {
         this.#log.info({ lastSeq: mark.seq }, 'peer link accepted');
         const { maxFrameBytes, maxJsonDepth } = this.#ctx;
         this.#send({ type: WELCOME, lastSeq: mark.seq, digest: mark.digest, window: this.window, maxFrameBytes, maxJsonDepth });
-        for (const f of early) this.frame(f.value, f.text);
+        for (const f of early) this.frame(f.value, f.text, f.bytes);
       },
       (err: unknown) => {
         this.#log.error({ err: describeThrown(err) }, 'could not read the last inbound seq');
@@ -136,18 +139,21 @@ export class InboundLink {
     return true;
   }
 
-  /** One frame after the hello; `text` is the JSON text it was parsed from (its payload's text is used, not serialised again). */
-  frame(value: unknown, text?: string): void {
+  /**
+   * One frame after the hello; `text` is the JSON text it was parsed from (its payload's text is
+   * used, not serialised again), `bytes` the frame's own bytes (the MAC and fingerprint read them).
+   */
+  frame(value: unknown, text?: string, bytes?: Buffer): void {
     if (this.#closed || !this.#peer) return;
     if (this.#early !== null) {
       // A peer waits for our welcome before sending messages (§3.1): a flood before it is refused, not buffered.
       this.#earlyBytes += text?.length ?? 0;
       if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > INBOUND_BUFFER_BYTES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
-      else this.#early.push({ value, text });
+      else this.#early.push({ value, text, bytes });
       return;
     }
-    const opened = this.#open(value, text);
-    if (opened) this.#onPayload(opened.payload, opened.text);
+    const opened = this.#open(value, text, bytes);
+    if (opened) this.#onPayload(opened.payload, opened.text, opened.digest);
   }
 
   /** The connection is gone: nothing more is processed (the message in progress is settled in its lane). */
@@ -167,7 +173,7 @@ export class InboundLink {
     this.#io.close();
   }
 
-  #onPayload(payload: JsonObject, text: string): void {
+  #onPayload(payload: JsonObject, text: string, digest: string | undefined): void {
     const type = own(payload, 'type');
     if (type === PING) {
       this.#send({ type: PONG });
@@ -185,7 +191,7 @@ export class InboundLink {
       this.#refuse('invalid_message', `more than ${this.window} unacknowledged messages: the peer ignores the window it was told`, 'window');
       return;
     }
-    this.#queue.push({ message, text });
+    this.#queue.push({ message, text, digest });
     this.#queuedBytes += text.length;
     this.highWater = {
       messages: Math.max(this.highWater.messages, this.#queue.length),
@@ -241,7 +247,7 @@ export class InboundLink {
     });
   }
 
-  async #process({ message, text }: Queued): Promise<void> {
+  async #process({ message, text, digest: known }: Queued): Promise<void> {
     const peer = this.#peer!;
     const { store, config, self } = this.#ctx;
     // Exactly once from our side: a resent message we already processed is only acknowledged again.
@@ -250,8 +256,8 @@ export class InboundLink {
       this.#ack(message.seq, 'duplicate');
       return;
     }
-    // §3.6: taken here, not when the frame was read, and a big one off the event loop: local clients wait less.
-    const digest = await payloadDigestAsync(text);
+    // §3.6: from the frame's bytes when it was read; else here, a big one off the event loop.
+    const digest = known ?? (await payloadDigestAsync(text));
     const problem = senderProblem(message.sender);
     if (problem !== null) {
       // §3.2: refused, not processed; the sender's server hears why and tells its user.
@@ -282,11 +288,11 @@ export class InboundLink {
     this.#send(reason === undefined ? { type: ACK, seq, status } : { type: ACK, seq, status, reason });
   }
 
-  #open(value: unknown, text: string | undefined): { payload: JsonObject; text: string } | null {
+  #open(value: unknown, text: string | undefined, bytes?: Buffer): { payload: JsonObject; text: string; digest: string | undefined } | null {
     const peer = this.#peer!;
     const replay = this.#ctx.replayCacheFor(peer.name);
-    const opened = open(value, { secret: peer.secret, self: this.#ctx.self, peer: peer.name, replay }, text);
-    if (opened.ok) return { payload: opened.payload, text: opened.text };
+    const opened = open(value, { secret: peer.secret, self: this.#ctx.self, peer: peer.name, replay }, text, bytes);
+    if (opened.ok) return { payload: opened.payload, text: opened.text, digest: opened.digest };
     this.#refuse(opened.code, opened.reason, opened.code === 'peer_replay' ? 'replay' : 'auth');
     return null;
   }

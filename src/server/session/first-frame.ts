@@ -49,8 +49,8 @@ export interface ConnectionIo {
 
 /** Where a peer link's frames go once its hello was accepted. */
 export interface PeerLinkSink {
-  /** A parsed frame and the JSON text it was parsed from. */
-  frame(value: unknown, text: string): void;
+  /** A parsed frame, the JSON text it was parsed from, and the frame's bytes (its body). */
+  frame(value: unknown, text: string, bytes: Buffer): void;
   closed(): void;
 }
 

@@ -177,7 +177,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
         this.#onClientMessage(frame);
         return;
       case 'peer':
-        this.#peer?.frame(frame.shallowValue, frame.text); // the text: the link reads its payload's data from it (docs/federation.md §3.3)
+        this.#peer?.frame(frame.shallowValue, frame.text, body); // the link reads its payload's data from the text (federation.md §3.3)
         return;
       default:
         return; // closing, or a server-scope connection that already had its one message
