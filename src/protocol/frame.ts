@@ -1,8 +1,8 @@
 // Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
-import { jsonMemberSpan, jsonNestingDepth, JsonData } from './json-text.ts';
-import { isJsonText } from './json-valid.ts';
+import { isJsonText, jsonMemberSpan, jsonNestingDepth, JsonData } from './json-text.ts';
+
 
 export const FRAME_HEADER_BYTES = 4;
 /** The largest length the 4-byte prefix can hold; the original read it as a signed int. */

@@ -1,4 +1,4 @@
-// Checking JSON without building it (src/protocol/json-valid.ts), and frames read with their big
+// Checking JSON without building it (isJsonText, src/protocol/json-text.ts), and frames read with their big
 // member left as text (parseFrameText's `lazy`, src/protocol/frame.ts): both must accept exactly
 // what JSON.parse accepts, or a peer or handler could pass the daemon text that is not JSON.
 import assert from 'node:assert/strict';
@@ -6,8 +6,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { parseFrameText } from '../../src/protocol/frame.ts';
-import { isJsonText } from '../../src/protocol/json-valid.ts';
-import { jsonMemberText } from '../../src/protocol/json-text.ts';
+import { isJsonText, jsonMemberText } from '../../src/protocol/json-text.ts';
 
 function parses(text: string): boolean {
   try {
