@@ -8,6 +8,7 @@ import type { LoginQueueLimits } from '../config/types.ts';
 import type { LoginOutcome } from '../events.ts';
 import { LoginQueue } from './login-queue.ts';
 import type { SessionRegistry } from './registry.ts';
+import type { SessionContext } from './session-context.ts';
 import { throttledReason, type FailedLoginThrottle } from './login-throttle.ts';
 
 /** The one answer for an unknown user and a wrong password alike (§2.3). */
@@ -58,6 +59,12 @@ const BUSY = 'the server is busy checking other logins; try again in a moment';
 
 const STORE_FAILED = Symbol('store failed');
 type StoreFailed = typeof STORE_FAILED;
+
+/** The login step made from a session context's own fields, for one that brings none (embedders, tests). */
+export function contextLogin(ctx: Pick<SessionContext, 'accounts' | 'registry' | 'config' | 'throttle'>): Login {
+  const { maxSessionsPerUser, loginChecks } = ctx.config.limits;
+  return new Login({ accounts: ctx.accounts, registry: ctx.registry, maxSessionsPerUser, checks: loginChecks, ...(ctx.throttle ? { throttle: ctx.throttle } : {}) });
+}
 
 export class Login {
   #o: LoginOptions;

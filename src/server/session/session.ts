@@ -16,8 +16,9 @@ import type { PeerInfo } from '../transport/listener.ts';
 import type { CloseReason } from './close-counters.ts';
 import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink } from './first-frame.ts';
 import { livenessFor, type Liveness } from './liveness.ts';
-import { Login, type LoginDecision } from './login.ts';
+import { contextLogin, type LoginDecision } from './login.ts';
 import { OfflineHold } from './offline-hold.ts';
+import { PeerFrames } from './peer-frames.ts';
 import { MessagePipeline, type PipelineHost } from './pipeline.ts';
 import type { SessionContext, SessionState } from './session-context.ts';
 
@@ -25,8 +26,6 @@ export type { SessionContext, SessionState } from './session-context.ts';
 
 /** Where a client message keeps the data passed to its handler (docs/protocol.md §3). */
 const PAYLOAD_DATA = Object.freeze(['payload', 'data']);
-const PEER_DATA = Object.freeze([PAYLOAD_DATA]); // a peer link frame's data: as text when big (parseFrameText)
-
 
 export class Session implements PipelineHost, FrameConnectionEvents {
   readonly id: number;
@@ -42,6 +41,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
   #peerEnded = false;
   #loginTimer: NodeJS.Timeout | null;
   #peer: PeerLinkSink | null = null;
+  #peerFrames: PeerFrames | null = null;
   /** While the kept deliveries are written at login: live deliveries wait here, behind them (§4.3.1). */
   #held: OfflineHold | null = null;
   /** The key per-address limits count this connection under (connection-gate.ts), null for a local one. */
@@ -158,11 +158,14 @@ export class Session implements PipelineHost, FrameConnectionEvents {
 
   #onFrame(body: Buffer): void {
     this.#liveness?.heard(); // §5.3: any frame shows the client is there
+    if (this.state === 'peer') {
+      this.#peerFrames?.push(body);
+      return;
+    }
     let frame: JsonData;
     try {
-      // §1.3: depth checked on the text first; a peer's big message data is checked, not built (federation.md §3.3).
-      const maxDepth = this.#ctx.config.limits.maxJsonDepth;
-      frame = parseFrameText(body, this.state === 'peer' ? { maxDepth, lazy: PEER_DATA } : { maxDepth });
+      // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything.
+      frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
     } catch (err) {
       const e = err as BesterError;
       this.#fatal(e.code, e.message);
@@ -175,9 +178,6 @@ export class Session implements PipelineHost, FrameConnectionEvents {
       case 'authenticating':
       case 'client':
         this.#onClientMessage(frame);
-        return;
-      case 'peer':
-        this.#peer?.frame(frame.shallowValue, frame.text, body); // the link reads its payload's data from the text (federation.md §3.3)
         return;
       default:
         return; // closing, or a server-scope connection that already had its one message
@@ -200,8 +200,12 @@ export class Session implements PipelineHost, FrameConnectionEvents {
         return;
       case 'peer': {
         this.#takenOver('peer');
-        const sink = serverScope!.peer(this.#io(), first.hello, text);
-        if (sink !== null && this.state === 'peer') this.#peer = sink;
+        const frames = new PeerFrames(this.#conn, () => this.#ctx.config.limits.maxJsonDepth, (e) => this.#fatal(e.code, e.message));
+        const sink = serverScope!.peer({ ...this.#io(), ...frames.link }, first.hello, text);
+        if (sink !== null && this.state === 'peer') {
+          this.#peer = frames.sink = sink;
+          this.#peerFrames = frames;
+        }
         return;
       }
       case 'client':
@@ -221,7 +225,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
       this.#loginRefused({ ok: false, outcome: 'refused', code: 'tls_required', reason, user: null });
       return;
     }
-    const login = this.#ctx.login ?? this.#defaultLogin();
+    const login = this.#ctx.login ?? contextLogin(this.#ctx);
     login.check(credentials, this.#address, () => this.state === 'authenticating').then(
       (decision: LoginDecision) => {
         if (this.state !== 'authenticating') return; // closed while the store was checking
@@ -236,12 +240,6 @@ export class Session implements PipelineHost, FrameConnectionEvents {
         this.#reportFatal(AUTH_ID, 'internal_error', 'internal error');
       },
     );
-  }
-
-  #defaultLogin(): Login {
-    const { accounts, registry, config, throttle } = this.#ctx;
-    const { maxSessionsPerUser, loginChecks } = config.limits;
-    return new Login({ accounts, registry, maxSessionsPerUser, checks: loginChecks, ...(throttle ? { throttle } : {}) });
   }
 
   #loginRefused(decision: LoginDecision): void {
@@ -389,6 +387,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     const loggedIn = this.state === 'client' || (this.state === 'closing' && this.username !== null);
     this.state = 'closed';
     this.#pipeline?.stop();
+    this.#peerFrames?.stop();
     this.#peer?.closed();
     this.#peer = null;
     if (err && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') this.#log.warn({ err: err.message }, 'connection error');
