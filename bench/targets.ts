@@ -125,7 +125,9 @@ export async function startBester(o: TargetOptions, root: string, dir: string, s
     await store.add(`r${i}`, 'bench-pw');
   }
   await store.close();
-  const daemon = start(root, [...DAEMON_NODE_FLAGS, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
+  // BESTER_BENCH_DAEMON_FLAGS: more Node flags for besterd only, e.g. `--cpu-prof --cpu-prof-dir=DIR` (docs/performance.md).
+  const extra = (process.env['BESTER_BENCH_DAEMON_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const daemon = start(root, [...DAEMON_NODE_FLAGS, ...extra, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
   // The listeners open in the config's order: tcp4, then tls4.
   const listening = (kind: string): string => `${kind}://127\\.0\\.0\\.1:(\\d+)","msg":"listening"`;
   const pattern = ws ? /"address":"ws:\/\/127\.0\.0\.1:(\d+)"/ : new RegExp(cert === null ? listening('tcp4') : `${listening('tcp4')}[\\s\\S]*${listening('tls4')}`);
