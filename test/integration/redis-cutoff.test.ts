@@ -2,8 +2,9 @@
 // one Redis this file starts; n1 reaches Redis only through a TCP proxy the test cuts and restores
 // (test/helpers/tcp-cut.ts), n2 directly. Cut longer than expiryMs, n2 takes n1 for dead and keeps
 // what bob sends to alice (connected to n1 all along) in the offline queue. Restored: alice gets
-// those kept deliveries without logging in again, in order, before the live ones sent after, each
-// once. Then a SIGTERM while cut off stops n1 in bounded time. Fast heartbeat: 200/1000/4000 ms.
+// those kept deliveries without logging in again (with no other traffic: n1's own catch-up; under
+// live traffic: in order, before the live ones sent after), each once. The kept notice on its own;
+// then a SIGTERM while cut off stops n1 in bounded time. Fast heartbeat: 200/1000/4000 ms.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -105,35 +106,63 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     return (await from.next(10_000)) as Frame;
   }
 
-  test('deliveries kept while it was taken for dead reach the user still connected to it, in order, before later live ones, once', async (t) => {
-    const alice = await as('n1', 'alice');
-    const bob = await as('n2', 'bob');
+  let alice: RawClient;
+  let bob: RawClient;
+  const seen: string[] = [];
+
+  /** Cuts n1 off until n2 takes it for dead, then bob sends `texts` to alice: each kept. Resolves to ms until dropped. */
+  async function cutAndKeep(texts: readonly string[]): Promise<number> {
+    const cutAt = Date.now();
+    proxy.cut();
+    await onNodes('alice', 0); // n2 took n1 for dead: alice is connected nowhere, as far as Redis knows
+    const dropped = Date.now() - cutAt;
+    for (const text of texts) {
+      const answer = await send(bob, text);
+      assert.equal(answer.header.status, 'good', JSON.stringify(answer));
+      assert.deepEqual(answer.header['stored'], ['alice'], 'kept in the offline queue');
+    }
+    const before = seen.length;
+    await read(alice, 300, seen);
+    assert.equal(seen.length, before, 'nothing reaches alice while n1 is cut off');
+    return dropped;
+  }
+
+  test('deliveries kept while it was taken for dead reach the user still connected to it when it is back, without a login', async (t) => {
+    alice = await as('n1', 'alice');
+    bob = await as('n2', 'bob');
     await onNodes('alice', 1);
     await onNodes('bob', 1);
-    const seen: string[] = [];
     assert.equal((await send(bob, 'live-before')).header.status, 'good');
     await until('the first live delivery', async () => {
       await read(alice, 100, seen);
       return seen.includes('live-before');
     }, 5000);
-
-    const cutAt = Date.now();
-    proxy.cut();
-    await onNodes('alice', 0); // n2 took n1 for dead: alice is connected nowhere, as far as Redis knows
-    const dropped = Date.now() - cutAt;
-    const kept = Array.from({ length: 5 }, (_, i) => `kept-${i}`);
-    for (const text of kept) {
-      const answer = await send(bob, text);
-      assert.equal(answer.header.status, 'good', JSON.stringify(answer));
-      assert.deepEqual(answer.header['stored'], ['alice'], 'kept in the offline queue');
-    }
-    await read(alice, 300, seen);
-    assert.deepEqual(seen, ['live-before'], 'nothing reaches alice while n1 is cut off');
-
+    const kept = ['quiet-0', 'quiet-1', 'quiet-2'];
+    const dropped = await cutAndKeep(kept);
     proxy.restore();
     const restoredAt = Date.now();
-    // Live deliveries from now on, one every 100 ms: those sent before n1 is in presence again are
-    // kept too (after the others), the rest go live; every one must arrive once, after kept-4.
+    // Nothing else is sent: only n1's catch-up, when presence says it was forgotten, can bring them.
+    await until('the kept deliveries', async () => {
+      await read(alice, 100, seen);
+      return seen.length >= 1 + kept.length;
+    }, 15_000);
+    const caughtUp = Date.now() - restoredAt;
+    await read(alice, 300, seen);
+    t.diagnostic(`n1 dropped from presence ${dropped} ms after the cut; kept deliveries received ${caughtUp} ms after the restore`);
+    assert.deepEqual(seen, ['live-before', ...kept], 'in order, each once');
+    assert.equal(alice.closed, false, 'alice stayed connected throughout');
+    const n1 = procs.get('n1')!;
+    assert.ok(n1.logs.some((l) => String(l['msg']).includes('back after being taken for dead')), 'the catch-up is logged');
+  });
+
+  test('under live traffic: the kept ones first, in order, then the live ones sent after the restore, each once', async (t) => {
+    seen.length = 0;
+    const kept = Array.from({ length: 5 }, (_, i) => `kept-${i}`);
+    const dropped = await cutAndKeep(kept);
+    proxy.restore();
+    const restoredAt = Date.now();
+    // Live deliveries from now on, one every 100 ms or so: those sent before n1 is in presence
+    // again are kept too (after the others), the rest go live; every one must arrive once, after kept-4.
     const live: string[] = [];
     let caughtUp = 0;
     for (let i = 0; i < 150; i++) {
@@ -148,10 +177,8 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     await read(alice, 500, seen);
     t.diagnostic(`n1 dropped from presence ${dropped} ms after the cut; kept deliveries received ${caughtUp} ms after the restore; ${live.length} live sent after it`);
     assert.ok(caughtUp > 0, `the kept deliveries arrived without a new login (seen: ${seen.join(' ')})`);
-    assert.deepEqual(seen, ['live-before', ...kept, ...live], 'in order, each once, kept before later live ones');
+    assert.deepEqual(seen, [...kept, ...live], 'in order, each once, kept before later live ones');
     assert.equal(alice.closed, false, 'alice stayed connected throughout');
-    const n1 = procs.get('n1')!;
-    await until('the catch-up logged', () => n1.logs.some((l) => String(l['msg']).includes('back after being taken for dead')), 5000);
   });
 
   test('the kept notice: heard by the other nodes, not by its sender; retried while Redis is out of reach', async () => {
