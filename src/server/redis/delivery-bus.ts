@@ -13,7 +13,7 @@ import type { BusDelivery, DeliveryBus, DeliveryListener } from '../presence/del
 import { silentLogger, type Logger } from '../log.ts';
 import { ACK, HEARTBEAT, PUBLISH } from './bus-scripts.ts';
 import type { RedisClient } from './client.ts';
-import { RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
+import { CLOSE_WAIT_MS, RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
 
 export interface RedisDeliveryBusOptions extends RedisStoreOptions {
   /** How long a publish waits for its acknowledgements before rejecting (default 10 s). */
@@ -145,7 +145,11 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     for (const pending of [...this.#pending.values()]) pending.settle(new BesterError('store_error', 'the delivery bus closed'));
     const replies = this.#replies;
     this.#replies = null;
-    if (replies) await replies.then((c) => c.destroy(), () => undefined);
+    if (replies) {
+      // Its first connection may still wait for Redis (stopped while cut off): not for long.
+      const dropped = replies.then((c) => c.destroy(), () => undefined);
+      await Promise.race([dropped, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    }
     await super.close();
   }
 
