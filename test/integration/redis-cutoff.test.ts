@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { connectRedis, type RedisClient } from '../../src/server/redis/client.ts';
 import { RedisAccountStore } from '../../src/server/redis/account-store.ts';
 import { RedisKeptNotice } from '../../src/server/redis/kept-notice.ts';
-import { silentLogger } from '../../src/server/log.ts';
+import { createLogger, silentLogger } from '../../src/server/log.ts';
 import { rawConfig, ROOT, tempDir, writeTestConfig } from '../helpers/daemon.ts';
 import { spawnBesterd, type BesterdProcess } from '../helpers/besterd-process.ts';
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
@@ -181,12 +181,15 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     assert.equal(alice.closed, false, 'alice stayed connected throughout');
   });
 
-  test('the kept notice: heard by the other nodes, not by its sender; retried while Redis is out of reach', async () => {
+  test('the kept notice: heard by the other nodes, not by its sender; retried while Redis is out of reach, given up after its tries', async () => {
     const cut = await startTcpCut(redis.port); // its own: n1's stays up
     const direct = await connectRedis({ url: redis.url, prefix: 'bester:' }, silentLogger(), 'notice-a');
     const cutClient = await connectRedis({ url: `redis://127.0.0.1:${cut.port}`, prefix: 'bester:' }, silentLogger(), 'notice-b');
     const listener = await RedisKeptNotice.open({ client: direct, prefix: 'bester:', nodeId: 'x1' });
     const sender = await RedisKeptNotice.open({ client: cutClient, prefix: 'bester:', nodeId: 'x2', retries: 40, retryMs: 100 });
+    const logs: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const brief = await RedisKeptNotice.open({ client: cutClient, prefix: 'bester:', nodeId: 'x3', retries: 3, retryMs: 50, logger });
     const heard: string[][] = [];
     const own: string[][] = [];
     listener.onKept((users) => heard.push([...users]));
@@ -205,9 +208,20 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
       await until('the notice heard once Redis is back', () => heard.length === 2, 8000);
       assert.deepEqual(heard[1], ['dave', 'erin']);
       assert.deepEqual(own, [], 'a node does not act on its own notices');
+      // Bounded: 3 tries 50 ms apart, then given up (and said so), not sent when Redis is back.
+      await until('the sender back', () => cutClient.isReady, 8000);
+      cut.cut();
+      await until('the sender\'s connection down again', () => !cutClient.isReady, 3000);
+      brief.send(['frank']);
+      await until('the notice given up', () => logs.some((l) => String(l['msg']).includes('given up')), 3000);
+      cut.restore();
+      await until('the sender back again', () => cutClient.isReady, 8000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(heard.length, 2, 'a notice given up is not sent later');
     } finally {
       await listener.close();
       await sender.close();
+      await brief.close();
       direct.destroy();
       cutClient.destroy();
       await cut.close();
