@@ -138,6 +138,7 @@ export class ClusterNode implements RemoteDelivery {
     const { faults, nodeId } = this.#o;
     if (this.#catchUp) this.#logger.info({ node: nodeId }, 'cluster: back after being taken for dead; live deliveries to the users connected here wait behind what was kept for them meanwhile');
     await Promise.allSettled(again());
+    if (!this.#catchUp) return; // nothing to catch up (offline delivery is off)
     const deadline = Date.now() + (this.#o.timeoutMs ?? 10_000);
     const up = (): boolean => (faults?.busReady?.() ?? true) && (faults?.kept?.ready() ?? true);
     while (!up() && Date.now() < deadline && this.#unsubscribe !== null) await new Promise((r) => setTimeout(r, BACK_POLL_MS));
