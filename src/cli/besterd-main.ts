@@ -132,6 +132,9 @@ export function superviseProcess(running: Running): void {
     server.close().then(
       () => {
         process.exitCode ??= 0;
+        // Stopped. A Redis client destroyed during its reconnect pause (node-redis waits it out, up
+        // to 5 s) would still keep the process alive: not more than a second (docs/scaling.md).
+        setTimeout(() => process.exit(), 1000).unref();
       },
       (err: unknown) => {
         logger.error({ err }, 'error while stopping');

@@ -10,6 +10,7 @@ import { startInformer, type Informer } from './informer/informer.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { Federation } from './federation/federation.ts';
 import { setupFederation } from './federation/setup.ts';
+import { CatchUp } from './offline/catch-up.ts';
 import { openOfflineDelivery, type OfflineDelivery } from './offline/offline-delivery.ts';
 import { Router } from './routing/router.ts';
 import { ClusterNode, type ClusterOptions } from './presence/cluster-node.ts';
@@ -141,7 +142,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   try {
     redisCluster = options.cluster ? null : await openRedisCluster(config.accounts, logger, config.limits.loginFailures);
     const clusterOptions = options.cluster ?? redisCluster?.options;
-    if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }), ...(offline ? { offline } : {}) });
+    // docs/scaling.md "Back from a cut": what was kept for users who stayed connected here, flushed to them.
+    const catchUp = (o: OfflineDelivery) => new CatchUp({ offline: o, sessionsOf: (user) => registry.connectionsOf(user), logger: logger.child({ component: 'offline' }) });
+    if (clusterOptions) cluster = await ClusterNode.join(clusterOptions, { events, registry, logger: logger.child({ component: 'cluster' }), ...(offline ? { offline, catchUp: catchUp(offline) } : {}) });
   } catch (err) {
     await redisCluster?.close();
     await fed.close();

@@ -19,8 +19,8 @@ export class OfflineFlusher {
   /** Told of each entry removed from the queue (the waiting count). */
   readonly #removed: () => void;
   readonly #closed: () => boolean;
-  /** Users a flush is running for: one at a time per user, whatever their number of connections. */
-  readonly #flushing = new Set<string>();
+  /** The flush running for each user: one at a time per user, whatever their number of connections. */
+  readonly #flushing = new Map<string, Promise<void>>();
 
   constructor(parts: OfflineParts, lock: UserLock, hooks: { removed: () => void; closed: () => boolean }) {
     this.#o = parts;
@@ -34,21 +34,30 @@ export class OfflineFlusher {
     return this.#flushing.has(user);
   }
 
+  /** Resolves once no flush runs for `user` (at once if none does). Never rejects. */
+  idle(user: string): Promise<void> {
+    return this.#flushing.get(user) ?? Promise.resolve();
+  }
+
   /**
    * Writes every message kept for `user` to `target`, oldest first, removing each once written.
    * Exclusive per user: a second connection logging in meanwhile gets none (the first has them).
    * Runs under the user's lock, after any keep already putting a message for them (user-lock.ts).
-   * Resolves when done or when the connection closed; never rejects.
+   * Resolves when done or when the connection closed: true, or false when it did not run (a flush
+   * for `user` was running, or closed); never rejects.
    */
-  async flush(user: string, target: FlushTarget): Promise<void> {
-    if (this.#flushing.has(user) || this.#closed()) return;
-    this.#flushing.add(user);
-    try {
-      const sent = await this.#lock.run(user, () => this.#write(user, target));
+  async flush(user: string, target: FlushTarget): Promise<boolean> {
+    if (this.#flushing.has(user) || this.#closed()) return false;
+    const run = this.#lock.run(user, () => this.#write(user, target)).then((sent) => {
       if (sent > 0) this.#o.logger.info({ user, sent }, 'kept messages delivered');
+    });
+    this.#flushing.set(user, run);
+    try {
+      await run;
     } finally {
       this.#flushing.delete(user);
     }
+    return true;
   }
 
   /** Resolves to the number of messages written; never rejects. */

@@ -50,6 +50,9 @@ export class OfflineDelivery {
   readonly #keeper: OfflineKeeper;
   readonly #flusher: OfflineFlusher;
   readonly #sweeper: ExpirySweeper;
+  readonly #logger: Logger;
+  /** Told of the users a delivery was kept for (a cluster's kept notice, presence/kept-notice.ts). */
+  readonly #keptListeners: Array<(users: readonly string[]) => void> = [];
   /** Messages waiting: read from the queue at start and after each sweep, counted in between. */
   #waiting: number;
   #closed = false;
@@ -58,6 +61,7 @@ export class OfflineDelivery {
     this.#queue = parts.queue;
     this.#ownsQueue = options.ownsQueue ?? true;
     this.#waiting = options.waiting ?? 0;
+    this.#logger = parts.logger;
     const lock = new UserLock();
     const closed = (): boolean => this.#closed;
     this.#keeper = new OfflineKeeper(parts, lock, () => this.#waiting++);
@@ -71,17 +75,31 @@ export class OfflineDelivery {
 
   /** keeper.ts: keeps the delivery for each of `names` that has an account. Never rejects. */
   keep(names: readonly string[], type: string, data: JsonData, context: KeepContext): Promise<KeepResult> {
-    return this.#keeper.keep(names, type, data, context);
+    return this.#keeper.keep(names, type, data, context).then((kept) => this.#told(kept));
   }
 
   /** keeper.ts: keep() for a delivery's JSON text already made (a delivery re-routed from a dead node). Never rejects. */
   keepText(names: readonly string[], text: string, context: KeepContext): Promise<KeepResult> {
-    return this.#keeper.keepText(names, text, context);
+    return this.#keeper.keepText(names, text, context).then((kept) => this.#told(kept));
   }
 
-  /** flusher.ts: writes what was kept for `user` to their new connection, oldest first. Never rejects. */
-  flush(user: string, target: FlushTarget): Promise<void> {
+  /** `listener` is told, after each keep, the users it was kept for (not called when none was). */
+  onKept(listener: (users: readonly string[]) => void): void {
+    this.#keptListeners.push(listener);
+  }
+
+  /**
+   * flusher.ts: writes what was kept for `user` to their new connection (or to the connections a
+   * catch-up holds, catch-up.ts), oldest first. False when it did not run (a flush for `user` was
+   * running). Never rejects.
+   */
+  flush(user: string, target: FlushTarget): Promise<boolean> {
     return this.#flusher.flush(user, target);
+  }
+
+  /** flusher.ts: resolves once no flush runs for `user`. Never rejects. */
+  idle(user: string): Promise<void> {
+    return this.#flusher.idle(user);
   }
 
   /** expiry-sweeper.ts: removes what is past its TTL now (it also runs periodically). Never rejects. */
@@ -97,6 +115,19 @@ export class OfflineDelivery {
   /** Asks the queue itself how many are waiting: does the store answer? (GET /readyz, admin/readiness.ts) */
   queueWaiting(): Promise<number> {
     return this.#queue.waiting();
+  }
+
+  #told(kept: KeepResult): KeepResult {
+    if (kept.stored.length > 0) {
+      for (const listener of this.#keptListeners) {
+        try {
+          listener(kept.stored);
+        } catch (err) {
+          this.#logger.error({ err }, 'a kept-delivery listener failed');
+        }
+      }
+    }
+    return kept;
   }
 
   /** Idempotent. Closes the queue if this opened it. */

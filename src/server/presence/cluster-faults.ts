@@ -3,6 +3,7 @@
 // again), and re-routing what a dead node left undelivered. The Redis implementation is assembled in
 // ../redis/cluster-stores.ts; a cluster without it (memory, in one process) has none of these faults.
 import type { BusDelivery } from './delivery-bus.ts';
+import type { KeptNotice } from './kept-notice.ts';
 
 /** What became of one delivery re-routed: made (or kept), or why not (its publisher is told). */
 export type RerouteResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
@@ -22,4 +23,8 @@ export interface ClusterFaults {
   takeOverOwn(reroute: Reroute): Promise<number>;
   /** From now on, re-routes what nodes found dead left (one node at a time does each). */
   watch(reroute: Reroute): void;
+  /** True while this node's bus readers read (after a cut, once they made their group again). Absent: always. */
+  busReady?(): boolean;
+  /** Deliveries kept for users are told to the nodes holding their sessions (kept-notice.ts). */
+  readonly kept?: KeptNotice;
 }

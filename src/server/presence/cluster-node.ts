@@ -6,6 +6,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import type { CatchUp } from '../offline/catch-up.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { ClusterFaults } from './cluster-faults.ts';
@@ -39,9 +40,16 @@ export interface ClusterCore {
   readonly events: ServerEvents;
   readonly registry: SessionRegistry;
   readonly logger: Logger;
-  /** Where a delivery re-routed from a dead node goes for a user connected nowhere. */
-  readonly offline?: Pick<OfflineDelivery, 'keepText'>;
+  /** Where a delivery re-routed from a dead node goes for a user connected nowhere; its keeps are told to the other nodes. */
+  readonly offline?: Pick<OfflineDelivery, 'keepText' | 'onKept'>;
+  /** Flushes what was kept to users connected here (offline/catch-up.ts): when this node is back from a cut, at a kept notice. */
+  readonly catchUp?: Pick<CatchUp, 'user' | 'users' | 'close'>;
 }
+
+/** How long leave() waits for Redis (unsubscribe, presence) before the stores' connections are closed anyway. */
+const LEAVE_WAIT_MS = 2000;
+/** How often a node back from a cut checks that its bus reader and its kept-notice subscription are up again. */
+const BACK_POLL_MS = 100;
 
 export class ClusterNode implements RemoteDelivery {
   readonly #o: ClusterOptions;
@@ -51,6 +59,7 @@ export class ClusterNode implements RemoteDelivery {
   /** This node's logged-in sessions (id -> user): written again when presence forgot them. */
   readonly #sessions = new Map<string, string>();
   #fenced: string | null = null;
+  #catchUp: ClusterCore['catchUp'] | null = null;
 
   private constructor(options: ClusterOptions, logger: Logger) {
     this.#o = options;
@@ -96,11 +105,44 @@ export class ClusterNode implements RemoteDelivery {
       // without logging in again (docs/scaling.md "Faults").
       faults.onForgotten((forgotten) => {
         if (forgotten !== nodeId || node.#unsubscribe === null) return;
-        for (const [id, user] of node.#sessions) announce('a session again', presence.add(user, nodeId, id));
+        // Live deliveries to its users are held from now on (they may come as soon as presence names
+        // this node again), behind what the others kept meanwhile (docs/scaling.md "Back from a cut").
+        // Both start in this turn, before any reply from Redis: nothing live slips in between.
+        const back = node.#back(() => [...node.#sessions].map(([id, user]) => {
+          const added = presence.add(user, nodeId, id);
+          announce('a session again', added);
+          return added;
+        }));
+        (node.#catchUp?.users(core.registry.users(), back) ?? back).catch(() => undefined); // neither rejects
       });
       faults.watch(reroute);
+      const { kept } = faults;
+      if (kept && core.catchUp) {
+        const { catchUp } = core;
+        node.#catchUp = catchUp;
+        core.offline?.onKept((users) => kept.send(users));
+        kept.onKept((users) => {
+          for (const user of users) if (core.registry.isOnline(user)) void catchUp.user(user);
+        });
+      }
     }
     return node;
+  }
+
+  /**
+   * Back after being taken for dead: writes its sessions into presence again (`again`), then waits
+   * (bounded) until its bus reader reads and its kept notices are heard again, so that a delivery
+   * kept from then on is heard of. Never rejects.
+   */
+  async #back(again: () => Array<Promise<void>>): Promise<void> {
+    const { faults, nodeId } = this.#o;
+    if (this.#catchUp) this.#logger.info({ node: nodeId }, 'cluster: back after being taken for dead; live deliveries to the users connected here wait behind what was kept for them meanwhile');
+    await Promise.allSettled(again());
+    if (!this.#catchUp) return; // nothing to catch up (offline delivery is off)
+    const deadline = Date.now() + (this.#o.timeoutMs ?? 10_000);
+    const up = (): boolean => (faults?.busReady?.() ?? true) && (faults?.kept?.ready() ?? true);
+    while (!up() && Date.now() < deadline && this.#unsubscribe !== null) await new Promise((r) => setTimeout(r, BACK_POLL_MS));
+    if (!up()) this.#logger.warn({ node: nodeId, timeoutMs: this.#o.timeoutMs ?? 10_000 }, 'cluster: the bus reader or the kept notices are not back yet; delivering what was kept anyway');
   }
 
   unavailable(): string | null {
@@ -150,11 +192,15 @@ export class ClusterNode implements RemoteDelivery {
   /** Leaves: stops receiving, forgets this node's sessions in the presence. Idempotent. */
   async leave(): Promise<void> {
     for (const stop of this.#stopListening.splice(0)) stop();
+    this.#catchUp?.close();
     const unsubscribe = this.#unsubscribe;
     this.#unsubscribe = null;
     if (unsubscribe === null) return;
-    await unsubscribe();
-    await this.#o.presence.dropNode(this.#o.nodeId).catch(() => 0);
+    // Cut off from Redis, these wait for it: bounded, the stores' connections are then closed (store-base.ts closeClient).
+    const left = unsubscribe().then(() => this.#o.presence.dropNode(this.#o.nodeId)).catch(() => 0);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([left, new Promise((resolve) => (timer = setTimeout(resolve, LEAVE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }
 

@@ -22,6 +22,8 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger,
   const { RedisPresence } = await import('./presence.ts');
   const { RedisDeliveryBus } = await import('./delivery-bus.ts');
   const { NodeTakeover } = await import('./node-takeover.ts');
+  const { RedisKeptNotice } = await import('./kept-notice.ts');
+  const { CLOSE_WAIT_MS } = await import('./store-base.ts');
   const { prefix } = accounts;
   const log = logger.child({ component: 'cluster' });
   const presenceClient = await connectRedis(accounts, log, 'presence');
@@ -46,17 +48,29 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger,
   const bus = new RedisDeliveryBus({ client: busClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs, ackTimeoutMs });
   // The takeover shares the presence's connection: a node cut off from Redis takes nothing over.
   const takeover = new NodeTakeover({ client: presenceClient, prefix, nodeId: accounts.nodeId, heartbeatMs, leaseMs: Math.max(10_000, 3 * expiryMs), logger: log });
+  // PUBLISH on the presence's connection, SUBSCRIBE on one of its own (docs/scaling.md "Back from a cut").
+  const { nodeId } = accounts;
+  const kept = await RedisKeptNotice.open({ client: presenceClient, prefix, nodeId, logger: log }).catch(async (err: unknown) => {
+    await Promise.all([takeover.close(), throttle.close(), bus.close(), presence.close()]);
+    throw err;
+  });
   const faults: ClusterFaults = {
     cutOff: () => presence.cutOff(),
     onForgotten: (listener) => forgotten.push(listener),
     takeOverOwn: (reroute) => takeover.takeOverOwn(reroute),
     watch: (reroute) => takeover.watch(reroute),
+    busReady: () => bus.reading(nodeId),
+    kept,
   };
   return {
     options: { nodeId: accounts.nodeId, presence, bus, faults, timeoutMs: ackTimeoutMs },
     throttle,
     async close() {
-      await takeover.close();
+      await kept.close();
+      // Cut off from Redis, a sweep in progress waits on the presence's connection, destroyed just
+      // below: not waited for then (nor for long otherwise).
+      const wait = presenceClient.isReady ? CLOSE_WAIT_MS : 0;
+      await Promise.race([takeover.close(), new Promise((resolve) => setTimeout(resolve, wait).unref())]);
       await throttle.close();
       await bus.close();
       await presence.close();

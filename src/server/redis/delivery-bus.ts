@@ -13,7 +13,7 @@ import type { BusDelivery, DeliveryBus, DeliveryListener } from '../presence/del
 import { silentLogger, type Logger } from '../log.ts';
 import { ACK, HEARTBEAT, PUBLISH } from './bus-scripts.ts';
 import type { RedisClient } from './client.ts';
-import { RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
+import { CLOSE_WAIT_MS, RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
 
 export interface RedisDeliveryBusOptions extends RedisStoreOptions {
   /** How long a publish waits for its acknowledgements before rejecting (default 10 s). */
@@ -46,6 +46,8 @@ interface Subscription {
   readonly listener: DeliveryListener;
   readonly reader: RedisClient;
   active: boolean;
+  /** Its last read succeeded (false from a failed read until the next one succeeds). */
+  reading: boolean;
   done: Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
       reader.on('error', (err: unknown) => this.#o.logger.warn({ err, node }, 'delivery bus: reader connection lost, reconnecting'));
       await reader.connect();
       await HEARTBEAT.run(this.client, [this.keys.bus(node, 'subscribers')], [this.#o.expiryMs, group]);
-      const sub: Subscription = { node, group, listener: onDelivery, reader, active: true, done: Promise.resolve() };
+      const sub: Subscription = { node, group, listener: onDelivery, reader, active: true, reading: false, done: Promise.resolve() };
       this.#subs.add(sub);
       sub.done = this.#read(sub);
       return () => this.#unsubscribe(sub);
@@ -130,6 +132,12 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     });
   }
 
+  /** True when `node` has subscriptions here and each one's last read succeeded (a node back from a cut reads again). */
+  reading(node: string): boolean {
+    const subs = [...this.#subs].filter((sub) => sub.node === node);
+    return subs.length > 0 && subs.every((sub) => sub.reading);
+  }
+
   override async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.#timer);
@@ -137,7 +145,11 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     for (const pending of [...this.#pending.values()]) pending.settle(new BesterError('store_error', 'the delivery bus closed'));
     const replies = this.#replies;
     this.#replies = null;
-    if (replies) await replies.then((c) => c.destroy(), () => undefined);
+    if (replies) {
+      // Its first connection may still wait for Redis (stopped while cut off): not for long.
+      const dropped = replies.then((c) => c.destroy(), () => undefined);
+      await Promise.race([dropped, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+    }
     await super.close();
   }
 
@@ -200,7 +212,9 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
         reply = await sub.reader.sendCommand(['XREADGROUP', 'GROUP', sub.group, sub.group, 'COUNT', '16',
           ...(cursor === '>' ? ['BLOCK', String(this.#o.blockMs)] : []), 'STREAMS', stream, cursor]);
         failures = 0;
+        sub.reading = true;
       } catch (err) {
+        sub.reading = false;
         if (!sub.active) return;
         if (err instanceof Error && err.message.startsWith('NOGROUP')) {
           // Redis lost the stream (restarted empty, or a failover): make the group again and say so.
@@ -208,7 +222,8 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
           await this.#createGroup(sub.node, sub.group, '0').catch(() => undefined);
         }
         failures++;
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+        // Unref'd: a daemon stopping while Redis is out of reach does not wait for this pause to end.
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(failures, 6))).unref());
         cursor = '0';
         continue;
       }

@@ -79,6 +79,11 @@ export class RedisKeys {
     return `${this.#p}{bus:${node}}:${part}`;
   }
 
+  /** Pub/sub channel on which a node says it kept deliveries for some users (presence/kept-notice.ts). */
+  keptNotice(): string {
+    return `${this.#p}kept-notice`;
+  }
+
   /** Pub/sub channel where subscribers acknowledge deliveries to one publishing bus instance. */
   busReplies(instance: string): string {
     return `${this.#p}bus-replies:${instance}`;

@@ -12,6 +12,7 @@ import { LoginThrottle, type FailedLoginThrottle, type ThrottleRefusal } from '.
 import type { RedisClient } from './client.ts';
 import { RedisKeys } from './keys.ts';
 import { LuaScript } from './script.ts';
+import { closeClient } from './store-base.ts';
 
 // KEYS: failures, blocked. ARGV: now, windowMs, max, blockMs. Milliseconds until allowed, 0 now.
 const CHECK = new LuaScript(`
@@ -113,7 +114,7 @@ export class RedisLoginThrottle implements FailedLoginThrottle {
   }
 
   async close(): Promise<void> {
-    if (this.#o.ownsClient === true && this.#o.client.isOpen) await this.#o.client.close();
+    if (this.#o.ownsClient === true) await closeClient(this.#o.client);
   }
 
   /** One script, or a rejection after ANSWER_WITHIN_MS: a login does not wait for a Redis that does not answer. */

@@ -43,7 +43,32 @@ export class RedisStoreBase {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owns && this.client.isOpen) await this.client.close();
+    if (this.#owns) await closeClient(this.client);
+  }
+}
+
+/** How long an orderly close waits for the commands already sent before dropping the connection. */
+export const CLOSE_WAIT_MS = 2000;
+
+/**
+ * Closes `client` in bounded time (docs/scaling.md "Self-fencing": a daemon stopped while cut off
+ * from Redis must still stop). Connected: waits for the commands already sent, at most
+ * CLOSE_WAIT_MS. Not connected: close() would wait for Redis to come back, so the connection is
+ * destroyed at once (commands still queued are rejected: nothing acknowledged depends on them).
+ */
+export async function closeClient(client: RedisClient, waitMs = CLOSE_WAIT_MS): Promise<void> {
+  if (!client.isOpen) return;
+  if (!client.isReady) {
+    client.destroy();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
+  const closed = client.close().then(() => 'closed' as const, () => 'closed' as const);
+  try {
+    if ((await Promise.race([closed, late])) === 'late' && client.isOpen) client.destroy();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

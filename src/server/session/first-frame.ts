@@ -3,6 +3,7 @@
 // §3). Pure: the session hands the connection to the owner this names.
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { validateFirstMessage, type Credentials, type ServerPayload } from '../../protocol/messages.ts';
+import type { FrameConnection } from '../../framing/frame-connection.ts';
 import type { CloseReason } from './close-counters.ts';
 
 export type FirstFrame =
@@ -60,4 +61,18 @@ export interface ServerScopeAcceptor {
   legacy(io: ConnectionIo, payload: ServerPayload): void;
   /** Checks the hello (`text`: the JSON text it was parsed from); the link's frame sink, or null when refused (it answered and closed). */
   peer(io: ConnectionIo, hello: unknown, text: string): PeerLinkSink | null;
+}
+
+/** What a server-scope owner gets of `conn`; `close` is the session's own (it counts the reason). */
+export function connectionIo(conn: FrameConnection, close: (reason: CloseReason) => void): ConnectionIo {
+  return {
+    remote: conn.label,
+    send: (value) => conn.send(value),
+    close,
+    setMaxFrameBytes: (bytes) => {
+      conn.maxFrameBytes = bytes;
+    },
+    pause: () => conn.pause(),
+    resume: () => conn.resume(),
+  };
 }

@@ -11,10 +11,11 @@ import { parseFrameText } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
 import type { Logger } from '../log.ts';
+import type { FlushTarget } from '../offline/offline-types.ts';
 import { FrameConnection, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import type { PeerInfo } from '../transport/listener.ts';
 import type { CloseReason } from './close-counters.ts';
-import { classifyFirstFrame, type ConnectionIo, type PeerLinkSink } from './first-frame.ts';
+import { classifyFirstFrame, connectionIo, type ConnectionIo, type PeerLinkSink } from './first-frame.ts';
 import { livenessFor, type Liveness } from './liveness.ts';
 import { contextLogin, type LoginDecision } from './login.ts';
 import { OfflineHold } from './offline-hold.ts';
@@ -62,17 +63,8 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     this.#remote = remote;
     this.#plainNetwork = !peer.secure && peer.remoteAddress !== null;
     // The session is its connection's events object itself: no closures per connection (idle connections).
-    this.#conn = new FrameConnection(
-      stream,
-      remote,
-      this,
-      {
-        maxFrameBytes: ctx.config.limits.maxLoginFrameBytes,
-        maxOutboundBytes: ctx.config.limits.maxOutboundBytes,
-        writeStallMs: ctx.config.limits.writeStallMs,
-        coalesceWrites: true,
-      },
-    );
+    const { maxLoginFrameBytes: maxFrameBytes, maxOutboundBytes, writeStallMs } = ctx.config.limits;
+    this.#conn = new FrameConnection(stream, remote, this, { maxFrameBytes, maxOutboundBytes, writeStallMs, coalesceWrites: true });
     ctx.pending?.add(this);
     ctx.events?.emit('connection.opened', { id, transport: peer.transport, remote });
     this.#loginTimer = setTimeout(() => {
@@ -80,7 +72,6 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     }, ctx.config.limits.loginTimeoutMs);
     this.#loginTimer.unref();
   }
-
 
   // FrameConnectionEvents (framing/frame-connection.ts): called by this session's connection only.
   frame(body: Buffer): void {
@@ -280,17 +271,32 @@ export class Session implements PipelineHost, FrameConnectionEvents {
       this.#pipeline?.start();
       return;
     }
-    const target = {
-      write: (frame: Buffer, written: (ok: boolean) => void) => this.#conn.sendFrame(frame, (err) => written(!err)),
-      batchBytes: Math.floor(this.#ctx.config.limits.maxOutboundBytes / 4),
-    };
-    offline.flush(username, target).then(
+    offline.flush(username, this.#flushTarget()).then(
       () => this.#release(),
       (err: unknown) => {
         this.#log.error({ err }, 'offline flush failed'); // flush never rejects; this only keeps the connection going
         this.#release();
       },
     );
+  }
+
+  /** Catch-up (offline/catch-up.ts): live deliveries wait from now on, behind what the target writes. Null if not a client or held already. */
+  holdLive(): FlushTarget | null {
+    if (this.state !== 'client' || this.#held !== null) return null;
+    this.#held = new OfflineHold(this.#ctx.config.limits.maxOutboundBytes);
+    return this.#flushTarget();
+  }
+
+  /** The catch-up is done: what was held goes out (dropped if the connection is closing). */
+  releaseLive(): void {
+    if (this.state === 'client' && this.#held !== null) this.#release();
+    else this.#held = null;
+  }
+
+  /** Writes a kept delivery ahead of anything held (§4.3.1), below the connection's outbound limit. */
+  #flushTarget(): FlushTarget {
+    const write = (frame: Buffer, written: (ok: boolean) => void): boolean => this.#conn.sendFrame(frame, (err) => written(!err));
+    return { write, batchBytes: Math.floor(this.#ctx.config.limits.maxOutboundBytes / 4) };
   }
 
   /** The kept deliveries are written: what arrived meanwhile follows, then this connection's own messages. */
@@ -331,17 +337,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
 
   /** What a server-scope owner gets of this connection. */
   #io(): ConnectionIo {
-    const conn = this.#conn;
-    return {
-      remote: conn.label,
-      send: (value) => conn.send(value),
-      close: (reason) => this.close(reason),
-      setMaxFrameBytes: (bytes) => {
-        conn.maxFrameBytes = bytes;
-      },
-      pause: () => conn.pause(),
-      resume: () => conn.resume(),
-    };
+    return connectionIo(this.#conn, (reason) => this.close(reason));
   }
 
   #closeIfIdle(): void {
