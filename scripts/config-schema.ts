@@ -104,7 +104,7 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
       cluster: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'A Redis Cluster: "host:port" of some of its masters, instead of url or address and port (docs/scaling.md).' },
       sentinel: {
         type: 'object',
-        description: 'Redis behind Sentinel: the master\'s name and some sentinels\' "host:port", instead of url or address and port (untested here; docs/scaling.md).',
+        description: 'Redis behind Sentinel: the master\'s name and some sentinels\' "host:port", instead of url or address and port; the daemon follows a failover by itself (docs/scaling.md "At a Sentinel failover").',
         properties: { name: { type: 'string', minLength: 1 }, nodes: { type: 'array', minItems: 1, items: { type: 'string' } } },
         required: ['name', 'nodes'],
       },

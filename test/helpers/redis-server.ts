@@ -1,7 +1,8 @@
 // A real redis-server for tests (Debian package redis-server; .ci/run installs it): its own temp
 // dir, a free loopback port, append-only file with fsync at every write (so a SIGKILL loses nothing
 // Redis acknowledged), no RDB snapshots. Tests can kill it and start it again from its AOF, or
-// start it again empty, on the same port.
+// start it again empty, on the same port. Its pieces (a free port, a redis-server process awaited
+// until it answers PING, killed and awaited) are used by test/helpers/redis-sentinel.ts too.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -27,7 +28,8 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A loopback port free when asked (the caller retries if it is taken before it binds it). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);
@@ -39,7 +41,7 @@ function freePort(): Promise<number> {
 }
 
 /** Resolves once the server answers PING with PONG (bounded: 100 tries, 50 ms apart). */
-async function waitForPong(port: number, child: ChildProcess, log: () => string): Promise<void> {
+export async function waitForPong(port: number, child: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
@@ -62,35 +64,60 @@ async function waitForPong(port: number, child: ChildProcess, log: () => string)
   throw new Error(`redis-server on port ${port} did not answer PING:\n${log()}`);
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** A redis-server (or Sentinel) child with its output kept, answering PING on `port`. */
+export interface RedisChild {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+}
+
+/** Spawns `redis-server ...args` and waits until it answers PING on `port`; killed if it does not. */
+export async function spawnRedisServer(args: readonly string[], port: number): Promise<RedisChild> {
+  let output = '';
+  const child = spawn('redis-server', [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', (err) => (output += `spawn error: ${err.message}\n`));
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (output += s));
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (output += s));
+  try {
+    await waitForPong(port, child, () => output);
+  } catch (err) {
+    await killChild(child);
+    throw err;
+  }
+  return { child, output: () => output };
+}
+
+/** SIGKILL and wait for the exit (nothing if it already exited). */
+export async function killChild(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+export interface RedisOptions {
+  /** More redis-server arguments (e.g. `--replicaof 127.0.0.1 PORT`), after the defaults. */
+  readonly args?: readonly string[];
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const dir = tempDir('bt-redis-');
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir);
   let child: ChildProcess | null = null;
-  let output = '';
   let port = 0;
 
   const launch = async (): Promise<void> => {
-    output = '';
-    const proc = spawn('redis-server', [
+    child = (await spawnRedisServer([
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir,
       '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
-      '--daemonize', 'no', '--protected-mode', 'no', '--logfile', '',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.on('error', (err) => (output += `spawn error: ${err.message}\n`));
-    proc.stdout?.setEncoding('utf8').on('data', (s: string) => (output += s));
-    proc.stderr?.setEncoding('utf8').on('data', (s: string) => (output += s));
-    child = proc;
-    await waitForPong(port, proc, () => output);
+      '--daemonize', 'no', '--protected-mode', 'no', '--logfile', '', ...(options.args ?? []),
+    ], port)).child;
   };
 
   const kill = async (): Promise<void> => {
     const proc = child;
     child = null;
-    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGKILL');
-    await exited;
+    await killChild(proc);
   };
 
   // The port is free when asked but could be taken before redis binds it: a few tries.

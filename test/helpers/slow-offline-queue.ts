@@ -1,11 +1,13 @@
 // An OfflineQueue whose put can be held back until the test lets it land: a login can then slip
-// between a keep's "not online" check and its put (src/server/offline/user-lock.ts).
+// between a keep's "not online" check and its put (src/server/offline/user-lock.ts). Its page reads
+// can be held too: a login's flush then lasts until the test lets it go on.
 import type { NewOfflineEntry, OfflineEntry, OfflineEntryId, OfflineQueue, PutOptions } from '../../src/server/storage/offline-queue.ts';
 
 export class SlowOfflineQueue implements OfflineQueue {
   readonly #inner: OfflineQueue;
   #gate: PromiseWithResolvers<void> | null = null;
   #started: PromiseWithResolvers<void> = Promise.withResolvers();
+  #pages: PromiseWithResolvers<void> | null = null;
 
   constructor(inner: OfflineQueue) {
     this.#inner = inner;
@@ -22,10 +24,17 @@ export class SlowOfflineQueue implements OfflineQueue {
     return this.#started.promise;
   }
 
-  /** Lets the held puts land; later ones go through at once. */
+  /** From now on every page read (a login's flush) waits until release(). */
+  holdPages(): void {
+    this.#pages ??= Promise.withResolvers();
+  }
+
+  /** Lets the held puts and page reads go on; later ones go through at once. */
   release(): void {
     this.#gate?.resolve();
     this.#gate = null;
+    this.#pages?.resolve();
+    this.#pages = null;
   }
 
   async put(entry: NewOfflineEntry, options: PutOptions): Promise<OfflineEntry> {
@@ -37,7 +46,8 @@ export class SlowOfflineQueue implements OfflineQueue {
     return this.#inner.put(entry, options);
   }
 
-  page(user: string, after: OfflineEntryId | null, limit: number): Promise<OfflineEntry[]> {
+  async page(user: string, after: OfflineEntryId | null, limit: number): Promise<OfflineEntry[]> {
+    await this.#pages?.promise;
     return this.#inner.page(user, after, limit);
   }
 

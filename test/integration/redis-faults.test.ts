@@ -2,7 +2,8 @@
 // its append-only file (nothing acknowledged is lost, the clients reconnect by themselves); started
 // again empty (detected and logged, never taken silently as an empty server); a node that stops
 // heartbeating (its sessions dropped by the others); a subscriber killed with SIGKILL in the middle
-// of a delivery (its group hands the delivery again to the next run of the node).
+// of a delivery (its group hands the delivery again to the next run of the node); an acknowledgement
+// nobody heard (published again until its publisher listens).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -100,6 +101,29 @@ test('Redis started again empty: the data-set marker reports it as an error, onc
   } finally {
     await bus.close();
     await client.close();
+  }
+});
+
+test("an acknowledgement nobody heard (the publisher's reply connection was not subscribed, as after a failover) is published again until it is", { timeout: 30_000 }, async () => {
+  const prefix = `unheard${++n}:`;
+  const subscriber = new RedisDeliveryBus({ client: await connect(prefix), prefix, ownsClient: true, heartbeatMs: 100, blockMs: 200, ackTimeoutMs: 5000 });
+  const admin = await connect(prefix);
+  const late = admin.duplicate();
+  try {
+    await subscriber.subscribe('n1', () => undefined);
+    // A delivery whose publisher listens on `late-replies`, but only from 300 ms after it was made.
+    const channel = `${prefix}late-replies`;
+    await admin.sendCommand(['XADD', new RedisKeys(prefix).bus('n1', 'stream'), '*', 'users', '["bob"]', 'frame', '{}', 'reply', channel, 'pub', 'p1']);
+    await new Promise((r) => setTimeout(r, 300));
+    await late.connect();
+    const heard = new Promise<string>((resolve) => void late.subscribe(channel, (message) => resolve(message)));
+    const reply = await Promise.race([heard, new Promise<string>((resolve) => setTimeout(() => resolve('nothing within 3 s'), 3000))]);
+    assert.ok(reply.startsWith('{'), reply);
+    assert.deepEqual(JSON.parse(reply) as unknown, { pub: 'p1', group: 'g1', ok: true });
+  } finally {
+    await subscriber.close();
+    if (late.isOpen) late.destroy();
+    admin.destroy();
   }
 });
 

@@ -19,11 +19,14 @@ return 1`);
 /**
  * KEYS: stream. ARGV: group, id, reply channel, reply message. Acknowledges the entry for this
  * group, tells the publisher, and deletes the entry once every group has it delivered and
- * acknowledged: never an entry some group still has to take (no MAXLEN trimming).
+ * acknowledged: never an entry some group still has to take (no MAXLEN trimming). Returns how many
+ * received the publisher's reply (PUBLISH's count; -1 without a reply channel): 0 means the
+ * publisher's reply connection was not subscribed (unheard-replies.ts).
  */
 export const ACK = new LuaScript(`
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+local heard = -1
+if ARGV[3] ~= '' then heard = redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
@@ -36,8 +39,8 @@ for _, info in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
     if info[i] == 'last-delivered-id' then last = info[i + 1] end
   end
   local lms, lseq = parse(last)
-  if lms < ims or (lms == ims and lseq < iseq) then return 1 end
-  if #redis.call('XPENDING', KEYS[1], name, ARGV[2], ARGV[2], 1) > 0 then return 1 end
+  if lms < ims or (lms == ims and lseq < iseq) then return heard end
+  if #redis.call('XPENDING', KEYS[1], name, ARGV[2], ARGV[2], 1) > 0 then return heard end
 end
 redis.call('XDEL', KEYS[1], ARGV[2])
-return 2`);
+return heard`);

@@ -71,6 +71,33 @@ export async function connectRedis(target: RedisTarget, logger: Logger, name: st
   return client;
 }
 
+interface MasterChange {
+  readonly type?: string;
+  readonly node?: { readonly host: string; readonly port: number };
+}
+
+/**
+ * Calls `listener` with the new master ("host:port") at each master change of a client behind
+ * Sentinel (a failover, or SENTINEL FAILOVER; docs/scaling.md "At a Sentinel failover"): once per
+ * change, though node-redis reports the same master again while it reconnects to it. Hook it once
+ * the client is connected (its first master is not a change). Nothing happens for other clients.
+ */
+export function onMasterChange(client: RedisClient, logger: Logger, listener: (master: string) => void): void {
+  const first = (client as unknown as { getMasterNode?: () => MasterChange['node'] }).getMasterNode?.();
+  let last = first === undefined ? null : `${first.host}:${first.port}`;
+  client.on('topology-change', (event: MasterChange) => {
+    if (event.type !== 'MASTER_CHANGE' || event.node === undefined) return;
+    const master = `${event.node.host}:${event.node.port}`;
+    if (master === last) return;
+    last = master;
+    try {
+      listener(master);
+    } catch (err) {
+      logger.error({ err, master }, 'redis: a master-change listener failed (bug: please report)');
+    }
+  });
+}
+
 /**
  * The data-set marker (docs/scaling.md "Redis lost its data"): checked now and after each
  * reconnect. A missing marker at the first check is a new data set (logged); a missing marker after

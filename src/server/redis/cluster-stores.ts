@@ -18,7 +18,7 @@ export interface RedisCluster {
 /** The cluster options the config asks for, or null (not Redis, or no node id: a daemon alone). */
 export async function openRedisCluster(accounts: AccountsConfig, logger: Logger, limits: LoginFailureLimits): Promise<RedisCluster | null> {
   if (accounts.kind !== 'redis' || accounts.nodeId === null) return null;
-  const { connectRedis } = await import('./client.ts');
+  const { connectRedis, onMasterChange } = await import('./client.ts');
   const { RedisPresence } = await import('./presence.ts');
   const { RedisDeliveryBus } = await import('./delivery-bus.ts');
   const { NodeTakeover } = await import('./node-takeover.ts');
@@ -45,7 +45,14 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger,
     client: presenceClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs,
     onForgotten: (node) => forgotten.forEach((listener) => listener(node)),
   });
-  const bus = new RedisDeliveryBus({ client: busClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs, ackTimeoutMs });
+  // A Sentinel failover: sessions written again, no node judged dead at once (presence.ts).
+  onMasterChange(presenceClient, log, (master) => {
+    log.info({ master, node: accounts.nodeId }, 'presence: the Redis master changed; this node writes its sessions again and judges no node dead for expiryMs');
+    presence.masterChanged();
+  });
+  const bus = new RedisDeliveryBus({
+    client: busClient, prefix, ownsClient: true, logger: log, heartbeatMs, expiryMs, ackTimeoutMs, countsReceivers: !accounts.cluster,
+  });
   // The takeover shares the presence's connection: a node cut off from Redis takes nothing over.
   const takeover = new NodeTakeover({ client: presenceClient, prefix, nodeId: accounts.nodeId, heartbeatMs, leaseMs: Math.max(10_000, 3 * expiryMs), logger: log });
   // PUBLISH on the presence's connection, SUBSCRIBE on one of its own (docs/scaling.md "Back from a cut").

@@ -7,6 +7,8 @@
 // reply channel; a subscriber acknowledges (XACK) after its listener resolved, and the entry is
 // deleted once every group took and acknowledged it: unacknowledged entries are never trimmed.
 // Blocking reads run on a connection of their own per subscription, never on the shared one.
+// An acknowledgement no publisher received (its reply connection late to subscribe again after a
+// failover) is published again until one does, within ackTimeoutMs (unheard-replies.ts).
 import { randomBytes } from 'node:crypto';
 import { BesterError } from '../../protocol/errors.ts';
 import type { BusDelivery, DeliveryBus, DeliveryListener } from '../presence/delivery-bus.ts';
@@ -14,6 +16,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { ACK, HEARTBEAT, PUBLISH } from './bus-scripts.ts';
 import type { RedisClient } from './client.ts';
 import { CLOSE_WAIT_MS, RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
+import { UnheardReplies } from './unheard-replies.ts';
 
 export interface RedisDeliveryBusOptions extends RedisStoreOptions {
   /** How long a publish waits for its acknowledgements before rejecting (default 10 s). */
@@ -24,6 +27,11 @@ export interface RedisDeliveryBusOptions extends RedisStoreOptions {
   /** Longest blocking read (default 1 s): how soon a reader notices an unsubscribe. */
   readonly blockMs?: number;
   readonly logger?: Logger;
+  /**
+   * PUBLISH counts every receiver (true, the default: one Redis, Sentinel), so an acknowledgement
+   * nobody received is published again; false on a Redis Cluster, where it counts one master's.
+   */
+  readonly countsReceivers?: boolean;
 }
 
 interface Reply {
@@ -58,6 +66,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
   readonly #subs = new Set<Subscription>();
   readonly #groupCount = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
+  readonly #unheard: UnheardReplies;
   #replies: Promise<RedisClient> | null = null;
   #published = 0;
 
@@ -69,7 +78,9 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
       expiryMs: options.expiryMs ?? 5000,
       blockMs: options.blockMs ?? 1000,
       logger: options.logger ?? silentLogger(),
+      countsReceivers: options.countsReceivers ?? true,
     };
+    this.#unheard = new UnheardReplies((channel, message) => this.client.publish(channel, message), this.#o.ackTimeoutMs, this.#o.logger);
     this.#timer = setInterval(() => this.#beat(), this.#o.heartbeatMs);
     this.#timer.unref();
   }
@@ -108,6 +119,9 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
         };
         this.#pending.set(pub, { node, replies: new Map(), expected: null, settle });
       });
+      // The timeout can reject it while the script below still waits for Redis (a failover):
+      // handled here, so it is never an unhandled rejection; the caller gets it from the return.
+      acknowledged.catch(() => undefined);
       // Registered before the entry is added: a reply may come before the script's own answer.
       const timer = setTimeout(() => this.#pending.get(pub)?.settle(
         new BesterError('store_error', `node "${node}" did not acknowledge a delivery within ${this.#o.ackTimeoutMs} ms`)), this.#o.ackTimeoutMs);
@@ -141,6 +155,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
   override async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.#timer);
+    this.#unheard.close();
     await Promise.all([...this.#subs].map((sub) => this.#unsubscribe(sub)));
     for (const pending of [...this.#pending.values()]) pending.settle(new BesterError('store_error', 'the delivery bus closed'));
     const replies = this.#replies;
@@ -250,7 +265,11 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     if (!sub.active) return; // not acknowledged: a later run of this group gets it again
     // Not awaited: the next entry's listener need not wait for this round trip. Commands on one
     // connection run in order, so acknowledgements still go out in delivery order.
-    ACK.run(this.client, [stream], [sub.group, id, fields?.['reply'] ?? '', JSON.stringify(reply)]).catch((err: unknown) => {
+    const channel = fields?.['reply'] ?? '';
+    const message = JSON.stringify(reply);
+    ACK.run(this.client, [stream], [sub.group, id, channel, message]).then((heard) => {
+      if (Number(heard) === 0 && this.#o.countsReceivers) this.#unheard.add(channel, message);
+    }, (err: unknown) => {
       // Left pending: read again after the next failure of the loop (at least once).
       this.#o.logger.warn({ err, node: sub.node }, 'delivery bus: could not acknowledge a delivery');
     });

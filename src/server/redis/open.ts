@@ -1,14 +1,15 @@
 // Opening the Redis stores the config names (database.type "redis", docs/configuration.md): each
 // store gets its own connection (closed with it), and the data-set marker is checked on it at once
 // and after every reconnect (client.ts), so a Redis that lost its data is logged, never silently
-// taken as an empty server.
+// taken as an empty server. Behind Sentinel, the accounts connection (every daemon on Redis has
+// one) logs each new master once (docs/scaling.md "At a Sentinel failover").
 import type { RedisAccountsConfig } from '../config/types.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { AccountStore } from '../accounts/account-store.ts';
 import type { OfflineQueue } from '../storage/offline-queue.ts';
 import type { FederationOutbox } from '../storage/federation-outbox.ts';
 import { RedisAccountStore } from './account-store.ts';
-import { connectRedis, DataSetMarker, type RedisClient } from './client.ts';
+import { connectRedis, DataSetMarker, onMasterChange, type RedisClient } from './client.ts';
 import { RedisFederationOutbox } from './federation-outbox.ts';
 import { RedisKeys } from './keys.ts';
 import { RedisOfflineQueue } from './offline-queue.ts';
@@ -20,6 +21,10 @@ async function connectChecked(config: RedisAccountsConfig, logger: Logger, name:
   } catch (err) {
     client.destroy();
     throw err;
+  }
+  if (name === 'accounts' && config.sentinel) {
+    const sentinel = config.sentinel.name;
+    onMasterChange(client, logger, (master) => logger.warn({ master, sentinel }, 'redis: the Sentinels named a new master (a failover); Bester now uses it'));
   }
   return client;
 }

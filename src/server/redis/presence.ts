@@ -172,6 +172,19 @@ export class RedisPresence extends RedisStoreBase implements Presence {
     return `no heartbeat reached Redis for ${silent} ms (expiryMs ${this.#expiryMs}): ${this.client.isReady ? 'Redis does not answer' : 'the connection to Redis is down'}`;
   }
 
+  /**
+   * The Redis master changed (a Sentinel failover, docs/scaling.md "At a Sentinel failover"): a
+   * replica promoted may lack the last writes, so the sessions of the nodes this instance keeps
+   * alive are written again (onForgotten); and no node is judged dead for one more expiryMs, as after
+   * an outage: their heartbeats were stopped by the same failover, and their deadlines were written
+   * in the old master's clock.
+   */
+  masterChanged(): void {
+    if (this.closed) return;
+    this.#graceUntil = Date.now() + this.#expiryMs;
+    for (const node of this.#local) this.#onForgotten(node);
+  }
+
   override async close(): Promise<void> {
     clearInterval(this.#timer);
     await super.close();

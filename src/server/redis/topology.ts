@@ -72,12 +72,19 @@ export function newClusterClient(target: RedisClusterTarget, options: TopologyOp
   return adapt(cluster, (c: Cluster, args) => c.sendCommand(firstKey(args), readOnly(args), [...args]));
 }
 
-/** A client for the master a set of Sentinels names, not yet connected. Untested here (docs/scaling.md). */
+/**
+ * A client for the master a set of Sentinels names, not yet connected. node-redis asks the Sentinels
+ * again and reconnects to the new master at a failover (docs/scaling.md "At a Sentinel failover").
+ */
 export function newSentinelClient(target: RedisSentinelTarget, options: TopologyOptions): RedisClient {
   const sentinel = createSentinel({
     name: target.sentinel.name,
     sentinelRootNodes: target.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
     nodeClientOptions: { name: `bester-${options.name}`, socket: { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy } },
+    // One master connection kept for this client's commands: without it node-redis leases its pool
+    // per command and runs two commands sent in the same tick out of order (a presence ADD after
+    // the REMOVE sent after it, an acknowledgement before an earlier one), which the stores rely on.
+    reserveClient: true,
     RESP: 2,
   });
   type Sentinel = typeof sentinel;

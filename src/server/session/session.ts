@@ -305,6 +305,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     this.#held = null;
     held?.release((frame) => this.#conn.sendFrame(frame));
     this.#pipeline?.start();
+    this.#closeIfIdle(); // the peer may have ended while its kept deliveries were written
   }
 
   #onClientMessage(frame: JsonData): void {
