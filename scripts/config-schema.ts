@@ -105,8 +105,17 @@ const HAND_WRITTEN: Readonly<Record<string, Schema>> = {
       sentinel: {
         type: 'object',
         description: 'Redis behind Sentinel: the master\'s name and some sentinels\' "host:port", instead of url or address and port; the daemon follows a failover by itself (docs/scaling.md "At a Sentinel failover").',
-        properties: { name: { type: 'string', minLength: 1 }, nodes: { type: 'array', minItems: 1, items: { type: 'string' } } },
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          nodes: { type: 'array', minItems: 1, items: { type: 'string' } },
+          username: { type: 'string', minLength: 1, description: 'ACL user for the master and replicas (needs password or passwordFile).' },
+          password: { type: 'string', description: 'Password of the master and replicas (their requirepass or the ACL user\'s).' },
+          passwordFile: { type: 'string', minLength: 1, description: 'Instead of password: a file holding it on one line, from the config file\'s folder.' },
+          sentinelPassword: { type: 'string', description: 'Password of the Sentinels themselves (their requirepass).' },
+          sentinelPasswordFile: { type: 'string', minLength: 1, description: 'Instead of sentinelPassword: a file holding it on one line.' },
+        },
         required: ['name', 'nodes'],
+        additionalProperties: false,
       },
     },
   },

@@ -40,7 +40,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once the server answers PING with PONG (bounded: 100 tries, 50 ms apart). */
+/** Resolves once the server answers PING with PONG, or asks for a password (bounded: 100 tries, 50 ms apart). */
 export async function waitForPong(port: number, child: ChildProcess, log: () => string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}):\n${log()}`);
@@ -54,7 +54,7 @@ export async function waitForPong(port: number, child: ChildProcess, log: () => 
         data += s;
         if (data.includes('\r\n')) {
           socket.destroy();
-          resolve(data.startsWith('+PONG'));
+          resolve(data.startsWith('+PONG') || data.startsWith('-NOAUTH'));
         }
       });
     });

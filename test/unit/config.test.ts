@@ -372,6 +372,26 @@ await describe('errors name the key and what was expected', async () => {
     assertError(redis({ cluster: ['x'] }), /^database\.redis\.cluster\[0\]: must be "host:port"/);
     assertError(redis({ cluster: ['x:1'], url: 'redis://x' }), /^database\.redis\.url: give "cluster" or "sentinel" instead of a single server/);
     assertError(redis({ sentinel: { nodes: ['s:1'] } }), /^database\.redis\.sentinel\.name: must be/);
+    // Passwords for the servers and for the Sentinels: inline or from a file (its one line).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bester-config-'));
+    try {
+      const file = path.join(dir, 'sentinel-pw');
+      fs.writeFileSync(file, 'from-the-file\n');
+      const sentinel = (extra: Record<string, unknown>): unknown =>
+        (accounts({ sentinel: { name: 'm', nodes: ['s1:26379'], ...extra } }) as { sentinel: unknown }).sentinel;
+      assert.deepEqual(sentinel({ username: 'bester', password: 'pw', sentinelPasswordFile: file }),
+        { name: 'm', nodes: [{ host: 's1', port: 26379 }], username: 'bester', password: 'pw', sentinelPassword: 'from-the-file' });
+      assert.deepEqual(sentinel({ passwordFile: file, sentinelPassword: 'spw' }),
+        { name: 'm', nodes: [{ host: 's1', port: 26379 }], password: 'from-the-file', sentinelPassword: 'spw' });
+      const withSentinel = (extra: Record<string, unknown>): Record<string, unknown> => redis({ sentinel: { name: 'm', nodes: ['s:1'], ...extra } });
+      assertError(withSentinel({ password: 'a', passwordFile: file }), 'database.redis.sentinel.password: give "password" or "passwordFile", not both');
+      assertError(withSentinel({ username: 'u' }), 'database.redis.sentinel.username: needs "password" or "passwordFile"');
+      assertError(withSentinel({ sentinelPasswordFile: path.join(dir, 'missing') }), /^database\.redis\.sentinel\.sentinelPasswordFile: cannot read .*missing: ENOENT/);
+      fs.writeFileSync(file, 'two\nlines\n');
+      assertError(withSentinel({ passwordFile: file }), /^database\.redis\.sentinel\.passwordFile: .* must hold the password on one line/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await test('every error is reported at once, one per line, after a first line naming the file', () => {

@@ -1,12 +1,42 @@
 // database.redis.cluster and database.redis.sentinel (docs/configuration.md, docs/scaling.md): a
 // Redis Cluster named by some of its masters, or a master found through Sentinel. Either replaces
 // "url" / "address" and "port".
+import { readFileSync } from 'node:fs';
+import type { SentinelConfig } from './types.ts';
 import { type Checker, describe, isObject, keyPath, own, type RawObject } from './validate.ts';
 
 export interface RedisTopology {
   /** redis://host:port of some masters of a Redis Cluster. */
   readonly cluster?: readonly string[];
-  readonly sentinel?: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
+  readonly sentinel?: SentinelConfig;
+}
+
+const SENTINEL_KEYS = ['name', 'nodes', 'username', 'password', 'passwordFile', 'sentinelPassword', 'sentinelPasswordFile'];
+
+/** `password` or `passwordFile` (its first line; relative to the config's folder) of `block`; undefined when neither. */
+function secret(c: Checker, block: RawObject, key: string, name: string): string | undefined {
+  const inline = own(block, name);
+  const file = own(block, `${name}File`);
+  if (inline !== undefined && file !== undefined) {
+    c.error(keyPath(key, name), `give "${name}" or "${name}File", not both`);
+    return undefined;
+  }
+  if (inline !== undefined) return c.text(inline, keyPath(key, name), 'a string');
+  if (file === undefined) return undefined;
+  const fileKey = keyPath(key, `${name}File`);
+  const path = c.filePath(file, fileKey);
+  if (path === undefined) return undefined;
+  try {
+    const text = readFileSync(path, 'utf8').trim();
+    if (text === '' || /[\r\n]/.test(text)) {
+      c.error(fileKey, `${path} must hold the password on one line`);
+      return undefined;
+    }
+    return text;
+  } catch (err) {
+    c.error(fileKey, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    return undefined;
+  }
 }
 
 const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/;
@@ -47,9 +77,21 @@ export function parseRedisTopology(c: Checker, redis: RawObject): { topology: Re
     c.error('database.redis.sentinel', `must be {"name": "…", "nodes": ["host:port", …]}, got ${describe(sentinel)}`);
     return { topology: {}, url: null };
   }
-  c.unknownKeys(sentinel, 'database.redis.sentinel', ['name', 'nodes']);
-  const name = c.text(own(sentinel, 'name'), 'database.redis.sentinel.name', "the master's name as the sentinels know it");
-  const nodes = list(c, own(sentinel, 'nodes'), 'database.redis.sentinel.nodes');
+  const key = 'database.redis.sentinel';
+  c.unknownKeys(sentinel, key, SENTINEL_KEYS);
+  const name = c.text(own(sentinel, 'name'), `${key}.name`, "the master's name as the sentinels know it");
+  const nodes = list(c, own(sentinel, 'nodes'), `${key}.nodes`);
+  const username = own(sentinel, 'username') === undefined ? undefined : c.text(own(sentinel, 'username'), `${key}.username`, 'an ACL user name');
+  const password = secret(c, sentinel, key, 'password');
+  const sentinelPassword = secret(c, sentinel, key, 'sentinelPassword');
+  if (username !== undefined && password === undefined) c.error(`${key}.username`, 'needs "password" or "passwordFile"');
   if (name === undefined) return { topology: {}, url: null };
-  return { topology: { sentinel: { name, nodes } }, url: nodes[0] ? urlOf(nodes[0]) : null };
+  const found: SentinelConfig = {
+    name,
+    nodes,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+  };
+  return { topology: { sentinel: found }, url: nodes[0] ? urlOf(nodes[0]) : null };
 }

@@ -1,6 +1,17 @@
 // The daemon's configuration after loading: typed, every default filled in, paths absolute, frozen.
 // The file format (the original server.conf plus our keys) is in docs/configuration.md.
 
+/** database.redis.sentinel, checked. */
+export interface SentinelConfig {
+  readonly name: string;
+  readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** AUTH for the master and replicas (their `requirepass`, or an ACL user's). */
+  readonly username?: string;
+  readonly password?: string;
+  /** AUTH for the Sentinels themselves (their `requirepass`). */
+  readonly sentinelPassword?: string;
+}
+
 export type ListenerKind = 'tcp4' | 'tcp6' | 'unix' | 'tls4' | 'tls6' | 'ws' | 'wss';
 
 export interface TcpListenerConfig {
@@ -142,7 +153,7 @@ export interface RedisAccountsConfig {
   /** database.redis.cluster: a Redis Cluster, by some masters' redis://host:port (absent: one server). */
   readonly cluster?: readonly string[];
   /** database.redis.sentinel: the master `name` found through these sentinels (absent: one server). */
-  readonly sentinel?: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
+  readonly sentinel?: SentinelConfig;
 }
 
 export interface ClusterTiming {

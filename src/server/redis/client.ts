@@ -9,7 +9,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { RedisKeys } from './keys.ts';
 import { redactUrl } from './url.ts';
-import { newClusterClient, newSentinelClient, type RedisSentinelTarget } from './topology.ts';
+import { newClusterClient, newSentinelClient, probeSentinels, type RedisSentinelTarget } from './topology.ts';
 
 /** RESP2, pinned: the scripts' and commands' replies are read as RESP2 arrays and strings. */
 function createResp2Client(options: Parameters<typeof createClient>[0] & object) {
@@ -60,7 +60,8 @@ export async function connectRedis(target: RedisTarget, logger: Logger, name: st
   const first = createClient({ url: target.url, socket: { connectTimeout: 5000, reconnectStrategy: false } });
   first.on('error', () => undefined);
   try {
-    if (!target.sentinel) await first.connect();
+    if (target.sentinel) await probeSentinels(target.sentinel);
+    else await first.connect();
     if (first.isOpen) await first.close();
     await client.connect();
   } catch (err) {

@@ -5,7 +5,8 @@
 // read-only flag. The adapter below gives them the standalone `sendCommand(args)`, finding the key
 // the way Redis does for the few raw commands the stores send. Every multi-key script keeps its keys
 // in one hash tag (keys.ts), so a script runs on the one master owning that slot.
-import { createCluster, createSentinel } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
+import type { SentinelConfig } from '../config/types.ts';
 import type { RedisClient } from './client.ts';
 
 export interface RedisClusterTarget {
@@ -14,8 +15,8 @@ export interface RedisClusterTarget {
 }
 
 export interface RedisSentinelTarget {
-  /** The master's name as the sentinels know it, and some of the sentinels. */
-  readonly sentinel: { readonly name: string; readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> };
+  /** The master's name as the sentinels know it, some of the sentinels, and the passwords, if any. */
+  readonly sentinel: SentinelConfig;
 }
 
 type Args = readonly string[];
@@ -77,10 +78,13 @@ export function newClusterClient(target: RedisClusterTarget, options: TopologyOp
  * again and reconnects to the new master at a failover (docs/scaling.md "At a Sentinel failover").
  */
 export function newSentinelClient(target: RedisSentinelTarget, options: TopologyOptions): RedisClient {
+  const { name, nodes, username, password, sentinelPassword } = target.sentinel;
+  const socket = { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy };
   const sentinel = createSentinel({
-    name: target.sentinel.name,
-    sentinelRootNodes: target.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
-    nodeClientOptions: { name: `bester-${options.name}`, socket: { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy } },
+    name,
+    sentinelRootNodes: nodes.map((n) => ({ host: n.host, port: n.port })),
+    nodeClientOptions: { name: `bester-${options.name}`, socket, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) },
+    ...(sentinelPassword === undefined ? {} : { sentinelClientOptions: { password: sentinelPassword, socket } }),
     // One master connection kept for this client's commands: without it node-redis leases its pool
     // per command and runs two commands sent in the same tick out of order (a presence ADD after
     // the REMOVE sent after it, an acknowledgement before an earlier one), which the stores rely on.
@@ -89,4 +93,48 @@ export function newSentinelClient(target: RedisSentinelTarget, options: Topology
   });
   type Sentinel = typeof sentinel;
   return adapt(sentinel, (s: Sentinel, args) => s.sendCommand(false, [...args]));
+}
+
+/** The first answer of a fail-fast probe connection; the error text when it fails. */
+async function probe<T>(options: Parameters<typeof createClient>[0] & object, step: (c: ReturnType<typeof createClient>) => Promise<T>): Promise<T | string> {
+  const client = createClient({ ...options, socket: { ...options.socket, connectTimeout: 5000, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await step(client);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Before the Sentinel client is made (it retries without end and reports only "None of the
+ * sentinels are available"): asks each Sentinel for the master, then logs in to that master, with
+ * the configured passwords. Resolves when one Sentinel names a master that accepts us; else
+ * rejects with what each said (a wrong password, an unknown master name, no answer).
+ */
+export async function probeSentinels(target: RedisSentinelTarget['sentinel']): Promise<void> {
+  const problems: string[] = [];
+  for (const node of target.nodes) {
+    const where = `Sentinel ${node.host}:${node.port}`;
+    const auth = target.sentinelPassword === undefined ? {} : { password: target.sentinelPassword };
+    const answer = await probe({ socket: { host: node.host, port: node.port }, ...auth }, (c) =>
+      c.sendCommand(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', target.name]));
+    if (typeof answer === 'string') {
+      problems.push(`${where}: ${answer}`);
+      continue;
+    }
+    if (!Array.isArray(answer) || answer.length !== 2) {
+      problems.push(`${where}: knows no master named "${target.name}"`);
+      continue;
+    }
+    const [host, port] = answer.map(String) as [string, string];
+    const login = { ...(target.username === undefined ? {} : { username: target.username }), ...(target.password === undefined ? {} : { password: target.password }) };
+    const pong = await probe({ socket: { host, port: Number(port) }, ...login }, (c) => c.ping());
+    if (pong === 'PONG') return;
+    problems.push(`${where} names the master ${host}:${port}, which answered: ${pong}`);
+  }
+  throw new Error(problems.join('; '));
 }
