@@ -43,6 +43,18 @@ export function deliveryBusContract(name: string, open: () => Promise<DeliveryBu
         assert.deepEqual(other, [], 'another node gets nothing');
       }));
 
+    test("the message's context for a node that keeps it instead travels with it (sender, id, type, origin)", () =>
+      withBus(async (bus) => {
+        const got: BusDelivery[] = [];
+        await bus.subscribe('n1', (d) => void got.push(d));
+        const kept = { type: 'chat', id: 'm-7', sender: 'alice' };
+        const relayed = { type: 'chat', id: 'm-8', sender: 'zoe', origin: 'other.example' };
+        await bus.publish('n1', { ...delivery(1), kept });
+        await bus.publish('n1', { ...delivery(2), kept: relayed });
+        await bus.publish('n1', delivery(3));
+        assert.deepEqual(got, [{ ...delivery(1), kept }, { ...delivery(2), kept: relayed }, delivery(3)]);
+      }));
+
     test('in publish order per (publisher, node), one at a time per subscriber', () =>
       withBus(async (bus) => {
         const got: number[] = [];

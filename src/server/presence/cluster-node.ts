@@ -10,7 +10,7 @@ import type { CatchUp } from '../offline/catch-up.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { ClusterFaults } from './cluster-faults.ts';
-import type { DeliveryBus } from './delivery-bus.ts';
+import type { BusKept, DeliveryBus } from './delivery-bus.ts';
 import type { Presence } from './presence.ts';
 import { Rerouter } from './rerouter.ts';
 
@@ -31,7 +31,7 @@ export interface RemoteDelivery {
    * Publishes the delivery to the nodes holding sessions of `users`; resolves with the users it
    * reached. Rejects with cluster_unavailable when the presence did not answer in time.
    */
-  deliver(users: readonly string[], frame: string): Promise<string[]>;
+  deliver(users: readonly string[], frame: string, kept?: BusKept): Promise<string[]>;
   /** Null, or why this node refuses deliveries now (self-fencing: docs/scaling.md). */
   unavailable(): string | null;
 }
@@ -161,7 +161,7 @@ export class ClusterNode implements RemoteDelivery {
     return why === null ? Promise.resolve() : Promise.reject(new BesterError('cluster_unavailable', why));
   }
 
-  async deliver(users: readonly string[], frame: string): Promise<string[]> {
+  async deliver(users: readonly string[], frame: string, kept?: BusKept): Promise<string[]> {
     const { presence, bus, nodeId } = this.#o;
     const byNode = new Map<string, string[]>();
     const lookups = Promise.all(
@@ -179,7 +179,7 @@ export class ClusterNode implements RemoteDelivery {
     await Promise.all(
       [...byNode].map(async ([node, list]) => {
         try {
-          await bus.publish(node, { users: list, frame });
+          await bus.publish(node, kept === undefined ? { users: list, frame } : { users: list, frame, kept });
           for (const user of list) reached.add(user);
         } catch (err) {
           this.#logger.warn({ err, node, users: list }, 'delivery bus: could not reach a node');

@@ -10,6 +10,35 @@ export interface BusDelivery {
   readonly users: readonly string[];
   /** The delivery frame's JSON text (docs/protocol.md §3.4), exactly as the sessions will write it. */
   readonly frame: string;
+  /**
+   * The message it came from, for a node that keeps it for later instead (a dead node's delivery
+   * re-routed, rerouter.ts): its kept entry then names the sender and the message id, as a delivery
+   * kept by its own node does (quotas, the expiry notice). Absent from older publishers.
+   */
+  readonly kept?: BusKept;
+}
+
+/** What a kept entry records of the message a delivery came from (offline/keeper.ts). */
+export interface BusKept {
+  readonly type: string;
+  readonly id: string | null;
+  readonly sender: string | null;
+  /** The server the message started on, when not this one (federation). */
+  readonly origin?: string;
+}
+
+/** `kept` read back from its JSON (a bus entry's field); undefined when absent or not this shape. */
+export function readBusKept(text: string | undefined): BusKept | undefined {
+  if (text === undefined || text === '') return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    const str = (x: unknown): string | null => (typeof x === 'string' ? x : null);
+    if (typeof v !== 'object' || v === null || typeof v['type'] !== 'string') return undefined;
+    const origin = str(v['origin']);
+    return { type: v['type'], id: str(v['id']), sender: str(v['sender']), ...(origin === null ? {} : { origin }) };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -40,7 +40,7 @@ export class MemoryDeliveryBus implements DeliveryBus {
     const subs = this.#byNode.get(node);
     if (!subs || subs.size === 0) return Promise.reject(new BesterError('store_error', `no subscriber for node "${node}"`));
     // A copy: the publisher may reuse its array; every subscriber sees what was published.
-    const copy: BusDelivery = { users: [...delivery.users], frame: delivery.frame };
+    const copy: BusDelivery = { users: [...delivery.users], frame: delivery.frame, ...(delivery.kept === undefined ? {} : { kept: { ...delivery.kept } }) };
     const taken = [...subs].map(
       (sub) =>
         new Promise<void>((resolve, reject) => {

@@ -43,7 +43,7 @@ export class Rerouter {
     await Promise.all(
       [...byNode].map(async ([node, users]) => {
         try {
-          await bus.publish(node, { users, frame: delivery.frame });
+          await bus.publish(node, { ...delivery, users });
         } catch (err) {
           // That node is gone too: keep it for whoever did not get it here (a duplicate at worst).
           this.#o.logger.warn({ err, node, users }, 'cluster: a re-routed delivery did not reach a node; kept instead');
@@ -55,7 +55,9 @@ export class Rerouter {
     const users = [...nowhere];
     const { offline } = this.#o;
     if (offline === undefined) return { ok: false, error: `not connected: ${users.join(', ')}` };
-    const kept = await offline.keepText(users, delivery.frame, { type: typeOf(delivery.frame), id: null, sender: null });
+    // The message's own context when its publisher sent it along (BusKept); else only its type.
+    const context = delivery.kept ?? { type: typeOf(delivery.frame), id: null, sender: null };
+    const kept = await offline.keepText(users, delivery.frame, context);
     if (kept.failed.length > 0) throw new BesterError('store_error', `could not keep a re-routed delivery for ${kept.failed.join(', ')}`);
     const lost = [...kept.full, ...kept.unknown];
     if (lost.length === 0) return { ok: true };

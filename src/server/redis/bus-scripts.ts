@@ -1,14 +1,22 @@
 // The delivery bus's Lua scripts (delivery-bus.ts explains the design). Each touches one node's
 // keys only (its stream and its subscribers: one hash tag, one slot).
+import { readBusKept, type BusDelivery } from '../presence/delivery-bus.ts';
 import { LuaScript } from './script.ts';
+
+/** A stream entry's fields as PUBLISH wrote them, read back as the delivery. */
+export function busDelivery(fields: Record<string, string>): BusDelivery {
+  const delivery = { users: JSON.parse(fields['users'] ?? '[]') as string[], frame: fields['frame'] ?? '' };
+  const kept = readBusKept(fields['kept']);
+  return kept === undefined ? delivery : { ...delivery, kept };
+}
 
 const NOW = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: subscribers, stream. ARGV: reply channel, publish id, users JSON, frame. Returns the live groups (empty: none, nothing added). */
+/** KEYS: subscribers, stream. ARGV: reply channel, publish id, users JSON, frame, kept JSON ('' when none). Returns the live groups (empty: none, nothing added). */
 export const PUBLISH = new LuaScript(`${NOW}
 local groups = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 if #groups == 0 then return groups end
-redis.call('XADD', KEYS[2], '*', 'users', ARGV[3], 'frame', ARGV[4], 'reply', ARGV[1], 'pub', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'users', ARGV[3], 'frame', ARGV[4], 'reply', ARGV[1], 'pub', ARGV[2], 'kept', ARGV[5] or '')
 return groups`);
 
 /** KEYS: subscribers. ARGV: expiryMs, group... Registers (again) live subscribers. */

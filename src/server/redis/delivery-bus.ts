@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { BesterError } from '../../protocol/errors.ts';
 import type { BusDelivery, DeliveryBus, DeliveryListener } from '../presence/delivery-bus.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { ACK, HEARTBEAT, PUBLISH } from './bus-scripts.ts';
+import { ACK, busDelivery, HEARTBEAT, PUBLISH } from './bus-scripts.ts';
 import type { RedisClient } from './client.ts';
 import { CLOSE_WAIT_MS, RedisStoreBase, strings, type RedisStoreOptions } from './store-base.ts';
 import { UnheardReplies } from './unheard-replies.ts';
@@ -106,6 +106,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     // Serialised now: the publisher may reuse its objects once publish returns.
     const users = JSON.stringify(delivery.users);
     const frame = delivery.frame;
+    const kept = delivery.kept === undefined ? '' : JSON.stringify(delivery.kept);
     return this.run('publish', async () => {
       const channel = this.keys.busReplies(this.#instance);
       await this.#replyChannel(channel);
@@ -128,7 +129,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
       let groups: string[];
       try {
         groups = strings(await PUBLISH.run(this.client, [this.keys.bus(node, 'subscribers'), this.keys.bus(node, 'stream')],
-          [channel, pub, users, frame]));
+          [channel, pub, users, frame, kept]));
       } catch (err) {
         this.#pending.get(pub)?.settle(null);
         await acknowledged;
@@ -256,7 +257,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     const pub = fields?.['pub'] ?? '';
     try {
       if (fields === null) throw new Error('the entry was deleted');
-      const delivery: BusDelivery = { users: JSON.parse(fields['users'] ?? '[]') as string[], frame: fields['frame'] ?? '' };
+      const delivery = busDelivery(fields);
       await sub.listener(delivery);
       reply = { pub, group: sub.group, ok: true };
     } catch (err) {

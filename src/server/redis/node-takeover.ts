@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { BusDelivery } from '../presence/delivery-bus.ts';
 import type { Reroute } from '../presence/cluster-faults.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { busDelivery } from './bus-scripts.ts';
 import type { RedisClient } from './client.ts';
 import { RedisKeys } from './keys.ts';
 import { LuaScript } from './script.ts';
@@ -167,7 +168,7 @@ export class NodeTakeover {
       }
       for (const [id, fields] of entries) {
         start = `(${id}`;
-        const delivery: BusDelivery = { users: JSON.parse(fields['users'] ?? '[]') as string[], frame: fields['frame'] ?? '' };
+        const delivery: BusDelivery = busDelivery(fields);
         const result = await reroute(node, delivery);
         const replyTo = fields['reply'] ?? '';
         const pub = fields['pub'] ?? '';

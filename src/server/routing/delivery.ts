@@ -139,7 +139,8 @@ export class Delivery {
   async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult, delivery: string): Promise<Outcome> {
     let reached: string[];
     try {
-      reached = await this.#o.remote!.deliver(plan.users, delivery);
+      const kept = { type: plan.messageType, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
+      reached = await this.#o.remote!.deliver(plan.users, delivery, kept);
     } catch (err) {
       // Redis did not answer in time: not acknowledged (those connected here may have it already).
       const reason = err instanceof Error ? err.message : String(err);
