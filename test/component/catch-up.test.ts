@@ -4,10 +4,10 @@
 // deliveries are held behind it (also while the node writes its presence again), bounded by
 // limits.maxOutboundBytes (a slow consumer past that); fanOut's contract.
 import assert from 'node:assert/strict';
-import { duplexPair, type Duplex } from 'node:stream';
+import { duplexPair } from 'node:stream';
 import { describe, test } from 'node:test';
 import { deliveryJson } from '../../src/protocol/builders.ts';
-import { encodeFrame, encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeJsonFrame } from '../../src/protocol/frame.ts';
 import { MemoryAccountStore } from '../../src/server/accounts/memory-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import { silentLogger } from '../../src/server/log.ts';
@@ -17,36 +17,14 @@ import { Router } from '../../src/server/routing/router.ts';
 import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { MemoryOfflineQueue } from '../../src/server/storage/memory-offline-queue.ts';
-import type { PeerInfo } from '../../src/server/transport/listener.ts';
 import { tempDir } from '../helpers/daemon.ts';
 import { login } from '../helpers/raw-client.ts';
+import { PAIR_PEER, PairPeer } from '../helpers/pair-peer.ts';
 
-const PAIR_PEER: PeerInfo = { transport: 'pair', remoteAddress: null, remotePort: null, remote: 'pair', secure: false };
-type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
-
-/** The client's end of a pair. */
-class Peer {
-  readonly frames: Frame[] = [];
-  ended = false;
-  readonly #stream: Duplex;
-  constructor(stream: Duplex) {
-    this.#stream = stream;
-    const decoder = new FrameDecoder({ frame: (b) => this.frames.push(parseFrameJson(b) as Frame), error: () => undefined }, 1 << 24);
-    stream.on('data', (c: Buffer) => decoder.push(c));
-    stream.on('end', () => (this.ended = true));
-    stream.on('close', () => (this.ended = true));
-  }
-  send(v: unknown): void {
-    this.#stream.write(encodeFrame(v));
-  }
-  /** The `n` of each delivery received so far. */
+/** The client's end of a pair, with the `n` of each delivery it received. */
+class Peer extends PairPeer {
   get deliveries(): number[] {
     return this.frames.filter((f) => f.header['messageType'] === 'receivedMessage').map((f) => (f.payload['data'] as { n: number }).n);
-  }
-  async waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(check(), `not within ${timeoutMs} ms: ${JSON.stringify(this.frames)}`);
   }
 }
 
@@ -84,7 +62,7 @@ async function setup(limits: Record<string, number> = {}) {
     new Session(server, PAIR_PEER, { config, accounts, registry, router, logger: silentLogger(), offline, onClosed: () => undefined }, ++ids);
     const peer = new Peer(client);
     peer.send(login('bob', 'pw'));
-    await peer.waitFor(() => peer.frames.length >= 1);
+    await peer.waitUntil(() => peer.frames.length >= 1);
     assert.equal(peer.frames[0]!.header['status'], 'good');
     await offline.idle('bob');
     await new Promise((r) => setTimeout(r, 10)); // the login's own hold let go
@@ -104,8 +82,8 @@ describe('catch-up (component)', () => {
     const [a, b] = [await s.connect(), await s.connect()];
     for (const n of [1, 2, 3]) await s.keptElsewhere(n);
     await s.catchUp.user('bob');
-    await a.waitFor(() => a.deliveries.length >= 3);
-    await b.waitFor(() => b.deliveries.length >= 3);
+    await a.waitUntil(() => a.deliveries.length >= 3);
+    await b.waitUntil(() => b.deliveries.length >= 3);
     assert.deepEqual(a.deliveries, [1, 2, 3]);
     assert.deepEqual(b.deliveries, [1, 2, 3]);
     assert.equal(await s.queue.waiting('bob'), 0);
@@ -128,10 +106,10 @@ describe('catch-up (component)', () => {
     assert.deepEqual(a.deliveries, [], 'held while presence is written again');
     ready.resolve();
     await done;
-    await a.waitFor(() => a.deliveries.length >= 5);
+    await a.waitUntil(() => a.deliveries.length >= 5);
     assert.deepEqual(a.deliveries, [1, 2, 3, 10, 11]);
     s.live(12);
-    await a.waitFor(() => a.deliveries.length >= 6);
+    await a.waitUntil(() => a.deliveries.length >= 6);
     assert.deepEqual(a.deliveries, [1, 2, 3, 10, 11, 12], 'live again once released');
     await s.close();
   });
@@ -146,7 +124,7 @@ describe('catch-up (component)', () => {
     const put = s.keptElsewhere(2); // lands during the first run or before the second
     await Promise.all([first, second, put]);
     assert.equal(s.counts.flushes - flushes, 2, 'ran twice');
-    await a.waitFor(() => a.deliveries.length >= 2);
+    await a.waitUntil(() => a.deliveries.length >= 2);
     assert.deepEqual(a.deliveries, [1, 2]);
     assert.equal(await s.queue.waiting('bob'), 0);
     await s.close();
@@ -161,7 +139,7 @@ describe('catch-up (component)', () => {
     let taken = 0;
     for (let n = 0; n < 10 && big(n); n++) taken++;
     assert.ok(taken >= 2 && taken < 10, `held ${taken} frames of about 2.5 KB under an 8 KB cap`);
-    await a.waitFor(() => a.ended);
+    await a.waitUntil(() => a.ended);
     const error = a.frames.find((f) => f.header['messageType'] === 'error' || f.header['code'] !== undefined);
     assert.match(JSON.stringify(error ?? a.frames), /slow_consumer/);
     ready.resolve();

@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { duplexPair, type Duplex } from 'node:stream';
+import { duplexPair } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 import type { AccountStore } from '../../src/server/accounts/account-store.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
@@ -15,41 +14,9 @@ import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { tempDir } from '../helpers/daemon.ts';
 import { login, message } from '../helpers/raw-client.ts';
-import type { PeerInfo } from '../../src/server/transport/listener.ts';
+import { PAIR_PEER, PairPeer as Peer } from '../helpers/pair-peer.ts';
 
-/** An in-memory duplex pair's peer, as a listener would describe it. */
-const PAIR_PEER: PeerInfo = { transport: 'pair', remoteAddress: null, remotePort: null, remote: 'pair', secure: false };
 let sessionCount = 0;
-
-type Frame = { header: Record<string, unknown>; payload: Record<string, unknown> };
-
-/** The client's end of a pair: write frames, read frames. */
-class Peer {
-  readonly frames: Frame[] = [];
-  ended = false;
-  readonly #stream: Duplex;
-  constructor(stream: Duplex) {
-    this.#stream = stream;
-    const decoder = new FrameDecoder({ frame: (b) => this.frames.push(parseFrameJson(b) as Frame), error: () => undefined }, 1 << 24);
-    stream.on('data', (c: Buffer) => decoder.push(c));
-    stream.on('end', () => (this.ended = true));
-    stream.on('close', () => (this.ended = true));
-  }
-  send(v: unknown): void {
-    this.#stream.write(encodeFrame(v));
-  }
-  async waitFor(n: number, timeoutMs = 3000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(this.frames.length >= n, `expected ${n} frames, got ${this.frames.length}`);
-    return this.frames;
-  }
-  async waitEnded(timeoutMs = 3000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    return this.ended;
-  }
-}
 
 describe('session (component)', () => {
   let dir: string;

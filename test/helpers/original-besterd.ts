@@ -7,6 +7,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOT } from './daemon.ts';
+import { until } from './until.ts';
 
 export type OriginalConf = Record<string, Record<string, Record<string, unknown>>>;
 
@@ -37,14 +38,6 @@ export function originalLayout(dir: string): OriginalConf {
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 
-/** Waits for `check`, polling; fails naming `what` and showing `detail()` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean, timeoutMs: number, detail: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms\n${detail()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 export interface OriginalDaemon {
   readonly child: ChildProcess;

@@ -87,3 +87,18 @@ export async function nextFrame(client: RawClient, ms: number): Promise<Frame | 
     return null;
   }
 }
+
+/** Reads `client`'s deliveries until none comes for `quietMs` (or it closes), adding each one's `data.text` to `seen`. */
+export async function readTexts(client: RawClient, quietMs: number, seen: string[]): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    let frame: Frame | null;
+    try {
+      frame = (await client.next(quietMs)) as Frame | null;
+    } catch {
+      return; // quiet
+    }
+    if (frame === null) return; // closed
+    const data = frame.payload['data'] as { text?: string } | undefined;
+    if (frame.header['messageType'] === 'receivedMessage' && typeof data?.text === 'string') seen.push(data.text);
+  }
+}

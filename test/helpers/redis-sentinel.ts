@@ -8,6 +8,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './daemon.ts';
 import { freePort, killChild, spawnRedisServer, startRedis, type TestRedis } from './redis-server.ts';
+import { until } from './until.ts';
 
 export interface TestSentinels {
   /** The master's name as the Sentinels know it (database.redis.sentinel.name). */
@@ -56,14 +57,6 @@ function entries(lines: readonly string[]): Array<Map<string, string>> {
   return out;
 }
 
-/** Polls `check` every 100 ms until it holds; throws with `detail()` after `timeoutMs`. */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, detail: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms\n${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function startSentinel(dir: string, name: string, masterPort: number): Promise<{ port: number; child: ChildProcess; output: () => string }> {
   for (let attempt = 0; ; attempt++) {

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { python3, tempDir } from '../helpers/daemon.ts';
-import { originalLayout, runBesterdIn, startedPort, until, type LogLine } from '../helpers/original-besterd.ts';
+import { originalLayout, runBesterdIn, startedPort, type LogLine } from '../helpers/original-besterd.ts';
+import { until } from '../helpers/until.ts';
 
 const dir = tempDir('bt-orig-');
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -18,6 +18,8 @@ import { spawnBesterd, type BesterdProcess } from '../helpers/besterd-process.ts
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
 import { HAVE_REDIS, startRedis, type TestRedis } from '../helpers/redis-server.ts';
 import { startTcpCut, type TcpCut } from '../helpers/tcp-cut.ts';
+import { until } from '../helpers/until.ts';
+import { readTexts } from '../helpers/redis-nodes.ts';
 
 interface Frame {
   header: Record<string, unknown>;
@@ -26,13 +28,6 @@ interface Frame {
 
 const TIMING = { heartbeatMs: 200, expiryMs: 1000, ackTimeoutMs: 4000 };
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('a node cut off from Redis, not dead, catches up when it returns', { skip: HAVE_REDIS ? false : 'redis-server is not installed', timeout: 60_000 }, () => {
   let redis: TestRedis;
@@ -86,21 +81,6 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Reads alice's deliveries (their `text`) until none comes for `quietMs`. */
-  async function read(client: RawClient, quietMs: number, seen: string[]): Promise<void> {
-    for (let i = 0; i < 10_000; i++) {
-      let frame: Frame | null;
-      try {
-        frame = (await client.next(quietMs)) as Frame | null;
-      } catch {
-        return; // quiet
-      }
-      if (frame === null) return;
-      const data = frame.payload['data'] as { text?: string } | undefined;
-      if (frame.header['messageType'] === 'receivedMessage' && typeof data?.text === 'string') seen.push(data.text);
-    }
-  }
-
   async function send(from: RawClient, text: string): Promise<Frame> {
     from.send(message('fake', text, { to: ['alice'], text }));
     return (await from.next(10_000)) as Frame;
@@ -122,7 +102,7 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
       assert.deepEqual(answer.header['stored'], ['alice'], 'kept in the offline queue');
     }
     const before = seen.length;
-    await read(alice, 300, seen);
+    await readTexts(alice, 300, seen);
     assert.equal(seen.length, before, 'nothing reaches alice while n1 is cut off');
     return dropped;
   }
@@ -134,7 +114,7 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     await onNodes('bob', 1);
     assert.equal((await send(bob, 'live-before')).header.status, 'good');
     await until('the first live delivery', async () => {
-      await read(alice, 100, seen);
+      await readTexts(alice, 100, seen);
       return seen.includes('live-before');
     }, 5000);
     const kept = ['quiet-0', 'quiet-1', 'quiet-2'];
@@ -143,11 +123,11 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
     const restoredAt = Date.now();
     // Nothing else is sent: only n1's catch-up, when presence says it was forgotten, can bring them.
     await until('the kept deliveries', async () => {
-      await read(alice, 100, seen);
+      await readTexts(alice, 100, seen);
       return seen.length >= 1 + kept.length;
     }, 15_000);
     const caughtUp = Date.now() - restoredAt;
-    await read(alice, 300, seen);
+    await readTexts(alice, 300, seen);
     t.diagnostic(`n1 dropped from presence ${dropped} ms after the cut; kept deliveries received ${caughtUp} ms after the restore`);
     assert.deepEqual(seen, ['live-before', ...kept], 'in order, each once');
     assert.equal(alice.closed, false, 'alice stayed connected throughout');
@@ -170,11 +150,11 @@ describe('a node cut off from Redis, not dead, catches up when it returns', { sk
       const answer = await send(bob, text);
       assert.equal(answer.header.status, 'good', JSON.stringify(answer));
       live.push(text);
-      await read(alice, 100, seen);
+      await readTexts(alice, 100, seen);
       if (caughtUp === 0 && seen.includes('kept-4')) caughtUp = Date.now() - restoredAt;
       if (caughtUp > 0 && seen.includes(text)) break;
     }
-    await read(alice, 500, seen);
+    await readTexts(alice, 500, seen);
     t.diagnostic(`n1 dropped from presence ${dropped} ms after the cut; kept deliveries received ${caughtUp} ms after the restore; ${live.length} live sent after it`);
     assert.ok(caughtUp > 0, `the kept deliveries arrived without a new login (seen: ${seen.join(' ')})`);
     assert.deepEqual(seen, [...kept, ...live], 'in order, each once, kept before later live ones');

@@ -16,6 +16,8 @@ import { rawConfig, ROOT, tempDir, writeTestConfig } from '../helpers/daemon.ts'
 import { spawnBesterd, type BesterdProcess } from '../helpers/besterd-process.ts';
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
 import { startRedis, type TestRedis } from '../helpers/redis-server.ts';
+import { until } from '../helpers/until.ts';
+import { readTexts } from '../helpers/redis-nodes.ts';
 
 interface Frame {
   header: Record<string, unknown>;
@@ -24,13 +26,6 @@ interface Frame {
 
 const TIMING = { heartbeatMs: 200, expiryMs: 1000, ackTimeoutMs: 4000 };
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -103,21 +98,6 @@ describe('cluster nodes under faults', { timeout: 150_000 }, () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Reads frames until none comes for `quietMs`; returns the texts of the deliveries. */
-  async function drain(client: RawClient, quietMs: number, seen: string[]): Promise<void> {
-    for (let i = 0; i < 10_000; i++) {
-      let frame: Frame | null;
-      try {
-        frame = (await client.next(quietMs)) as Frame | null;
-      } catch {
-        return; // quiet
-      }
-      if (frame === null) return; // closed
-      const data = frame.payload['data'] as { text?: string } | undefined;
-      if (typeof data?.text === 'string') seen.push(data.text);
-    }
-  }
-
   test('a node killed with SIGKILL while deliveries for its user are queued: every acknowledged one is delivered or kept', async (t) => {
     const alice = await as('n1', 'alice');
     await onNodes('alice', 1);
@@ -139,7 +119,7 @@ describe('cluster nodes under faults', { timeout: 150_000 }, () => {
       if (round < 2) restarted = startNode('n2');
       const started = Date.now();
       const seen: string[] = [];
-      await drain(bob, 200, seen); // what bob read before the node died
+      await readTexts(bob, 200, seen); // what bob read before the node died
       const before = seen.length;
       const good = new Set<string>();
       const refused: string[] = [];
@@ -150,7 +130,7 @@ describe('cluster nodes under faults', { timeout: 150_000 }, () => {
       }
       const answered = Date.now() - started;
       const bobAgain = await as('n3', 'bob');
-      await drain(bobAgain, 700, seen);
+      await readTexts(bobAgain, 700, seen);
       bobAgain.close();
       await onNodes('bob', 0);
       const counts = new Map<string, number>();

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tempDir } from '../helpers/daemon.ts';
 import { HAVE_REDIS, freePort, killChild, spawnRedisServer, startRedis, type RedisChild, type TestRedis } from '../helpers/redis-server.ts';
-import { redisCli, until } from '../helpers/redis-sentinel.ts';
+import { redisCli } from '../helpers/redis-sentinel.ts';
+import { until } from '../helpers/until.ts';
 import { addRedisUsers, loginOn, nextFrame, RedisNodes, type Frame } from '../helpers/redis-nodes.ts';
 import { message } from '../helpers/raw-client.ts';
 

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HAVE_REDIS, type TestRedis } from '../helpers/redis-server.ts';
-import { startSentinels, until, type TestSentinels } from '../helpers/redis-sentinel.ts';
+import { startSentinels, type TestSentinels } from '../helpers/redis-sentinel.ts';
+import { until } from '../helpers/until.ts';
 import { addRedisUsers, loginOn, nextFrame, RedisNodes, type Frame, type RedisNode } from '../helpers/redis-nodes.ts';
 import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
 
