@@ -2,6 +2,7 @@
 // delivery bus"): its users' sessions are announced in the shared presence (from the core's login
 // and close events), a delivery to users connected to other nodes is published to those nodes on
 // the delivery bus, and what other nodes publish here is written to the local sessions.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { ServerEvents } from '../events.ts';
@@ -198,9 +199,7 @@ export class ClusterNode implements RemoteDelivery {
     if (unsubscribe === null) return;
     // Cut off from Redis, these wait for it: bounded, the stores' connections are then closed (store-base.ts closeClient).
     const left = unsubscribe().then(() => this.#o.presence.dropNode(this.#o.nodeId)).catch(() => 0);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([left, new Promise((resolve) => (timer = setTimeout(resolve, LEAVE_WAIT_MS)))]);
-    clearTimeout(timer);
+    await Promise.race([left, sleep(LEAVE_WAIT_MS, undefined, { ref: false })]);
   }
 }
 

@@ -3,6 +3,7 @@
 // publishes to each of them; each node subscribes under its own name and writes what it receives to
 // its local sessions. Memory now (memory-delivery-bus.ts, several nodes in one process), Redis
 // (../redis/delivery-bus.ts); every implementation passes test/contract/delivery-bus.contract.ts.
+import type { KeepContext } from '../offline/offline-types.ts';
 
 /** One delivery for some of a node's users. */
 export interface BusDelivery {
@@ -18,14 +19,8 @@ export interface BusDelivery {
   readonly kept?: BusKept;
 }
 
-/** What a kept entry records of the message a delivery came from (offline/keeper.ts). */
-export interface BusKept {
-  readonly type: string;
-  readonly id: string | null;
-  readonly sender: string | null;
-  /** The server the message started on, when not this one (federation). */
-  readonly origin?: string;
-}
+/** What a kept entry records of the message a delivery came from: the keeper's own context (offline/keeper.ts). */
+export type BusKept = KeepContext;
 
 /** `kept` read back from its JSON (a bus entry's field); undefined when absent or not this shape. */
 export function readBusKept(text: string | undefined): BusKept | undefined {

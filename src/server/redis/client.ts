@@ -9,7 +9,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { RedisKeys } from './keys.ts';
 import { redactUrl } from './url.ts';
-import { newClusterClient, newSentinelClient, probeSentinels, type RedisSentinelTarget } from './topology.ts';
+import { newClusterClient, newSentinelClient, probeSentinels, probeServer, type RedisSentinelTarget } from './topology.ts';
 
 /** RESP2, pinned: the scripts' and commands' replies are read as RESP2 arrays and strings. */
 function createResp2Client(options: Parameters<typeof createClient>[0] & object) {
@@ -56,16 +56,12 @@ export function newRedisClient(target: RedisTarget, logger: Logger, name: string
 /** A connected client; rejects with store_error (naming the server) when Redis cannot be reached. */
 export async function connectRedis(target: RedisTarget, logger: Logger, name: string): Promise<RedisClient> {
   const client = newRedisClient(target, logger, name);
-  // The first connection fails fast: a wrong address is a configuration error, not a retry loop.
-  const first = createClient({ url: target.url, socket: { connectTimeout: 5000, reconnectStrategy: false } });
-  first.on('error', () => undefined);
   try {
+    // A first connection that fails fast: a wrong address or password is a configuration error, not a retry loop.
     if (target.sentinel) await probeSentinels(target.sentinel);
-    else await first.connect();
-    if (first.isOpen) await first.close();
+    else await probeServer(target.url);
     await client.connect();
   } catch (err) {
-    first.destroy();
     if (client.isOpen) client.destroy();
     throw new BesterError('store_error', `cannot connect to Redis at ${redactUrl(target.url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

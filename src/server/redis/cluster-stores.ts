@@ -1,6 +1,7 @@
 // A daemon whose config names a Redis database and a node id (database.redis.nodeId) is one node
 // of a server made of several (docs/scaling.md): its presence and delivery bus are the Redis ones,
 // each on its own connection, closed when the daemon stops. Loaded only when used.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountsConfig, LoginFailureLimits } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { ClusterFaults } from '../presence/cluster-faults.ts';
@@ -77,7 +78,7 @@ export async function openRedisCluster(accounts: AccountsConfig, logger: Logger,
       // Cut off from Redis, a sweep in progress waits on the presence's connection, destroyed just
       // below: not waited for then (nor for long otherwise).
       const wait = presenceClient.isReady ? CLOSE_WAIT_MS : 0;
-      await Promise.race([takeover.close(), new Promise((resolve) => setTimeout(resolve, wait).unref())]);
+      await Promise.race([takeover.close(), sleep(wait, undefined, { ref: false })]);
       await throttle.close();
       await bus.close();
       await presence.close();

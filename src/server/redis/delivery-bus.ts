@@ -9,6 +9,7 @@
 // Blocking reads run on a connection of their own per subscription, never on the shared one.
 // An acknowledgement no publisher received (its reply connection late to subscribe again after a
 // failover) is published again until one does, within ackTimeoutMs (unheard-replies.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { BesterError } from '../../protocol/errors.ts';
 import type { BusDelivery, DeliveryBus, DeliveryListener } from '../presence/delivery-bus.ts';
@@ -164,7 +165,7 @@ export class RedisDeliveryBus extends RedisStoreBase implements DeliveryBus {
     if (replies) {
       // Its first connection may still wait for Redis (stopped while cut off): not for long.
       const dropped = replies.then((c) => c.destroy(), () => undefined);
-      await Promise.race([dropped, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
+      await Promise.race([dropped, sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
     }
     await super.close();
   }

@@ -95,18 +95,26 @@ export function newSentinelClient(target: RedisSentinelTarget, options: Topology
   return adapt(sentinel, (s: Sentinel, args) => s.sendCommand(false, [...args]));
 }
 
-/** The first answer of a fail-fast probe connection; the error text when it fails. */
-async function probe<T>(options: Parameters<typeof createClient>[0] & object, step: (c: ReturnType<typeof createClient>) => Promise<T>): Promise<T | string> {
+/** `step` on a connection of its own that fails fast (no reconnection), then closed. */
+async function probe<T>(options: Parameters<typeof createClient>[0] & object, step: (c: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
   const client = createClient({ ...options, socket: { ...options.socket, connectTimeout: 5000, reconnectStrategy: false } });
   client.on('error', () => undefined);
   try {
     await client.connect();
     return await step(client);
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
   } finally {
     client.destroy();
   }
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Before a client for one server or a Redis Cluster is made (it would retry without end): one
+ * connection to `url`, so that a wrong address or password is reported at once. Rejects with why.
+ */
+export function probeServer(url: string): Promise<void> {
+  return probe({ url }, () => Promise.resolve());
 }
 
 /**
@@ -117,13 +125,15 @@ async function probe<T>(options: Parameters<typeof createClient>[0] & object, st
  */
 export async function probeSentinels(target: RedisSentinelTarget['sentinel']): Promise<void> {
   const problems: string[] = [];
+  const auth = target.sentinelPassword === undefined ? {} : { password: target.sentinelPassword };
+  const login = { ...(target.username === undefined ? {} : { username: target.username }), ...(target.password === undefined ? {} : { password: target.password }) };
   for (const node of target.nodes) {
     const where = `Sentinel ${node.host}:${node.port}`;
-    const auth = target.sentinelPassword === undefined ? {} : { password: target.sentinelPassword };
-    const answer = await probe({ socket: { host: node.host, port: node.port }, ...auth }, (c) =>
-      c.sendCommand(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', target.name]));
-    if (typeof answer === 'string') {
-      problems.push(`${where}: ${answer}`);
+    let answer: unknown;
+    try {
+      answer = await probe({ socket: { host: node.host, port: node.port }, ...auth }, (c) => c.sendCommand(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', target.name]));
+    } catch (err) {
+      problems.push(`${where}: ${messageOf(err)}`);
       continue;
     }
     if (!Array.isArray(answer) || answer.length !== 2) {
@@ -131,10 +141,12 @@ export async function probeSentinels(target: RedisSentinelTarget['sentinel']): P
       continue;
     }
     const [host, port] = answer.map(String) as [string, string];
-    const login = { ...(target.username === undefined ? {} : { username: target.username }), ...(target.password === undefined ? {} : { password: target.password }) };
-    const pong = await probe({ socket: { host, port: Number(port) }, ...login }, (c) => c.ping());
-    if (pong === 'PONG') return;
-    problems.push(`${where} names the master ${host}:${port}, which answered: ${pong}`);
+    try {
+      await probe({ socket: { host, port: Number(port) }, ...login }, (c) => c.ping());
+      return;
+    } catch (err) {
+      problems.push(`${where} names the master ${host}:${port}, which answered: ${messageOf(err)}`);
+    }
   }
   throw new Error(problems.join('; '));
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { RemoteDelivery } from '../presence/cluster-node.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
-import type { KeepResult } from '../offline/offline-types.ts';
+import type { KeepContext, KeepResult } from '../offline/offline-types.ts';
 import type { RoutePlan } from './route-plan.ts';
 
 /** What the sender is told about one message (§3.3). */
@@ -139,8 +139,7 @@ export class Delivery {
   async #viaOtherNodes(plan: DeliverPlan, context: DispatchContext, result: DeliveryResult, delivery: string): Promise<Outcome> {
     let reached: string[];
     try {
-      const kept = { type: plan.messageType, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
-      reached = await this.#o.remote!.deliver(plan.users, delivery, kept);
+      reached = await this.#o.remote!.deliver(plan.users, delivery, keepContext(plan, context));
     } catch (err) {
       // Redis did not answer in time: not acknowledged (those connected here may have it already).
       const reason = err instanceof Error ? err.message : String(err);
@@ -163,8 +162,7 @@ export class Delivery {
       this.#told(plan.type, queued, 0, users.length);
       return { good: false, code: 'recipients_offline', reason: `not connected: ${users.join(', ')}`, undelivered: users };
     }
-    const keep = { id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
-    return offline.keep(users, plan.type, plan.data, { type: plan.messageType, ...keep }).then((kept) => {
+    return offline.keep(users, plan.type, plan.data, keepContext(plan, context)).then((kept) => {
       const notKept = kept.full.length + kept.unknown.length + kept.failed.length;
       this.#told(plan.type, queued + kept.delivered.length, kept.stored.length, notKept);
       return keptOutcome(kept);
@@ -226,4 +224,9 @@ function keptOutcome(kept: KeepResult): Outcome {
 
 export function bad(code: ErrorCode, reason: string): Outcome {
   return { good: false, code, reason };
+}
+
+/** What a kept entry records of the message (offline/keeper.ts): here, or on the node a delivery is published to. */
+function keepContext(plan: DeliverPlan, context: DispatchContext): KeepContext {
+  return { type: plan.messageType, id: context.id, sender: context.sender, ...(context.origin !== undefined ? { origin: context.origin } : {}) };
 }
