@@ -3,16 +3,9 @@
 // session, after the messages kept earlier and before a live one sent after his login. The daemon
 // runs without files for its accounts and its queue (the memory implementations).
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseConfig } from '../../src/server/config/load.ts';
-import { MemoryAccountStore } from '../../src/server/accounts/memory-store.ts';
-import { silentLogger } from '../../src/server/log.ts';
-import { startServer } from '../../src/server/server.ts';
-import { MemoryOfflineQueue } from '../../src/server/storage/memory-offline-queue.ts';
-import { rawConfig, tempDir } from '../helpers/daemon.ts';
-import { loggedIn, message, type RawClient } from '../helpers/raw-client.ts';
-import { SlowOfflineQueue } from '../helpers/slow-offline-queue.ts';
+import { message, type RawClient } from '../helpers/raw-client.ts';
+import { startSlowQueueDaemon } from '../helpers/slow-offline-queue.ts';
 
 interface Frame {
   header: Record<string, unknown>;
@@ -20,20 +13,9 @@ interface Frame {
 }
 
 test('a message kept while its recipient logs in arrives in that session, between the kept ones and the live ones', async () => {
-  const dir = tempDir();
-  const { config } = parseConfig(rawConfig(dir, { handlers: { fake: {} } }), { baseDir: dir });
-  const accounts = new MemoryAccountStore();
-  for (const user of ['alice', 'bob', 'carol']) await accounts.add(user, `${user}-pw`);
-  const queue = new SlowOfflineQueue(new MemoryOfflineQueue());
-  const server = await startServer(config, { logger: silentLogger(), accounts, offlineQueue: queue });
-  const port = server.listeners.find((l) => l.kind === 'tcp4')?.port ?? 0;
-  const clients: RawClient[] = [];
-  const as = async (user: string): Promise<RawClient> => {
-    const { client, answer } = await loggedIn({ port }, user, `${user}-pw`);
-    assert.equal((answer as Frame).header.status, 'good');
-    clients.push(client);
-    return client;
-  };
+  const daemon = await startSlowQueueDaemon(['alice', 'bob', 'carol']);
+  const { queue } = daemon;
+  const as = (user: string) => daemon.as(user);
   const next = async (c: RawClient): Promise<Frame> => {
     const frame = (await c.next(5000)) as Frame | null;
     assert.ok(frame !== null, 'the connection closed');
@@ -61,10 +43,6 @@ test('a message kept while its recipient logs in arrives in that session, betwee
     assert.deepEqual(got.map((d) => (d as { n: number }).n), [1, 2, 3, 4]);
     assert.equal(await queue.waiting('bob'), 0, 'nothing waits for the next login');
   } finally {
-    for (const c of clients) c.close();
-    await server.close();
-    await queue.close();
-    await accounts.close();
-    rmSync(dir, { recursive: true, force: true });
+    await daemon.close();
   }
 });

@@ -135,39 +135,37 @@ describe('two daemons on Redis behind three Sentinels, through failovers', { ski
     assert.equal(((await bob.next()) as Frame).header.status, 'good');
   });
 
-  test('the master killed with SIGKILL: the Sentinels promote the replica and the daemons follow by themselves', async () => {
+  /**
+   * After a failover started at `started` (the Sentinels asked, or the master killed): the
+   * Sentinels name `master`, both daemons use it, and a login, a cross-node delivery and a message
+   * kept for the next login all work; what it took goes into the report as `label`.
+   */
+  async function servedAfterFailover(label: string, started: number, master: TestRedis, loginNode: RedisNode, text: string): Promise<void> {
     const [alice, bob] = clients as [RawClient, RawClient];
+    await sentinels.waitForMaster(master);
+    const named = Date.now() - started;
+    await nodesFollowed(master);
+    const followed = Date.now() - started;
+    const login = await loginSoon(loginNode, 'carol', 20_000);
+    login.client.close();
+    const sent = await deliverSoon(alice, bob, 'bob', text, 20_000);
+    await keptForNextLogin(alice, 'dave', `kept across ${label}`);
+    await nothingLost(n2, 'bob', sent);
+    report.push(`${label}: the Sentinels named the new master after ${named} ms, both daemons used it after ${followed} ms; ` +
+      `then a login took ${login.ms} ms and a cross-node delivery ${sent.ms} ms (${sent.good.length} answered good, ${sent.seen.length} read live)`);
+  }
+
+  test('the master killed with SIGKILL: the Sentinels promote the replica and the daemons follow by themselves', async () => {
     const killed = Date.now();
     await sentinels.first.kill();
-    await sentinels.waitForMaster(sentinels.second);
-    const promoted = Date.now() - killed;
-    await nodesFollowed(sentinels.second);
-    const followed = Date.now() - killed;
-    const login = await loginSoon(n2, 'carol', 20_000);
-    login.client.close();
-    const sent = await deliverSoon(alice, bob, 'bob', 'failover', 20_000);
-    await keptForNextLogin(alice, 'dave', 'kept across the failover');
-    await nothingLost(n2, 'bob', sent);
-    report.push(`SIGKILL of the master: the Sentinels named the replica after ${promoted} ms, both daemons used it after ${followed} ms; ` +
-      `then a login took ${login.ms} ms and a cross-node delivery ${sent.ms} ms (${sent.good.length} answered good, ${sent.seen.length} read live)`);
+    await servedAfterFailover('the SIGKILL of the master', killed, sentinels.second, n2, 'failover');
   });
 
   test('SENTINEL FAILOVER back to the first server, started again: the daemons follow again', async () => {
-    const [alice, bob] = clients as [RawClient, RawClient];
     await sentinels.rejoin(sentinels.first); // from its append-only file, as a replica of the second
     const started = Date.now();
     await sentinels.failover();
-    await sentinels.waitForMaster(sentinels.first);
-    const switched = Date.now() - started;
-    await nodesFollowed(sentinels.first);
-    const followed = Date.now() - started;
-    const login = await loginSoon(n1, 'carol', 20_000);
-    login.client.close();
-    const sent = await deliverSoon(alice, bob, 'bob', 'back', 20_000);
-    await keptForNextLogin(alice, 'dave', 'kept across the second failover');
-    await nothingLost(n2, 'bob', sent);
-    report.push(`SENTINEL FAILOVER: the Sentinels named the first server after ${switched} ms, both daemons used it after ${followed} ms; ` +
-      `then a login took ${login.ms} ms and a cross-node delivery ${sent.ms} ms (${sent.good.length} answered good, ${sent.seen.length} read live)`);
+    await servedAfterFailover('SENTINEL FAILOVER', started, sentinels.first, n1, 'back');
   });
 
   test('no daemon logged an unhandled rejection or an uncaught exception, and both still run', (t) => {
