@@ -4,9 +4,29 @@
 // daemon's one-shot handler calls, so it stays cheap: no per-frame closures, no timers unless asked
 // for, listeners installed once. Its owner names it (`label`, for errors and logs); it keeps no
 // global state. Dependencies: server/ and sdk/ -> framing/ -> protocol/.
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { BesterError } from '../protocol/errors.ts';
-import { encodeFrame, FrameDecoder, type FrameSink } from '../protocol/frame.ts';
+import { encodeFrame, FrameDecoder, frameLength, type FrameSink, type OutFrame } from '../protocol/frame.ts';
+
+/**
+ * Writes one frame to `stream`; a frame in pieces (OutFrame) in one writev, the stream corked
+ * for them unless it is already. `written` as for stream.write, called once for the whole frame.
+ */
+export function writeFrame(stream: Writable, frame: OutFrame, written?: (err: Error | null | undefined) => void): void {
+  if (!Array.isArray(frame)) {
+    if (written) stream.write(frame, written);
+    else stream.write(frame);
+    return;
+  }
+  const pieces = frame as readonly Buffer[];
+  const cork = stream.writableCorked === 0;
+  if (cork) stream.cork();
+  const last = pieces.length - 1;
+  for (let i = 0; i < last; i++) stream.write(pieces[i]);
+  if (written) stream.write(pieces[last], written);
+  else stream.write(pieces[last]);
+  if (cork) stream.uncork();
+}
 
 export interface FrameConnectionEvents {
   /** One complete frame body (a view: copy to keep). */
@@ -150,11 +170,12 @@ export class FrameConnection implements FrameSink {
    * is called once the frame was handed to the operating system (no error) or could not be (an error);
    * it is not called when this returns false.
    */
-  sendFrame(frame: Buffer, written?: (err: Error | null | undefined) => void): boolean {
+  sendFrame(frame: OutFrame, written?: (err: Error | null | undefined) => void): boolean {
     const stream = this.#stream;
     if (this.#closed || stream.writableEnded) return false;
     if (this.#closing && stream.destroyed) return false;
-    if (stream.writableLength + frame.length > this.#maxOutboundBytes) {
+    const length = frameLength(frame);
+    if (stream.writableLength + length > this.#maxOutboundBytes) {
       // Cut first, then tell the owner: nothing more can be queued to a peer that is not reading.
       this.destroy();
       this.#events.protocolError(
@@ -167,10 +188,9 @@ export class FrameConnection implements FrameSink {
       stream.cork();
       setImmediate(this.#uncork);
     }
-    if (written) stream.write(frame, written);
-    else stream.write(frame);
+    writeFrame(stream, frame, written);
     if (this.#writeStallMs > 0) {
-      this.#queuedTotal += frame.length;
+      this.#queuedTotal += length;
       if (this.#stallTimer === null && stream.writableLength > 0) this.#armStallTimer();
     }
     return true;

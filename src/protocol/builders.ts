@@ -1,7 +1,7 @@
 // Frames the server sends, in the original's shapes (docs/protocol.md §3.3, §3.4, §5).
 // Our additions are extra header fields only: `reason`, `code`, and the lists on partial delivery.
 import type { ErrorCode } from './errors.ts';
-import { jsonTextOf } from './json-text.ts';
+import { jsonSourceOf, jsonTextOf, type JsonSource } from './json-text.ts';
 
 /** The id of the status report that answers a login (§2.2). */
 export const AUTH_ID = 'auth_special';
@@ -33,7 +33,14 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
  * `data` has to be serialised and cannot be.
  */
 export function deliveryJson(type: string, data: unknown, dataJson?: string): string {
-  return `{"header":{"messageType":"receivedMessage"},"payload":{"data":${jsonTextOf(data, dataJson)},"type":${JSON.stringify(type)}}}`;
+  return `${DELIVERY_HEAD}${jsonTextOf(data, dataJson)},"type":${JSON.stringify(type)}}}`;
+}
+
+const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
+
+/** deliveryJson in pieces (frame.ts encodeJsonPieces): big data that came as bytes is written on as those bytes. */
+export function deliveryPieces(type: string, data: unknown): JsonSource[] {
+  return [DELIVERY_HEAD, jsonSourceOf(data), `,"type":${JSON.stringify(type)}}}`];
 }
 
 /** Ours (§5.3): the server asks a quiet client whether it is still there; it answers with a `pong` message. */

@@ -5,7 +5,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
-import { JsonData, jsonMemberSpan, jsonMemberText } from './json-text.ts';
+import { JsonData, jsonMemberSource, type JsonSource } from './json-text.ts';
+import { LAZY_MIN_BYTES } from './frame.ts';
 import { canonicalUsername } from './username.ts';
 
 export const FEDERATION_VERSION = 1;
@@ -44,16 +45,6 @@ function payloadMac(secret: string, s: Seal, payload: string | Buffer): string {
   return (typeof payload === 'string' ? hmac.update(payload, 'utf8') : hmac.update(payload)).digest('hex');
 }
 
-/**
- * The UTF-8 bytes in `body` of `text.slice(start, end)`, where `text` is `body` decoded (a leading
- * byte order mark dropped, as TextDecoder does): counted from the short text around the span, so a
- * big payload is neither encoded again nor scanned.
- */
-function spanBytes(body: Buffer, text: string, start: number, end: number): Buffer {
-  const bom = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-  return body.subarray(bom + Buffer.byteLength(text.slice(0, start)), body.length - Buffer.byteLength(text.slice(end)));
-}
-
 /** Seals a payload from node `from` to node `to`. `scope: "server"` goes on the first frame of a link. */
 export function seal(
   secret: string,
@@ -75,9 +66,9 @@ export type Opened =
       readonly from: string;
       readonly payload: JsonObject;
       readonly seal: Seal;
-      /** The payload's JSON text (what the MAC covers): its length bounds the memory the message takes. */
-      readonly text: string;
-      /** payloadDigest(text), when it was cheap to take here (from the frame's bytes, `frameBytes`). */
+      /** The payload's JSON text or bytes (what the MAC covers): its length bounds the memory the message takes. */
+      readonly text: JsonSource;
+      /** payloadDigest(text), when it was cheap to take here (from the frame's bytes). */
       readonly digest?: string;
     }
   | { readonly ok: false; readonly code: ErrorCode; readonly reason: string; readonly from: string | null };
@@ -103,15 +94,14 @@ export function readSeal(frame: unknown): Seal | null {
 /**
  * Checks a sealed frame: version, addressed to us, from the expected peer, timestamp within the
  * allowed skew, MAC correct (constant-time), nonce never seen (replay). Records the nonce.
- * `frameText`, the JSON text the frame was parsed from, spares serialising the payload again: the
- * MAC is checked over the payload's own text in it (what a sender that writes JSON.stringify's
- * output sealed), and over the payload serialised again only if that does not match.
+ * `source`, the JSON text the frame was parsed from or its bytes, spares serialising the payload
+ * again: the MAC is checked over the payload's own text in it (what a sender that writes
+ * JSON.stringify's output sealed), and over the payload serialised again only if that does not match.
  */
 export function open(
   frame: unknown,
   expected: { secret: string; self: string; peer: string; replay: ReplayCache; now?: number },
-  frameText?: string,
-  frameBytes?: Buffer,
+  source?: JsonSource,
 ): Opened {
   const s = readSeal(frame);
   if (s === null) return { ok: false, code: 'peer_auth_failed', reason: 'frame is not sealed', from: null };
@@ -127,16 +117,14 @@ export function open(
     const computed = Buffer.from(payloadMac(expected.secret, s, signed), 'hex');
     return computed.length === given.length && timingSafeEqual(computed, given);
   };
-  const span = frameText === undefined ? undefined : jsonMemberSpan(frameText, ['payload']);
-  let text = span === undefined ? undefined : frameText!.slice(span[0], span[1]);
-  // The payload's own bytes, when the frame's are given: the MAC and the fingerprint (§3.6) are taken over them.
-  const bytes = span === undefined || frameBytes === undefined ? undefined : spanBytes(frameBytes, frameText!, span[0], span[1]);
+  // The payload's own text, or bytes when the frame's are given: the MAC and the fingerprint (§3.6) are taken over them.
+  let text: JsonSource | undefined = source === undefined ? undefined : jsonMemberSource(source, ['payload']);
   let digest: string | undefined;
-  if (text !== undefined && macMatches(bytes ?? text)) {
-    if (bytes !== undefined) digest = payloadDigest(bytes);
+  if (text !== undefined && macMatches(text)) {
+    if (typeof text !== 'string') digest = payloadDigest(text);
   } else {
-    // The frame's payload whole (its data may have been left as text in `frame`: parseFrameText's lazy).
-    const whole = frameText === undefined ? payload : own(JSON.parse(frameText) as JsonObject, 'payload');
+    // The frame's payload whole (its data may have been left as bytes in `frame`: parseFrameText's lazy).
+    const whole = source === undefined ? payload : own(JSON.parse(source.toString()) as JsonObject, 'payload');
     const serialised = JSON.stringify(whole);
     if (serialised === text || !isObject(whole) || !macMatches(serialised)) return fail('bad MAC (wrong shared secret, or the frame was altered)');
     text = serialised;
@@ -208,9 +196,9 @@ const POOL_HASH_LENGTH = 64 * 1024;
  * payloadDigest without holding the event loop for a big text (a MiB takes a few ms): WebCrypto
  * hashes on the thread pool; only the UTF-8 copy is made here. Small texts are hashed at once.
  */
-export async function payloadDigestAsync(text: string): Promise<string> {
+export async function payloadDigestAsync(text: JsonSource): Promise<string> {
   if (text.length < POOL_HASH_LENGTH) return payloadDigest(text);
-  const hash = await webcrypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  const hash = await webcrypto.subtle.digest('SHA-256', typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
   return Buffer.from(hash, 0, 16).toString('hex');
 }
 
@@ -284,8 +272,8 @@ export interface PeerMessage {
   readonly sender: string | null;
 }
 
-/** Reads a message payload; `text` is the payload's JSON text (Opened.text), whose `data` slice the message keeps. */
-export function readPeerMessage(payload: JsonObject, text?: string): PeerMessage | null {
+/** Reads a message payload; `text` is the payload's JSON text or bytes (Opened.text), whose `data` slice the message keeps. */
+export function readPeerMessage(payload: JsonObject, text?: JsonSource): PeerMessage | null {
   const type = own(payload, 'type');
   const id = own(payload, 'id');
   const origin = own(payload, 'origin');
@@ -297,9 +285,14 @@ export function readPeerMessage(payload: JsonObject, text?: string): PeerMessage
   if (typeof hops !== 'number' || !Number.isSafeInteger(hops) || hops < 1) return null;
   if (sender !== null && sender !== undefined && typeof sender !== 'string') return null;
   const value = own(payload, 'data');
-  const dataText = value === undefined || text === undefined ? undefined : jsonMemberText(text, ['data']);
+  const dataSource = value === undefined || text === undefined ? undefined : jsonMemberSource(text, ['data']);
   // Only the text is kept: a message waits in the link's queue and its handler reads the text;
   // the value, parsed once already, is dropped now rather than kept beside it (docs/federation.md §3.3).
-  const data = dataText !== undefined ? JsonData.ofText(dataText) : new JsonData(value ?? null);
+  // Big data stays the frame's bytes (a view: the frame is not copied); small data is decoded, so
+  // that it does not keep the socket chunk it was read in.
+  let data: JsonData;
+  if (dataSource === undefined) data = new JsonData(value ?? null);
+  else if (typeof dataSource !== 'string' && dataSource.length < LAZY_MIN_BYTES) data = JsonData.ofText(dataSource.toString('utf8'));
+  else data = JsonData.ofSource(dataSource);
   return { type, id, data, origin, seq, hops, sender: sender ?? null };
 }

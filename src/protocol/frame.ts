@@ -1,7 +1,9 @@
 // Framing on every Bester socket: [4-byte little-endian length][UTF-8 JSON text] (docs/protocol.md §1).
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
-import { isJsonText, jsonMemberSpan, jsonNestingDepth, JsonData } from './json-text.ts';
+import { isUtf8 } from 'node:buffer';
+import { isJsonBytes } from './json-bytes.ts';
+import { jsonMemberSpan, jsonNestingDepth, JsonData, jsonTextOfPieces, type JsonSource } from './json-text.ts';
 
 
 export const FRAME_HEADER_BYTES = 4;
@@ -24,6 +26,52 @@ export function encodeJsonFrame(json: string): Buffer {
   return frame;
 }
 
+/**
+ * A frame to write: one buffer, or its pieces in order (encodeJsonPieces: a big member's bytes
+ * passed on as they came, not copied into one buffer). Streams take the pieces with one writev.
+ */
+export type OutFrame = Buffer | readonly Buffer[];
+
+function isBigBytes(piece: JsonSource): boolean {
+  return typeof piece !== 'string' && piece.length >= LAZY_MIN_BYTES;
+}
+
+/** The bytes of a frame to write (all its pieces). */
+export function frameLength(frame: OutFrame): number {
+  if (!Array.isArray(frame)) return (frame as Buffer).length;
+  let length = 0;
+  for (const piece of frame as readonly Buffer[]) length += piece.length;
+  return length;
+}
+
+/**
+ * Wraps JSON given in pieces (texts, and the UTF-8 bytes of members passed on as they came:
+ * JsonData.source) in one frame. Small bytes are decoded into the text around them; bytes of
+ * LAZY_MIN_BYTES or more stay as they are, a piece of the frame each: a member of near a MiB is
+ * neither decoded, encoded again nor copied.
+ */
+export function encodeJsonPieces(pieces: ReadonlyArray<JsonSource>): OutFrame {
+  if (!pieces.some(isBigBytes)) return encodeJsonFrame(jsonTextOfPieces(pieces));
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  const out: Buffer[] = [header];
+  let text = '';
+  for (const piece of pieces) {
+    if (typeof piece === 'string') text += piece;
+    else if (piece.length < LAZY_MIN_BYTES) text += piece.toString('utf8');
+    else {
+      if (text !== '') out.push(Buffer.from(text, 'utf8'));
+      text = '';
+      out.push(piece);
+    }
+  }
+  if (text !== '') out.push(Buffer.from(text, 'utf8'));
+  header.writeUInt32LE(frameLength(out) - FRAME_HEADER_BYTES, 0);
+  return out;
+}
+
+/** Frames from this size on that span several reads are filled as their chunks arrive (FrameDecoder). */
+const ASSEMBLE_BYTES = 64 * 1024;
+
 export interface FrameSink {
   /** One complete frame body. The buffer may be a view into a received chunk: copy it to keep it. */
   frame(body: Buffer): void;
@@ -45,6 +93,9 @@ export class FrameDecoder {
   #buffered = 0;
   /** Body length of the frame being read, or -1 while waiting for a length prefix. */
   #need = -1;
+  /** A big frame's body, filled as its chunks arrive (ASSEMBLE_BYTES); #filled bytes of it so far. */
+  #body: Buffer | null = null;
+  #filled = 0;
   #stopped = false;
 
   constructor(sink: FrameSink, maxFrameBytes: number) {
@@ -54,7 +105,7 @@ export class FrameDecoder {
 
   /** Bytes received but not yet handed out as frames. */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#buffered + this.#filled;
   }
 
   /** Whether the decoder stopped (after an error or `stop()`). */
@@ -67,10 +118,25 @@ export class FrameDecoder {
     this.#stopped = true;
     this.#chunks.length = 0;
     this.#buffered = 0;
+    this.#body = null;
+    this.#filled = 0;
   }
 
   push(chunk: Buffer): void {
     if (this.#stopped || chunk.length === 0) return;
+    if (this.#body !== null) {
+      const body = this.#body;
+      const n = Math.min(chunk.length, body.length - this.#filled);
+      chunk.copy(body, this.#filled, 0, n);
+      this.#filled += n;
+      if (this.#filled < body.length) return;
+      this.#body = null;
+      this.#filled = 0;
+      this.#need = -1;
+      this.#sink.frame(body);
+      if (n === chunk.length || this.#stopped) return;
+      chunk = chunk.subarray(n);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     while (!this.#stopped) {
@@ -92,7 +158,16 @@ export class FrameDecoder {
         }
         this.#need = length;
       }
-      if (this.#buffered < this.#need) return;
+      if (this.#buffered < this.#need) {
+        // A big frame is copied into its body as its chunks arrive, not all at once at its end: the
+        // page faults of a fresh MiB (milliseconds) are spread over the reads (docs/federation.md §9).
+        if (this.#need >= ASSEMBLE_BYTES) {
+          this.#body = Buffer.allocUnsafe(this.#need);
+          this.#filled = this.#buffered;
+          this.#copyBuffered(this.#body);
+        }
+        return;
+      }
       const body = this.#take(this.#need);
       this.#need = -1;
       this.#sink.frame(body);
@@ -102,6 +177,14 @@ export class FrameDecoder {
   /** Whether the stream ended in the middle of a frame. */
   get midFrame(): boolean {
     return this.#buffered > 0 || this.#need >= 0;
+  }
+
+  /** Moves every buffered byte to the start of `out`. */
+  #copyBuffered(out: Buffer): void {
+    let offset = 0;
+    for (const chunk of this.#chunks) offset += chunk.copy(out, offset);
+    this.#chunks.length = 0;
+    this.#buffered = 0;
   }
 
   #fail(err: BesterError): void {
@@ -149,18 +232,19 @@ export interface ParseFrameOptions {
    */
   readonly maxDepth?: number;
   /**
-   * Members the reader only passes on as text (a peer's `payload.data`, a handler's result), in the
-   * order it looks for them: the first one present, if it is at least `lazyMinChars` long, is checked
-   * to be JSON without being built and left as text (JsonData.withHole; it reads null in
-   * shallowValue). Building a value of near a MiB holds the event loop for milliseconds (§1.3).
+   * Members the reader only passes on (a peer's `payload.data`, a handler's result), in the order
+   * it looks for them: the first one present, if it is at least `lazyMinBytes` long, is checked to
+   * be JSON without being built or decoded and left as bytes (JsonData.withHole; it reads null in
+   * shallowValue). Building a value of near a MiB, or even its string, holds the event loop for
+   * milliseconds (§1.3).
    */
   readonly lazy?: ReadonlyArray<readonly string[]>;
-  /** Shortest member left as text (default LAZY_MIN_CHARS); shorter ones are parsed as usual. */
-  readonly lazyMinChars?: number;
+  /** Shortest member left as bytes (default LAZY_MIN_BYTES); shorter ones are parsed as usual. */
+  readonly lazyMinBytes?: number;
 }
 
 /** Members shorter than this are parsed with the rest of their frame (building them is cheap). */
-export const LAZY_MIN_CHARS = 64 * 1024;
+export const LAZY_MIN_BYTES = 64 * 1024;
 
 const NOT_JSON = 'frame is not valid JSON';
 
@@ -172,23 +256,28 @@ export function parseFrameJson(body: Buffer, options: ParseFrameOptions = {}): u
   return parseFrameText(body, options).value;
 }
 
-/** parseFrameJson, keeping the decoded text beside the value (to pass parts of it on unchanged). */
+/**
+ * parseFrameJson, keeping the decoded text beside the value (to pass parts of it on unchanged). A
+ * frame read with `lazy` whose member is big keeps the frame's bytes instead of a text, and the
+ * member as bytes (JsonData.withHole): nothing of it is decoded into a string.
+ */
 export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): JsonData {
+  const { maxDepth } = options;
+  if (options.lazy !== undefined) {
+    const minBytes = options.lazyMinBytes ?? LAZY_MIN_BYTES;
+    if (body.length >= minBytes) {
+      const holed = parseWithHole(withoutBom(body), maxDepth, options.lazy, minBytes);
+      if (holed !== null) return holed;
+    }
+  }
   let text: string;
   try {
     text = utf8.decode(body);
   } catch (cause) {
-    throw new BesterError('malformed_json', 'frame is not valid UTF-8', { cause });
+    throw new BesterError('malformed_json', NOT_UTF8, { cause });
   }
-  const { maxDepth } = options;
   // Read from the text before JSON.parse builds anything: a hostile frame never becomes a deep object.
-  if (maxDepth !== undefined && jsonNestingDepth(text, maxDepth) > maxDepth) {
-    throw new BesterError('malformed_json', `frame nests objects and arrays deeper than ${maxDepth} levels`);
-  }
-  if (options.lazy !== undefined) {
-    const holed = parseWithHole(text, options.lazy, options.lazyMinChars ?? LAZY_MIN_CHARS);
-    if (holed !== null) return holed;
-  }
+  if (maxDepth !== undefined && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
@@ -198,31 +287,44 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   return new JsonData(value, text);
 }
 
+const NOT_UTF8 = 'frame is not valid UTF-8';
+
+function tooDeep(maxDepth: number): BesterError {
+  return new BesterError('malformed_json', `frame nests objects and arrays deeper than ${maxDepth} levels`);
+}
+
+/** The frame's bytes without a leading byte order mark (which TextDecoder drops too). */
+export function withoutBom(body: Buffer): Buffer {
+  return body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.subarray(3) : body;
+}
+
 /**
- * parseFrameText's `lazy`: the text with its first present member of `paths` left as text, or null
- * when none is present or long enough. The member is checked with isJsonText and the rest with
- * JSON.parse, the member replaced by null: both pass exactly when JSON.parse accepts the whole text.
+ * parseFrameText's `lazy`: the frame (its bytes, no byte order mark) with its first present member
+ * of `paths` left as bytes, or null when none is present or long enough. The bytes are checked to
+ * be UTF-8 (isUtf8, native) and not too deep; the member is checked with isJsonBytes and the rest
+ * with JSON.parse, the member replaced by null: both pass exactly when JSON.parse accepts the whole.
  */
-function parseWithHole(text: string, paths: ReadonlyArray<readonly string[]>, minChars: number): JsonData | null {
-  if (text.length < minChars) return null;
+function parseWithHole(body: Buffer, maxDepth: number | undefined, paths: ReadonlyArray<readonly string[]>, minBytes: number): JsonData | null {
+  if (!isUtf8(body)) throw new BesterError('malformed_json', NOT_UTF8);
+  if (maxDepth !== undefined && jsonNestingDepth(body, maxDepth) > maxDepth) throw tooDeep(maxDepth);
   let span: [number, number] | undefined;
   let path: readonly string[] | undefined;
   try {
     for (path of paths) {
-      span = jsonMemberSpan(text, path);
+      span = jsonMemberSpan(body, path);
       if (span !== undefined) break;
     }
   } catch {
     return null; // a broken escaped key: the whole-text JSON.parse says so
   }
-  if (span === undefined || path === undefined || span[1] - span[0] < minChars) return null;
+  if (span === undefined || path === undefined || span[1] - span[0] < minBytes) return null;
   const [start, end] = span;
-  if (!isJsonText(text, start, end)) throw new BesterError('malformed_json', NOT_JSON);
+  if (!isJsonBytes(body, start, end)) throw new BesterError('malformed_json', NOT_JSON);
   let shallow: unknown;
   try {
-    shallow = JSON.parse(`${text.slice(0, start)}null${text.slice(end)}`) as unknown;
+    shallow = JSON.parse(`${utf8.decode(body.subarray(0, start))}null${utf8.decode(body.subarray(end))}`) as unknown;
   } catch (cause) {
     throw new BesterError('malformed_json', NOT_JSON, { cause });
   }
-  return JsonData.withHole(shallow, text, path, text.slice(start, end));
+  return JsonData.withHole(shallow, body, path, body.subarray(start, end));
 }

@@ -1,7 +1,7 @@
 // The persistent handler protocol, multiplex/1 (docs/protocol.md §4.5, ours). No I/O here: the
 // greeting, the acceptance, and the request and reply frames, shared by the daemon and the SDK.
 import { isObject, own } from './json.ts';
-import { jsonTextOf } from './json-text.ts';
+import { jsonSourceOf, jsonTextOf, type JsonSource } from './json-text.ts';
 
 /** What the daemon offers handlers it starts, in BESTER_HANDLER_PROTOCOLS (comma-separated). */
 export const MULTIPLEX_PROTOCOL = 'multiplex/1';
@@ -34,6 +34,11 @@ export function offersMultiplex(env: string | undefined): boolean {
  */
 export function multiplexRequestJson(id: number, input: unknown, inputJson?: string): string {
   return `{"id":${id},"input":${jsonTextOf(input, inputJson)}}`;
+}
+
+/** multiplexRequestJson in pieces (frame.ts encodeJsonPieces): big input that came as bytes is written on as those bytes. */
+export function multiplexRequestPieces(id: number, input: unknown): JsonSource[] {
+  return [`{"id":${id},"input":`, jsonSourceOf(input), '}'];
 }
 
 /** §4.5.2: a request as the handler reads it; null if the frame is not one. */

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 import { MULTIPLEX_GREETING_JSON } from '../../src/protocol/handler-multiplex.ts';
+import { JsonData } from '../../src/protocol/json-text.ts';
 import type { HandlerConfig } from '../../src/server/config/types.ts';
 import { HandlerPool } from '../../src/server/handlers/handler-pool.ts';
 
@@ -234,4 +235,26 @@ describe('HandlerPool, multiplex/1', () => {
       await h.close();
     }
   });
+});
+
+describe('HandlerPool, big input that came as bytes', () => {
+  for (const greet of [true, false]) {
+    it(`${greet ? 'multiplex/1' : 'original'}: is written to the handler as those bytes, and its big reply read back intact`, async () => {
+      const h = await handler(greet);
+      const pool = new HandlerPool({ processOf: () => undefined });
+      try {
+        // Non-ASCII and escapes, over the size from which data is passed on as bytes (frame.ts LAZY_MIN_BYTES).
+        const blob = 'é😀 "x" \\ '.repeat(20_000);
+        const input = JsonData.ofSource(Buffer.from(JSON.stringify({ blob })));
+        assert.ok(Buffer.isBuffer(input.source));
+        const reply = await pool.call(h.config, input, { ...OPTIONS, maxReplyBytes: 1 << 20 });
+        const data = reply.member(['data'], null);
+        assert.ok(Buffer.isBuffer(data.source), 'the big result stays bytes too');
+        assert.equal((data.value as { blob: string }).blob, blob);
+      } finally {
+        pool.close();
+        await h.close();
+      }
+    });
+  }
 });

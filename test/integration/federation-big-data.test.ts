@@ -1,5 +1,6 @@
-// A peer's big message data (docs/federation.md §3.3): read as text and checked, never built, on
-// its way to the handler and the recipient (parseFrameText's `lazy`); data that is not JSON is
+// A peer's big message data (docs/federation.md §3.3): read as bytes and checked, never built nor
+// decoded, on its way to the handler and the recipient (parseFrameText's `lazy`: the handler's
+// request and the delivery are written with the data's own bytes in them); data that is not JSON is
 // refused with malformed_json, like any frame that is not, and the daemon goes on.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -61,7 +62,9 @@ describe("a peer's big message data", () => {
     }
     // The same link protocol, well-formed: seq 1 was never processed, so it is taken now.
     const { peer } = await ScriptedPeer.open(b, 'p2');
-    peer.send(ScriptedPeer.message(1, { route: [{ sendClients: ['bob'] }], blob: 'z'.repeat(100_000) }));
+    // Non-ASCII across the frame's reads: the handler's request and the delivery carry the bytes as they came.
+    const blob = 'zé😀 '.repeat(25_000);
+    peer.send(ScriptedPeer.message(1, { route: [{ sendClients: ['bob'] }], blob }));
     const ack = await peer.next(10_000, (p) => p.type === 'bester.ack');
     assert.equal(ack.status, 'ok');
     const deliveries: Frame[] = [];
@@ -71,7 +74,7 @@ describe("a peer's big message data", () => {
       deliveries.push(f);
     }
     assert.equal(deliveries.length, 1, 'only the well-formed message was delivered');
-    assert.equal((deliveries[0]!.payload['data'] as { blob: string }).blob.length, 100_000);
+    assert.equal((deliveries[0]!.payload['data'] as { blob: string }).blob, blob);
     bob.close();
     peer.close();
   });

@@ -11,6 +11,19 @@ function collect(max = 1 << 20): { decoder: FrameDecoder; frames: unknown[]; err
   return { decoder, frames, errors };
 }
 
+/** The frames of `items` fed to a decoder in chunks cut at `cuts` (modulo the length). */
+function decodeCut(items: unknown[], cuts: number[]): ReturnType<typeof collect> {
+  const bytes = Buffer.concat(items.map((v) => encodeFrame(v)));
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const collected = collect();
+  let last = 0;
+  for (const p of [...points, bytes.length]) {
+    collected.decoder.push(bytes.subarray(last, p));
+    last = p;
+  }
+  return collected;
+}
+
 describe('frame encoding', () => {
   test('4-byte little-endian length then UTF-8 JSON', () => {
     const frame = encodeFrame({ a: 'é' });
@@ -95,20 +108,29 @@ describe('FrameDecoder', () => {
         fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 10 }),
         (items, cuts) => {
-          const bytes = Buffer.concat(items.map((v) => encodeFrame(v)));
-          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-          const { decoder, frames, errors } = collect();
-          let last = 0;
-          for (const p of [...points, bytes.length]) {
-            decoder.push(bytes.subarray(last, p));
-            last = p;
-          }
+          const { frames, errors } = decodeCut(items, cuts);
           assert.equal(errors.length, 0);
           // JSON round trip: -0 becomes 0, which is what any peer would read too.
           assert.deepEqual(frames, items.map((v) => JSON.parse(JSON.stringify(v)) as unknown));
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  test('property: big frames (filled as their chunks arrive) between small ones, cut anywhere, decode exactly once, in order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string(), fc.integer({ min: 64 * 1024, max: 200_000 }).map((n) => 'x'.repeat(n))), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (items, cuts) => {
+          const { decoder, frames, errors } = decodeCut(items, cuts);
+          assert.equal(errors.length, 0);
+          assert.equal(decoder.bufferedBytes, 0);
+          assert.deepEqual(frames, items);
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 

@@ -1,4 +1,4 @@
-// Checking JSON without building it (isJsonText, src/protocol/json-text.ts), and frames read with their big
+// Checking JSON without building it (isJsonBytes, src/protocol/json-text.ts), and frames read with their big
 // member left as text (parseFrameText's `lazy`, src/protocol/frame.ts): both must accept exactly
 // what JSON.parse accepts, or a peer or handler could pass the daemon text that is not JSON.
 import assert from 'node:assert/strict';
@@ -6,7 +6,14 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { parseFrameText } from '../../src/protocol/frame.ts';
-import { isJsonText, jsonMemberText } from '../../src/protocol/json-text.ts';
+import { isJsonBytes } from '../../src/protocol/json-bytes.ts';
+import { jsonMemberText } from '../../src/protocol/json-text.ts';
+
+/** isJsonBytes on the text's UTF-8 (offsets: the text is ASCII where a test gives them). */
+function isJson(text: string, start?: number, end?: number): boolean {
+  const bytes = Buffer.from(text);
+  return isJsonBytes(bytes, start, end ?? bytes.length);
+}
 
 function parses(text: string): boolean {
   try {
@@ -30,40 +37,54 @@ const mutated = fc
     return text.slice(0, i) + c + text.slice(i + 1);
   });
 
-describe('isJsonText', () => {
+describe('isJsonBytes', () => {
   test('agrees with JSON.parse on hand-picked texts', () => {
     const texts = ['{}', '[]', ' {"a":1} ', '{"a":[1,2,{"b":null}],"c":"x\\u00e9\\n"}', '[1,]', '{"a":1,}', '01', '-0', '1.5.2', '-', '1.', '.5',
       '"\u0001"', '"\\x"', '"\\u12"', 'tru', 'truex', '[true false]', '{"a" 1}', '{1:2}', '', ' ', '"abc', '1e5', '-0.5E+3', '1e', '[[[]]]',
       '{"a":{"b":{}}}', '"\\ud800"', '\u00a01', '{"a":1}}', '[1]]', '{"a":1 "b":2}', 'nul', 'null null', '"a"b"'];
-    for (const text of texts) assert.equal(isJsonText(text), parses(text), JSON.stringify(text));
+    for (const text of texts) assert.equal(isJson(text), parses(text), JSON.stringify(text));
   });
 
   test('accepts every serialised value, with any indentation', () => {
     fc.assert(fc.property(fc.jsonValue(), fc.constantFrom(undefined, 1, '\t', ' \r\n'), (value, indent) => {
-      assert.equal(isJsonText(JSON.stringify(value, null, indent)), true);
+      assert.equal(isJson(JSON.stringify(value, null, indent)), true);
     }), { numRuns: 300 });
   });
 
   test('agrees with JSON.parse on random and broken texts', () => {
     fc.assert(fc.property(fc.array(JSONISH, { maxLength: 30 }).map((cs) => cs.join('')), (text) => {
-      assert.equal(isJsonText(text), parses(text), JSON.stringify(text));
+      assert.equal(isJson(text), parses(text), JSON.stringify(text));
     }), { numRuns: 3000 });
     fc.assert(fc.property(mutated, (text) => {
-      assert.equal(isJsonText(text), parses(text), JSON.stringify(text));
+      assert.equal(isJson(text), parses(text), JSON.stringify(text));
     }), { numRuns: 2000 });
   });
 
   test('reads a slice of a larger text only', () => {
     const text = 'xx{"a":[1,"b"]}yy';
-    assert.equal(isJsonText(text, 2, 15), true);
-    assert.equal(isJsonText(text, 2, 14), false);
-    assert.equal(isJsonText(text, 2, 16), false);
+    assert.equal(isJson(text, 2, 15), true);
+    assert.equal(isJson(text, 2, 14), false);
+    assert.equal(isJson(text, 2, 16), false);
+  });
+
+  test('long strings are read four bytes at a time: the same answers at every alignment and every place of an odd byte', () => {
+    for (let offset = 0; offset < 4; offset++) {
+      for (const odd of ['\u0001', '\u001f', '"', '\\', '\\n', '\\u00e9', '\\x', 'é', '\u007f']) {
+        for (let at = 0; at < 12; at++) {
+          const text = `["${'x'.repeat(at)}${odd}${'y'.repeat(20 - at)}"]`;
+          const bytes = Buffer.from(text);
+          const shifted = Buffer.alloc(bytes.length + offset);
+          bytes.copy(shifted, offset);
+          assert.equal(isJsonBytes(shifted, offset, shifted.length), parses(text), `${JSON.stringify(text)} at offset ${offset}`);
+        }
+      }
+    }
   });
 
   test('a string of near a MiB, and one of 400,000 escapes, without running out of stack', () => {
-    assert.equal(isJsonText(JSON.stringify({ blob: 'x'.repeat(1_000_000) })), true);
-    assert.equal(isJsonText(JSON.stringify({ blob: '\n'.repeat(400_000) })), true);
-    assert.equal(isJsonText(`{"blob":"${'x'.repeat(1_000_000)}\u0001"}`), false);
+    assert.equal(isJson(JSON.stringify({ blob: 'x'.repeat(1_000_000) })), true);
+    assert.equal(isJson(JSON.stringify({ blob: '\n'.repeat(400_000) })), true);
+    assert.equal(isJson(`{"blob":"${'x'.repeat(1_000_000)}\u0001"}`), false);
   });
 });
 
@@ -83,13 +104,14 @@ function outcome(run: () => unknown): string {
 describe('parseFrameText with a member left as text (lazy)', () => {
   test('the member comes as its own text; the rest is parsed; the whole value on demand', () => {
     const text = '{"header":{"a":1},"payload":{"type":"t","data":{"big":"xyz","n":[1,2]},"seq":3}}';
-    const frame = parseFrameText(Buffer.from(text), { lazy: PEER_DATA, lazyMinChars: 1 });
+    const frame = parseFrameText(Buffer.from(text), { lazy: PEER_DATA, lazyMinBytes: 1 });
     const shallow = frame.shallowValue as { payload: { data: unknown; seq: number } };
     assert.equal(shallow.payload.data, null);
     assert.equal(shallow.payload.seq, 3);
     assert.equal(frame.hasValue, false);
     const payload = frame.member(['payload'], shallow.payload);
     const data = payload.member(['data'], null);
+    assert.ok(Buffer.isBuffer(data.source), 'the member stays bytes: it is written on as it came');
     assert.equal(data.text, '{"big":"xyz","n":[1,2]}');
     assert.equal(data.hasValue, false);
     assert.deepEqual(data.value, { big: 'xyz', n: [1, 2] });
@@ -99,7 +121,7 @@ describe('parseFrameText with a member left as text (lazy)', () => {
   test('shorter members, and frames without one, are parsed whole as before', () => {
     const small = parseFrameText(Buffer.from('{"data":{"a":1}}'), { lazy: REPLY_DATA });
     assert.equal(small.hasValue, true);
-    const none = parseFrameText(Buffer.from('{"header":{}}'), { lazy: REPLY_DATA, lazyMinChars: 1 });
+    const none = parseFrameText(Buffer.from('{"header":{}}'), { lazy: REPLY_DATA, lazyMinBytes: 1 });
     assert.equal(none.hasValue, true);
   });
 
@@ -109,11 +131,11 @@ describe('parseFrameText with a member left as text (lazy)', () => {
     const run = (text: string): void => {
       const body = Buffer.from(text);
       const whole = outcome(() => parseFrameText(body));
-      const lazy = outcome(() => parseFrameText(body, { lazy: REPLY_DATA, lazyMinChars: 0 }));
+      const lazy = outcome(() => parseFrameText(body, { lazy: REPLY_DATA, lazyMinBytes: 0 }));
       assert.equal(lazy, whole, JSON.stringify(text));
       if (whole !== 'ok') return;
       const value = JSON.parse(text) as Record<string, unknown>;
-      const frame = parseFrameText(body, { lazy: REPLY_DATA, lazyMinChars: 0 });
+      const frame = parseFrameText(body, { lazy: REPLY_DATA, lazyMinBytes: 0 });
       assert.deepEqual(frame.value, value);
       const path = Object.hasOwn(value, 'data') ? ['data'] : ['payload', 'data'];
       if (jsonMemberText(text, path) !== undefined) assert.equal(frame.member(path, null).text, jsonMemberText(text, path));

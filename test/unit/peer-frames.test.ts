@@ -18,10 +18,10 @@ function reader(): { frames: PeerFrames; seen: number[]; failed: BesterError[]; 
   let paused = false;
   const frames = new PeerFrames({ pause: () => (paused = true), resume: () => (paused = false) }, () => 64, (err) => failed.push(err));
   frames.sink = {
-    frame(value: unknown, text: string) {
+    frame(value: unknown, bytes: Buffer) {
       const payload = (value as { payload: { seq: number; data: unknown } }).payload;
       seen.push(payload.seq);
-      datas.push(String(payload.data === null ? (JSON.parse(text) as { payload: { data: unknown } }).payload.data : payload.data));
+      datas.push(String(payload.data === null ? (JSON.parse(bytes.toString()) as { payload: { data: unknown } }).payload.data : payload.data));
     },
     closed() {},
   };

@@ -4,8 +4,8 @@
 // and acknowledged once processed. The first refused frame closes the link with a reason.
 // Backpressure (§3.3): the link stops reading while its window of unacknowledged messages is full or
 // its queued messages hold INBOUND_BUFFER_BYTES or more; a peer that sends past the window it was
-// told is cut off. A message waits as the frame's text: its data reaches the handler as that text,
-// never serialised again, and its parsed copy is not kept. All links from one peer process through one lane (§3.7): a new link is welcomed
+// told is cut off. A message waits as the frame's bytes: its data reaches the handler as those bytes,
+// never decoded or serialised again, and its parsed copy is not kept. All links from one peer process through one lane (§3.7): a new link is welcomed
 // only once the message in progress on the link it replaces is settled.
 import { errorFrame } from '../../protocol/builders.ts';
 import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
@@ -14,6 +14,7 @@ import {
   type AckStatus, type PeerMessage,
 } from '../../protocol/federation.ts';
 import { own, type JsonObject } from '../../protocol/json.ts';
+import type { JsonSource } from '../../protocol/json-text.ts';
 import type { FederationConfig, PeerConfig } from '../config/types.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { FederationOutbox } from '../storage/federation-outbox.ts';
@@ -21,8 +22,8 @@ import type { FederationOutbox } from '../storage/federation-outbox.ts';
 /** Frames held while the welcome waits (for the outbox, or for the link this one replaces); their bytes: INBOUND_BUFFER_BYTES. */
 const MAX_EARLY_FRAMES = 64;
 /**
- * Bytes of queued messages (their JSON text) from which a link stops reading (§3.3). Small on
- * purpose: a message waits for its turn as text, and a big one ahead is enough to keep the handler
+ * Bytes of queued messages (their JSON) from which a link stops reading (§3.3). Small on
+ * purpose: a message waits for its turn as bytes, and a big one ahead is enough to keep the handler
  * busy; every megabyte held across turns is promoted out of V8's young generation and stays until a
  * full collection (the RSS of a flood of big frames, docs/federation.md §9).
  */
@@ -58,17 +59,16 @@ export interface LinkIo {
 
 interface Queued {
   readonly message: PeerMessage;
-  /** The payload's JSON text (a slice of the frame's, which the message's data shares). */
-  readonly text: string;
+  /** The payload's JSON bytes (a view of the frame's, which the message's data shares), or its text. */
+  readonly text: JsonSource;
   /** Its fingerprint (§3.6) when taken from the frame's bytes; else taken from `text` when it is processed. */
   readonly digest: string | undefined;
 }
 
-/** A frame as the connection read it: the parsed value and the JSON text it was parsed from. */
+/** A frame as the connection read it: the parsed value and the bytes (or text) it was parsed from. */
 interface ReadFrame {
   readonly value: unknown;
-  readonly text: string | undefined;
-  readonly bytes: Buffer | undefined;
+  readonly source: JsonSource | undefined;
 }
 
 export class InboundLink {
@@ -129,7 +129,7 @@ export class InboundLink {
         this.#log.info({ lastSeq: mark.seq }, 'peer link accepted');
         const { maxFrameBytes, maxJsonDepth } = this.#ctx;
         this.#send({ type: WELCOME, lastSeq: mark.seq, digest: mark.digest, window: this.window, maxFrameBytes, maxJsonDepth });
-        for (const f of early) this.frame(f.value, f.text, f.bytes);
+        for (const f of early) this.frame(f.value, f.source);
       },
       (err: unknown) => {
         this.#log.error({ err: describeThrown(err) }, 'could not read the last inbound seq');
@@ -140,19 +140,19 @@ export class InboundLink {
   }
 
   /**
-   * One frame after the hello; `text` is the JSON text it was parsed from (its payload's text is
-   * used, not serialised again), `bytes` the frame's own bytes (the MAC and fingerprint read them).
+   * One frame after the hello; `source` the frame's own bytes (or the JSON text it was parsed from):
+   * its payload's are used as they are, not serialised again (the MAC and fingerprint read them).
    */
-  frame(value: unknown, text?: string, bytes?: Buffer): void {
+  frame(value: unknown, source?: JsonSource): void {
     if (this.#closed || !this.#peer) return;
     if (this.#early !== null) {
       // A peer waits for our welcome before sending messages (§3.1): a flood before it is refused, not buffered.
-      this.#earlyBytes += text?.length ?? 0;
+      this.#earlyBytes += source?.length ?? 0;
       if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > INBOUND_BUFFER_BYTES) this.#refuse('invalid_message', 'too many frames before the welcome', 'early_frames');
-      else this.#early.push({ value, text, bytes });
+      else this.#early.push({ value, source });
       return;
     }
-    const opened = this.#open(value, text, bytes);
+    const opened = this.#open(value, source);
     if (opened) this.#onPayload(opened.payload, opened.text, opened.digest);
   }
 
@@ -173,7 +173,7 @@ export class InboundLink {
     this.#io.close();
   }
 
-  #onPayload(payload: JsonObject, text: string, digest: string | undefined): void {
+  #onPayload(payload: JsonObject, text: JsonSource, digest: string | undefined): void {
     const type = own(payload, 'type');
     if (type === PING) {
       this.#send({ type: PONG });
@@ -288,10 +288,10 @@ export class InboundLink {
     this.#send(reason === undefined ? { type: ACK, seq, status } : { type: ACK, seq, status, reason });
   }
 
-  #open(value: unknown, text: string | undefined, bytes?: Buffer): { payload: JsonObject; text: string; digest: string | undefined } | null {
+  #open(value: unknown, source: JsonSource | undefined): { payload: JsonObject; text: JsonSource; digest: string | undefined } | null {
     const peer = this.#peer!;
     const replay = this.#ctx.replayCacheFor(peer.name);
-    const opened = open(value, { secret: peer.secret, self: this.#ctx.self, peer: peer.name, replay }, text, bytes);
+    const opened = open(value, { secret: peer.secret, self: this.#ctx.self, peer: peer.name, replay }, source);
     if (opened.ok) return { payload: opened.payload, text: opened.text, digest: opened.digest };
     this.#refuse(opened.code, opened.reason, opened.code === 'peer_replay' ? 'replay' : 'auth');
     return null;

@@ -38,7 +38,7 @@ export function serverScopeAcceptor(options: ServerScopeOptions): ServerScopeAcc
       const linkIo = { send: (v: unknown) => io.send(v), close: () => io.close('peer_link_closed'), pause: () => io.pause(), resume: () => io.resume() };
       const link = federation.acceptInbound(linkIo, hello, io.remote, text);
       if (!link) return null;
-      return { frame: (v, t, b) => link.frame(v, t, b), closed: () => federation.inboundClosed(link) };
+      return { frame: (v, b) => link.frame(v, b), closed: () => federation.inboundClosed(link) };
     },
   };
 }

@@ -5,10 +5,10 @@
 // the frame connection's event sink, timer argument and abort listener at once (no closures).
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
+import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED, writeFrame, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, parseFrameText, type ParseFrameOptions } from '../../protocol/frame.ts';
-import { jsonTextOf, type JsonData } from '../../protocol/json-text.ts';
+import { encodeJsonPieces, parseFrameText, type OutFrame, type ParseFrameOptions } from '../../protocol/frame.ts';
+import { jsonSourceOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
 
 export interface HandlerCallOptions {
@@ -64,14 +64,14 @@ export class CallList {
 }
 
 function callOverStream(socketPath: string, open: Duplex | null, data: unknown, options: HandlerCallOptions, calls?: CallList): Promise<JsonData> {
-  let frame: Buffer;
+  let frame: OutFrame;
   try {
-    frame = encodeJsonFrame(jsonTextOf(data));
+    frame = encodeJsonPieces([jsonSourceOf(data)]);
   } catch (cause) {
     open?.destroy();
     return Promise.reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
   }
-  if (open) open.write(frame);
+  if (open) writeFrame(open, frame);
   if (options.signal?.aborted === true) {
     open?.end();
     return Promise.reject(shuttingDown(socketPath));
@@ -79,7 +79,7 @@ function callOverStream(socketPath: string, open: Duplex | null, data: unknown, 
   if (open) return new OriginalCall(socketPath, open, options, calls ?? null).promise;
   // Written once connected: a write queued while connecting costs Node two more listeners.
   const socket = net.createConnection({ path: socketPath });
-  socket.on('connect', () => socket.write(frame));
+  socket.on('connect', () => writeFrame(socket, frame));
   return new OriginalCall(socketPath, socket, options, calls ?? null).promise;
 }
 

@@ -7,13 +7,13 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, parseFrameText, type ParseFrameOptions } from '../../protocol/frame.ts';
+import { encodeJsonFrame, encodeJsonPieces, parseFrameText, type OutFrame, type ParseFrameOptions } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import {
   isGreeting,
   isSupportedGreeting,
   MULTIPLEX_GREETING_JSON,
-  multiplexRequestJson,
+  multiplexRequestPieces,
   readMultiplexReply,
 } from '../../protocol/handler-multiplex.ts';
 import { REPLY_DATA } from './handler-call.ts';
@@ -140,9 +140,9 @@ export class MultiplexConnection implements FrameConnectionEvents {
         return;
       }
       const id = this.#nextId++;
-      let frame: Buffer;
+      let frame: OutFrame;
       try {
-        frame = encodeJsonFrame(multiplexRequestJson(id, input));
+        frame = encodeJsonPieces(multiplexRequestPieces(id, input));
       } catch (cause) {
         reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
         return;

@@ -1,9 +1,10 @@
 // Delivery does (docs/architecture.md): carrying out a route plan (route-plan.ts). Deliverers: the
 // sessions connected here (the registry's one fan-out loop), the offline store for known users who
 // are not connected (§4.3.1), and federation peers (§4.3.2). Enqueues only: never waits on a socket.
-import { deliveryJson } from '../../protocol/builders.ts';
+import { deliveryPieces } from '../../protocol/builders.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { encodeJsonFrame } from '../../protocol/frame.ts';
+import { encodeJsonFrame, encodeJsonPieces } from '../../protocol/frame.ts';
+import { jsonTextOfPieces, type JsonSource } from '../../protocol/json-text.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
@@ -73,13 +74,14 @@ export interface DeliveryOptions {
 
 /**
  * sendClients to the sessions connected here: `users` (already trimmed and deduplicated) each get
- * one encoding of `delivery` (the delivery's JSON text, builders.ts deliveryJson) on every connection.
+ * one encoding of `delivery` (the delivery's JSON text, builders.ts deliveryJson, or its pieces,
+ * deliveryPieces) on every connection.
  */
-export function deliverToUsers(registry: SessionRegistry, users: readonly string[], delivery: string): DeliveryResult {
+export function deliverToUsers(registry: SessionRegistry, users: readonly string[], delivery: string | ReadonlyArray<JsonSource>): DeliveryResult {
   const delivered: string[] = [];
   const undelivered: string[] = [];
   if (users.length === 0) return { delivered, undelivered };
-  const frame = encodeJsonFrame(delivery);
+  const frame = typeof delivery === 'string' ? encodeJsonFrame(delivery) : encodeJsonPieces(delivery);
   for (const name of users) (registry.sendTo(name, frame) ? delivered : undelivered).push(name);
   return { delivered, undelivered };
 }
@@ -119,14 +121,15 @@ export class Delivery {
       this.#told(plan.type, 0, 0, plan.users.length);
       return { good: false, code: 'cluster_unavailable', reason: `this node is cut off from the cluster: ${fenced}`, undelivered: plan.users };
     }
-    // Serialised once (throws if it cannot be), for the sessions here and for other nodes.
-    const delivery = deliveryJson(plan.type, plan.data);
-    const result = deliverToUsers(registry, plan.users, delivery);
+    // Serialised once (throws if it cannot be), for the sessions here and for other nodes; big
+    // data that came as bytes is written to the sessions here as those bytes (encodeJsonPieces).
+    const pieces = deliveryPieces(plan.type, plan.data);
+    const result = deliverToUsers(registry, plan.users, pieces);
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ handler: plan.type, id: context.id, delivered: result.delivered.length, undelivered: result.undelivered }, 'delivered');
     }
     // One node of several: every recipient may hold sessions on other nodes too (one delivery per session).
-    if (this.#o.remote !== undefined) return this.#viaOtherNodes(plan, context, result, delivery);
+    if (this.#o.remote !== undefined) return this.#viaOtherNodes(plan, context, result, jsonTextOfPieces(pieces));
     if (result.undelivered.length === 0) {
       this.#told(plan.type, result.delivered.length, 0, 0);
       return GOOD;

@@ -140,6 +140,8 @@ class Answer {
   }
 }
 
+const ENVELOPE_END = Buffer.from('}');
+
 /**
  * §4.4: the envelope `{sender, origin, type, id, data}`, its text with the data's own text spliced in.
  * `origin` is the server the message entered the federation at (this one, `self`, for our users'):
@@ -147,7 +149,11 @@ class Answer {
  */
 function envelopeOf(context: DispatchContext, type: string, data: JsonData, self: string | null): JsonData {
   const origin = context.origin ?? self;
-  const text = `{"sender":${JSON.stringify(context.sender)},"origin":${JSON.stringify(origin)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":${data.text}}`;
+  const head = `{"sender":${JSON.stringify(context.sender)},"origin":${JSON.stringify(origin)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":`;
+  const source = data.source;
+  // Data that came as bytes (a big one of a peer's or a handler's) stays bytes, copied once behind the head.
+  if (typeof source !== 'string') return JsonData.ofSource(Buffer.concat([Buffer.from(head), source, ENVELOPE_END]));
+  const text = `${head}${source}}`;
   // Data known by its text only (a peer's, a big handler result) stays unparsed in the envelope too.
   if (!data.hasValue) return JsonData.ofText(text);
   return new JsonData({ sender: context.sender, origin, type, id: context.id, data: data.value }, text);

@@ -50,8 +50,8 @@ export interface ConnectionIo {
 
 /** Where a peer link's frames go once its hello was accepted. */
 export interface PeerLinkSink {
-  /** A parsed frame, the JSON text it was parsed from, and the frame's bytes (its body). */
-  frame(value: unknown, text: string, bytes: Buffer): void;
+  /** A parsed frame (a big member of it may read null: parseFrameText's `lazy`), and the frame's bytes. */
+  frame(value: unknown, bytes: Buffer): void;
   closed(): void;
 }
 

@@ -1,20 +1,20 @@
 // The frames of a peer link, after its hello (docs/federation.md §3.3), read for the session that
 // was taken over by the link. A peer's message data is only passed on: a big one is checked as
-// JSON text, not built (parseFrameText's `lazy`). Reading a big frame (its decode, that check,
+// JSON bytes, neither built nor decoded (parseFrameText's `lazy`). Reading a big frame (its decode, that check,
 // the MAC) still takes the event loop for milliseconds, so it does not run in the socket's read
 // callback: it waits for the end of the loop's turn (setImmediate), one big frame a turn, and the
 // local clients' reads of that turn go first (their latency under a flood of big frames, §9).
 // Reading from the connection stops while one waits, and while the link says so (its window and
 // byte budget, §3.3): what waits here is never more than what was read in one turn.
 import type { BesterError } from '../../protocol/errors.ts';
-import { LAZY_MIN_CHARS, parseFrameText, type ParseFrameOptions } from '../../protocol/frame.ts';
+import { LAZY_MIN_BYTES, parseFrameText, withoutBom, type ParseFrameOptions } from '../../protocol/frame.ts';
 import type { PeerLinkSink } from './first-frame.ts';
 
-/** A peer link frame's message data: read as text when big. */
+/** A peer link frame's message data: left as bytes when big. */
 const PEER_DATA = Object.freeze([Object.freeze(['payload', 'data'])]);
 
 /** Frames from this size on are read at the end of the loop's turn, one a turn. */
-export const DEFERRED_FRAME_BYTES = LAZY_MIN_CHARS;
+export const DEFERRED_FRAME_BYTES = LAZY_MIN_BYTES;
 
 /** Stops and restarts reading from the connection. */
 export interface ReadControl {
@@ -103,7 +103,7 @@ export class PeerFrames {
       this.#fail(err as BesterError);
       return;
     }
-    // The link reads its payload's data from the text (§3.3); the MAC and fingerprint from the bytes.
-    this.sink?.frame(frame.shallowValue, frame.text, body);
+    // The link reads its payload's data, the MAC and the fingerprint from the frame's bytes (§3.3).
+    this.sink?.frame(frame.shallowValue, withoutBom(body));
   }
 }

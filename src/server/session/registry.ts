@@ -1,9 +1,10 @@
 // Who is connected as which user, on this server (docs/protocol.md §2.4).
 // A user may hold several connections; a closed connection is forgotten at once.
+import type { OutFrame } from '../../protocol/frame.ts';
 
 export interface Recipient {
   /** Queues one encoded frame; false if the connection is closing. */
-  sendFrame(frame: Buffer): boolean;
+  sendFrame(frame: OutFrame): boolean;
 }
 
 export class SessionRegistry<S extends Recipient = Recipient> {
@@ -29,7 +30,7 @@ export class SessionRegistry<S extends Recipient = Recipient> {
    * The one fan-out loop (docs/protocol.md §4.3.1): queues `frame` on every open connection of
    * `username`. True if at least one took it. Never waits on a socket.
    */
-  sendTo(username: string, frame: Buffer): boolean {
+  sendTo(username: string, frame: OutFrame): boolean {
     const set = this.#byUser.get(username);
     if (set === undefined) return false;
     let reached = false;

@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { parseFrameText } from '../../protocol/frame.ts';
+import { parseFrameText, type OutFrame } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
 import type { Logger } from '../log.ts';
@@ -95,7 +95,7 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     return (this.#logger ??= this.#ctx.logger.child({ conn: this.id, remote: this.#remote }));
   }
 
-  sendFrame(frame: Buffer): boolean {
+  sendFrame(frame: OutFrame): boolean {
     if (this.#held === null) return this.#conn.sendFrame(frame);
     if (this.state !== 'client') return false;
     if (this.#held.hold(frame)) return true;
