@@ -11,8 +11,10 @@
 // 1,500 and 4,903). `--profile DIR`: each flooded receiver writes a CPU profile there (node
 // --cpu-prof; it is stopped with SIGTERM so that it writes it) and the highest figure of each of
 // its memory spaces (bench/heap-space-sampler.ts). `--floods` picks floods. The local client whose
-// round trips are timed runs in a process of its own (`--probe PORT`), so that this one's sealing
-// of the flood does not count as the receiver's latency.
+// round trips are timed runs in a process of its own (`--probe PORT`). The flood's frames are all
+// sealed before it starts (the peer stands for another machine; sealing a MiB costs this process
+// more CPU than the receiver spends on it); each flood line reports the CPU the receiver, its
+// handlers and this process (the peer) used meanwhile, and how busy the machine's cores were.
 // Not part of `npm test`. Exits 1 if a message was lost.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -34,6 +36,23 @@ function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
+}
+
+/** The children of `pid` (the receiver's handler processes). */
+function childrenOf(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The machine's busy and total CPU time so far (ms, all cores): how loaded the 2 cores were meanwhile. */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0) * 10;
+  return { busy: total - (fields[3]! + fields[4]!) * 10, total };
 }
 
 /** CPU time the process used so far (user + system, ms): what a flood costs it, whatever else the machine runs. */
@@ -141,15 +160,22 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
     await r.addUsers(['carol']);
     await profiledStart(r);
     const latency = await probe(r.port);
+    const { peer, welcome } = await ScriptedPeer.open(r, 'fp');
+    // Every frame sealed before the flood: the peer stands for another machine, and sealing a MiB
+    // (serialising it twice, its MAC) costs more CPU than the receiver spends on it, on the same 2 cores.
+    const data = { route: [{ sendClients: [] }], sleepMs, blob: 'x'.repeat(bytes) };
+    const frames = Array.from({ length: count }, (_, i) => peer.sealed(ScriptedPeer.message(i + 1, data)));
     await new Promise((res) => setTimeout(res, 500));
     const baseline = rssMb(r.pid);
     const cpuBefore = cpuMs(r.pid);
+    const handlers = childrenOf(r.pid);
+    const handlerCpuBefore = handlers.reduce((sum, pid) => sum + cpuMs(pid), 0);
+    const generatorCpuBefore = process.cpuUsage();
+    const machineBefore = machineCpu();
     let peak = baseline;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(r.pid));
     }, 50);
-    const { peer, welcome } = await ScriptedPeer.open(r, 'fp');
-    const data = { route: [{ sendClients: [] }], sleepMs, blob: 'x'.repeat(bytes) };
     const started = performance.now();
     let processed = 0;
     let outcome = 'all acknowledged';
@@ -160,7 +186,7 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
       const window = Number(welcome.window ?? 64);
       let sent = 0;
       while (processed < count) {
-        while (sent < count && sent - processed < window) peer.send(ScriptedPeer.message(++sent, data));
+        while (sent < count && sent - processed < window) peer.raw.write(frames[sent++]!);
         await peer.next(60_000, (p) => p.type === 'bester.ack');
         processed++;
       }
@@ -170,7 +196,7 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
       let written = 0;
       for (let seq = 1; seq <= count && !socket.destroyed; seq++) {
         written++;
-        if (!socket.write(peer.sealed(ScriptedPeer.message(seq, data)))) {
+        if (!socket.write(frames[seq - 1]!)) {
           await new Promise<void>((res) => {
             const done = (): void => {
               socket.off('drain', done);
@@ -187,9 +213,14 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuMs(r.pid) - cpuBefore;
+    // What else ran meanwhile: the receiver's handlers, this process (the peer: it seals every frame) and the whole machine.
+    const handlerCpuMs = handlers.reduce((sum, pid) => sum + cpuMs(pid), 0) - handlerCpuBefore;
+    const generator = process.cpuUsage(generatorCpuBefore);
+    const machine = machineCpu();
+    const machineBusyPct = Math.round((100 * (machine.busy - machineBefore.busy)) / Math.max(1, machine.total - machineBefore.total));
     clearInterval(sampler);
     const lat = await latency.stop();
-    const line = { flood: label, honest, count, bytes, sleepMs, seconds: Number(seconds.toFixed(1)), rssBaselineMb: Math.round(baseline), rssPeakMb: Math.round(peak), rssDeltaMb: Math.round(peak - baseline), receiverCpuMs: cpu, localP99Ms: lat.p99, localMaxMs: lat.max, outcome, ...(values.profile === undefined ? {} : { pid: r.pid }) };
+    const line = { flood: label, honest, count, bytes, sleepMs, seconds: Number(seconds.toFixed(1)), rssBaselineMb: Math.round(baseline), rssPeakMb: Math.round(peak), rssDeltaMb: Math.round(peak - baseline), receiverCpuMs: cpu, handlerCpuMs, peerCpuMs: Math.round((generator.user + generator.system) / 1000), machineBusyPct, localP99Ms: lat.p99, localMaxMs: lat.max, outcome, ...(values.profile === undefined ? {} : { pid: r.pid }) };
     console.log(JSON.stringify(line));
     (results['floods'] as unknown[]).push(line);
     peer.close();
