@@ -208,8 +208,23 @@ async function flood(label: string, count: number, bytes: number, sleepMs: numbe
           });
         }
       }
-      const refusal = await peer.next(10_000, (p) => p.error !== undefined).catch(() => ({ error: 'none' }));
-      outcome = `written ${written}, then ${String(refusal.error)}`;
+      // Then until the receiver cut it off, or acknowledged all it was sent (TCP held the peer back):
+      // the flood lasts until its last message is worked off, not a moment longer.
+      let acks = 0;
+      let ended = 'no answer in 30 s';
+      for (let i = 0; i <= written; i++) {
+        const p = await peer.next(30_000, (f) => f.error !== undefined || f.type === 'bester.ack').catch(() => null);
+        if (p === null) break;
+        if (p.error !== undefined) {
+          ended = JSON.stringify(p.error);
+          break;
+        }
+        if (++acks === written) {
+          ended = 'all acknowledged';
+          break;
+        }
+      }
+      outcome = `written ${written}, ${acks} acknowledged, then ${ended}`;
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuMs(r.pid) - cpuBefore;

@@ -3,7 +3,7 @@
 import { BesterError } from './errors.ts';
 import { isUtf8 } from 'node:buffer';
 import { isJsonBytes } from './json-bytes.ts';
-import { jsonMemberSpan, jsonNestingDepth, JsonData, jsonTextOfPieces, type JsonSource } from './json-text.ts';
+import { jsonMemberSpan, jsonNestingDepth, JsonData, type JsonSource } from './json-text.ts';
 
 
 export const FRAME_HEADER_BYTES = 4;
@@ -32,10 +32,6 @@ export function encodeJsonFrame(json: string): Buffer {
  */
 export type OutFrame = Buffer | readonly Buffer[];
 
-function isBigBytes(piece: JsonSource): boolean {
-  return typeof piece !== 'string' && piece.length >= LAZY_MIN_BYTES;
-}
-
 /** The bytes of a frame to write (all its pieces). */
 export function frameLength(frame: OutFrame): number {
   if (!Array.isArray(frame)) return (frame as Buffer).length;
@@ -51,7 +47,18 @@ export function frameLength(frame: OutFrame): number {
  * neither decoded, encoded again nor copied.
  */
 export function encodeJsonPieces(pieces: ReadonlyArray<JsonSource>): OutFrame {
-  if (!pieces.some(isBigBytes)) return encodeJsonFrame(jsonTextOfPieces(pieces));
+  // The usual case, every piece a text or small: one string, one buffer, as encodeJsonFrame.
+  let text = '';
+  for (const piece of pieces) {
+    if (typeof piece === 'string') text += piece;
+    else if (piece.length < LAZY_MIN_BYTES) text += piece.toString('utf8');
+    else return encodeBigPieces(pieces);
+  }
+  return encodeJsonFrame(text);
+}
+
+/** encodeJsonPieces with a big piece of bytes: the frame's pieces, that one as it is. */
+function encodeBigPieces(pieces: ReadonlyArray<JsonSource>): Buffer[] {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   const out: Buffer[] = [header];
   let text = '';
