@@ -168,7 +168,8 @@ export class FrameDecoder {
       if (this.#buffered < this.#need) {
         // A big frame is copied into its body as its chunks arrive, not all at once at its end: the
         // page faults of a fresh MiB (milliseconds) are spread over the reads (docs/federation.md §9).
-        if (this.#need >= ASSEMBLE_BYTES) {
+        // Only once half of it is here: a length prefix alone never makes the decoder take memory.
+        if (this.#need >= ASSEMBLE_BYTES && this.#buffered * 2 >= this.#need) {
           this.#body = Buffer.allocUnsafe(this.#need);
           this.#filled = this.#buffered;
           this.#copyBuffered(this.#body);

@@ -134,6 +134,24 @@ describe('FrameDecoder', () => {
     );
   });
 
+  test('a big length prefix alone takes no memory: the body is allocated once half of it has arrived', () => {
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(1 << 20, 0);
+    const decoders = Array.from({ length: 200 }, () => collect(2 << 20));
+    const before = process.memoryUsage().arrayBuffers;
+    for (const { decoder } of decoders) decoder.push(Buffer.concat([header, Buffer.alloc(100_000, 0x20)]));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 50 << 20, `200 frames declared at 1 MiB took ${grown} bytes before they were half sent`);
+    for (const { decoder } of decoders) decoder.stop();
+    // Past half, the body is filled as the rest arrives, and the frame comes out whole.
+    const body = Buffer.from(JSON.stringify('x'.repeat((1 << 20) - 2)));
+    const { decoder, frames, errors } = collect(2 << 20);
+    decoder.push(header);
+    for (let at = 0; at < body.length; at += 65_536) decoder.push(body.subarray(at, at + 65_536));
+    assert.equal(errors.length, 0);
+    assert.deepEqual(frames, [JSON.parse(body.toString()) as unknown]);
+  });
+
   test('property: random bytes never throw and never buffer past the limit plus one chunk', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (chunks) => {
