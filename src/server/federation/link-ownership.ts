@@ -5,6 +5,7 @@
 // another node; a node that dies stops renewing, and another takes the lease when it runs out.
 // Without a lease (a daemon alone, or not on Redis) the federation owns every link.
 import type { Logger } from '../log.ts';
+import { within } from '../within.ts';
 
 /** The shared lease store (redis/link-lease.ts). */
 export interface LinkLease {
@@ -77,7 +78,9 @@ export class LinkOwnership {
       const started = Date.now();
       let token: number | null;
       try {
-        token = await within(this.#o.lease.hold(peer, held?.token ?? null), Math.max(50, Math.floor(this.#o.leaseMs / 3)));
+        // A Redis that does not answer must not hold a renewal up.
+        const ms = Math.max(50, Math.floor(this.#o.leaseMs / 3));
+        token = await within(this.#o.lease.hold(peer, held?.token ?? null), ms, () => new Error(`no answer within ${ms} ms`));
       } catch (err) {
         // Cut off from Redis: keep sending only while the lease surely still runs (self-fencing).
         if (held && started - held.renewedAt > this.#o.leaseMs * 0.6) {
@@ -117,14 +120,4 @@ export class LinkOwnership {
     this.#held.clear();
     await Promise.all(held.map(([peer, { token }]) => this.#o.lease.release(peer, token).catch(() => undefined)));
   }
-}
-
-/** `promise`, or a rejection after `ms` (a Redis that does not answer must not hold a renewal up). */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

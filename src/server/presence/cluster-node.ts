@@ -7,6 +7,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonFrame } from '../../protocol/frame.ts';
 import type { ServerEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
+import { within } from '../within.ts';
 import type { CatchUp } from '../offline/catch-up.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { SessionRegistry } from '../session/registry.ts';
@@ -175,7 +176,7 @@ export class ClusterNode implements RemoteDelivery {
         }
       }),
     );
-    await within(lookups, this.#o.timeoutMs ?? 10_000);
+    await presenceWithin(lookups, this.#o.timeoutMs ?? 10_000);
     const reached = new Set<string>();
     await Promise.all(
       [...byNode].map(async ([node, list]) => {
@@ -204,18 +205,11 @@ export class ClusterNode implements RemoteDelivery {
 }
 
 /** `work`, or cluster_unavailable after `ms` (the presence waits for a Redis that is gone). */
-async function within(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BesterError('cluster_unavailable', `the cluster's presence did not answer within ${ms} ms`)), ms);
-  });
-  work.catch(() => undefined); // a rejection after the timeout is not unhandled
+async function presenceWithin(work: Promise<unknown>, ms: number): Promise<void> {
   try {
-    await Promise.race([work, late]);
+    await within(work, ms, () => new BesterError('cluster_unavailable', `the cluster's presence did not answer within ${ms} ms`));
   } catch (err) {
     if (err instanceof BesterError && err.code === 'cluster_unavailable') throw err;
     throw new BesterError('cluster_unavailable', `the cluster's presence failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
 }

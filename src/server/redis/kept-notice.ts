@@ -4,6 +4,7 @@
 // `retryMs`, at most `retries` times, then given up (logged): the user gets it at the next login.
 import type { KeptNotice } from '../presence/kept-notice.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { within } from '../within.ts';
 import type { RedisClient } from './client.ts';
 import { RedisKeys } from './keys.ts';
 
@@ -90,19 +91,8 @@ export class RedisKeptNotice implements KeptNotice {
       again(new Error('the connection to Redis is down'));
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#o.retryMs} ms`)), this.#o.retryMs);
-    });
-    const sent = client.publish(this.#channel, message);
-    sent.catch(() => undefined); // a late failure after the timeout is not unhandled
-    Promise.race([sent, late]).then(
-      () => clearTimeout(timer),
-      (err: unknown) => {
-        clearTimeout(timer);
-        again(err);
-      },
-    );
+    const { retryMs } = this.#o;
+    within(client.publish(this.#channel, message), retryMs, () => new Error(`Redis did not answer within ${retryMs} ms`)).catch(again);
   }
 
   #heard(message: string): void {

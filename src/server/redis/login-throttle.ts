@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LoginFailureLimits } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import { within } from '../within.ts';
 import { LoginThrottle, type FailedLoginThrottle, type ThrottleRefusal } from '../session/login-throttle.ts';
 import type { RedisClient } from './client.ts';
 import { RedisKeys } from './keys.ts';
@@ -119,11 +120,7 @@ export class RedisLoginThrottle implements FailedLoginThrottle {
 
   /** One script, or a rejection after ANSWER_WITHIN_MS: a login does not wait for a Redis that does not answer. */
   #run(script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
-    });
-    return Promise.race([script.run(this.#o.client, keys, args), late]).finally(() => clearTimeout(timer));
+    return within(script.run(this.#o.client, keys, args), ANSWER_WITHIN_MS, () => new Error(`Redis did not answer within ${ANSWER_WITHIN_MS} ms`));
   }
 
   #pair(kind: 'address' | 'user', name: string): string[] {

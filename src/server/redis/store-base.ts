@@ -1,6 +1,7 @@
 // What every Redis store shares: its client (its own, closed with it, or one lent by the caller),
 // the key layout, and the error rules of store-error.ts (store_error for a Redis failure or a use
 // after close; a BesterError such as recipient_queue_full passes through).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { closedError, storeError } from '../storage/store-error.ts';
 import type { RedisClient } from './client.ts';
 import { RedisKeys } from './keys.ts';
@@ -62,14 +63,8 @@ export async function closeClient(client: RedisClient, waitMs = CLOSE_WAIT_MS): 
     client.destroy();
     return;
   }
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
   const closed = client.close().then(() => 'closed' as const, () => 'closed' as const);
-  try {
-    if ((await Promise.race([closed, late])) === 'late' && client.isOpen) client.destroy();
-  } finally {
-    clearTimeout(timer);
-  }
+  if ((await Promise.race([closed, sleep(waitMs, 'late' as const, { ref: false })])) === 'late' && client.isOpen) client.destroy();
 }
 
 /** A Lua array reply as strings. */
