@@ -47,32 +47,22 @@ export function frameLength(frame: OutFrame): number {
  * neither decoded, encoded again nor copied.
  */
 export function encodeJsonPieces(pieces: ReadonlyArray<JsonSource>): OutFrame {
-  // The usual case, every piece a text or small: one string, one buffer, as encodeJsonFrame.
-  let text = '';
-  for (const piece of pieces) {
-    if (typeof piece === 'string') text += piece;
-    else if (piece.length < LAZY_MIN_BYTES) text += piece.toString('utf8');
-    else return encodeBigPieces(pieces);
-  }
-  return encodeJsonFrame(text);
-}
-
-/** encodeJsonPieces with a big piece of bytes: the frame's pieces, that one as it is. */
-function encodeBigPieces(pieces: ReadonlyArray<JsonSource>): Buffer[] {
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  const out: Buffer[] = [header];
+  // Texts and small bytes are joined; `out` exists only once a big piece is met (the usual frame has none).
+  let out: Buffer[] | null = null;
   let text = '';
   for (const piece of pieces) {
     if (typeof piece === 'string') text += piece;
     else if (piece.length < LAZY_MIN_BYTES) text += piece.toString('utf8');
     else {
+      out ??= [Buffer.allocUnsafe(FRAME_HEADER_BYTES)];
       if (text !== '') out.push(Buffer.from(text, 'utf8'));
       text = '';
       out.push(piece);
     }
   }
+  if (out === null) return encodeJsonFrame(text);
   if (text !== '') out.push(Buffer.from(text, 'utf8'));
-  header.writeUInt32LE(frameLength(out) - FRAME_HEADER_BYTES, 0);
+  out[0]!.writeUInt32LE(frameLength(out) - FRAME_HEADER_BYTES, 0);
   return out;
 }
 
@@ -271,11 +261,14 @@ export function parseFrameJson(body: Buffer, options: ParseFrameOptions = {}): u
  */
 export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): JsonData {
   const { maxDepth } = options;
+  // parseWithHole checks the depth before it can answer null: the text need not be read for it again.
+  let depthChecked = false;
   if (options.lazy !== undefined) {
     const minBytes = options.lazyMinBytes ?? LAZY_MIN_BYTES;
     if (body.length >= minBytes) {
       const holed = parseWithHole(withoutBom(body), maxDepth, options.lazy, minBytes);
       if (holed !== null) return holed;
+      depthChecked = true;
     }
   }
   let text: string;
@@ -285,7 +278,7 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
     throw new BesterError('malformed_json', NOT_UTF8, { cause });
   }
   // Read from the text before JSON.parse builds anything: a hostile frame never becomes a deep object.
-  if (maxDepth !== undefined && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
+  if (maxDepth !== undefined && !depthChecked && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;

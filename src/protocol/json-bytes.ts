@@ -19,12 +19,13 @@ export const CLOSE_BRACKET = 0x5d;
 const IN_ARRAY = 0;
 const IN_OBJECT = 1;
 
+/** Whether a code unit or byte is JSON whitespace (RFC 8259 §2). */
+export function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 function skipSpaceTo(b: Uint8Array, i: number, end: number): number {
-  while (i < end) {
-    const c = b[i]!;
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
-    i++;
-  }
+  while (i < end && isJsonSpace(b[i]!)) i++;
   return i;
 }
 

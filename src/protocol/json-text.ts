@@ -6,7 +6,7 @@
 // Each reader takes a text or its UTF-8 bytes (JsonSource): JSON's syntax is ASCII, the same in
 // both. Strings are skipped with indexOf: the long strings typical of payloads cost one native scan.
 
-import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './json-bytes.ts';
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, isJsonSpace, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './json-bytes.ts';
 
 /**
  * JSON as it came from a socket: its text, or its UTF-8 bytes when it is big and only passed on
@@ -26,11 +26,11 @@ const utf8 = new TextDecoder('utf-8');
 export class JsonData {
   #value: unknown;
   #text: string | undefined;
-  /** The UTF-8 bytes of the text, when the data came as bytes (ofBytes): written as they are. */
+  /** The UTF-8 bytes of the text, when the data came as bytes (ofSource, withHole): written as they are. */
   #bytes: Buffer | undefined;
   /** False while only the text is known (ofText): the value is parsed from it when first asked for. */
   #parsed = true;
-  /** A member known by its text only (withHole: parseFrameText's `lazy`); in #value it reads null. */
+  /** A member known by its text or bytes only (withHole: parseFrameText's `lazy`); in #value it reads null. */
   #hole: { readonly path: readonly string[]; readonly data: JsonData } | null = null;
   /** The whole value, the hole's member included, once someone asked for it. */
   #whole: unknown;
@@ -204,11 +204,8 @@ export function jsonNestingDepth(src: JsonSource, stopAbove = Number.POSITIVE_IN
 }
 
 function skipSpace(src: JsonSource, i: number): number {
-  for (;;) {
-    const c = at(src, i);
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
-    i++;
-  }
+  while (isJsonSpace(at(src, i))) i++;
+  return i;
 }
 
 /** The index just past the value that starts at `i` (no leading space), or -1 if it does not end. */
@@ -234,7 +231,7 @@ function skipValue(src: JsonSource, i: number): number {
   // A number, true, false or null: up to the next delimiter.
   for (; i < src.length; i++) {
     const c = at(src, i);
-    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
+    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || isJsonSpace(c)) break;
   }
   return i;
 }
@@ -295,14 +292,12 @@ export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly st
   if (path.length > 0) span = jsonMemberSpan(src, path);
   else {
     let end = src.length;
-    while (end > 0 && SPACE.has(at(src, end - 1))) end--;
+    while (end > 0 && isJsonSpace(at(src, end - 1))) end--;
     span = [Math.min(skipSpace(src, 0), end), end];
   }
   if (span === undefined) return undefined;
   return (typeof src === 'string' ? src.slice(span[0], span[1]) : src.subarray(span[0], span[1])) as S;
 }
-
-const SPACE = new Set([0x20, 0x0a, 0x0d, 0x09]);
 
 /**
  * Where jsonMemberText's member is: its span [start, end) in `src` (`path` not empty). On text

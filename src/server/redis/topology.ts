@@ -78,12 +78,12 @@ export function newClusterClient(target: RedisClusterTarget, options: TopologyOp
  * again and reconnects to the new master at a failover (docs/scaling.md "At a Sentinel failover").
  */
 export function newSentinelClient(target: RedisSentinelTarget, options: TopologyOptions): RedisClient {
-  const { name, nodes, username, password, sentinelPassword } = target.sentinel;
+  const { name, nodes, sentinelPassword } = target.sentinel;
   const socket = { connectTimeout: options.connectTimeout, reconnectStrategy: options.reconnectStrategy };
   const sentinel = createSentinel({
     name,
     sentinelRootNodes: nodes.map((n) => ({ host: n.host, port: n.port })),
-    nodeClientOptions: { name: `bester-${options.name}`, socket, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) },
+    nodeClientOptions: { name: `bester-${options.name}`, socket, ...masterLogin(target.sentinel) },
     ...(sentinelPassword === undefined ? {} : { sentinelClientOptions: { password: sentinelPassword, socket } }),
     // One master connection kept for this client's commands: without it node-redis leases its pool
     // per command and runs two commands sent in the same tick out of order (a presence ADD after
@@ -93,6 +93,11 @@ export function newSentinelClient(target: RedisSentinelTarget, options: Topology
   });
   type Sentinel = typeof sentinel;
   return adapt(sentinel, (s: Sentinel, args) => s.sendCommand(false, [...args]));
+}
+
+/** The ACL user and password for the master and its replicas, those that are set. */
+function masterLogin({ username, password }: SentinelConfig): { username?: string; password?: string } {
+  return { ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
 }
 
 /** `step` on a connection of its own that fails fast (no reconnection), then closed. */
@@ -126,7 +131,6 @@ export function probeServer(url: string): Promise<void> {
 export async function probeSentinels(target: RedisSentinelTarget['sentinel']): Promise<void> {
   const problems: string[] = [];
   const auth = target.sentinelPassword === undefined ? {} : { password: target.sentinelPassword };
-  const login = { ...(target.username === undefined ? {} : { username: target.username }), ...(target.password === undefined ? {} : { password: target.password }) };
   for (const node of target.nodes) {
     const where = `Sentinel ${node.host}:${node.port}`;
     let answer: unknown;
@@ -142,7 +146,7 @@ export async function probeSentinels(target: RedisSentinelTarget['sentinel']): P
     }
     const [host, port] = answer.map(String) as [string, string];
     try {
-      await probe({ socket: { host, port: Number(port) }, ...login }, (c) => c.ping());
+      await probe({ socket: { host, port: Number(port) }, ...masterLogin(target) }, (c) => c.ping());
       return;
     } catch (err) {
       problems.push(`${where} names the master ${host}:${port}, which answered: ${messageOf(err)}`);
