@@ -64,6 +64,17 @@ export const ENDED_MID_FRAME = 'the connection ended in the middle of a frame';
 /** No per-connection limit on queued bytes (an owner that bounds its writes itself, e.g. one request per call). */
 export const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
+/**
+ * A read this big filled libuv's whole buffer: more is likely waiting, and libuv would read up to
+ * 32 of them in one go (2 MiB), holding every other connection's turn. After one, the connection
+ * stops reading until the end of the loop's turn (FrameConnection.#onData).
+ */
+export const FULL_READ_BYTES = 64 * 1024;
+
+/** Who holds reading paused: the owner (pause/resume), the turn after a full read, or both. */
+const OWNER_HOLD = 1;
+const TURN_HOLD = 2;
+
 /** The stream's back-reference to its connection: the stream listeners are shared functions, not closures per connection. */
 const OWNER = Symbol('FrameConnection');
 type Owned = Duplex & { [OWNER]?: FrameConnection | undefined };
@@ -86,6 +97,8 @@ export class FrameConnection implements FrameSink {
   #closing = false;
   #closed = false;
   #corked = false;
+  /** OWNER_HOLD | TURN_HOLD: reading resumes when neither holds it. */
+  #holds = 0;
 
   constructor(stream: Duplex, label: string, events: FrameConnectionEvents, options: FrameConnectionOptions) {
     this.#stream = stream;
@@ -110,7 +123,18 @@ export class FrameConnection implements FrameSink {
   // idle connections); removable by release().
   static #onData(this: Owned, chunk: Buffer): void {
     const conn = this[OWNER];
-    if (conn !== undefined) conn.#decoder.push(chunk);
+    if (conn === undefined) return;
+    conn.#decoder.push(chunk);
+    // One full read a turn: a peer streaming big frames gets its next read after the other
+    // connections' reads and answers of this turn, not up to 2 MiB of reads (and their copies) before them.
+    if (chunk.length >= FULL_READ_BYTES && (conn.#holds & TURN_HOLD) === 0 && !conn.#closed) {
+      conn.#hold(TURN_HOLD, true);
+      setImmediate(FrameConnection.#endTurn, conn);
+    }
+  }
+
+  static #endTurn(conn: FrameConnection): void {
+    conn.#hold(TURN_HOLD, false);
   }
 
   static #onError(this: Owned, err: Error): void {
@@ -229,11 +253,24 @@ export class FrameConnection implements FrameSink {
 
   /** Stops reading (e.g. while earlier messages are processed). */
   pause(): void {
-    this.#stream.pause();
+    this.#hold(OWNER_HOLD, true);
   }
 
   resume(): void {
-    if (!this.#closing) this.#stream.resume();
+    if (!this.#closing) this.#hold(OWNER_HOLD, false);
+  }
+
+  /**
+   * Reading stops when the first hold is taken and resumes when the last is let go. A closing
+   * connection held only by its turn reads on, to see the peer's end (its bytes go nowhere).
+   */
+  #hold(who: number, on: boolean): void {
+    const before = this.#holds;
+    this.#holds = on ? before | who : before & ~who;
+    if (this.#closed) return;
+    if (on) {
+      if (before === 0) this.#stream.pause();
+    } else if (this.#holds === 0) this.#stream.resume();
   }
 
   /** Flushes what was sent, then closes; the stream is destroyed if the peer lingers. Idempotent. */
@@ -272,6 +309,8 @@ export class FrameConnection implements FrameSink {
     stream.off('end', FrameConnection.#onEnd);
     stream.off('drain', FrameConnection.#onDrain);
     (stream as Owned)[OWNER] = undefined;
+    // Handed back reading as it was taken (a pending turn's end finds this connection closed).
+    if ((this.#holds & TURN_HOLD) !== 0 && (this.#holds & OWNER_HOLD) === 0) stream.resume();
     return stream;
   }
 

@@ -83,3 +83,45 @@ test('release() is refused in the middle of a frame', async () => {
   assert.equal(conn.isOpen, true);
   conn.destroy();
 });
+
+test('a peer streaming full reads gets one a turn of the event loop; other connections are read in between', async () => {
+  // In the daemon the stream is a socket and libuv reads up to 32 buffers of 64 KiB from it in one
+  // go; here 32 frames of 64 KiB are waiting in the stream at once.
+  const [a, b] = duplexPair();
+  const [c, d] = duplexPair();
+  let turnNo = 0;
+  let ticking = true;
+  const tick = (): void => {
+    turnNo++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const perTurn = new Map<number, number>();
+  let bulkFrames = 0;
+  let smallAt = -1;
+  const events = (onFrame: (body: Buffer) => void): FrameConnectionEvents => ({
+    frame: onFrame,
+    protocolError: () => undefined,
+    ended: () => undefined,
+    closed: () => undefined,
+  });
+  const options = { maxFrameBytes: 1 << 20, maxOutboundBytes: UNBOUNDED };
+  const bulk = new FrameConnection(a, 'bulk', events(() => {
+    bulkFrames++;
+    perTurn.set(turnNo, (perTurn.get(turnNo) ?? 0) + 1);
+  }), options);
+  const small = new FrameConnection(c, 'small', events(() => {
+    smallAt = bulkFrames;
+  }), options);
+  const frame = encodeFrame({ blob: 'x'.repeat(64 * 1024) });
+  for (let i = 0; i < 32; i++) b.write(frame);
+  d.write(encodeFrame({ ping: 1 }));
+  for (let i = 0; i < 500 && (bulkFrames < 32 || smallAt < 0); i++) await new Promise((r) => setImmediate(r));
+  ticking = false;
+  assert.equal(bulkFrames, 32, 'every frame arrives');
+  const most = Math.max(...perTurn.values());
+  assert.ok(most <= 2, `at most a full read or two a turn from the streaming peer (the most in one turn: ${most} frames of 64 KiB)`);
+  assert.ok(smallAt >= 0 && smallAt <= 4, `the other connection's frame is read before the stream's end (after ${smallAt} of 32 frames)`);
+  bulk.destroy();
+  small.destroy();
+});
