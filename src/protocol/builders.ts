@@ -33,14 +33,18 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
  * `data` has to be serialised and cannot be.
  */
 export function deliveryJson(type: string, data: unknown, dataJson?: string): string {
-  return `${DELIVERY_HEAD}${jsonTextOf(data, dataJson)},"type":${JSON.stringify(type)}}}`;
+  return `${DELIVERY_HEAD}${jsonTextOf(data, dataJson)}${deliveryTail(type)}`;
 }
 
 const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
 
+function deliveryTail(type: string): string {
+  return `,"type":${JSON.stringify(type)}}}`;
+}
+
 /** deliveryJson in pieces (frame.ts encodeJsonPieces): big data that came as bytes is written on as those bytes. */
 export function deliveryPieces(type: string, data: unknown): JsonSource[] {
-  return [DELIVERY_HEAD, jsonSourceOf(data), `,"type":${JSON.stringify(type)}}}`];
+  return [DELIVERY_HEAD, jsonSourceOf(data), deliveryTail(type)];
 }
 
 /** Ours (§5.3): the server asks a quiet client whether it is still there; it answers with a `pong` message. */

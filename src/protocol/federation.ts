@@ -292,7 +292,7 @@ export function readPeerMessage(payload: JsonObject, text?: JsonSource): PeerMes
   // that it does not keep the socket chunk it was read in.
   let data: JsonData;
   if (dataSource === undefined) data = new JsonData(value ?? null);
-  else if (typeof dataSource !== 'string' && dataSource.length < LAZY_MIN_BYTES) data = JsonData.ofText(dataSource.toString('utf8'));
+  else if (typeof dataSource !== 'string' && dataSource.length < LAZY_MIN_BYTES) data = JsonData.ofSource(dataSource.toString('utf8'));
   else data = JsonData.ofSource(dataSource);
   return { type, id, data, origin, seq, hops, sender: sender ?? null };
 }

@@ -1,7 +1,7 @@
 // The persistent handler protocol, multiplex/1 (docs/protocol.md §4.5, ours). No I/O here: the
 // greeting, the acceptance, and the request and reply frames, shared by the daemon and the SDK.
 import { isObject, own } from './json.ts';
-import { jsonSourceOf, jsonTextOf, type JsonSource } from './json-text.ts';
+import { jsonSourceOf, type JsonSource } from './json-text.ts';
 
 /** What the daemon offers handlers it starts, in BESTER_HANDLER_PROTOCOLS (comma-separated). */
 export const MULTIPLEX_PROTOCOL = 'multiplex/1';
@@ -29,14 +29,10 @@ export function offersMultiplex(env: string | undefined): boolean {
 }
 
 /**
- * §4.5.2: the JSON text of one request, `{"id": n, "input": <input>}`; `inputJson`, when given, is
- * the input's JSON text, used as it is. Throws if `input` is not serialisable.
+ * §4.5.2: one request, `{"id": n, "input": <input>}`, in pieces (frame.ts encodeJsonPieces): input
+ * that came as bytes (a big one) is written on as those bytes, input with its text as that text.
+ * Throws if `input` is not serialisable.
  */
-export function multiplexRequestJson(id: number, input: unknown, inputJson?: string): string {
-  return `{"id":${id},"input":${jsonTextOf(input, inputJson)}}`;
-}
-
-/** multiplexRequestJson in pieces (frame.ts encodeJsonPieces): big input that came as bytes is written on as those bytes. */
 export function multiplexRequestPieces(id: number, input: unknown): JsonSource[] {
   return [`{"id":${id},"input":`, jsonSourceOf(input), '}'];
 }

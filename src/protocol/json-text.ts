@@ -28,7 +28,7 @@ export class JsonData {
   #text: string | undefined;
   /** The UTF-8 bytes of the text, when the data came as bytes (ofSource, withHole): written as they are. */
   #bytes: Buffer | undefined;
-  /** False while only the text is known (ofText): the value is parsed from it when first asked for. */
+  /** False while only the text is known (ofSource): the value is parsed from it when first asked for. */
   #parsed = true;
   /** A member known by its text or bytes only (withHole: parseFrameText's `lazy`); in #value it reads null. */
   #hole: { readonly path: readonly string[]; readonly data: JsonData } | null = null;
@@ -49,15 +49,11 @@ export class JsonData {
   }
 
   /**
-   * Data known by its text only, which JSON.parse accepted already (it is part of a frame that was
-   * parsed): the value is parsed again only if someone asks for it. For data that waits and is then
-   * passed on as text (a peer's message, docs/federation.md §3.3): its parsed copy is not kept meanwhile.
+   * Data known by its text or that text's UTF-8 bytes only, which JSON.parse accepted already (it is
+   * part of a frame that was parsed): the value is parsed again (bytes decoded) only if someone asks
+   * for it. For data that waits and is then passed on as it came (a peer's message,
+   * docs/federation.md §3.3): its parsed copy is not kept meanwhile.
    */
-  static ofText(text: string): JsonData {
-    return JsonData.ofSource(text);
-  }
-
-  /** ofText for a text or its UTF-8 bytes (checked to be JSON already): decoded only if someone asks for the text or value. */
   static ofSource(source: JsonSource): JsonData {
     const data = JsonData.#of(undefined, source);
     data.#parsed = false;
@@ -90,7 +86,7 @@ export class JsonData {
     return this.#hole === null ? this.value : this.#value;
   }
 
-  /** True when the whole value is at hand, nothing left to parse (ofText and withHole data: false). */
+  /** True when the whole value is at hand, nothing left to parse (ofSource and withHole data: false). */
   get hasValue(): boolean {
     return this.#parsed && this.#hole === null;
   }
@@ -277,16 +273,12 @@ function memberSpan(src: JsonSource, i: number, key: string): [number, number] |
 }
 
 /**
- * The exact text of the value at `path` (object keys, outermost first) in `text`, which must be
- * JSON that JSON.parse accepted; undefined when some step is not an object or lacks the key.
- * Agrees with JSON.parse: a repeated key means its last occurrence, escaped keys are decoded.
- * JSON.parse of the result equals the parsed value at that path.
+ * The exact text of the value at `path` (object keys, outermost first) in `src`, a text or its
+ * UTF-8 bytes (then a view of them, not a copy), which must be JSON that JSON.parse accepted;
+ * undefined when some step is not an object or lacks the key. Agrees with JSON.parse: a repeated
+ * key means its last occurrence, escaped keys are decoded. JSON.parse of the result equals the
+ * parsed value at that path.
  */
-export function jsonMemberText(text: string, path: readonly string[]): string | undefined {
-  return jsonMemberSource(text, path);
-}
-
-/** jsonMemberText for a text or its UTF-8 bytes: the member's own slice of it (bytes: a view, not a copy). */
 export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly string[]): S | undefined {
   let span: [number, number] | undefined;
   if (path.length > 0) span = jsonMemberSpan(src, path);
@@ -300,7 +292,7 @@ export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly st
 }
 
 /**
- * Where jsonMemberText's member is: its span [start, end) in `src` (`path` not empty). On text
+ * Where jsonMemberSource's member is: its span [start, end) in `src` (`path` not empty). On text
  * JSON.parse did not accept, some span or undefined, or a SyntaxError from a broken escaped key:
  * a caller that has not parsed the text checks what it gets (frame.ts, parseFrameText's `lazy`).
  */

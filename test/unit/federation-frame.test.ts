@@ -82,8 +82,8 @@ describe('a peer frame read with its text', () => {
     assert.equal(none.data.text, 'null');
   });
 
-  test('JsonData.ofText parses its value once, on first use', () => {
-    const data = JsonData.ofText('{"a":[1,2]}');
+  test('JsonData.ofSource parses its value once, on first use', () => {
+    const data = JsonData.ofSource('{"a":[1,2]}');
     assert.ok(data.hasText);
     const value = data.value;
     assert.deepEqual(value, { a: [1, 2] });

@@ -5,11 +5,12 @@ import {
   isGreeting,
   isSupportedGreeting,
   MULTIPLEX_GREETING_JSON,
-  multiplexRequestJson,
+  multiplexRequestPieces,
   offersMultiplex,
   readMultiplexReply,
   readMultiplexRequest,
 } from '../../src/protocol/handler-multiplex.ts';
+import { jsonTextOfPieces } from '../../src/protocol/json-text.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 
 test('the greeting, and what counts as one', () => {
@@ -28,7 +29,7 @@ test('BESTER_HANDLER_PROTOCOLS is a comma-separated list', () => {
 });
 
 test('requests and replies carry an id; anything else is refused', () => {
-  const text = multiplexRequestJson(7, { to: ['bob'] });
+  const text = jsonTextOfPieces(multiplexRequestPieces(7, { to: ['bob'] }));
   assert.equal(text, '{"id":7,"input":{"to":["bob"]}}');
   assert.deepEqual(readMultiplexRequest(JSON.parse(text)), { id: 7, input: { to: ['bob'] } });
   assert.deepEqual(readMultiplexRequest({ id: 0, input: null }), { id: 0, input: null });
@@ -37,7 +38,7 @@ test('requests and replies carry an id; anything else is refused', () => {
     assert.equal(readMultiplexReply(bad), null);
   }
   assert.equal(readMultiplexRequest({ id: 1 }), null);
-  assert.throws(() => multiplexRequestJson(1, undefined), /not JSON-serialisable/);
+  assert.throws(() => multiplexRequestPieces(1, undefined), /not JSON-serialisable/);
 });
 
 test('handlers.typeMap.T.protocol: "auto" by default; a wrong value names its path', () => {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { deliveryJson } from '../../src/protocol/builders.ts';
-import { jsonMemberText, jsonTextOf } from '../../src/protocol/json-text.ts';
-import { multiplexRequestJson } from '../../src/protocol/handler-multiplex.ts';
+import { JsonData, jsonMemberSource, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
+import { multiplexRequestPieces } from '../../src/protocol/handler-multiplex.ts';
 
 /** The value at `path` as JSON.parse sees it (own keys only, as the daemon reads them). */
 function parsedAt(text: string, path: readonly string[]): unknown {
@@ -18,7 +18,7 @@ function parsedAt(text: string, path: readonly string[]): unknown {
 }
 
 function agrees(text: string, path: readonly string[]): void {
-  const member = jsonMemberText(text, path);
+  const member = jsonMemberSource(text, path);
   const expected = parsedAt(text, path);
   if (expected === undefined) assert.equal(member, undefined, `no ${path.join('.')} in ${text}`);
   else {
@@ -29,46 +29,46 @@ function agrees(text: string, path: readonly string[]): void {
 
 const INDENTS = [undefined, 2, '\t', ' \r\n\t'] as const;
 
-describe('jsonMemberText', () => {
+describe('jsonMemberSource', () => {
   test('the exact text of a member, formatting kept', () => {
     const text = '{ "header" : {}, "payload" : { "id" : "1", "data" : { "a" : [1, 2.50, "x"] } , "type":"t" } }';
-    assert.equal(jsonMemberText(text, ['payload', 'data']), '{ "a" : [1, 2.50, "x"] }');
-    assert.equal(jsonMemberText(text, ['payload', 'id']), '"1"');
-    assert.equal(jsonMemberText(text, ['header']), '{}');
-    assert.equal(jsonMemberText(text, []), text);
+    assert.equal(jsonMemberSource(text, ['payload', 'data']), '{ "a" : [1, 2.50, "x"] }');
+    assert.equal(jsonMemberSource(text, ['payload', 'id']), '"1"');
+    assert.equal(jsonMemberSource(text, ['header']), '{}');
+    assert.equal(jsonMemberSource(text, []), text);
   });
 
   test('scalars, up to their delimiter', () => {
-    assert.equal(jsonMemberText('{"data":12.5e3}', ['data']), '12.5e3');
-    assert.equal(jsonMemberText('{"data":-0 ,"x":1}', ['data']), '-0');
-    assert.equal(jsonMemberText('{"x":1,"data":null}', ['data']), 'null');
-    assert.equal(jsonMemberText('{"data":true\n}', ['data']), 'true');
+    assert.equal(jsonMemberSource('{"data":12.5e3}', ['data']), '12.5e3');
+    assert.equal(jsonMemberSource('{"data":-0 ,"x":1}', ['data']), '-0');
+    assert.equal(jsonMemberSource('{"x":1,"data":null}', ['data']), 'null');
+    assert.equal(jsonMemberSource('{"data":true\n}', ['data']), 'true');
   });
 
   test('a repeated key means the last one, as JSON.parse reads it', () => {
-    assert.equal(jsonMemberText('{"data":1,"data":[2]}', ['data']), '[2]');
-    assert.equal(jsonMemberText('{"payload":{"data":1},"payload":{"id":"x"}}', ['payload', 'data']), undefined);
-    assert.equal(jsonMemberText('{"payload":{"id":"x"},"payload":{"data":3}}', ['payload', 'data']), '3');
+    assert.equal(jsonMemberSource('{"data":1,"data":[2]}', ['data']), '[2]');
+    assert.equal(jsonMemberSource('{"payload":{"data":1},"payload":{"id":"x"}}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberSource('{"payload":{"id":"x"},"payload":{"data":3}}', ['payload', 'data']), '3');
   });
 
   test('escaped keys are read as JSON does; a key that only looks alike is not the member', () => {
-    assert.equal(jsonMemberText(String.raw`{"d\u0061ta":5}`, ['data']), '5');
-    assert.equal(jsonMemberText(String.raw`{"da\\ta":5}`, ['data']), undefined);
-    assert.equal(jsonMemberText(String.raw`{"data\"":5,"data":6}`, ['data']), '6');
-    assert.equal(jsonMemberText('{"Data":5}', ['data']), undefined);
+    assert.equal(jsonMemberSource(String.raw`{"d\u0061ta":5}`, ['data']), '5');
+    assert.equal(jsonMemberSource(String.raw`{"da\\ta":5}`, ['data']), undefined);
+    assert.equal(jsonMemberSource(String.raw`{"data\"":5,"data":6}`, ['data']), '6');
+    assert.equal(jsonMemberSource('{"Data":5}', ['data']), undefined);
   });
 
   test('strings full of quotes, brackets and backslashes are skipped whole', () => {
     const text = JSON.stringify({ a: '"}{][\\', data: ['\\"', '\\\\"'], b: '\\' });
-    assert.equal(jsonMemberText(text, ['data']), JSON.stringify(['\\"', '\\\\"']));
+    assert.equal(jsonMemberSource(text, ['data']), JSON.stringify(['\\"', '\\\\"']));
   });
 
   test('undefined where a step is not an object or lacks the key', () => {
-    assert.equal(jsonMemberText('[{"data":1}]', ['data']), undefined);
-    assert.equal(jsonMemberText('{"payload":[1]}', ['payload', 'data']), undefined);
-    assert.equal(jsonMemberText('{"payload":"data"}', ['payload', 'data']), undefined);
-    assert.equal(jsonMemberText('{}', ['data']), undefined);
-    assert.equal(jsonMemberText('"data"', ['data']), undefined);
+    assert.equal(jsonMemberSource('[{"data":1}]', ['data']), undefined);
+    assert.equal(jsonMemberSource('{"payload":[1]}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberSource('{"payload":"data"}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberSource('{}', ['data']), undefined);
+    assert.equal(jsonMemberSource('"data"', ['data']), undefined);
   });
 
   test('property: agrees with JSON.parse on any value at payload.data, in any layout', () => {
@@ -115,8 +115,8 @@ describe('JSON text spliced into frames', () => {
   });
 
   test('a multiplex request with the input text', () => {
-    assert.equal(multiplexRequestJson(7, { a: 1 }, '{ "a" : 1 }'), '{"id":7,"input":{ "a" : 1 }}');
-    assert.equal(multiplexRequestJson(7, { a: 1 }), '{"id":7,"input":{"a":1}}');
+    assert.equal(jsonTextOfPieces(multiplexRequestPieces(7, new JsonData({ a: 1 }, '{ "a" : 1 }'))), '{"id":7,"input":{ "a" : 1 }}');
+    assert.equal(jsonTextOfPieces(multiplexRequestPieces(7, { a: 1 })), '{"id":7,"input":{"a":1}}');
   });
 
   test('jsonTextOf serialises only when no text is known, and refuses what JSON cannot hold', () => {

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { parseFrameText } from '../../src/protocol/frame.ts';
 import { isJsonBytes } from '../../src/protocol/json-bytes.ts';
-import { jsonMemberText } from '../../src/protocol/json-text.ts';
+import { jsonMemberSource } from '../../src/protocol/json-text.ts';
 
 /** isJsonBytes on the text's UTF-8 (offsets: the text is ASCII where a test gives them). */
 function isJson(text: string, start?: number, end?: number): boolean {
@@ -138,7 +138,7 @@ describe('parseFrameText with a member left as text (lazy)', () => {
       const frame = parseFrameText(body, { lazy: REPLY_DATA, lazyMinBytes: 0 });
       assert.deepEqual(frame.value, value);
       const path = Object.hasOwn(value, 'data') ? ['data'] : ['payload', 'data'];
-      if (jsonMemberText(text, path) !== undefined) assert.equal(frame.member(path, null).text, jsonMemberText(text, path));
+      if (jsonMemberSource(text, path) !== undefined) assert.equal(frame.member(path, null).text, jsonMemberSource(text, path));
     };
     fc.assert(fc.property(frames, run), { numRuns: 500 });
     fc.assert(fc.property(frames, fc.nat(), JSONISH, (text, at, c) => {

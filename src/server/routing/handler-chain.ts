@@ -155,6 +155,6 @@ function envelopeOf(context: DispatchContext, type: string, data: JsonData, self
   if (typeof source !== 'string') return JsonData.ofSource(Buffer.concat([Buffer.from(head), source, ENVELOPE_END]));
   const text = `${head}${source}}`;
   // Data known by its text only (a peer's, a big handler result) stays unparsed in the envelope too.
-  if (!data.hasValue) return JsonData.ofText(text);
+  if (!data.hasValue) return JsonData.ofSource(text);
   return new JsonData({ sender: context.sender, origin, type, id: context.id, data: data.value }, text);
 }
