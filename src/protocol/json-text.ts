@@ -34,6 +34,13 @@ export class JsonData {
   #hole: { readonly path: readonly string[]; readonly data: JsonData } | null = null;
   /** The whole value, the hole's member included, once someone asked for it. */
   #whole: unknown;
+  /**
+   * A member (member()) whose text is not sliced yet: the source it is in and its path there. It
+   * is sliced when first needed; a member of it is found from the same source in one pass (the
+   * result inside a handler's reply inside its multiplex wrapper is read once, not twice).
+   */
+  #in: JsonSource | undefined;
+  #path: readonly string[] = NO_PATH;
 
   constructor(value: unknown, text?: string) {
     this.#value = value;
@@ -96,17 +103,20 @@ export class JsonData {
    * `source` to write it), else JSON.stringify once. Throws TypeError if not serialisable.
    */
   get text(): string {
+    if (this.#in !== undefined) this.#slice();
     if (this.#text === undefined) this.#text = this.#bytes !== undefined ? utf8.decode(this.#bytes) : jsonTextOf(this.value);
     return this.#text;
   }
 
   /** What to write: the bytes the data came as (never decoded for it), else its text. */
   get source(): JsonSource {
+    if (this.#in !== undefined) this.#slice();
     return this.#bytes ?? this.text;
   }
 
   /** True when the text (or its bytes) came with the value (nothing will be serialised). */
   get hasText(): boolean {
+    if (this.#in !== undefined) this.#slice();
     return this.#text !== undefined || this.#bytes !== undefined;
   }
 
@@ -116,17 +126,38 @@ export class JsonData {
    * left as text (withHole), or one holding it, comes with that member still unparsed.
    */
   member(path: readonly string[] | null, value: unknown): JsonData {
+    if (path === null) return new JsonData(value);
+    // Not sliced yet itself: its member is found in the same source, by the joined path.
+    if (this.#in !== undefined) return JsonData.#memberIn(value, this.#in, [...this.#path, ...path]);
     const whole = this.#bytes ?? this.#text;
-    if (path === null || whole === undefined) return new JsonData(value);
+    if (whole === undefined) return new JsonData(value);
     const hole = this.#hole;
     if (hole !== null && path.length <= hole.path.length && path.every((key, i) => hole.path[i] === key)) {
       if (path.length === hole.path.length) return hole.data;
       return JsonData.withHole(value, jsonMemberSource(whole, path)!, hole.path.slice(path.length), hole.data.source);
     }
-    const member = jsonMemberSource(whole, path);
-    return member === undefined ? new JsonData(value) : JsonData.#of(value, member);
+    return JsonData.#memberIn(value, whole, path);
+  }
+
+  /** `value`, the member at `path` of `source`, its text sliced from there when first needed. */
+  static #memberIn(value: unknown, source: JsonSource, path: readonly string[]): JsonData {
+    const data = new JsonData(value);
+    data.#in = source;
+    data.#path = path;
+    return data;
+  }
+
+  #slice(): void {
+    const member = jsonMemberSource(this.#in!, this.#path);
+    this.#in = undefined;
+    this.#path = NO_PATH;
+    if (member === undefined) return; // not there as text: serialised from the value when asked
+    if (typeof member === 'string') this.#text = member;
+    else this.#bytes = member;
   }
 }
+
+const NO_PATH: readonly string[] = Object.freeze([]);
 
 /** What to write for `value`: `text` when known, its source when it is JsonData, else JSON.stringify. Throws if not serialisable. */
 export function jsonSourceOf(value: unknown, text?: string): JsonSource {

@@ -168,7 +168,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     federation: fed.federation,
     ...(offline ? { offline } : {}),
     callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
-    handlerCalled: (event) => events.emit('handler.called', event),
     events,
     ...(cluster ? { remote: cluster } : {}),
   });

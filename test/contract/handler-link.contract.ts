@@ -186,6 +186,23 @@ export function handlerLinkContract(u: LinkUnderTest): void {
         assert.ok(Date.now() - started < 2000);
       }));
 
+    it('calls in flight together time out each at its own deadline, a shorter one first', () =>
+      withLink(async (link) => {
+        await call(link, { mode: 'reply' });
+        const started = performance.now();
+        const long = call(link, { mode: 'hang' }, { timeoutMs: 1200 }).then(
+          () => assert.fail('the long hang was answered'),
+          (err: unknown) => ({ err, ms: performance.now() - started }),
+        );
+        await rejectsWith(call(link, { mode: 'hang' }, { timeoutMs: 150 }), 'handler_timeout');
+        const short = performance.now() - started;
+        assert.ok(short >= 140 && short < 900, `the 150 ms call timed out after ${short.toFixed(0)} ms`);
+        assert.equal((await call(link, { mode: 'reply', n: 3 })).text, replyText(3), 'a call after the timeout is answered');
+        const { err, ms } = await long;
+        assert.ok(err instanceof BesterError && err.code === 'handler_timeout', String(err));
+        assert.ok(ms >= 1190 && ms < 3000, `the 1200 ms call timed out after ${ms.toFixed(0)} ms`);
+      }));
+
     it('nobody listening: handler_unavailable', () =>
       withLink(async (link) => {
         await rejectsWith(call(link, { mode: 'reply' }), 'handler_unavailable');

@@ -102,6 +102,27 @@ describe('jsonMemberSource', () => {
   });
 });
 
+describe('JsonData.member', () => {
+  test("a member's member is the exact text at the joined path, as one slice of the frame", () => {
+    const text = '{ "id" : 7, "reply": {"header":{"status":"0"} ,"data" : {"n": 12345678901234567890, "s":"a\\"}"}}}';
+    const frame = new JsonData(JSON.parse(text), text);
+    const reply = frame.member(['reply'], (JSON.parse(text) as { reply: unknown }).reply);
+    const data = reply.member(['data'], null);
+    assert.equal(data.text, '{"n": 12345678901234567890, "s":"a\\"}"}');
+    assert.equal(data.source, data.text);
+    assert.equal(reply.text, '{"header":{"status":"0"} ,"data" : {"n": 12345678901234567890, "s":"a\\"}"}}');
+    assert.equal(reply.member(['header'], null).text, '{"status":"0"}');
+  });
+
+  test('a member not in the text is its value serialised; no path: the value alone', () => {
+    const text = '{"a":{"b":1}}';
+    const frame = new JsonData(JSON.parse(text), text);
+    assert.equal(frame.member(['a'], { b: 1 }).member(['c'], [2, 3]).text, '[2,3]');
+    assert.equal(frame.member(['a'], { b: 1 }).member(['c'], [2, 3]).hasText, false);
+    assert.equal(frame.member(null, { x: 1 }).text, '{"x":1}');
+  });
+});
+
 describe('JSON text spliced into frames', () => {
   test('a delivery with the data text is the same JSON as the serialised delivery', () => {
     const delivery = (type: string, data: unknown): object => ({ header: { messageType: 'receivedMessage' }, payload: { data, type } });

@@ -42,7 +42,9 @@ export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'
 interface Pending {
   readonly resolve: (reply: JsonData) => void;
   readonly reject: (err: BesterError) => void;
-  readonly timer: NodeJS.Timeout;
+  /** performance.now() past which the call is `handler_timeout`, and its timeout for the message. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -64,6 +66,13 @@ export class MultiplexConnection implements FrameConnectionEvents {
   #nextId = 1;
   #greeted = Promise.withResolvers<Greeted>();
   #greetTimer: NodeJS.Timeout | null = null;
+  /**
+   * One timer for all the calls' timeouts, not one per call (a timer set and cleared per message
+   * was measurable at tens of thousands of calls a second): armed for the earliest deadline it
+   * knows of (`#sweepAt`); when it fires it ends the calls past theirs and is armed for the next.
+   */
+  #sweeper: NodeJS.Timeout | null = null;
+  #sweepAt = Number.POSITIVE_INFINITY;
 
   /**
    * Connects and waits up to `greetingWaitMs` for the greeting. With `required`, no greeting is a
@@ -147,12 +156,11 @@ export class MultiplexConnection implements FrameConnectionEvents {
         reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
         return;
       }
-      const timer = setTimeout(() => {
-        // A late reply for this id finds no entry and is ignored.
-        this.#settle(id, new BesterError('handler_timeout', `handler socket ${this.#o.socketPath} did not reply within ${options.timeoutMs} ms`));
-      }, options.timeoutMs);
+      const { timeoutMs } = options;
+      const deadline = performance.now() + timeoutMs;
+      if (deadline < this.#sweepAt) this.#armSweeper(deadline);
       if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
-      this.#pending.set(id, { resolve, reject, timer, signal });
+      this.#pending.set(id, { resolve, reject, deadline, timeoutMs, signal });
       this.#conn.sendFrame(frame);
     });
   }
@@ -194,7 +202,6 @@ export class MultiplexConnection implements FrameConnectionEvents {
     const pending = this.#pending.get(reply.id);
     if (!pending) return; // timed out or cancelled already: a late reply is ignored
     this.#pending.delete(reply.id);
-    this.#cleanup(pending);
     // The reply's own text, for passing its data on unchanged; the fallback is never needed for a parsed frame.
     pending.resolve(frame.member(REPLY, reply.reply));
   }
@@ -204,12 +211,28 @@ export class MultiplexConnection implements FrameConnectionEvents {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
-    this.#cleanup(pending);
     pending.reject(err);
   }
 
-  #cleanup(pending: Pending): void {
-    clearTimeout(pending.timer);
+  #armSweeper(at: number): void {
+    if (this.#sweeper !== null) clearTimeout(this.#sweeper);
+    this.#sweepAt = at;
+    this.#sweeper = setTimeout(() => this.#sweep(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  /** The timer fired: the calls past their deadline get `handler_timeout` (a late reply for one is ignored). */
+  #sweep(): void {
+    this.#sweeper = null;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
+    // Timers count whole milliseconds: one may fire a fraction early.
+    const now = performance.now() + 1;
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline <= now) {
+        this.#settle(id, new BesterError('handler_timeout', `handler socket ${this.#o.socketPath} did not reply within ${pending.timeoutMs} ms`));
+      } else if (pending.deadline < next) next = pending.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY && this.#state === 'open') this.#armSweeper(next);
   }
 
   #watch(signal: AbortSignal): void {
@@ -244,6 +267,8 @@ export class MultiplexConnection implements FrameConnectionEvents {
     const wasGreeting = this.#state === 'greeting';
     this.#state = 'closed';
     this.#clearGreetTimer();
+    if (this.#sweeper !== null) clearTimeout(this.#sweeper);
+    this.#sweeper = null;
     this.#conn.destroy();
     if (wasGreeting) this.#greeted.reject(err);
     // A rejection nobody awaits (a connection closed after it opened) must not crash the daemon.

@@ -6,6 +6,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { JsonData } from '../../protocol/json-text.ts';
 import type { HandlerConfig, LimitsConfig } from '../config/types.ts';
 import type { HandlerCallOptions } from '../handlers/handler-call.ts';
+import type { ServerEvents } from '../events.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { DispatchContext } from './delivery.ts';
 import { FairHandlerGate } from './in-flight.ts';
@@ -17,14 +18,6 @@ import { planRoute, refuse, type RoutePlan } from './route-plan.ts';
  */
 export type HandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions) => Promise<unknown>;
 
-/** A handler call finished (the `handler.called` event, docs/architecture.md). */
-export interface HandlerCalled {
-  readonly type: string;
-  /** null: it answered; else why the call failed. */
-  readonly code: BesterError['code'] | null;
-  readonly ms: number;
-}
-
 export interface HandlerChainOptions {
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
   readonly limits: LimitsConfig;
@@ -32,8 +25,8 @@ export interface HandlerChainOptions {
   readonly logger: Logger;
   /** Aborted when a shutdown's grace period runs out: calls still in flight end with 'shutting_down'. */
   readonly signal?: AbortSignal;
-  /** Told after every handler call. */
-  readonly called?: (event: HandlerCalled) => void;
+  /** Told `handler.called` after every handler call, when someone listens (the clock is read only then). */
+  readonly events?: ServerEvents;
   /** This server's node id: the `origin` in the envelope of a message from one of our users (§4.4). */
   readonly nodeId?: string;
 }
@@ -107,18 +100,19 @@ export class HandlerChain {
       }
       return refuse('overloaded', `handler ${JSON.stringify(type)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`);
     }
-    const started = performance.now();
+    const events = this.#o.events?.has('handler.called') === true ? this.#o.events : null;
+    const started = events === null ? 0 : performance.now();
     try {
       const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#o.nodeId ?? null) : data;
       const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
       if (this.#o.signal) options.signal = this.#o.signal;
       const answer = new Answer(await this.#o.callHandler(handler, input, options));
-      this.#o.called?.({ type, code: null, ms: performance.now() - started });
+      events?.emit('handler.called', { type, code: null, ms: performance.now() - started });
       return answer;
     } catch (err) {
       const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
       logger.warn({ handler: type, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
-      this.#o.called?.({ type, code: e.code, ms: performance.now() - started });
+      events?.emit('handler.called', { type, code: e.code, ms: performance.now() - started });
       return refuse(e.code, `handler ${JSON.stringify(type)}: ${e.message}`);
     } finally {
       this.#gate.leave(type, user);

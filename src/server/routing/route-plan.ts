@@ -52,8 +52,7 @@ export function planRoute(answer: unknown, context: PlanContext): Planned {
   const replyData = answer instanceof JsonData ? answer : new JsonData(answer);
   // Shallow: a big result may have been left as text (parseFrameText's lazy); `member` hands it on as such.
   const reply = parseHandlerReply(replyData.shallowValue);
-  const named = JSON.stringify(context.handlerType);
-  if (!reply.ok) return { plan: refuse(reply.code, `handler ${named}: ${reply.reason}`), quirk: null };
+  if (!reply.ok) return { plan: refuse(reply.code, `handler ${JSON.stringify(context.handlerType)}: ${reply.reason}`), quirk: null };
   const data = replyData.member(reply.dataPath, reply.data);
   const { command } = reply;
   switch (command.kind) {

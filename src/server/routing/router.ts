@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { RemoteDelivery } from '../presence/cluster-node.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { bad, Delivery, type DispatchContext, type Forwarder, type Outcome } from './delivery.ts';
-import { HandlerChain, type HandlerCalled, type HandlerCaller } from './handler-chain.ts';
+import { HandlerChain, type HandlerCaller } from './handler-chain.ts';
 import { ActivityCounter } from './in-flight.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { RoutePlan } from './route-plan.ts';
@@ -33,9 +33,7 @@ export interface RouterOptions {
   readonly offline?: Pick<OfflineDelivery, 'keep'>;
   /** Aborted when a shutdown's grace period runs out: calls still in flight end with 'shutting_down'. */
   readonly signal?: AbortSignal;
-  /** Told after every handler call (the core's events, docs/architecture.md). */
-  readonly handlerCalled?: (event: HandlerCalled) => void;
-  /** The core's events: `delivery` for every sendClients carried out. */
+  /** The core's events: `delivery` for every sendClients carried out, `handler.called` after every handler call. */
   readonly events?: ServerEvents;
   /** Users connected to other nodes of this server; absent: one daemon alone. */
   readonly remote?: RemoteDelivery;
@@ -61,7 +59,7 @@ export class Router {
       callHandler: options.callHandler,
       logger: options.logger,
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.handlerCalled ? { called: options.handlerCalled } : {}),
+      ...(options.events ? { events: options.events } : {}),
       ...(options.federation?.nodeId !== undefined ? { nodeId: options.federation.nodeId } : {}),
     });
     this.#delivery = new Delivery({

@@ -2,7 +2,7 @@
 // `limits.pipelineDepth` of them have their handler calls in progress at once; what the users
 // see stays in the order the messages were sent: each message's final command (deliveries,
 // offline storing, federation forward) and its status report wait until every earlier message of
-// the connection was applied and answered (a reorder queue of one promise per message: its `turn`).
+// the connection was applied and answered (a reorder queue of one Turn per message, below).
 // With depth 1 the messages are handled strictly one at a time, as the original did.
 import { dummyReply, statusReport } from '../../protocol/builders.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
@@ -55,10 +55,10 @@ export class MessagePipeline {
   /** Started (handler calls in progress, or waiting for their turn), not answered yet. */
   #running = 0;
   /**
-   * Resolves once the last started message was applied and answered: the next one's turn. It
-   * resolves false when the connection stopped meanwhile: the later messages carry nothing out.
+   * The last started message's turn: done once it was applied and answered, which is the next
+   * one's go. Done with false when the connection stopped meanwhile: the later messages carry nothing out.
    */
-  #tail: Promise<boolean> = Promise.resolve(true);
+  #tail = Turn.DONE;
   #open = false;
 
   constructor(options: PipelineOptions) {
@@ -101,35 +101,40 @@ export class MessagePipeline {
   #start(msg: InboundMessage): void {
     this.#running++;
     const turn = this.#tail;
-    const { promise, resolve } = Promise.withResolvers<boolean>();
-    this.#tail = promise;
-    const done = (): void => {
-      resolve(this.#open);
+    const mine = new Turn();
+    this.#tail = mine;
+    void this.#run(msg, turn, mine);
+  }
+
+  /** One message: its work at once, its answer in its turn, then the next one's go (`mine`). Never rejects. */
+  async #run(msg: InboundMessage, turn: Turn, mine: Turn): Promise<void> {
+    try {
+      let answer: object | null;
+      try {
+        const handled = this.#handle(msg, turn);
+        answer = handled instanceof Promise ? await handled : handled;
+      } catch (err) {
+        // The per-connection boundary: whatever was thrown, this message gets one answer and the others go on.
+        this.#o.log.error({ err: describeThrown(err), id: msg.id }, 'message handling failed');
+        answer = statusReport(msg.id, false, { code: 'internal_error', reason: 'internal error' });
+      }
+      // Sent when the connection is gone too (it is then dropped): the message was started.
+      const go = turn.go();
+      if (go instanceof Promise) await go;
+      if (answer !== null) this.#o.host.answer(answer);
+    } catch (err) {
+      this.#o.log.error({ err: describeThrown(err), id: msg.id }, 'answering a message failed');
+    } finally {
+      mine.end(this.#open);
       this.#running--;
       if (this.#queue.length < MAX_QUEUED / 2) this.#o.host.resumeReading();
       this.#pump();
-    };
-    this.#run(msg, turn).then(done, done);
-  }
-
-  /** One message: its work at once, its answer in its turn. Never rejects. */
-  async #run(msg: InboundMessage, turn: Promise<boolean>): Promise<void> {
-    let answer: object | null;
-    try {
-      answer = await this.#handle(msg, turn);
-    } catch (err) {
-      // The per-connection boundary: whatever was thrown, this message gets one answer and the others go on.
-      this.#o.log.error({ err: describeThrown(err), id: msg.id }, 'message handling failed');
-      answer = statusReport(msg.id, false, { code: 'internal_error', reason: 'internal error' });
     }
-    // Sent when the connection is gone too (it is then dropped): the message was started.
-    await turn;
-    if (answer !== null) this.#o.host.answer(answer);
   }
 
-  /** The answer to send (null: none); side effects only once `turn` resolved. */
-  async #handle(msg: InboundMessage, turn: Promise<boolean>): Promise<object | null> {
-    const { config, router } = this.#o;
+  /** The answer to send (null: none), at once or later; side effects only once `turn` is done. */
+  #handle(msg: InboundMessage, turn: Turn): object | null | Promise<object | null> {
+    const { config } = this.#o;
     if (msg.type === 'dummy') return dummyReply(msg.id);
     // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
     if (msg.type === 'ping' && !config.handlers.has('ping')) return statusReport(msg.id, true);
@@ -139,11 +144,22 @@ export class MessagePipeline {
       if (command !== 'close') {
         return statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
       }
-      if (!(await turn)) return null; // earlier messages are answered first
-      this.#o.log.debug('builtin close');
-      this.#o.host.closeFor('client_close');
-      return null;
+      return this.#close(turn);
     }
+    return this.#route(msg, turn);
+  }
+
+  /** `builtin close`: once the earlier messages are answered (null: no answer). */
+  async #close(turn: Turn): Promise<null> {
+    if (!(await turn.go())) return null;
+    this.#o.log.debug('builtin close');
+    this.#o.host.closeFor('client_close');
+    return null;
+  }
+
+  /** A message for a handler: its chain at once, what it decided carried out in its turn. */
+  async #route(msg: InboundMessage, turn: Turn): Promise<object | null> {
+    const { router } = this.#o;
     // The handler chain runs at once; what it decided is carried out in this message's turn (§3.1).
     const work = router.begin();
     if (work === null) return statusReport(msg.id, false, SHUTTING_DOWN);
@@ -154,8 +170,10 @@ export class MessagePipeline {
       // `later`: a sendServers report does not wait for the peer's ack while others wait behind it (docs/federation.md §4).
       const context = { sender: this.#o.host.username, id: msg.id, later: () => this.#queue.length > 0 || this.#running > 1 };
       const plan = await router.route(msg.type, msg.data, context);
-      if (!(await turn)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
-      outcome = await router.carryOut(plan, context);
+      const go = turn.go();
+      if (!(go instanceof Promise ? await go : go)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
+      const carried = router.carryOut(plan, context);
+      outcome = carried instanceof Promise ? await carried : carried;
     } finally {
       work.end();
     }
@@ -164,5 +182,36 @@ export class MessagePipeline {
     if (outcome.servers === undefined && outcome.stored === undefined) return statusReport(msg.id, true);
     const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };
     return statusReport(msg.id, true, extra);
+  }
+}
+
+/**
+ * One message's place in the order (the reorder queue is a chain of these): done once the message
+ * was applied and answered, with whether the connection was still open. The next message asks
+ * go(): the answer at once when it is done (the common case: no promise, no extra microtask), else
+ * a promise made then, on first need.
+ */
+class Turn {
+  /** The turn before the first message: done, open. */
+  static readonly DONE = Turn.#done();
+
+  #open: boolean | undefined;
+  #waiting: PromiseWithResolvers<boolean> | null = null;
+
+  static #done(): Turn {
+    const turn = new Turn();
+    turn.#open = true;
+    return turn;
+  }
+
+  /** Whether the connection was open when this turn ended: at once if it has, else when it does. */
+  go(): boolean | Promise<boolean> {
+    if (this.#open !== undefined) return this.#open;
+    return (this.#waiting ??= Promise.withResolvers<boolean>()).promise;
+  }
+
+  end(open: boolean): void {
+    this.#open = open;
+    this.#waiting?.resolve(open);
   }
 }
