@@ -230,6 +230,21 @@ export function jsonNestingDepth(src: JsonSource, stopAbove = Number.POSITIVE_IN
   return deepest;
 }
 
+/**
+ * Whether a parsed JSON value nests objects and arrays deeper than `limit` (depth as
+ * jsonNestingDepth counts it): stops `limit` levels down, so its recursion is bounded whatever the value.
+ */
+export function jsonValueDeeper(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (jsonValueDeeper(value[i], limit - 1)) return true;
+    return false;
+  }
+  for (const key in value) if (jsonValueDeeper((value as Record<string, unknown>)[key], limit - 1)) return true;
+  return false;
+}
+
 function skipSpace(src: JsonSource, i: number): number {
   while (isJsonSpace(at(src, i))) i++;
   return i;

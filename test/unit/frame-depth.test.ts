@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BesterError } from '../../src/protocol/errors.ts';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
-import { jsonNestingDepth } from '../../src/protocol/json-text.ts';
+import { jsonNestingDepth, jsonValueDeeper } from '../../src/protocol/json-text.ts';
 
 function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
@@ -59,6 +59,24 @@ describe('jsonNestingDepth', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('jsonValueDeeper', () => {
+  test('property: agrees with the text reader at every limit (small frames are checked on their value)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 0, max: 9 }), (value, limit) => {
+        assert.equal(jsonValueDeeper(value, limit), jsonNestingDepth(JSON.stringify(value)) > limit);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('stops at the limit: a value nested a hundred thousand levels is read 65 levels down', () => {
+    const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) as unknown;
+    assert.equal(jsonValueDeeper(deep, 64), true);
+    assert.equal(jsonValueDeeper([[[]], {}], 3), false);
+    assert.equal(jsonValueDeeper([[[]], {}], 2), true);
   });
 });
 
