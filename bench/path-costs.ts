@@ -9,7 +9,7 @@
 //
 // Each line is the median of 5 timed runs of about `ms` each, in ns per call, after a warm-up.
 import { parseArgs } from 'node:util';
-import { parseFrameText } from '../src/protocol/frame.ts';
+import { encodeJsonFrame, parseFrameText } from '../src/protocol/frame.ts';
 import { JsonData, jsonNestingDepth, jsonValueDeeper } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
 
@@ -22,7 +22,17 @@ const reply = `{"id":1234,"reply":{"header":{"status":"0","command":{"type":"sen
 const clientBytes = Buffer.from(client);
 const clientValue = JSON.parse(client) as { payload: { data: unknown } };
 const replyValue = JSON.parse(reply) as { reply: { data: unknown } };
+const delivery = `{"header":{"messageType":"receivedMessage"},"payload":{"data":${data},"type":"relay"}}`;
 let sink = 0;
+
+/** A frame as encodeJsonFrame made it before it wrote into slabs: measured, allocated, then encoded. */
+function measuredFrame(json: string): Buffer {
+  const length = Buffer.byteLength(json);
+  const frame = Buffer.allocUnsafe(4 + length);
+  frame.writeUInt32LE(length, 0);
+  frame.write(json, 4, 'utf8');
+  return frame;
+}
 
 /** ns per call of `f`: calls in batches until `runMs` passed, 5 times; the median. */
 function time(f: () => unknown): number {
@@ -96,6 +106,8 @@ const rows: Array<[string, number]> = [
     time(() => new JsonData(replyValue, reply).member(['reply'], replyValue.reply).member(['data'], replyValue.reply.data).source),
   ],
   ['data: JSON.stringify (what a relay does instead of slicing)', time(() => JSON.stringify(clientValue.payload.data))],
+  ['delivery frame: encodeJsonFrame (one pass into a slab)', time(() => encodeJsonFrame(delivery))],
+  ['delivery frame: byteLength, allocUnsafe, write (the way before)', time(() => measuredFrame(delivery))],
 ];
 for (const [what, ns] of rows) console.log(`${what.padEnd(72)} ${ns.toFixed(0).padStart(6)} ns`);
 await asyncLayers(200_000);

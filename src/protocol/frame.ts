@@ -17,13 +17,36 @@ export function encodeFrame(value: unknown): Buffer {
   return encodeJsonFrame(json);
 }
 
+/**
+ * Small frames are written into shared slabs, one after the other, as Buffer.allocUnsafe's pool
+ * does: the text is encoded in one pass into room that surely holds it (3 bytes per UTF-16 unit),
+ * instead of being measured first (Buffer.byteLength) and then encoded. A slab is never reused:
+ * a frame stays valid as long as it is held.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
 /** Wraps JSON text already serialised in a frame. */
 export function encodeJsonFrame(json: string): Buffer {
-  const length = Buffer.byteLength(json);
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-  frame.writeUInt32LE(length, 0);
-  frame.write(json, FRAME_HEADER_BYTES, 'utf8');
-  return frame;
+  const most = FRAME_HEADER_BYTES + json.length * 3;
+  if (most > SLAB_BYTES / 4) {
+    const length = Buffer.byteLength(json);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+    frame.writeUInt32LE(length, 0);
+    frame.write(json, FRAME_HEADER_BYTES, 'utf8');
+    return frame;
+  }
+  if (slabUsed + most > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  const length = slab.write(json, start + FRAME_HEADER_BYTES, 'utf8');
+  slab.writeUInt32LE(length, start);
+  const end = start + FRAME_HEADER_BYTES + length;
+  slabUsed = (end + 7) & ~7; // the next frame 8-byte aligned, as the pool does
+  return slab.subarray(start, end);
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BesterError } from '../../src/protocol/errors.ts';
-import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeFrame, encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
 
 function collect(max = 1 << 20): { decoder: FrameDecoder; frames: unknown[]; errors: BesterError[] } {
   const frames: unknown[] = [];
@@ -30,6 +30,25 @@ describe('frame encoding', () => {
     const json = Buffer.from('{"a":"é"}', 'utf8');
     assert.equal(frame.readUInt32LE(0), json.length);
     assert.deepEqual(frame.subarray(4), json);
+  });
+});
+
+describe('encodeJsonFrame', () => {
+  test('property: every frame holds its own text, however many frames were encoded after it (slabs are never reused)', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'é', '✓', '𝄞', '"', '\\'), maxLength: 7000 }).map((s) => JSON.stringify(s));
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 60 }), (texts) => {
+        const frames = texts.map((t) => encodeJsonFrame(t));
+        for (let i = 0; i < 300; i++) encodeJsonFrame(JSON.stringify('x'.repeat(i * 7))); // fills and replaces slabs
+        texts.forEach((t, i) => {
+          const frame = frames[i]!;
+          assert.equal(frame.readUInt32LE(0), Buffer.byteLength(t));
+          assert.equal(frame.length, 4 + Buffer.byteLength(t));
+          assert.equal(frame.toString('utf8', 4), t);
+        });
+      }),
+      { numRuns: 100 },
+    );
   });
 });
 
