@@ -290,30 +290,47 @@ function keyIs(src: JsonSource, start: number, end: number, key: string): boolea
   return false;
 }
 
+/** Where readObject found its member: [foundStart, foundEnd), or foundStart -1 (none). */
+let foundStart = -1;
+let foundEnd = -1;
+
 /**
- * The span [start, end) of the member `key` of the object at `i`, the last one when the key is
- * repeated (as JSON.parse keeps the last); undefined if there is no object at `i` or no such member.
+ * Reads the object at `i` to its end and returns the index just past it, or -1 when there is no
+ * object at `i` or it cannot be read. On the way it finds the member at `path[level..]`: a
+ * member on the path is read (to its own end) as it is met, so the text is read once however
+ * deep the path goes. Like JSON.parse, a repeated key means its last occurrence: each occurrence
+ * of a key on the path forgets what an earlier one found.
  */
-function memberSpan(src: JsonSource, i: number, key: string): [number, number] | undefined {
-  if (at(src, i) !== OPEN_BRACE) return undefined;
-  let found: [number, number] | undefined;
+function readObject(src: JsonSource, i: number, path: readonly string[], level: number): number {
+  if (at(src, i) !== OPEN_BRACE) return -1;
   i = skipSpace(src, i + 1);
-  if (at(src, i) === CLOSE_BRACE) return undefined;
+  if (at(src, i) === CLOSE_BRACE) return i + 1;
+  const key = path[level]!;
+  const last = level === path.length - 1;
   for (;;) {
-    if (at(src, i) !== QUOTE) return undefined;
+    if (at(src, i) !== QUOTE) return -1;
     const keyEnd = skipString(src, i);
-    if (keyEnd === -1) return undefined;
+    if (keyEnd === -1) return -1;
     const matches = keyIs(src, i, keyEnd, key);
     i = skipSpace(src, keyEnd);
-    if (at(src, i) !== COLON) return undefined;
+    if (at(src, i) !== COLON) return -1;
     const start = skipSpace(src, i + 1);
-    const end = skipValue(src, start);
-    if (end === -1 || end === start) return undefined;
-    if (matches) found = [start, end];
+    let end: number;
+    if (!matches) end = skipValue(src, start);
+    else if (last) {
+      end = skipValue(src, start);
+      foundStart = start;
+      foundEnd = end;
+    } else {
+      foundStart = -1; // this occurrence decides: what an earlier one held is not the member
+      end = readObject(src, start, path, level + 1);
+      if (end === -1) end = skipValue(src, start); // not an object: no member down this way
+    }
+    if (end === -1 || end === start) return -1;
     i = skipSpace(src, end);
     const c = at(src, i);
-    if (c === CLOSE_BRACE) return found;
-    if (c !== COMMA) return undefined;
+    if (c === CLOSE_BRACE) return i + 1;
+    if (c !== COMMA) return -1;
     i = skipSpace(src, i + 1);
   }
 }
@@ -343,12 +360,7 @@ export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly st
  * a caller that has not parsed the text checks what it gets (frame.ts, parseFrameText's `lazy`).
  */
 export function jsonMemberSpan(src: JsonSource, path: readonly string[]): [number, number] | undefined {
-  let i = skipSpace(src, 0);
-  let span: [number, number] | undefined;
-  for (const key of path) {
-    span = memberSpan(src, i, key);
-    if (span === undefined) return undefined;
-    i = span[0];
-  }
-  return span;
+  foundStart = -1;
+  if (readObject(src, skipSpace(src, 0), path, 0) === -1 || foundStart === -1) return undefined;
+  return [foundStart, foundEnd];
 }

@@ -49,6 +49,13 @@ describe('jsonMemberSource', () => {
     assert.equal(jsonMemberSource('{"data":1,"data":[2]}', ['data']), '[2]');
     assert.equal(jsonMemberSource('{"payload":{"data":1},"payload":{"id":"x"}}', ['payload', 'data']), undefined);
     assert.equal(jsonMemberSource('{"payload":{"id":"x"},"payload":{"data":3}}', ['payload', 'data']), '3');
+    assert.equal(jsonMemberSource('{"payload":{"data":1},"payload":5}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberSource('{"payload":5,"payload":{"data":[1]}}', ['payload', 'data']), '[1]');
+    // Three levels, the middle key repeated: the last middle one decides, within the last outer one.
+    const deep = '{"a":{"b":{"c":1},"b":{"c":2}},"x":{"a":{"b":{"c":9}}}}';
+    assert.equal(jsonMemberSource(deep, ['a', 'b', 'c']), '2');
+    assert.equal(jsonMemberSource('{"a":{"b":{"c":1},"b":{"d":2}}}', ['a', 'b', 'c']), undefined);
+    assert.equal(jsonMemberSource('{"a":{"b":{"c":1}},"a":{"b":{"c":3},"z":0}}', ['a', 'b', 'c']), '3');
   });
 
   test('escaped keys are read as JSON does; a key that only looks alike is not the member', () => {
