@@ -36,6 +36,7 @@ export class HandlerChain {
   /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
   readonly #gate = new FairHandlerGate();
   readonly #hasHandler: (type: string) => boolean;
+  #options = new WeakMap<HandlerConfig, HandlerCallOptions>();
 
   constructor(options: HandlerChainOptions) {
     this.#o = options;
@@ -48,6 +49,23 @@ export class HandlerChain {
    */
   reconfigure(handlers: ReadonlyMap<string, HandlerConfig>, limits: LimitsConfig): void {
     this.#o = { ...this.#o, handlers, limits };
+    this.#options = new WeakMap();
+  }
+
+  /** The options of every call to `handler`, made once per handler entry and limits (a reload makes new ones). */
+  #optionsFor(handler: HandlerConfig): HandlerCallOptions {
+    let options = this.#options.get(handler);
+    if (options === undefined) {
+      const { limits, signal } = this.#o;
+      options = Object.freeze({
+        timeoutMs: handler.timeoutMs,
+        maxReplyBytes: limits.maxHandlerFrameBytes,
+        maxJsonDepth: limits.maxJsonDepth,
+        ...(signal ? { signal } : {}),
+      });
+      this.#options.set(handler, options);
+    }
+    return options;
   }
 
   /** Calls to the handler for `type` in progress now. */
@@ -88,7 +106,7 @@ export class HandlerChain {
 
   /** One handler call within its cap (§4.1.1: over maxInFlight, `overloaded` at once; never queued). */
   async #call(handler: HandlerConfig, data: JsonData, context: DispatchContext): Promise<Answer | RoutePlan> {
-    const { limits, logger } = this.#o;
+    const { logger } = this.#o;
     const type = handler.type;
     const user = userKey(context);
     const full = this.#gate.tryEnter(type, handler.maxInFlight, user, handler.maxInFlightPerUser);
@@ -104,8 +122,7 @@ export class HandlerChain {
     const started = events === null ? 0 : performance.now();
     try {
       const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#o.nodeId ?? null) : data;
-      const options: HandlerCallOptions = { timeoutMs: handler.timeoutMs, maxReplyBytes: limits.maxHandlerFrameBytes, maxJsonDepth: limits.maxJsonDepth };
-      if (this.#o.signal) options.signal = this.#o.signal;
+      const options = this.#optionsFor(handler);
       const answer = new Answer(await this.#o.callHandler(handler, input, options));
       events?.emit('handler.called', { type, code: null, ms: performance.now() - started });
       return answer;

@@ -60,6 +60,8 @@ export class MessagePipeline {
    */
   #tail = Turn.DONE;
   #open = false;
+  /** A DispatchContext's `later`: other messages of this connection wait or run (one function for all of them). */
+  readonly #later = (): boolean => this.#queue.length > 0 || this.#running > 1;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -168,7 +170,7 @@ export class MessagePipeline {
     let outcome: Outcome;
     try {
       // `later`: a sendServers report does not wait for the peer's ack while others wait behind it (docs/federation.md §4).
-      const context = { sender: this.#o.host.username, id: msg.id, later: () => this.#queue.length > 0 || this.#running > 1 };
+      const context = { sender: this.#o.host.username, id: msg.id, later: this.#later };
       const plan = await router.route(msg.type, msg.data, context);
       const go = turn.go();
       if (!(go instanceof Promise ? await go : go)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
