@@ -430,6 +430,33 @@ describe('HandlerSupervisor', () => {
   });
 });
 
+describe('handlers do not outlive their daemon', () => {
+  it('a process that exits without stopping its supervisor takes its handlers with it', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bh-exit-'));
+    try {
+      // A program embedding the supervisor starts a handler, prints its pid and exits at once.
+      const script = `
+        import { HandlerSupervisor } from ${JSON.stringify(path.join(import.meta.dirname, '..', '..', 'src', 'server', 'handlers', 'supervisor.ts'))};
+        import { createLogger } from ${JSON.stringify(path.join(import.meta.dirname, '..', '..', 'src', 'server', 'log.ts'))};
+        const config = { type: 'fake', binary: process.execPath, args: [${JSON.stringify(FAKE_HANDLER)}], socketPath: ${JSON.stringify(path.join(tmp, 'h.sock'))} };
+        const s = new HandlerSupervisor({ handlers: new Map([['fake', config]]), supervision: ${JSON.stringify(SUPERVISION)}, cwd: ${JSON.stringify(tmp)}, env: {}, logger: createLogger({ level: 'silent' }) });
+        await s.start();
+        console.log(s.statusOf('fake').pid);
+        process.exit(0);`;
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(result.status, 0, result.stderr);
+      const pid = Number(result.stdout.trim());
+      assert.ok(pid > 0, `a handler pid: ${result.stdout} ${result.stderr}`);
+      for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(40);
+      const alive = isAlive(pid);
+      if (alive) process.kill(pid, 'SIGKILL'); // not left behind by a failing run
+      assert.equal(alive, false, 'the handler was killed when its daemon exited');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
 /** A socket file nothing listens on: bound by a process that then exits. */
 function makeStaleSocket(socketPath: string): void {
   const result = spawnSync(process.execPath, [

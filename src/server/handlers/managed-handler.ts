@@ -2,6 +2,7 @@
 // with backoff when it dies or fails to start, stop on shutdown. State changes go through
 // #setState only; the allowed moves are in TRANSITIONS.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { reapAtExit } from './child-reaper.ts';
 import { lstat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -278,6 +279,7 @@ export class ManagedHandler {
       output,
       elsewhere: null,
     };
+    if (run.pid !== null) reapAtExit(child);
     const gone = (code: number | null, signal: NodeJS.Signals | null, reason: string): void => {
       if (run.exited) return;
       run.exited = true;
@@ -377,7 +379,7 @@ export class ManagedHandler {
     try {
       if ((await lstat(socketPath)).isSocket()) await unlink(socketPath);
     } catch (err) {
-      if (errorCode(err) !== 'ENOENT') this.#log.warn({ err, socketPath }, 'cannot remove handler socket file');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err, socketPath }, 'cannot remove handler socket file');
     }
   }
 }
@@ -393,8 +395,4 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
     signal.addEventListener('abort', done, { once: true });
     promise.then(done, done);
   });
-}
-
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
 }
