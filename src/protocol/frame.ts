@@ -306,8 +306,9 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   // A big frame's depth is read from its text before JSON.parse builds anything: a hostile frame
   // never becomes a deep object. A small one (the common case) is parsed first and its value
   // walked, four times cheaper than reading its text; it cannot build more than a few thousand levels.
-  const walk = maxDepth !== undefined && !depthChecked && body.length <= WALK_DEPTH_MAX_BYTES;
-  if (maxDepth !== undefined && !depthChecked && !walk && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
+  const check = maxDepth !== undefined && !depthChecked;
+  const walk = check && body.length <= WALK_DEPTH_MAX_BYTES;
+  if (check && !walk && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;

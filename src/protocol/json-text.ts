@@ -324,7 +324,11 @@ function readObject(src: JsonSource, i: number, path: readonly string[], level: 
     } else {
       foundStart = -1; // this occurrence decides: what an earlier one held is not the member
       end = readObject(src, start, path, level + 1);
-      if (end === -1) end = skipValue(src, start); // not an object: no member down this way
+      if (end === -1) {
+        // Not an object (or not one that reads): no member down this way, whatever it met first.
+        foundStart = -1;
+        end = skipValue(src, start);
+      }
     }
     if (end === -1 || end === start) return -1;
     i = skipSpace(src, end);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { deliveryJson } from '../../src/protocol/builders.ts';
-import { JsonData, jsonMemberSource, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
+import { JsonData, jsonMemberSource, jsonMemberSpan, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
 import { multiplexRequestPieces } from '../../src/protocol/handler-multiplex.ts';
 
 /** The value at `path` as JSON.parse sees it (own keys only, as the daemon reads them). */
@@ -56,6 +56,11 @@ describe('jsonMemberSource', () => {
     assert.equal(jsonMemberSource(deep, ['a', 'b', 'c']), '2');
     assert.equal(jsonMemberSource('{"a":{"b":{"c":1},"b":{"d":2}}}', ['a', 'b', 'c']), undefined);
     assert.equal(jsonMemberSource('{"a":{"b":{"c":1}},"a":{"b":{"c":3},"z":0}}', ['a', 'b', 'c']), '3');
+  });
+
+  test('text JSON.parse would refuse (bytes read before parsing): a member inside an object that does not read is not found', () => {
+    assert.equal(jsonMemberSpan('{"payload":{"data":1, x},"y":2}', ['payload', 'data']), undefined);
+    assert.equal(jsonMemberSpan('{"payload":{"data":1},"y":2}', ['payload', 'data'])?.join(), '19,20');
   });
 
   test('escaped keys are read as JSON does; a key that only looks alike is not the member', () => {
