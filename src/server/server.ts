@@ -167,7 +167,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     signal: shutdown.signal,
     federation: fed.federation,
     ...(offline ? { offline } : {}),
-    callHandler: (handler, data, callOptions) => handlerPool.call(handler, data, callOptions),
+    callHandler: (handler, data, callOptions, receiver) => handlerPool.send(handler, data, callOptions, receiver),
     events,
     ...(cluster ? { remote: cluster } : {}),
   });

@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/server/config/load.ts';
 import { silentLogger } from '../../src/server/log.ts';
 import { CatchUp, fanOut } from '../../src/server/offline/catch-up.ts';
 import { OfflineDelivery } from '../../src/server/offline/offline-delivery.ts';
-import { Router } from '../../src/server/routing/router.ts';
+import { promisedCaller, Router } from '../../src/server/routing/router.ts';
 import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { MemoryOfflineQueue } from '../../src/server/storage/memory-offline-queue.ts';
@@ -44,7 +44,7 @@ async function setup(limits: Record<string, number> = {}) {
   const registry = new SessionRegistry<Session>();
   const queue = new MemoryOfflineQueue();
   const offline = new OfflineDelivery({ queue, accounts, registry, config: config.offline, logger: silentLogger() });
-  const router = new Router({ handlers: config.handlers, limits: config.limits, registry, logger: silentLogger(), callHandler: () => Promise.resolve(null) });
+  const router = new Router({ handlers: config.handlers, limits: config.limits, registry, logger: silentLogger(), callHandler: promisedCaller(() => Promise.resolve(null)) });
   const counts = { flushes: 0 };
   // The real offline delivery, its flushes counted.
   const counted = {

@@ -12,7 +12,7 @@ import type { AccountStore } from '../../src/server/accounts/account-store.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import { createLogger } from '../../src/server/log.ts';
-import { Router, type HandlerCaller } from '../../src/server/routing/router.ts';
+import { promisedCaller, Router, type PromisedHandlerCaller } from '../../src/server/routing/router.ts';
 import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { tempDir } from '../helpers/daemon.ts';
@@ -50,7 +50,7 @@ const poison: unknown = new Proxy(
 );
 
 /** What each message data `fault` makes the handler caller do. */
-const FAULTS: Record<string, HandlerCaller> = {
+const FAULTS: Record<string, PromisedHandlerCaller> = {
   'throws a number synchronously': () => {
     throw 42; // eslint-disable-line @typescript-eslint/only-throw-error
   },
@@ -151,12 +151,12 @@ describe('session: faults in the handler path stay inside the connection', () =>
       limits: config.limits,
       registry,
       logger,
-      callHandler: (handler, data, options) => {
+      callHandler: promisedCaller((handler, data, options) => {
         if (handler.type === 'good') return Promise.resolve(ok(data.value));
         const fault = FAULTS[String((data.value as { fault: string }).fault)];
         assert.ok(fault);
         return fault(handler, data, options);
-      },
+      }),
     });
     const connect = (): Peer => {
       const [client, server] = duplexPair();

@@ -12,7 +12,7 @@ import type { AccountStore } from '../../src/server/accounts/account-store.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import { silentLogger } from '../../src/server/log.ts';
-import { Router, type HandlerCaller } from '../../src/server/routing/router.ts';
+import { promisedCaller, Router, type HandlerCaller, type PromisedHandlerCaller } from '../../src/server/routing/router.ts';
 import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { tempDir } from '../helpers/daemon.ts';
@@ -51,7 +51,7 @@ class Peer {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** `{ms, n, fail?}` in; answers after `ms` with sendClients to bob (status "1" when `fail`). */
-function delayed(counter: { now: number; max: number; calls: number }): HandlerCaller {
+function delayed(counter: { now: number; max: number; calls: number }): PromisedHandlerCaller {
   return async (_h, data) => {
     const d = data.value as { ms: number; n: number; fail?: boolean };
     counter.calls++;
@@ -104,7 +104,7 @@ describe('session pipelining (component)', () => {
 
   test('decreasing handler delays: calls overlap, reports and deliveries still come in send order', async () => {
     const counter = { now: 0, max: 0, calls: 0 };
-    const { alice, bob } = await setup(delayed(counter));
+    const { alice, bob } = await setup(promisedCaller(delayed(counter)));
     const n = 8;
     alice.sendAll(Array.from({ length: n }, (_, i) => message('t', `m${i}`, { ms: (n - i) * 15, n: i })));
     const reports = (await alice.waitFor(1 + n)).slice(1);
@@ -117,7 +117,7 @@ describe('session pipelining (component)', () => {
 
   test('at most limits.pipelineDepth handler calls of one connection run at once', async () => {
     const counter = { now: 0, max: 0, calls: 0 };
-    const { alice } = await setup(delayed(counter), { pipelineDepth: 3 });
+    const { alice } = await setup(promisedCaller(delayed(counter)), { pipelineDepth: 3 });
     alice.sendAll(Array.from({ length: 12 }, (_, i) => message('t', `d${i}`, { ms: 10, n: i })));
     const reports = (await alice.waitFor(13)).slice(1);
     assert.deepEqual(reports.map((f) => f.payload.id), Array.from({ length: 12 }, (_, i) => `d${i}`));
@@ -127,7 +127,7 @@ describe('session pipelining (component)', () => {
 
   test('a failing message in the middle gets its bad report in order; the others go on', async () => {
     const counter = { now: 0, max: 0, calls: 0 };
-    const { alice, bob } = await setup(delayed(counter));
+    const { alice, bob } = await setup(promisedCaller(delayed(counter)));
     const msgs = [0, 1, 2, 3, 4].map((i) => message('t', `f${i}`, { ms: (5 - i) * 10, n: i, ...(i === 2 ? { fail: true } : {}) }));
     alice.sendAll([...msgs.slice(0, 3), message('dummy', 'dm', null), ...msgs.slice(3)]);
     const answers = (await alice.waitFor(7)).slice(1);
@@ -138,9 +138,28 @@ describe('session pipelining (component)', () => {
     assert.deepEqual(deliveries.map((f) => (f.payload.data as { n: number }).n), [0, 1, 3, 4]);
   });
 
+  test('a handler caller that answers within the call, or later: each message answered once, in send order', async () => {
+    // The message path takes a call's end as a callback (handler-chain.ts): it may come before
+    // the call returns. Even-numbered messages are answered so, odd ones after a few ms.
+    const answerAt: HandlerCaller = (_h, data, _o, receiver) => {
+      const d = data.value as { n: number };
+      const reply = { header: { status: '0', command: { type: 'sendClients', data: ['bob'] } }, data: d };
+      if (d.n % 2 === 0) receiver.reply(reply);
+      else setTimeout(() => receiver.reply(reply), 12 - d.n);
+    };
+    const { alice, bob } = await setup(answerAt);
+    const n = 10;
+    alice.sendAll(Array.from({ length: n }, (_, i) => message('t', `s${i}`, { n: i })));
+    const reports = (await alice.waitFor(1 + n)).slice(1);
+    const deliveries = (await bob.waitFor(1 + n)).slice(1);
+    await sleep(50); // nothing more comes
+    assert.deepEqual(reports.map((f) => [f.payload.id, f.header.status]), Array.from({ length: n }, (_, i) => [`s${i}`, 'good']));
+    assert.deepEqual(deliveries.map((f) => (f.payload.data as { n: number }).n), Array.from({ length: n }, (_, i) => i));
+  });
+
   test('builtin close in the middle: earlier messages are answered, later ones carry nothing out', async () => {
     const counter = { now: 0, max: 0, calls: 0 };
-    const { alice, bob } = await setup(delayed(counter));
+    const { alice, bob } = await setup(promisedCaller(delayed(counter)));
     alice.sendAll([
       message('t', 'c0', { ms: 30, n: 0 }),
       message('builtin', 'close', { command: { type: 'close' } }),

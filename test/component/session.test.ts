@@ -9,7 +9,7 @@ import type { AccountStore } from '../../src/server/accounts/account-store.ts';
 import { openSqliteAccountStore } from '../../src/server/accounts/sqlite-store.ts';
 import { parseConfig } from '../../src/server/config/load.ts';
 import { silentLogger } from '../../src/server/log.ts';
-import { Router, type HandlerCaller } from '../../src/server/routing/router.ts';
+import { promisedCaller, Router, type PromisedHandlerCaller } from '../../src/server/routing/router.ts';
 import { SessionRegistry } from '../../src/server/session/registry.ts';
 import { Session } from '../../src/server/session/session.ts';
 import { tempDir } from '../helpers/daemon.ts';
@@ -22,7 +22,7 @@ describe('session (component)', () => {
   let dir: string;
   let accounts: AccountStore;
   const calls: unknown[] = [];
-  let script: HandlerCaller = () => Promise.resolve(null);
+  let script: PromisedHandlerCaller = () => Promise.resolve(null);
 
   before(async () => {
     dir = tempDir();
@@ -50,10 +50,10 @@ describe('session (component)', () => {
       limits: config.limits,
       registry,
       logger: silentLogger(),
-      callHandler: (h, data, o) => {
+      callHandler: promisedCaller((h, data, o) => {
         calls.push({ type: h.type, data: data.value });
         return script(h, data, o);
-      },
+      }),
     });
     return {
       registry,

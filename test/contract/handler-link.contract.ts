@@ -132,8 +132,33 @@ export interface LinkUnderTest {
 
 const OPTIONS: HandlerCallOptions = { timeoutMs: 3000, maxReplyBytes: 64 * 1024, maxJsonDepth: 32 };
 
-function call(link: HandlerLink, script: Script, options: Partial<HandlerCallOptions> = {}): Promise<JsonData> {
-  return link.call(new JsonData(script), { ...OPTIONS, ...options });
+/** How the suite calls: the promise form (call), or the callback form (send) the message path uses. */
+type Form = 'call' | 'send';
+
+/** Calls told to a receiver more than once (the contract says exactly once): each is a failure. */
+const toldTwice: string[] = [];
+
+/** One call in the form under test, as a promise. */
+function callIn(form: Form, link: HandlerLink, script: Script, options: Partial<HandlerCallOptions> = {}): Promise<JsonData> {
+  const input = new JsonData(script);
+  const all = { ...OPTIONS, ...options };
+  if (form === 'call') return link.call(input, all);
+  return new Promise<JsonData>((resolve, reject) => {
+    let told = 0;
+    const once = (what: string): void => {
+      if (++told > 1) toldTwice.push(`${JSON.stringify(script)}: told ${what} after an earlier end`);
+    };
+    link.send(input, all, {
+      reply: (reply) => {
+        once('a reply');
+        resolve(reply);
+      },
+      fail: (err) => {
+        once(`a failure (${err.code})`);
+        reject(err);
+      },
+    });
+  });
 }
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
@@ -145,7 +170,12 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<voi
 }
 
 export function handlerLinkContract(u: LinkUnderTest): void {
-  describe(`handler-link contract: ${u.name}`, () => {
+  for (const form of ['call', 'send'] as const) linkContract(u, form);
+}
+
+function linkContract(u: LinkUnderTest, form: Form): void {
+  const call = (link: HandlerLink, script: Script, options: Partial<HandlerCallOptions> = {}): Promise<JsonData> => callIn(form, link, script, options);
+  describe(`handler-link contract: ${u.name}, ${form === 'call' ? 'call() (a promise)' : 'send() (a receiver told once)'}`, () => {
     let dir = '';
     let handler: ScriptedHandler;
     let names = 0;
@@ -156,6 +186,7 @@ export function handlerLinkContract(u: LinkUnderTest): void {
     after(async () => {
       await handler.close();
       rmSync(dir, { recursive: true, force: true });
+      assert.deepEqual(toldTwice.splice(0), [], 'every call is told its end exactly once');
     });
 
     /** A link to the shared scripted handler, closed after `body`. */

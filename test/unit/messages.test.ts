@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { goodReportJson, statusReport } from '../../src/protocol/builders.ts';
 import { parseHandlerReply } from '../../src/protocol/handler-reply.ts';
 import { builtinCommand, validateClientMessage, validateFirstMessage } from '../../src/protocol/messages.ts';
 
@@ -112,5 +113,12 @@ describe('parseHandlerReply', () => {
   test('sendServers keeps its targets', () => {
     const r = parseHandlerReply({ header: { status: '0', command: { type: 'sendServers', data: ['127.0.0.1:2220'] } }, data: null });
     assert.ok(r.ok && r.command.kind === 'sendServers' && r.command.servers[0] === '127.0.0.1:2220');
+  });
+});
+
+describe('goodReportJson', () => {
+  test('is, byte for byte, the JSON text of statusReport(id, true) for any id', () => {
+    const ids = ['m1', '', 'auth_special', 'a "quoted" \\ id', 'üñíçødé', 'line\nbreak', '\u2028\u2029', '😀', '\u0000\u001f', '</script>'];
+    for (const id of ids) assert.equal(goodReportJson(id), JSON.stringify(statusReport(id, true)), JSON.stringify(id));
   });
 });

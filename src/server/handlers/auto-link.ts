@@ -8,7 +8,7 @@ import type { HandlerConfig } from '../config/types.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { callOnConnectedSocket, CallList, shuttingDown, type HandlerCallOptions } from './handler-call.ts';
-import { linkClosed, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
+import { linkClosed, tellWhenSettled, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 import { MultiplexLink, remaining } from './multiplex-link.ts';
 import { OriginalLink } from './original-link.ts';
 
@@ -60,6 +60,11 @@ export class AutoLink implements HandlerLink {
       return this.#external ? call.catch(this.#onOriginalFailed) : call;
     }
     return this.#callUnknown(input, options);
+  }
+
+  send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
+    if (this.#learned === 'multiplex') this.#multiplex.send(input, options, receiver);
+    else tellWhenSettled(this.call(input, options), receiver);
   }
 
   status(): HandlerProtocolStatus {

@@ -15,6 +15,17 @@ export interface HandlerProtocolStatus {
   readonly connections: number;
 }
 
+/**
+ * Told how one call ended, exactly once: `reply` with the reply and its text, or `fail` with a
+ * BesterError (the codes of HandlerLink.call). Either may come before `send` returns (a link that is
+ * closed, a signal already aborted). The message path's callback form of a call: one object per
+ * message receives it, where a promise would cost an allocation and a microtask per layer.
+ */
+export interface CallReceiver {
+  reply(reply: JsonData): void;
+  fail(err: BesterError): void;
+}
+
 export interface HandlerLink {
   /**
    * One request; resolves with the reply and its text as received (the caller validates the shape).
@@ -23,6 +34,8 @@ export interface HandlerLink {
    * still waiting when the link is closed), shutting_down (options.signal aborted).
    */
   call(input: JsonData, options: LinkCallOptions): Promise<JsonData>;
+  /** The same call, its end told to `receiver` (CallReceiver) instead of a promise. */
+  send(input: JsonData, options: LinkCallOptions, receiver: CallReceiver): void;
   status(): HandlerProtocolStatus;
   /** Every call still waiting settles (handler_bad_reply); later calls get handler_unavailable. Idempotent. */
   close(): void;
@@ -31,4 +44,12 @@ export interface HandlerLink {
 /** What a closed link answers to a new call. */
 export function linkClosed(socketPath: string): BesterError {
   return new BesterError('handler_unavailable', `handler socket ${socketPath}: the daemon no longer calls this handler process`);
+}
+
+/** A call made as a promise, told to a receiver (the links whose calls are promises underneath). */
+export function tellWhenSettled(call: Promise<JsonData>, receiver: CallReceiver): void {
+  call.then(
+    (reply) => receiver.reply(reply),
+    (err: unknown) => receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err })),
+  );
 }

@@ -6,7 +6,8 @@ import type { HandlerConfig } from '../config/types.ts';
 import { JsonData } from '../../protocol/json-text.ts';
 import { AutoLink } from './auto-link.ts';
 import type { HandlerCallOptions } from './handler-call.ts';
-import type { HandlerLink, HandlerProtocolStatus } from './handler-link.ts';
+import type { BesterError } from '../../protocol/errors.ts';
+import type { CallReceiver, HandlerLink, HandlerProtocolStatus } from './handler-link.ts';
 import { MultiplexLink } from './multiplex-link.ts';
 import { OriginalLink } from './original-link.ts';
 
@@ -43,21 +44,26 @@ export class HandlerPool {
 
   /** The HandlerLink contract (handler-link.ts): resolves with the reply, rejects only with BesterError. `data`: a JsonData (the router), or a plain value. */
   call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
+    return new Promise<JsonData>((resolve, reject) => this.send(handler, data, options, { reply: resolve, fail: reject }));
+  }
+
+  /** call(), its end told to `receiver` (handler-link.ts CallReceiver): the message path's form. */
+  send(handler: HandlerConfig, data: unknown, options: HandlerCallOptions, receiver: CallReceiver): void {
     const input = data instanceof JsonData ? data : new JsonData(data);
     const link = this.linkOf(handler);
     this.#calls.set(link, (this.#calls.get(link) ?? 0) + 1);
-    const call = link.call(input, options);
-    const ended = (): void => {
-      const left = (this.#calls.get(link) ?? 1) - 1;
-      if (left > 0) {
-        this.#calls.set(link, left);
-        return;
-      }
-      this.#calls.delete(link);
-      if (this.#retiring.delete(link)) link.close();
-    };
-    call.then(ended, ended);
-    return call;
+    link.send(input, options, new PoolCall(this, link, receiver));
+  }
+
+  /** A call on `link` ended: a retired link is closed once its last call has. */
+  ended(link: HandlerLink): void {
+    const left = (this.#calls.get(link) ?? 1) - 1;
+    if (left > 0) {
+      this.#calls.set(link, left);
+      return;
+    }
+    this.#calls.delete(link);
+    if (this.#retiring.delete(link)) link.close();
   }
 
   /** What the daemon speaks with the handler's current process, and over how many open connections. Read-only. */
@@ -111,5 +117,28 @@ export class HandlerPool {
     if (handler.protocol === 'original') return new OriginalLink(handler.socketPath);
     if (handler.protocol === 'multiplex') return new MultiplexLink(handler, { forced: true });
     return new AutoLink(handler, process === undefined);
+  }
+}
+
+/** One call through the pool: counted on its link until it ends, then told to the caller's receiver. */
+class PoolCall implements CallReceiver {
+  readonly #pool: HandlerPool;
+  readonly #link: HandlerLink;
+  readonly #receiver: CallReceiver;
+
+  constructor(pool: HandlerPool, link: HandlerLink, receiver: CallReceiver) {
+    this.#pool = pool;
+    this.#link = link;
+    this.#receiver = receiver;
+  }
+
+  reply(reply: JsonData): void {
+    this.#pool.ended(this.#link);
+    this.#receiver.reply(reply);
+  }
+
+  fail(err: BesterError): void {
+    this.#pool.ended(this.#link);
+    this.#receiver.fail(err);
   }
 }

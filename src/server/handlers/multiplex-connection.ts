@@ -17,6 +17,7 @@ import {
   readMultiplexReply,
 } from '../../protocol/handler-multiplex.ts';
 import { REPLY_DATA } from './handler-call.ts';
+import type { CallReceiver } from './handler-link.ts';
 
 /** The reply inside the {"id", "reply"} wrapper (§4.5.3), and where its result is: read as text when big. */
 const REPLY = Object.freeze(['reply']);
@@ -40,8 +41,7 @@ export interface MultiplexCallOptions {
 export type Greeted = { readonly kind: 'multiplex' } | { readonly kind: 'silent'; readonly socket: Duplex };
 
 interface Pending {
-  readonly resolve: (reply: JsonData) => void;
-  readonly reject: (err: BesterError) => void;
+  readonly receiver: CallReceiver;
   /** performance.now() past which the call is `handler_timeout`, and its timeout for the message. */
   readonly deadline: number;
   readonly timeoutMs: number;
@@ -138,31 +138,34 @@ export class MultiplexConnection implements FrameConnectionEvents {
    * Rejects only with BesterError.
    */
   call(input: unknown, options: MultiplexCallOptions): Promise<JsonData> {
-    return new Promise<JsonData>((resolve, reject) => {
-      const { signal } = options;
-      if (this.#state !== 'open') {
-        reject(this.#closedError(''));
-        return;
-      }
-      if (signal?.aborted === true) {
-        reject(shuttingDown(this.#o.socketPath));
-        return;
-      }
-      const id = this.#nextId++;
-      let frame: OutFrame;
-      try {
-        frame = encodeJsonPieces(multiplexRequestPieces(id, input));
-      } catch (cause) {
-        reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
-        return;
-      }
-      const { timeoutMs } = options;
-      const deadline = performance.now() + timeoutMs;
-      if (deadline < this.#sweepAt) this.#armSweeper(deadline);
-      if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
-      this.#pending.set(id, { resolve, reject, deadline, timeoutMs, signal });
-      this.#conn.sendFrame(frame);
-    });
+    return new Promise<JsonData>((resolve, reject) => this.send(input, options, { reply: resolve, fail: reject }));
+  }
+
+  /** call(), its end told to `receiver` (at once when the connection is not open or `signal` is aborted). */
+  send(input: unknown, options: MultiplexCallOptions, receiver: CallReceiver): void {
+    const { signal } = options;
+    if (this.#state !== 'open') {
+      receiver.fail(this.#closedError(''));
+      return;
+    }
+    if (signal?.aborted === true) {
+      receiver.fail(shuttingDown(this.#o.socketPath));
+      return;
+    }
+    const id = this.#nextId++;
+    let frame: OutFrame;
+    try {
+      frame = encodeJsonPieces(multiplexRequestPieces(id, input));
+    } catch (cause) {
+      receiver.fail(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+      return;
+    }
+    const { timeoutMs } = options;
+    const deadline = performance.now() + timeoutMs;
+    if (deadline < this.#sweepAt) this.#armSweeper(deadline);
+    if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
+    this.#pending.set(id, { receiver, deadline, timeoutMs, signal });
+    this.#conn.sendFrame(frame);
   }
 
   /** Destroys the connection; calls still waiting get `handler_bad_reply`. Idempotent. */
@@ -203,7 +206,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
     if (!pending) return; // timed out or cancelled already: a late reply is ignored
     this.#pending.delete(reply.id);
     // The reply's own text, for passing its data on unchanged; the fallback is never needed for a parsed frame.
-    pending.resolve(frame.member(REPLY, reply.reply));
+    pending.receiver.reply(frame.member(REPLY, reply.reply));
   }
 
   /** Ends one call with an error, if it is still waiting. */
@@ -211,7 +214,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
     const pending = this.#pending.get(id);
     if (!pending) return;
     this.#pending.delete(id);
-    pending.reject(err);
+    pending.receiver.fail(err);
   }
 
   #armSweeper(at: number): void {

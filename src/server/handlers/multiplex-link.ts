@@ -5,7 +5,7 @@ import type { HandlerConfig } from '../config/types.ts';
 import { BesterError } from '../../protocol/errors.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { shuttingDown, type HandlerCallOptions } from './handler-call.ts';
-import { linkClosed, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
+import { linkClosed, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 import { MultiplexConnection } from './multiplex-connection.ts';
 
 /** How long a new connection waits for the greeting once the handler is known to speak multiplex/1. */
@@ -36,20 +36,31 @@ export class MultiplexLink implements HandlerLink {
   }
 
   call(input: JsonData, options: HandlerCallOptions): Promise<JsonData> {
+    return new Promise<JsonData>((resolve, reject) => this.send(input, options, { reply: resolve, fail: reject }));
+  }
+
+  send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
     let picked: MultiplexConnection | Promise<MultiplexConnection>;
     try {
       picked = this.#pick(options);
     } catch (err) {
-      return Promise.reject(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err }));
+      receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err }));
+      return;
     }
     // An open connection at hand: no time was spent waiting, the call gets its whole timeout.
-    if (picked instanceof MultiplexConnection) return picked.call(input, options);
+    if (picked instanceof MultiplexConnection) {
+      picked.send(input, options, receiver);
+      return;
+    }
     // Waiting for a connection to open starts now (the clock is read only on this path).
     const startedAt = performance.now();
-    return picked.then((connection) => {
-      if (options.signal?.aborted === true) throw shuttingDown(this.#handler.socketPath);
-      return connection.call(input, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) });
-    });
+    picked.then(
+      (connection) => {
+        if (options.signal?.aborted === true) receiver.fail(shuttingDown(this.#handler.socketPath));
+        else connection.send(input, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) }, receiver);
+      },
+      (err: unknown) => receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err })),
+    );
   }
 
   status(): HandlerProtocolStatus {

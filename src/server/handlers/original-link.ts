@@ -1,7 +1,7 @@
 // The original way (docs/protocol.md §4.1): a new connection per call (handler-call.ts).
 import type { JsonData } from '../../protocol/json-text.ts';
 import { callHandler, CallList, type HandlerCallOptions } from './handler-call.ts';
-import { linkClosed, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
+import { linkClosed, tellWhenSettled, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 
 const STATUS: HandlerProtocolStatus = Object.freeze({ protocol: 'original', connections: 0 });
 
@@ -17,6 +17,10 @@ export class OriginalLink implements HandlerLink {
   call(input: JsonData, options: HandlerCallOptions): Promise<JsonData> {
     if (this.#calls.closed) return Promise.reject(linkClosed(this.#socketPath));
     return callHandler(this.#socketPath, input, options, this.#calls);
+  }
+
+  send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
+    tellWhenSettled(this.call(input, options), receiver);
   }
 
   status(): HandlerProtocolStatus {

@@ -12,11 +12,38 @@ import type { DispatchContext } from './delivery.ts';
 import { FairHandlerGate } from './in-flight.ts';
 import { planRoute, refuse, type RoutePlan } from './route-plan.ts';
 
+/** Told how a handler call ended, exactly once (a CallReceiver, handlers/handler-link.ts, that takes any value). */
+export interface AnswerReceiver {
+  /** The reply as JsonData (with its text when read from a frame, so the result is passed on unchanged), or a bare value. */
+  reply(reply: unknown): void;
+  /** Why there is no reply: a BesterError names the code the sender is told; anything else is internal_error. */
+  fail(err: unknown): void;
+}
+
 /**
- * Calls a handler with `data` (its text is what is sent). Resolves with the reply as JsonData (with
- * its text when read from a frame, so the result is passed on unchanged), or as a bare value.
+ * Calls a handler with `data` (its text is what is sent) and tells `receiver` how the call ended,
+ * exactly once, at once or later. Must not throw (what it throws is taken as a failed call).
  */
-export type HandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions) => Promise<unknown>;
+export type HandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions, receiver: AnswerReceiver) => void;
+
+/** A handler call that answers with a promise (an embedder's, a test's): the reply, or a rejection with why. */
+export type PromisedHandlerCaller = (handler: HandlerConfig, data: JsonData, options: HandlerCallOptions) => Promise<unknown>;
+
+/** A HandlerCaller made of a PromisedHandlerCaller. */
+export function promisedCaller(call: PromisedHandlerCaller): HandlerCaller {
+  return (handler, data, options, receiver) => {
+    call(handler, data, options).then(
+      (reply) => receiver.reply(reply),
+      (err: unknown) => receiver.fail(err),
+    );
+  };
+}
+
+/** Told a message's final plan (PlanReceiver.planned), or that its handler's answer could not even be read (failed). */
+export interface PlanReceiver {
+  planned(plan: RoutePlan): void;
+  failed(err: unknown): void;
+}
 
 export interface HandlerChainOptions {
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
@@ -35,12 +62,19 @@ export class HandlerChain {
   #o: HandlerChainOptions;
   /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
   readonly #gate = new FairHandlerGate();
-  readonly #hasHandler: (type: string) => boolean;
+  readonly #hasHandler = (type: string): boolean => this.#o.handlers.has(type);
+  readonly #optionsFor = (handler: HandlerConfig): HandlerCallOptions => this.#callOptions(handler);
   #options = new WeakMap<HandlerConfig, HandlerCallOptions>();
+  /** What each message's ChainRun starts with (made anew by a reload). */
+  #core: ChainCore;
 
   constructor(options: HandlerChainOptions) {
     this.#o = options;
-    this.#hasHandler = (type) => this.#o.handlers.has(type);
+    this.#core = this.#newCore();
+  }
+
+  #newCore(): ChainCore {
+    return { o: this.#o, gate: this.#gate, hasHandler: this.#hasHandler, optionsFor: this.#optionsFor };
   }
 
   /**
@@ -50,10 +84,11 @@ export class HandlerChain {
   reconfigure(handlers: ReadonlyMap<string, HandlerConfig>, limits: LimitsConfig): void {
     this.#o = { ...this.#o, handlers, limits };
     this.#options = new WeakMap();
+    this.#core = this.#newCore();
   }
 
   /** The options of every call to `handler`, made once per handler entry and limits (a reload makes new ones). */
-  #optionsFor(handler: HandlerConfig): HandlerCallOptions {
+  #callOptions(handler: HandlerConfig): HandlerCallOptions {
     let options = this.#options.get(handler);
     if (options === undefined) {
       const { limits, signal } = this.#o;
@@ -79,61 +114,140 @@ export class HandlerChain {
    * hostile value from an embedder's caller): the caller's boundary answers internal_error.
    * `sender` reaches handlers whose config says `"input": "envelope"` (§4.4).
    */
-  async route(type: string, data: JsonData, context: DispatchContext): Promise<RoutePlan> {
-    const { handlers, limits, logger } = this.#o;
-    let currentType = type;
-    let currentData = data;
-    for (let hops = 0; ; hops++) {
-      const handler = handlers.get(currentType);
-      // A later hop's handler was checked by the plan; only the first type can be unknown here.
-      if (!handler) return refuse('unknown_type', `no handler for type ${JSON.stringify(currentType)}`);
-      const answer = await this.#call(handler, currentData, context);
-      if (!(answer instanceof Answer)) return answer;
-      const { plan, quirk } = planRoute(answer.value, {
-        handlerType: currentType,
-        messageType: type,
-        hops,
-        maxHops: limits.maxHandlerHops,
-        hasHandler: this.#hasHandler,
-      });
-      if (quirk !== null) logger.warn({ handler: currentType, quirk }, 'handler reply read leniently');
-      if (plan.kind === 'refuse') logger.warn({ handler: currentType, code: plan.code, reason: plan.reason, id: context.id }, 'handler reply refused');
-      if (plan.kind !== 'handler') return plan;
-      currentType = plan.handler;
-      currentData = plan.data;
-    }
+  route(type: string, data: JsonData, context: DispatchContext): Promise<RoutePlan> {
+    return new Promise<RoutePlan>((resolve, reject) => this.routeTo(type, data, context, { planned: resolve, failed: reject }));
+  }
+
+  /** route(), the plan told to `receiver` (at once when no handler is called, else when the last one answered). */
+  routeTo(type: string, data: JsonData, context: DispatchContext, receiver: PlanReceiver): void {
+    new ChainRun(this.#core, type, context, receiver).call(type, data);
+  }
+}
+
+/** What a ChainRun needs of its chain: the options it started with, and the chain's shared parts. */
+interface ChainCore {
+  readonly o: HandlerChainOptions;
+  readonly gate: FairHandlerGate;
+  readonly hasHandler: (type: string) => boolean;
+  readonly optionsFor: (handler: HandlerConfig) => HandlerCallOptions;
+}
+
+/**
+ * One message's way through its handlers: the handler called, its answer planned, the next hop's
+ * handler called, until a plan says where the result goes. Receives each call's end itself
+ * (AnswerReceiver): no promise per call or per hop.
+ */
+class ChainRun implements AnswerReceiver {
+  readonly #core: ChainCore;
+  readonly #o: HandlerChainOptions;
+  readonly #type: string;
+  readonly #context: DispatchContext;
+  readonly #receiver: PlanReceiver;
+  /** The handler called now, and the sendHandler hops taken before it. */
+  #handler: HandlerConfig | null = null;
+  #hops = 0;
+  #user = '';
+  #events: ServerEvents | null = null;
+  #started = 0;
+
+  constructor(core: ChainCore, type: string, context: DispatchContext, receiver: PlanReceiver) {
+    this.#core = core;
+    this.#o = core.o;
+    this.#type = type;
+    this.#context = context;
+    this.#receiver = receiver;
   }
 
   /** One handler call within its cap (§4.1.1: over maxInFlight, `overloaded` at once; never queued). */
-  async #call(handler: HandlerConfig, data: JsonData, context: DispatchContext): Promise<Answer | RoutePlan> {
-    const { logger } = this.#o;
-    const type = handler.type;
+  call(type: string, data: JsonData): void {
+    const { handlers, logger } = this.#o;
+    const context = this.#context;
+    const handler = handlers.get(type);
+    // A later hop's handler was checked by the plan; only the first type can be unknown here.
+    if (!handler) {
+      this.#receiver.planned(refuse('unknown_type', `no handler for type ${JSON.stringify(type)}`));
+      return;
+    }
     const user = userKey(context);
-    const full = this.#gate.tryEnter(type, handler.maxInFlight, user, handler.maxInFlightPerUser);
+    const full = this.#core.gate.tryEnter(type, handler.maxInFlight, user, handler.maxInFlightPerUser);
     if (full !== null) {
       logger.warn({ handler: type, maxInFlight: handler.maxInFlight, full, sender: context.sender, id: context.id }, 'handler overloaded');
       if (full === 'user') {
         const share = handler.maxInFlightPerUser;
-        return refuse('overloaded', `handler ${JSON.stringify(type)}: you have ${share} calls to it in progress, the most one user may (maxInFlightPerUser), try again later`);
+        this.#receiver.planned(refuse('overloaded', `handler ${JSON.stringify(type)}: you have ${share} calls to it in progress, the most one user may (maxInFlightPerUser), try again later`));
+      } else {
+        this.#receiver.planned(refuse('overloaded', `handler ${JSON.stringify(type)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`));
       }
-      return refuse('overloaded', `handler ${JSON.stringify(type)} is overloaded: ${handler.maxInFlight} calls already in progress, try again later`);
+      return;
     }
-    const events = this.#o.events?.has('handler.called') === true ? this.#o.events : null;
-    const started = events === null ? 0 : performance.now();
+    this.#handler = handler;
+    this.#user = user;
+    this.#events = this.#o.events?.has('handler.called') === true ? this.#o.events : null;
+    this.#started = this.#events === null ? 0 : performance.now();
+    const hops = this.#hops;
     try {
       const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#o.nodeId ?? null) : data;
-      const options = this.#optionsFor(handler);
-      const answer = new Answer(await this.#o.callHandler(handler, input, options));
-      events?.emit('handler.called', { type, code: null, ms: performance.now() - started });
-      return answer;
+      this.#o.callHandler(handler, input, this.#core.optionsFor(handler), this);
     } catch (err) {
-      const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
-      logger.warn({ handler: type, code: e.code, err: e.message, sender: context.sender, id: context.id }, 'handler call failed');
-      events?.emit('handler.called', { type, code: e.code, ms: performance.now() - started });
-      return refuse(e.code, `handler ${JSON.stringify(type)}: ${e.message}`);
-    } finally {
-      this.#gate.leave(type, user);
+      // A caller that threw is a failed call, unless it had told this call's end already.
+      if (this.#hops === hops && this.#handler === handler) this.fail(err);
     }
+  }
+
+  /** AnswerReceiver: the handler called now answered; its answer planned, and the next hop called or the plan told. */
+  reply(value: unknown): void {
+    const handler = this.#ended();
+    if (handler === null) return;
+    let plan: RoutePlan;
+    // Nothing thrown here reaches the link that told the reply: the sender is answered internal_error.
+    try {
+      this.#events?.emit('handler.called', { type: handler.type, code: null, ms: performance.now() - this.#started });
+      const { limits, logger } = this.#o;
+      const planned = planRoute(value, {
+        handlerType: handler.type,
+        messageType: this.#type,
+        hops: this.#hops,
+        maxHops: limits.maxHandlerHops,
+        hasHandler: this.#core.hasHandler,
+      });
+      plan = planned.plan;
+      if (planned.quirk !== null) logger.warn({ handler: handler.type, quirk: planned.quirk }, 'handler reply read leniently');
+      if (plan.kind === 'refuse') logger.warn({ handler: handler.type, code: plan.code, reason: plan.reason, id: this.#context.id }, 'handler reply refused');
+    } catch (err) {
+      this.#receiver.failed(err);
+      return;
+    }
+    if (plan.kind !== 'handler') {
+      this.#receiver.planned(plan);
+      return;
+    }
+    this.#hops++;
+    this.call(plan.handler, plan.data);
+  }
+
+  /** AnswerReceiver: the call failed; the sender is told why (its code, internal_error for anything else). */
+  fail(err: unknown): void {
+    const handler = this.#ended();
+    if (handler === null) return;
+    const type = handler.type;
+    const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
+    try {
+      this.#o.logger.warn({ handler: type, code: e.code, err: e.message, sender: this.#context.sender, id: this.#context.id }, 'handler call failed');
+      this.#events?.emit('handler.called', { type, code: e.code, ms: performance.now() - this.#started });
+    } catch (thrown) {
+      this.#receiver.failed(thrown);
+      return;
+    }
+    this.#receiver.planned(refuse(e.code, `handler ${JSON.stringify(type)}: ${e.message}`));
+  }
+
+  /** The call in progress ended: its slot given back. Null if none was in progress (a caller that told twice). */
+  #ended(): HandlerConfig | null {
+    const handler = this.#handler;
+    if (handler === null) return null;
+    this.#handler = null;
+    this.#core.gate.leave(handler.type, this.#user);
+    return handler;
   }
 }
 
@@ -141,14 +255,6 @@ export class HandlerChain {
 function userKey(context: DispatchContext): string {
   const sender = context.sender ?? '';
   return context.origin === undefined ? sender : `${context.origin}\u0000${sender}`;
-}
-
-/** A handler's answer, boxed so that it cannot be mistaken for a plan whatever it holds. */
-class Answer {
-  readonly value: unknown;
-  constructor(value: unknown) {
-    this.value = value;
-  }
 }
 
 const ENVELOPE_END = Buffer.from('}');

@@ -10,13 +10,13 @@ import type { Logger } from '../log.ts';
 import type { RemoteDelivery } from '../presence/cluster-node.ts';
 import type { SessionRegistry } from '../session/registry.ts';
 import { bad, Delivery, type DispatchContext, type Forwarder, type Outcome } from './delivery.ts';
-import { HandlerChain, type HandlerCaller } from './handler-chain.ts';
+import { HandlerChain, type HandlerCaller, type PlanReceiver } from './handler-chain.ts';
 import { ActivityCounter } from './in-flight.ts';
 import type { OfflineDelivery } from '../offline/offline-delivery.ts';
 import type { RoutePlan } from './route-plan.ts';
 
 export type { DispatchContext, Forwarder, Outcome } from './delivery.ts';
-export type { HandlerCaller } from './handler-chain.ts';
+export { promisedCaller, type HandlerCaller, type PlanReceiver, type PromisedHandlerCaller } from './handler-chain.ts';
 
 export interface RouterOptions {
   readonly handlers: ReadonlyMap<string, HandlerConfig>;
@@ -100,6 +100,11 @@ export class Router {
   /** The message's handler chain, to its final plan (handler-chain.ts). */
   route(type: string, data: JsonData, context: DispatchContext): Promise<RoutePlan> {
     return this.#chain.route(type, data, context);
+  }
+
+  /** route(), the plan told to `receiver`: the message path's form, no promise per message (handler-chain.ts). */
+  routeTo(type: string, data: JsonData, context: DispatchContext, receiver: PlanReceiver): void {
+    this.#chain.routeTo(type, data, context, receiver);
   }
 
   /** Carries a final plan out (delivery.ts). */

@@ -2,15 +2,18 @@
 // `limits.pipelineDepth` of them have their handler calls in progress at once; what the users
 // see stays in the order the messages were sent: each message's final command (deliveries,
 // offline storing, federation forward) and its status report wait until every earlier message of
-// the connection was applied and answered (a reorder queue of one Turn per message, below).
+// the connection was applied and answered (a reorder queue: each MessageTask, below, is the next
+// one's turn). A message is carried by callbacks, not promises: its task receives its plan from the
+// router (PlanReceiver), and its turn from the message before it.
 // With depth 1 the messages are handled strictly one at a time, as the original did.
-import { dummyReply, statusReport } from '../../protocol/builders.ts';
+import { dummyReply, goodReportJson, statusReport } from '../../protocol/builders.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { builtinCommand } from '../../protocol/messages.ts';
 import type { ServerConfig } from '../config/types.ts';
 import type { ServerEvents } from '../events.ts';
 import { describeThrown, type Logger } from '../log.ts';
-import { SHUTTING_DOWN, type Outcome, type Router } from '../routing/router.ts';
+import type { RoutePlan } from '../routing/route-plan.ts';
+import { SHUTTING_DOWN, type DispatchContext, type Outcome, type PlanReceiver, type Router, type Work } from '../routing/router.ts';
 import type { CloseReason } from './close-counters.ts';
 
 /** Messages read ahead of those started before the socket is paused (resumed below half of it). */
@@ -27,8 +30,8 @@ export interface InboundMessage {
 export interface PipelineHost {
   /** The user the connection logged in as. */
   readonly username: string | null;
-  /** Queues one answer on the connection. */
-  answer(value: object): void;
+  /** Queues one answer on the connection: a value, or its JSON text. */
+  answer(value: object | string): void;
   /** `builtin close` (§5.2): closes once the answers before it are written. */
   closeFor(reason: CloseReason): void;
   /** Stops and restarts reading the connection (the pipeline's queue is full, then half empty). */
@@ -55,17 +58,24 @@ export class MessagePipeline {
   /** Started (handler calls in progress, or waiting for their turn), not answered yet. */
   #running = 0;
   /**
-   * The last started message's turn: done once it was applied and answered, which is the next
-   * one's go. Done with false when the connection stopped meanwhile: the later messages carry nothing out.
+   * The last started message's task: its turn is done once it was applied and answered, which is
+   * the next one's go. Done with false when the connection stopped meanwhile: the later messages carry nothing out.
    */
-  #tail = Turn.DONE;
+  #tail: MessageTask | null = null;
   #open = false;
-  /** A DispatchContext's `later`: other messages of this connection wait or run (one function for all of them). */
-  readonly #later = (): boolean => this.#queue.length > 0 || this.#running > 1;
+  /** What the tasks need of their pipeline (one object for all of them). */
+  readonly #core: TaskCore;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
     this.#depth = Math.max(1, options.config.limits.pipelineDepth);
+    this.#core = {
+      o: options,
+      // A DispatchContext's `later`: other messages of this connection wait or run.
+      later: () => this.#queue.length > 0 || this.#running > 1,
+      isOpen: () => this.#open,
+      done: () => this.#done(),
+    };
   }
 
   /** True while messages are queued or in progress (the client is then not pinged, §5.3). */
@@ -95,125 +105,234 @@ export class MessagePipeline {
     while (this.#open && this.#running < this.#depth) {
       const next = this.#queue.shift();
       if (next === undefined) break;
-      this.#start(next);
+      this.#running++;
+      const task = new MessageTask(this.#core, next, this.#tail);
+      this.#tail = task;
+      task.begin();
     }
     if (this.#running === 0 && this.#queue.length === 0) this.#o.host.pipelineIdle();
   }
 
-  #start(msg: InboundMessage): void {
-    this.#running++;
-    const turn = this.#tail;
-    const mine = new Turn();
-    this.#tail = mine;
-    void this.#run(msg, turn, mine);
-  }
-
-  /** One message: its work at once, its answer in its turn, then the next one's go (`mine`). Never rejects. */
-  async #run(msg: InboundMessage, turn: Turn, mine: Turn): Promise<void> {
-    try {
-      let answer: object | null;
-      try {
-        const handled = this.#handle(msg, turn);
-        answer = handled instanceof Promise ? await handled : handled;
-      } catch (err) {
-        // The per-connection boundary: whatever was thrown, this message gets one answer and the others go on.
-        this.#o.log.error({ err: describeThrown(err), id: msg.id }, 'message handling failed');
-        answer = statusReport(msg.id, false, { code: 'internal_error', reason: 'internal error' });
-      }
-      // Sent when the connection is gone too (it is then dropped): the message was started.
-      const go = turn.go();
-      if (go instanceof Promise) await go;
-      if (answer !== null) this.#o.host.answer(answer);
-    } catch (err) {
-      this.#o.log.error({ err: describeThrown(err), id: msg.id }, 'answering a message failed');
-    } finally {
-      mine.end(this.#open);
-      this.#running--;
-      if (this.#queue.length < MAX_QUEUED / 2) this.#o.host.resumeReading();
-      this.#pump();
-    }
-  }
-
-  /** The answer to send (null: none), at once or later; side effects only once `turn` is done. */
-  #handle(msg: InboundMessage, turn: Turn): object | null | Promise<object | null> {
-    const { config } = this.#o;
-    if (msg.type === 'dummy') return dummyReply(msg.id);
-    // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
-    if (msg.type === 'ping' && !config.handlers.has('ping')) return statusReport(msg.id, true);
-    if (msg.type === 'pong' && !config.handlers.has('pong')) return null; // answers our ping: no report
-    if (msg.type === 'builtin') {
-      const command = builtinCommand(msg.data.value);
-      if (command !== 'close') {
-        return statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
-      }
-      return this.#close(turn);
-    }
-    return this.#route(msg, turn);
-  }
-
-  /** `builtin close`: once the earlier messages are answered (null: no answer). */
-  async #close(turn: Turn): Promise<null> {
-    if (!(await turn.go())) return null;
-    this.#o.log.debug('builtin close');
-    this.#o.host.closeFor('client_close');
-    return null;
-  }
-
-  /** A message for a handler: its chain at once, what it decided carried out in its turn. */
-  async #route(msg: InboundMessage, turn: Turn): Promise<object | null> {
-    const { router } = this.#o;
-    // The handler chain runs at once; what it decided is carried out in this message's turn (§3.1).
-    const work = router.begin();
-    if (work === null) return statusReport(msg.id, false, SHUTTING_DOWN);
-    const events = this.#o.events?.has('message.handled') === true ? this.#o.events : null;
-    const started = events === null ? 0 : performance.now();
-    let outcome: Outcome;
-    try {
-      // `later`: a sendServers report does not wait for the peer's ack while others wait behind it (docs/federation.md §4).
-      const context = { sender: this.#o.host.username, id: msg.id, later: this.#later };
-      const plan = await router.route(msg.type, msg.data, context);
-      const go = turn.go();
-      if (!(go instanceof Promise ? await go : go)) return statusReport(msg.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
-      const carried = router.carryOut(plan, context);
-      outcome = carried instanceof Promise ? await carried : carried;
-    } finally {
-      work.end();
-    }
-    events?.emit('message.handled', { type: msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - started });
-    if (!outcome.good) return statusReport(msg.id, false, outcome);
-    if (outcome.servers === undefined && outcome.stored === undefined) return statusReport(msg.id, true);
-    const extra = { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) };
-    return statusReport(msg.id, true, extra);
+  /** A task was answered and its turn ended. */
+  #done(): void {
+    this.#running--;
+    if (this.#queue.length < MAX_QUEUED / 2) this.#o.host.resumeReading();
+    this.#pump();
   }
 }
 
+/** What a message's task needs of its pipeline. */
+interface TaskCore {
+  readonly o: PipelineOptions;
+  readonly later: () => boolean;
+  isOpen(): boolean;
+  done(): void;
+}
+
 /**
- * One message's place in the order (the reorder queue is a chain of these): done once the message
- * was applied and answered, with whether the connection was still open. The next message asks
- * go(): the answer at once when it is done (the common case: no promise, no extra microtask), else
- * a promise made then, on first need.
+ * What a task does once its turn comes: send its answer, known already (a built-in message, a
+ * failure); `builtin close`, closing the connection once the earlier messages are answered; or
+ * carry out the plan its handler chain gives.
  */
-class Turn {
-  /** The turn before the first message: done, open. */
-  static readonly DONE = Turn.#done();
+type Step = 'answer' | 'close' | 'route';
 
-  #open: boolean | undefined;
-  #waiting: PromiseWithResolvers<boolean> | null = null;
+/**
+ * One message: its work at once, its answer in its turn, then the next one's go. It is also the
+ * message's DispatchContext (sender, id, later) and receives its plan (PlanReceiver): the common
+ * message allocates this one object where a promise chain allocated one per layer.
+ */
+class MessageTask implements PlanReceiver, DispatchContext {
+  readonly #core: TaskCore;
+  readonly #msg: InboundMessage;
+  /** The task before this one, until its turn was seen done (then null: no chain of old tasks is kept). */
+  #before: MessageTask | null;
+  /** Whether the connection was open when this task's turn ended; undefined while it has not. */
+  #ended: boolean | undefined = undefined;
+  /** The task waiting for this one's turn to end. */
+  #waiter: MessageTask | null = null;
+  #step: Step = 'answer';
+  #answer: object | string | null = null;
+  #plan: RoutePlan | null = null;
+  #work: Work | null = null;
+  #started = 0;
+  readonly sender: string | null;
+  readonly id: string;
+  readonly later: () => boolean;
 
-  static #done(): Turn {
-    const turn = new Turn();
-    turn.#open = true;
-    return turn;
+  constructor(core: TaskCore, msg: InboundMessage, before: MessageTask | null) {
+    this.#core = core;
+    this.#msg = msg;
+    this.#before = before;
+    this.sender = core.o.host.username;
+    this.id = msg.id;
+    this.later = core.later;
   }
 
-  /** Whether the connection was open when this turn ended: at once if it has, else when it does. */
-  go(): boolean | Promise<boolean> {
-    if (this.#open !== undefined) return this.#open;
-    return (this.#waiting ??= Promise.withResolvers<boolean>()).promise;
+  /** Starts the message's work; its side effects wait for its turn. */
+  begin(): void {
+    const msg = this.#msg;
+    const { config, router } = this.#core.o;
+    try {
+      if (msg.type === 'dummy') {
+        this.#answer = dummyReply(msg.id);
+      } else if (msg.type === 'ping' && !config.handlers.has('ping')) {
+        // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
+        this.#answer = goodReportJson(msg.id);
+      } else if (msg.type === 'pong' && !config.handlers.has('pong')) {
+        this.#answer = null; // answers our ping: no report
+      } else if (msg.type === 'builtin') {
+        const command = builtinCommand(msg.data.value);
+        if (command === 'close') this.#step = 'close';
+        else this.#answer = statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
+      } else {
+        // A message for a handler: its chain at once, what it decided carried out in its turn (§3.1).
+        this.#work = router.begin();
+        if (this.#work === null) {
+          this.#answer = statusReport(msg.id, false, SHUTTING_DOWN);
+        } else {
+          this.#step = 'route';
+          const events = this.#core.o.events;
+          if (events?.has('message.handled') === true) this.#started = performance.now();
+          this.#route(router);
+          return;
+        }
+      }
+    } catch (err) {
+      this.#internalError(err);
+    }
+    this.#waitTurn();
   }
 
-  end(open: boolean): void {
-    this.#open = open;
-    this.#waiting?.resolve(open);
+  #route(router: Router): void {
+    try {
+      router.routeTo(this.#msg.type, this.#msg.data, this, this);
+    } catch (err) {
+      // Thrown after the plan was told (it is being carried out): only logged.
+      if (this.#plan !== null) this.#core.o.log.error({ err: describeThrown(err), id: this.id }, 'message handling failed');
+      else this.failed(err);
+    }
+  }
+
+  /** PlanReceiver: the handler chain decided. */
+  planned(plan: RoutePlan): void {
+    if (this.#step !== 'route' || this.#plan !== null) return;
+    this.#plan = plan;
+    this.#waitTurn();
+  }
+
+  /** PlanReceiver: a handler's answer could not even be read (a hostile value from an embedder's caller). */
+  failed(err: unknown): void {
+    if (this.#step !== 'route' || this.#plan !== null) return;
+    this.#internalError(err);
+    this.#waitTurn();
+  }
+
+  /** The per-connection boundary: whatever was thrown, this message gets one answer and the others go on. */
+  #internalError(err: unknown): void {
+    this.#core.o.log.error({ err: describeThrown(err), id: this.id }, 'message handling failed');
+    this.#endWork();
+    this.#step = 'answer';
+    this.#answer = statusReport(this.id, false, { code: 'internal_error', reason: 'internal error' });
+  }
+
+  #endWork(): void {
+    this.#work?.end();
+    this.#work = null;
+  }
+
+  /** Goes on at once if the message before has ended its turn (the common case), else when it does. */
+  #waitTurn(): void {
+    const before = this.#before;
+    if (before === null) {
+      this.#go(true);
+      return;
+    }
+    if (before.#ended === undefined) {
+      before.#waiter = this;
+      return;
+    }
+    this.#go(before.#ended);
+  }
+
+  /** This message's turn: carried out (`open`: the connection had not stopped), answered, and the next one's go. */
+  #go(open: boolean): void {
+    this.#before = null;
+    if (this.#step === 'close') {
+      try {
+        if (open) {
+          this.#core.o.log.debug('builtin close');
+          this.#core.o.host.closeFor('client_close');
+        }
+      } catch (err) {
+        this.#internalError(err);
+      }
+      this.#finish();
+      return;
+    }
+    if (this.#step === 'route') {
+      if (!open) {
+        this.#endWork();
+        this.#answer = statusReport(this.id, false, { code: 'shutting_down', reason: 'the connection closed before this message was carried out' });
+        this.#finish();
+        return;
+      }
+      let carried: Outcome | Promise<Outcome>;
+      try {
+        carried = this.#core.o.router.carryOut(this.#plan!, this);
+      } catch (err) {
+        this.#internalError(err);
+        this.#finish();
+        return;
+      }
+      if (carried instanceof Promise) {
+        carried.then(
+          (outcome) => this.#carried(outcome),
+          (err: unknown) => {
+            this.#internalError(err);
+            this.#finish();
+          },
+        );
+      } else this.#carried(carried);
+      return;
+    }
+    this.#finish();
+  }
+
+  /** The plan was carried out: the sender's status report (§3.3). */
+  #carried(outcome: Outcome): void {
+    this.#endWork();
+    try {
+      const { events } = this.#core.o;
+      events?.emit('message.handled', { type: this.#msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
+      if (!outcome.good) this.#answer = statusReport(this.id, false, outcome);
+      else if (outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportJson(this.id);
+      else this.#answer = statusReport(this.id, true, { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) });
+    } catch (err) {
+      this.#internalError(err);
+    }
+    this.#finish();
+  }
+
+  /** Answers (also when the connection is gone: it is then dropped; the message was started), ends the turn. */
+  #finish(): void {
+    const core = this.#core;
+    try {
+      if (this.#answer !== null) core.o.host.answer(this.#answer);
+    } catch (err) {
+      core.o.log.error({ err: describeThrown(err), id: this.id }, 'answering a message failed');
+    }
+    this.#ended = core.isOpen();
+    const waiter = this.#waiter;
+    if (waiter !== null) {
+      this.#waiter = null;
+      const open = this.#ended;
+      // In a microtask of its own, as a promise would: no recursion through a run of waiting messages.
+      queueMicrotask(() => waiter.#go(open));
+    }
+    try {
+      core.done();
+    } catch (err) {
+      core.o.log.error({ err: describeThrown(err), id: this.id }, 'starting the next message failed');
+    }
   }
 }
