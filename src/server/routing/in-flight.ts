@@ -1,67 +1,57 @@
-// Counting work in progress: a cap per handler on calls in flight (docs/protocol.md §7
+// Counting work in progress: a cap per handler, and per user within it, on calls in flight (docs/protocol.md §7
 // `overloaded`), and the count of every dispatch a stopping server waits for (shutdown.graceMs).
 // Neither queues anything: a call over the cap is refused at once, so memory stays flat.
 
-/** Calls in progress per handler type, each type with its own cap. */
-export class HandlerGate {
-  readonly #counts = new Map<string, number>();
-
-  /** Takes a slot for `type`; false (and nothing taken) when `max` are already in use. */
-  tryEnter(type: string, max: number): boolean {
-    const count = this.#counts.get(type) ?? 0;
-    if (count >= max) return false;
-    this.#counts.set(type, count + 1);
-    return true;
-  }
-
-  /** Gives back a slot taken by tryEnter. */
-  leave(type: string): void {
-    const count = (this.#counts.get(type) ?? 0) - 1;
-    if (count > 0) this.#counts.set(type, count);
-    else this.#counts.delete(type);
-  }
-
-  inFlight(type: string): number {
-    return this.#counts.get(type) ?? 0;
-  }
+/** One handler's calls in progress, in all and per user key. */
+interface HandlerCount {
+  count: number;
+  readonly users: Map<string, number>;
 }
+
+/**
+ * Users whose count fell to 0 keep their entry while a handler has at most this many: a user
+ * sending steadily does not have an entry made and dropped with every call (a measurable share of
+ * the message path), and the entries at 0 stay bounded however many users come and go.
+ */
+const KEPT_IDLE_USERS = 256;
 
 /**
  * Calls in progress per handler and, within each handler, per user (docs/protocol.md §4.1.1): one
  * user may hold at most `maxPerUser` of a handler's `max` slots, so that one user reaching the cap
- * does not refuse everyone else.
+ * does not refuse everyone else. Nothing is queued: a call over a cap is refused at once.
  */
 export class FairHandlerGate {
-  readonly #handlers = new HandlerGate();
-  /** Per handler type, then per user key. */
-  readonly #users = new Map<string, Map<string, number>>();
+  /** Per handler type (the configured types: never dropped). */
+  readonly #handlers = new Map<string, HandlerCount>();
 
   /** Takes a slot: null when taken, else which cap refused it (nothing taken then). */
   tryEnter(type: string, max: number, user: string, maxPerUser: number): 'handler' | 'user' | null {
-    let users = this.#users.get(type);
-    const held = users?.get(user) ?? 0;
-    if (held >= maxPerUser) return 'user';
-    if (!this.#handlers.tryEnter(type, max)) return 'handler';
-    if (users === undefined) {
-      users = new Map();
-      this.#users.set(type, users);
+    let handler = this.#handlers.get(type);
+    if (handler === undefined) {
+      handler = { count: 0, users: new Map() };
+      this.#handlers.set(type, handler);
     }
-    users.set(user, held + 1);
+    const held = handler.users.get(user) ?? 0;
+    if (held >= maxPerUser) return 'user';
+    if (handler.count >= max) return 'handler';
+    handler.count++;
+    handler.users.set(user, held + 1);
     return null;
   }
 
   /** Gives back a slot taken by tryEnter. */
   leave(type: string, user: string): void {
-    this.#handlers.leave(type);
-    const users = this.#users.get(type);
-    if (users === undefined) return;
-    const held = (users.get(user) ?? 0) - 1;
-    if (held > 0) users.set(user, held);
-    else users.delete(user);
+    const handler = this.#handlers.get(type);
+    if (handler === undefined) return;
+    handler.count--;
+    const held = (handler.users.get(user) ?? 1) - 1;
+    if (held > 0 || handler.users.size <= KEPT_IDLE_USERS) handler.users.set(user, held);
+    else handler.users.delete(user);
   }
 
+  /** Calls to the handler for `type` in progress now. */
   inFlight(type: string): number {
-    return this.#handlers.inFlight(type);
+    return this.#handlers.get(type)?.count ?? 0;
   }
 }
 
