@@ -127,7 +127,9 @@ export async function startBester(o: TargetOptions, root: string, dir: string, s
   await store.close();
   // BESTER_BENCH_DAEMON_FLAGS: more Node flags for besterd only, e.g. `--cpu-prof --cpu-prof-dir=DIR` (docs/performance.md).
   const extra = (process.env['BESTER_BENCH_DAEMON_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
-  const daemon = start(root, [...DAEMON_NODE_FLAGS, ...extra, path.join(root, 'src/cli/besterd.ts'), path.join(dir, 'server.conf')], DAEMON_ENV);
+  // BESTER_BENCH_BUILT=1: the daemon as installed (dist/, from `npm run build`) instead of the TypeScript sources.
+  const entry = process.env['BESTER_BENCH_BUILT'] === '1' ? 'dist/lib/cli/besterd.js' : 'src/cli/besterd.ts';
+  const daemon = start(root, [...DAEMON_NODE_FLAGS, ...extra, path.join(root, entry), path.join(dir, 'server.conf')], DAEMON_ENV);
   // The listeners open in the config's order: tcp4, then tls4.
   const listening = (kind: string): string => `${kind}://127\\.0\\.0\\.1:(\\d+)","msg":"listening"`;
   const pattern = ws ? /"address":"ws:\/\/127\.0\.0\.1:(\d+)"/ : new RegExp(cert === null ? listening('tcp4') : `${listening('tcp4')}[\\s\\S]*${listening('tls4')}`);
