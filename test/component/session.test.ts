@@ -137,4 +137,25 @@ describe('session (component)', () => {
     assert.equal(frames[1]!.header.status, 'bad');
     assert.equal(frames[2]!.payload.id, 'e2');
   });
+
+  test('a reply that throws when it is read (an embedder caller\'s hostile value): internal_error for that message, the next ones go on', async () => {
+    const { connect } = setup();
+    // Planning the reply reads its header, which throws: nothing of it may reach the code that told the reply.
+    const hostile = Object.defineProperty({}, 'header', {
+      enumerable: true,
+      get() {
+        throw new Error('boom while reading');
+      },
+    });
+    script = (_h, data) =>
+      Promise.resolve((data.value as { n: number }).n === 1 ? hostile : { header: { status: '0', command: { type: 'sendClients', data: ['alice'] } }, data: data.value });
+    const peer = connect();
+    peer.send(login('alice', 'pw-a'));
+    peer.send(message('t', 'h1', { n: 1 }));
+    peer.send(message('t', 'h2', { n: 2 }));
+    const frames = await peer.waitFor(4);
+    const reports = frames.filter((f) => f.header.messageType === 'statusReport').slice(1);
+    assert.deepEqual(reports.map((f) => [f.payload.id, f.header.status, f.header.code]), [['h1', 'bad', 'internal_error'], ['h2', 'good', undefined]]);
+    assert.deepEqual(frames.find((f) => f.header.messageType === 'receivedMessage')?.payload.data, { n: 2 });
+  });
 });
