@@ -20,7 +20,7 @@ import * as routing from '../src/server/routing/router.ts';
 import { SessionRegistry } from '../src/server/session/registry.ts';
 import { Session } from '../src/server/session/session.ts';
 import type { PeerInfo } from '../src/server/transport/listener.ts';
-import { encodeFrame, parseFrameText } from '../src/protocol/frame.ts';
+import { encodeFrame, FrameDecoder, parseFrameText } from '../src/protocol/frame.ts';
 import type { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
 
@@ -77,19 +77,10 @@ events.on('message.handled', () => handled++); // as the daemon's stats listen
 const router = new r.Router({ handlers: config.handlers, limits: config.limits, registry, logger: silentLogger(), events, callHandler });
 const context = { config, accounts, registry, router, logger: silentLogger(), events, onClosed: () => undefined };
 
-/** Frames counted on a stream by their length prefixes (the client's side, kept cheap). */
+/** Frames counted on a stream, not parsed (the client's side, kept cheap). */
 function counter(stream: NodeJS.ReadableStream, onFrame: () => void): void {
-  let pending: Buffer = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
-    let buf = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (buf.length >= 4) {
-      const length = buf.readUInt32LE(0);
-      if (buf.length < 4 + length) break;
-      buf = buf.subarray(4 + length);
-      onFrame();
-    }
-    pending = buf;
-  });
+  const decoder = new FrameDecoder({ frame: onFrame, error: (err) => { throw err; } }, 1 << 20);
+  stream.on('data', (chunk: Buffer) => decoder.push(chunk));
 }
 
 function connect(user: string, onFrame: () => void): (frame: Buffer) => void {

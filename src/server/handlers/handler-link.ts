@@ -46,10 +46,20 @@ export function linkClosed(socketPath: string): BesterError {
   return new BesterError('handler_unavailable', `handler socket ${socketPath}: the daemon no longer calls this handler process`);
 }
 
+/** What a link tells a caller for something thrown: a BesterError as it is, anything else as internal_error. */
+export function linkError(err: unknown): BesterError {
+  return err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err });
+}
+
 /** A call made as a promise, told to a receiver (the links whose calls are promises underneath). */
 export function tellWhenSettled(call: Promise<JsonData>, receiver: CallReceiver): void {
   call.then(
     (reply) => receiver.reply(reply),
-    (err: unknown) => receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err })),
+    (err: unknown) => receiver.fail(linkError(err)),
   );
+}
+
+/** The promise form of a call made in the receiver form (`send` calls it with the receiver). */
+export function callBySend(send: (receiver: CallReceiver) => void): Promise<JsonData> {
+  return new Promise<JsonData>((resolve, reject) => send({ reply: resolve, fail: reject }));
 }

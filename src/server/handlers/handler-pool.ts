@@ -7,7 +7,7 @@ import { JsonData } from '../../protocol/json-text.ts';
 import { AutoLink } from './auto-link.ts';
 import type { HandlerCallOptions } from './handler-call.ts';
 import type { BesterError } from '../../protocol/errors.ts';
-import type { CallReceiver, HandlerLink, HandlerProtocolStatus } from './handler-link.ts';
+import { callBySend, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 import { MultiplexLink } from './multiplex-link.ts';
 import { OriginalLink } from './original-link.ts';
 
@@ -44,7 +44,7 @@ export class HandlerPool {
 
   /** The HandlerLink contract (handler-link.ts): resolves with the reply, rejects only with BesterError. `data`: a JsonData (the router), or a plain value. */
   call(handler: HandlerConfig, data: unknown, options: HandlerCallOptions): Promise<JsonData> {
-    return new Promise<JsonData>((resolve, reject) => this.send(handler, data, options, { reply: resolve, fail: reject }));
+    return callBySend((receiver) => this.send(handler, data, options, receiver));
   }
 
   /** call(), its end told to `receiver` (handler-link.ts CallReceiver): the message path's form. */

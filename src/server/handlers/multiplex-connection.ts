@@ -17,7 +17,7 @@ import {
   readMultiplexReply,
 } from '../../protocol/handler-multiplex.ts';
 import { REPLY_DATA } from './handler-call.ts';
-import type { CallReceiver } from './handler-link.ts';
+import { callBySend, type CallReceiver } from './handler-link.ts';
 
 /** The reply inside the {"id", "reply"} wrapper (§4.5.3), and where its result is: read as text when big. */
 const REPLY = Object.freeze(['reply']);
@@ -138,7 +138,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
    * Rejects only with BesterError.
    */
   call(input: unknown, options: MultiplexCallOptions): Promise<JsonData> {
-    return new Promise<JsonData>((resolve, reject) => this.send(input, options, { reply: resolve, fail: reject }));
+    return callBySend((receiver) => this.send(input, options, receiver));
   }
 
   /** call(), its end told to `receiver` (at once when the connection is not open or `signal` is aborted). */

@@ -2,10 +2,9 @@
 // handler process (handlers.typeMap.T.connections, §4.5.3); each call goes to the open connection
 // with the fewest calls waiting, and another is opened while all are busy.
 import type { HandlerConfig } from '../config/types.ts';
-import { BesterError } from '../../protocol/errors.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { shuttingDown, type HandlerCallOptions } from './handler-call.ts';
-import { linkClosed, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
+import { callBySend, linkClosed, linkError, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 import { MultiplexConnection } from './multiplex-connection.ts';
 
 /** How long a new connection waits for the greeting once the handler is known to speak multiplex/1. */
@@ -36,7 +35,7 @@ export class MultiplexLink implements HandlerLink {
   }
 
   call(input: JsonData, options: HandlerCallOptions): Promise<JsonData> {
-    return new Promise<JsonData>((resolve, reject) => this.send(input, options, { reply: resolve, fail: reject }));
+    return callBySend((receiver) => this.send(input, options, receiver));
   }
 
   send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
@@ -44,7 +43,7 @@ export class MultiplexLink implements HandlerLink {
     try {
       picked = this.#pick(options);
     } catch (err) {
-      receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err }));
+      receiver.fail(linkError(err));
       return;
     }
     // An open connection at hand: no time was spent waiting, the call gets its whole timeout.
@@ -59,7 +58,7 @@ export class MultiplexLink implements HandlerLink {
         if (options.signal?.aborted === true) receiver.fail(shuttingDown(this.#handler.socketPath));
         else connection.send(input, { ...options, timeoutMs: remaining(options.timeoutMs, startedAt) }, receiver);
       },
-      (err: unknown) => receiver.fail(err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err })),
+      (err: unknown) => receiver.fail(linkError(err)),
     );
   }
 

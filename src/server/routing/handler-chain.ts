@@ -63,7 +63,6 @@ export class HandlerChain {
   /** Handler calls in progress, per handler (handlers.typeMap.T.maxInFlight). */
   readonly #gate = new FairHandlerGate();
   readonly #hasHandler = (type: string): boolean => this.#o.handlers.has(type);
-  readonly #optionsFor = (handler: HandlerConfig): HandlerCallOptions => this.#callOptions(handler);
   #options = new WeakMap<HandlerConfig, HandlerCallOptions>();
   /** What each message's ChainRun starts with (made anew by a reload). */
   #core: ChainCore;
@@ -88,7 +87,7 @@ export class HandlerChain {
   }
 
   /** The options of every call to `handler`, made once per handler entry and limits (a reload makes new ones). */
-  #callOptions(handler: HandlerConfig): HandlerCallOptions {
+  readonly #optionsFor = (handler: HandlerConfig): HandlerCallOptions => {
     let options = this.#options.get(handler);
     if (options === undefined) {
       const { limits, signal } = this.#o;
@@ -101,7 +100,7 @@ export class HandlerChain {
       this.#options.set(handler, options);
     }
     return options;
-  }
+  };
 
   /** Calls to the handler for `type` in progress now. */
   inFlight(type: string): number {
@@ -139,7 +138,6 @@ interface ChainCore {
  */
 class ChainRun implements AnswerReceiver {
   readonly #core: ChainCore;
-  readonly #o: HandlerChainOptions;
   readonly #type: string;
   readonly #context: DispatchContext;
   readonly #receiver: PlanReceiver;
@@ -152,7 +150,6 @@ class ChainRun implements AnswerReceiver {
 
   constructor(core: ChainCore, type: string, context: DispatchContext, receiver: PlanReceiver) {
     this.#core = core;
-    this.#o = core.o;
     this.#type = type;
     this.#context = context;
     this.#receiver = receiver;
@@ -160,7 +157,7 @@ class ChainRun implements AnswerReceiver {
 
   /** One handler call within its cap (§4.1.1: over maxInFlight, `overloaded` at once; never queued). */
   call(type: string, data: JsonData): void {
-    const { handlers, logger } = this.#o;
+    const { handlers, logger } = this.#core.o;
     const context = this.#context;
     const handler = handlers.get(type);
     // A later hop's handler was checked by the plan; only the first type can be unknown here.
@@ -182,12 +179,12 @@ class ChainRun implements AnswerReceiver {
     }
     this.#handler = handler;
     this.#user = user;
-    this.#events = this.#o.events?.has('handler.called') === true ? this.#o.events : null;
+    this.#events = this.#core.o.events?.has('handler.called') === true ? this.#core.o.events : null;
     this.#started = this.#events === null ? 0 : performance.now();
     const hops = this.#hops;
     try {
-      const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#o.nodeId ?? null) : data;
-      this.#o.callHandler(handler, input, this.#core.optionsFor(handler), this);
+      const input = handler.input === 'envelope' ? envelopeOf(context, type, data, this.#core.o.nodeId ?? null) : data;
+      this.#core.o.callHandler(handler, input, this.#core.optionsFor(handler), this);
     } catch (err) {
       // A caller that threw is a failed call, unless it had told this call's end already.
       if (this.#hops === hops && this.#handler === handler) this.fail(err);
@@ -202,7 +199,7 @@ class ChainRun implements AnswerReceiver {
     // Nothing thrown here reaches the link that told the reply: the sender is answered internal_error.
     try {
       this.#events?.emit('handler.called', { type: handler.type, code: null, ms: performance.now() - this.#started });
-      const { limits, logger } = this.#o;
+      const { limits, logger } = this.#core.o;
       const planned = planRoute(value, {
         handlerType: handler.type,
         messageType: this.#type,
@@ -232,7 +229,7 @@ class ChainRun implements AnswerReceiver {
     const type = handler.type;
     const e = err instanceof BesterError ? err : new BesterError('internal_error', describeThrown(err).message, { cause: err });
     try {
-      this.#o.logger.warn({ handler: type, code: e.code, err: e.message, sender: this.#context.sender, id: this.#context.id }, 'handler call failed');
+      this.#core.o.logger.warn({ handler: type, code: e.code, err: e.message, sender: this.#context.sender, id: this.#context.id }, 'handler call failed');
       this.#events?.emit('handler.called', { type, code: e.code, ms: performance.now() - this.#started });
     } catch (thrown) {
       this.#receiver.failed(thrown);

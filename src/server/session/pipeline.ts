@@ -304,9 +304,8 @@ class MessageTask implements PlanReceiver, DispatchContext {
     try {
       const { events } = this.#core.o;
       events?.emit('message.handled', { type: this.#msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
-      if (!outcome.good) this.#answer = statusReport(this.id, false, outcome);
-      else if (outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportJson(this.id);
-      else this.#answer = statusReport(this.id, true, { ...(outcome.servers ? { servers: outcome.servers } : {}), ...(outcome.stored ? { stored: outcome.stored } : {}) });
+      if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportJson(this.id);
+      else this.#answer = statusReport(this.id, outcome.good, outcome);
     } catch (err) {
       this.#internalError(err);
     }
