@@ -72,7 +72,12 @@ test('the original repository: besterd server.conf runs his handlers; his client
   try {
     const port = await startedPort(daemon);
     // His type1 handler, started from testing/, binds ../aSock: the configured "aSock" at the top.
-    await until('type1 ready', () => logs.some((l) => l.handler === 'type1' && l.msg === 'handler ready'), 20_000, shown);
+    // type2's binds it too, and may be first: then type1's process dies of EADDRINUSE just after
+    // the daemon found aSock accepting, and is started again. Ready means a type1 process that
+    // said it listens (his script prints it once bound) and was found accepting.
+    const type1Listening = (pid: unknown): boolean =>
+      logs.some((l) => l.handler === 'type1' && l['pid'] === pid && l.stream === 'stdout' && String(l.msg).startsWith('Waiting for connection'));
+    await until('type1 ready', () => logs.some((l) => l.handler === 'type1' && l.msg === 'handler ready' && type1Listening(l['pid'])), 20_000, shown);
 
     const listener = runScript(port, 'listenAs.py', 'tbk\n');
     scripts.push(listener);
