@@ -1,5 +1,6 @@
 // callHandler against small in-process servers on UNIX sockets in a temp dir.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -8,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { encodeFrame, encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
-import { callHandler } from '../../src/server/handlers/handler-call.ts';
+import { callHandler, CallList } from '../../src/server/handlers/handler-call.ts';
 
 const OPTIONS = { timeoutMs: 2000, maxReplyBytes: 1024 * 1024 };
 
@@ -259,6 +260,34 @@ describe('callHandler', () => {
       await rejectsWith(call, 'shutting_down');
       await rejectsWith(callHandler(server.path, {}, { ...OPTIONS, signal: AbortSignal.abort() }), 'shutting_down');
     } finally {
+      await server.close();
+    }
+  });
+
+  it('calls of one link share one abort listener per signal: 300 in flight add one, aborting ends only theirs', async () => {
+    const server = await serve(() => {}); // never answers
+    const list = new CallList();
+    try {
+      const shutdown = new AbortController();
+      const other = new AbortController();
+      const calls = Array.from({ length: 300 }, () => callHandler(server.path, {}, { ...OPTIONS, signal: shutdown.signal }, list));
+      const otherCall = callHandler(server.path, {}, { ...OPTIONS, signal: other.signal }, list);
+      for (const call of [...calls, otherCall]) call.catch(() => undefined); // asserted below; none unhandled if an assertion fails first
+      // A listener per call would make each call walk the signal's list of listeners: a cost per call that grows with the calls in flight.
+      assert.equal(getEventListeners(shutdown.signal, 'abort').length, 1);
+      assert.equal(getEventListeners(other.signal, 'abort').length, 1);
+      shutdown.abort();
+      const ended = await Promise.allSettled(calls);
+      assert.deepEqual(new Set(ended.map((e) => (e.status === 'rejected' ? (e.reason as BesterError).code : 'fulfilled'))), new Set(['shutting_down']));
+      assert.equal(getEventListeners(shutdown.signal, 'abort').length, 0);
+      // The call carrying another signal is still waiting; closing the list ends it and lets go of that signal too.
+      const race = await Promise.race([otherCall.then(() => 'replied', () => 'ended'), sleep(50).then(() => 'waiting')]);
+      assert.equal(race, 'waiting');
+      list.close();
+      await rejectsWith(otherCall, 'handler_bad_reply', /handler connection closed/);
+      assert.equal(getEventListeners(other.signal, 'abort').length, 0);
+    } finally {
+      list.close();
       await server.close();
     }
   });

@@ -64,6 +64,8 @@ export class AutoLink implements HandlerLink {
 
   send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
     if (this.#learned === 'multiplex') this.#multiplex.send(input, options, receiver);
+    // A managed handler's failures change nothing here; an external one's may mean another program (#onOriginalFailed).
+    else if (this.#learned === 'original' && !this.#external) this.#original.send(input, options, receiver);
     else tellWhenSettled(this.call(input, options), receiver);
   }
 

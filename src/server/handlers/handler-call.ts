@@ -2,7 +2,8 @@
 // (bester-original.md "Server -> handler"): a NEW connection to the handler's UNIX socket,
 // ONE frame holding only the message's `payload.data`, ONE reply frame, then close.
 // This is the daemon's hottest path with original handlers: one OriginalCall object per call is
-// the frame connection's event sink, timer argument and abort listener at once (no closures).
+// the frame connection's event sink, timer argument, receiver of the reply's end and (outside a
+// CallList) abort listener at once (no closures, no promise).
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ENDED_MID_FRAME, FrameConnection, UNBOUNDED, writeFrame, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
@@ -10,6 +11,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonPieces, parseFrameText, type OutFrame, type ParseFrameOptions } from '../../protocol/frame.ts';
 import { jsonSourceOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
+import { callBySend, type CallReceiver } from './handler-link.ts';
 
 export interface HandlerCallOptions {
   /** The whole call (connect, send, reply) must finish within this many ms. */
@@ -30,7 +32,12 @@ export interface HandlerCallOptions {
  * greeting (docs/protocol.md §4.5.1) read as the first frame is skipped: the reply is the next one.
  */
 export function callHandler(socketPath: string, data: unknown, options: HandlerCallOptions, calls?: CallList): Promise<JsonData> {
-  return callOverStream(socketPath, null, data, options, calls);
+  return callBySend((receiver) => sendToHandler(socketPath, data, options, receiver, calls));
+}
+
+/** callHandler, its end told to `receiver` (handler-link.ts CallReceiver; at once when it cannot start). */
+export function sendToHandler(socketPath: string, data: unknown, options: HandlerCallOptions, receiver: CallReceiver, calls?: CallList): void {
+  callOverStream(socketPath, null, data, options, receiver, calls ?? null);
 }
 
 /**
@@ -45,74 +52,107 @@ export function callOnConnectedSocket(
   options: HandlerCallOptions,
   calls?: CallList,
 ): Promise<JsonData> {
-  return callOverStream(socketPath, stream, data, options, calls);
+  return callBySend((receiver) => callOverStream(socketPath, stream, data, options, receiver, calls ?? null));
 }
 
 /**
  * The calls in flight of one link (original-link.ts), so that closing it settles them: a doubly
- * linked list through the calls themselves, nothing allocated per call.
+ * linked list through the calls themselves, nothing allocated per call. It also listens for the
+ * calls' abort signals, once per distinct signal (in the daemon: the one shutdown signal) rather
+ * than once per call: an AbortSignal's listeners are a list that adding and removing one walks,
+ * so a listener per call would cost every call in proportion to the calls in flight.
  */
 export class CallList {
   head: OriginalCall | null = null;
   closed = false;
+  readonly #aborts = new Map<AbortSignal, () => void>();
 
   /** Settles every call in flight with handler_bad_reply; later calls are refused by the link. */
   close(): void {
     this.closed = true;
+    for (const [signal, onAbort] of this.#aborts) signal.removeEventListener('abort', onAbort);
+    this.#aborts.clear();
     for (let call = this.head; call !== null; call = this.head) call.abandon();
+  }
+
+  /** Listens for `signal` (once for all calls carrying it): aborting it ends those calls with shutting_down. */
+  watch(signal: AbortSignal): void {
+    if (this.#aborts.has(signal)) return;
+    const onAbort = (): void => {
+      this.#aborts.delete(signal);
+      for (let call = this.head; call !== null; ) {
+        const next = call.next; // a settled call leaves the list
+        if (call.signal === signal) call.handleEvent();
+        call = next;
+      }
+    };
+    this.#aborts.set(signal, onAbort);
+    signal.addEventListener('abort', onAbort, { once: true });
   }
 }
 
-function callOverStream(socketPath: string, open: Duplex | null, data: unknown, options: HandlerCallOptions, calls?: CallList): Promise<JsonData> {
+function callOverStream(
+  socketPath: string,
+  open: Duplex | null,
+  data: unknown,
+  options: HandlerCallOptions,
+  receiver: CallReceiver,
+  calls: CallList | null,
+): void {
   let frame: OutFrame;
   try {
     frame = encodeJsonPieces([jsonSourceOf(data)]);
   } catch (cause) {
     open?.destroy();
-    return Promise.reject(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+    receiver.fail(new BesterError('internal_error', 'message data is not JSON-serialisable', { cause }));
+    return;
   }
   if (open) writeFrame(open, frame);
   if (options.signal?.aborted === true) {
     open?.end();
-    return Promise.reject(shuttingDown(socketPath));
+    receiver.fail(shuttingDown(socketPath));
+    return;
   }
-  if (open) return new OriginalCall(socketPath, open, options, calls ?? null).promise;
+  if (open) {
+    new OriginalCall(socketPath, open, options, calls, receiver);
+    return;
+  }
   // Written once connected: a write queued while connecting costs Node two more listeners.
   const socket = net.createConnection({ path: socketPath });
   socket.on('connect', () => writeFrame(socket, frame));
-  return new OriginalCall(socketPath, socket, options, calls ?? null).promise;
+  new OriginalCall(socketPath, socket, options, calls, receiver);
 }
 
-/** One call in flight: settles once, then the connection is destroyed. */
+/** One call in flight: tells its receiver once, then the connection is destroyed. */
 class OriginalCall implements FrameConnectionEvents {
-  readonly promise: Promise<JsonData>;
   /** The CallList links (null when the call is in none or is the last). */
   prev: OriginalCall | null = null;
   next: OriginalCall | null = null;
+  /** The call's abort signal (its CallList's listener looks for it). */
+  readonly signal: AbortSignal | undefined;
   readonly #list: CallList | null;
   readonly #socketPath: string;
   readonly #parseOptions: ParseFrameOptions;
-  readonly #signal: AbortSignal | undefined;
   readonly #timeoutMs: number;
   readonly #conn: FrameConnection;
   readonly #timer: NodeJS.Timeout;
-  readonly #resolve: (reply: JsonData) => void;
-  readonly #reject: (err: BesterError) => void;
+  readonly #receiver: CallReceiver;
   #settled = false;
   #firstFrame = true;
 
-  constructor(socketPath: string, stream: Duplex, options: HandlerCallOptions, list: CallList | null) {
-    const { promise, resolve, reject } = Promise.withResolvers<JsonData>();
-    this.promise = promise;
-    this.#resolve = resolve;
-    this.#reject = reject;
+  constructor(socketPath: string, stream: Duplex, options: HandlerCallOptions, list: CallList | null, receiver: CallReceiver) {
+    this.#receiver = receiver;
     this.#socketPath = socketPath;
     this.#parseOptions = options.maxJsonDepth === undefined ? REPLY_OPTIONS : { maxDepth: options.maxJsonDepth, lazy: REPLY_DATA };
-    this.#signal = options.signal;
+    this.signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
     this.#conn = new FrameConnection(stream, socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
     this.#timer = setTimeout(OriginalCall.#timedOut, options.timeoutMs, this);
-    this.#signal?.addEventListener('abort', this, { once: true });
+    // In a list, the list listens for the signal (once for all its calls); alone, the call does.
+    if (this.signal !== undefined) {
+      if (list !== null) list.watch(this.signal);
+      else this.signal.addEventListener('abort', this, { once: true });
+    }
     this.#list = list;
     if (list !== null) {
       this.next = list.head;
@@ -139,10 +179,10 @@ class OriginalCall implements FrameConnectionEvents {
     if (skip || this.#settled) return;
     this.#settled = true;
     this.#stop();
-    this.#resolve(reply);
-    // After the result's deliveries are written (they go out at the end of this loop turn):
-    // closing the handler's connection is not on the message's path.
-    setTimeout(OriginalCall.#destroy, 0, this.#conn);
+    // Destroyed before the reply is carried on: the socket's fd is closed by libuv after this
+    // turn's callbacks, so the result's deliveries (written at the end of the turn) do not wait for it.
+    this.#conn.destroy();
+    this.#receiver.reply(reply);
   }
 
   protocolError(err: BesterError): void {
@@ -173,7 +213,7 @@ class OriginalCall implements FrameConnectionEvents {
     );
   }
 
-  /** The abort signal's listener (an EventListenerObject: no closure per call). */
+  /** Its abort signal fired (the listener of a call in no list is the call itself: no closure per call). */
   handleEvent(): void {
     this.#settle(shuttingDown(this.#socketPath));
   }
@@ -182,24 +222,22 @@ class OriginalCall implements FrameConnectionEvents {
     call.#settle(new BesterError('handler_timeout', `handler socket ${call.#socketPath} did not reply within ${call.#timeoutMs} ms`));
   }
 
-  static #destroy(conn: FrameConnection): void {
-    conn.destroy();
-  }
-
   /** Every failure ends here: settles once and destroys the connection. */
   #settle(err: BesterError): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#stop();
     this.#conn.destroy();
-    this.#reject(err);
+    this.#receiver.fail(err);
   }
 
   #stop(): void {
     clearTimeout(this.#timer);
-    this.#signal?.removeEventListener('abort', this);
     const list = this.#list;
-    if (list === null) return;
+    if (list === null) {
+      this.signal?.removeEventListener('abort', this);
+      return;
+    }
     if (this.prev !== null) this.prev.next = this.next;
     else if (list.head === this) list.head = this.next;
     if (this.next !== null) this.next.prev = this.prev;

@@ -51,7 +51,7 @@ export function linkError(err: unknown): BesterError {
   return err instanceof BesterError ? err : new BesterError('internal_error', String(err), { cause: err });
 }
 
-/** A call made as a promise, told to a receiver (the links whose calls are promises underneath). */
+/** A call made as a promise, told to a receiver (auto-link.ts while it finds out a handler's protocol). */
 export function tellWhenSettled(call: Promise<JsonData>, receiver: CallReceiver): void {
   call.then(
     (reply) => receiver.reply(reply),

@@ -1,7 +1,7 @@
 // The original way (docs/protocol.md §4.1): a new connection per call (handler-call.ts).
 import type { JsonData } from '../../protocol/json-text.ts';
-import { callHandler, CallList, type HandlerCallOptions } from './handler-call.ts';
-import { linkClosed, tellWhenSettled, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
+import { CallList, sendToHandler, type HandlerCallOptions } from './handler-call.ts';
+import { callBySend, linkClosed, type CallReceiver, type HandlerLink, type HandlerProtocolStatus } from './handler-link.ts';
 
 const STATUS: HandlerProtocolStatus = Object.freeze({ protocol: 'original', connections: 0 });
 
@@ -15,12 +15,12 @@ export class OriginalLink implements HandlerLink {
   }
 
   call(input: JsonData, options: HandlerCallOptions): Promise<JsonData> {
-    if (this.#calls.closed) return Promise.reject(linkClosed(this.#socketPath));
-    return callHandler(this.#socketPath, input, options, this.#calls);
+    return callBySend((receiver) => this.send(input, options, receiver));
   }
 
   send(input: JsonData, options: HandlerCallOptions, receiver: CallReceiver): void {
-    tellWhenSettled(this.call(input, options), receiver);
+    if (this.#calls.closed) receiver.fail(linkClosed(this.#socketPath));
+    else sendToHandler(this.#socketPath, input, options, receiver, this.#calls);
   }
 
   status(): HandlerProtocolStatus {
