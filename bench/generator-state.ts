@@ -19,7 +19,8 @@ export interface GeneratorConfig {
 }
 
 export class GeneratorState {
-  readonly latencies = new Histogram();
+  /** Replaced at the start of the timed window: the warm-up's latencies are not counted. */
+  latencies = new Histogram();
   /** Senders send a new message for each acknowledgement while this is true. */
   sending = true;
   sent = 0;

@@ -2,7 +2,8 @@
 // One load-generator process (bench/load.ts forks several, each owning some of the pairs, so that
 // no single event loop limits a run). Protocol with the parent over the IPC channel:
 //   child: {type: "ready"} once its connections are up (and logged in);
-//   parent: {type: "go"}: the timed window starts now;
+//   parent: {type: "go"}: the load starts now (the warm-up, not counted);
+//   parent: {type: "window"}: the timed window starts now;
 //   child: {type: "result", ...} after the window and the drain (at most 5 s), then it exits.
 // The result carries this process's CPU time and event-loop utilisation over the timed window,
 // so the parent can tell whether the generator was the limit.
@@ -10,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openFramePairs } from './frame-driver.ts';
 import { type GeneratorConfig, GeneratorState } from './generator-state.ts';
+import { Histogram } from './measure.ts';
 import { openNatsPairs } from './nats-driver.ts';
 
 export interface GeneratorResult {
@@ -37,24 +39,32 @@ async function main(cfg: GeneratorConfig): Promise<void> {
   process.on('disconnect', () => process.exit(1));
   const st = new GeneratorState();
   const driver = cfg.kind === 'nats' ? await openNatsPairs(cfg, st) : await openFramePairs(cfg, st);
-  const go = new Promise<void>((resolve) => {
-    process.on('message', (m: { type?: string }) => {
-      if (m.type === 'go') resolve();
+  const told = (type: string): Promise<void> =>
+    new Promise<void>((resolve) => {
+      process.on('message', (m: { type?: string }) => {
+        if (m.type === type) resolve();
+      });
     });
-  });
+  const go = told('go');
+  const timed = told('window');
   process.send({ type: 'ready' });
   await go;
+  driver.start();
+  // The warm-up: the load runs, nothing is counted, until the parent starts the timed window.
+  await timed;
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  driver.start();
+  const delivered0 = st.delivered;
+  const acknowledged0 = st.acknowledged;
+  st.latencies = new Histogram();
   await sleep(cfg.seconds * 1000);
   st.sending = false;
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0).utilization;
-  const delivered = st.delivered;
-  const acknowledged = st.acknowledged;
+  const delivered = st.delivered - delivered0;
+  const acknowledged = st.acknowledged - acknowledged0;
   for (let i = 0; i < 50 && st.delivered + st.refused < st.sent; i++) await sleep(100);
   const result: GeneratorResult = {
     type: 'result',

@@ -3,10 +3,11 @@
 // plus the sender's status report" (docs/performance.md). Every run is bounded in time.
 //
 //   node bench/load.ts [--target bester|bester-tls|bester-ws|baseline|nats|cluster|all, or a comma-separated list] [--pairs 8] [--window 16] [--size 100[,4096...]]
-//                      [--seconds 10] [--handler-mode original|persistent] [--pipeline-depth N]
+//                      [--seconds 10] [--warmup 2] [--handler-mode original|persistent] [--pipeline-depth N]
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //
-// The pairs are driven by --generators child processes (bench/generator.ts), each reporting its
+// Each run puts the load on for --warmup seconds, not counted (the JIT compiles the servers' code
+// then), before its timed window of --seconds. The pairs are driven by --generators child processes (bench/generator.ts), each reporting its
 // CPU and event-loop utilisation; a run where one was above 0.8 is flagged. Prints one JSON line
 // per run, a table per load, then the medians over the --repeat rounds (targets interleaved) and
 // bester's ratios to each baseline, and bester over TLS and WebSocket to bester over TCP. --matrix runs both
@@ -57,6 +58,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       window: { type: 'string', default: '16' },
       size: { type: 'string', default: '100' },
       seconds: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
       'handler-mode': { type: 'string', default: 'original' },
       'pipeline-depth': { type: 'string' },
       generators: { type: 'string' },
@@ -77,6 +79,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const repeat = Math.max(1, Math.min(10, Number(values.repeat)));
   const common = {
     seconds: Math.max(0.5, Math.min(120, Number(values.seconds))),
+    warmup: Math.max(0, Math.min(60, Number(values.warmup))),
     generators: Math.max(1, Math.min(32, Number(values.generators ?? defaultGenerators()))),
     baselineConnections: Math.max(1, Math.min(64, Number(values['baseline-connections']))),
     ...(values['pipeline-depth'] !== undefined ? { pipelineDepth: Number(values['pipeline-depth']) } : {}),

@@ -1,5 +1,6 @@
 // One run: start a target, fork the generator processes (each owns some of the pairs), let them
-// connect, start them together, count the server processes' CPU over the timed window, and add
+// connect, start them together, let the load run for the warm-up, count the server processes' CPU
+// over the timed window after it, and add
 // the generators' counts, latencies, CPU and event-loop utilisation up.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +19,12 @@ export interface RunOptions extends TargetOptions {
   window: number;
   size: number;
   seconds: number;
+  /**
+   * Seconds of load before the timed window, not counted: the daemon's code is compiled by the
+   * JIT in its first seconds of load (more code than the relay's: more to compile), and a window
+   * from the first message counted that as the cost of a message.
+   */
+  warmup: number;
   /** Generator processes; each drives about pairs / generators pairs. */
   generators: number;
 }
@@ -91,6 +98,8 @@ export async function run(o: RunOptions, root: string): Promise<RunResult> {
       generators.push(spawnGenerator(root, { kind: target.kind, port: target.port, ...ports, ...(target.tls ? { tls: target.tls } : {}), from, to, window: o.window, size: o.size, seconds: o.seconds }));
     }
     await within(Promise.all(generators.map((g) => g.ready)), 120_000, 'generators connecting');
+    for (const g of generators) g.child.send({ type: 'go' });
+    await sleep(o.warmup * 1000);
     const handler = target.handler();
     const servers = target.servers?.() ?? [target.server];
     const serversCpu = (): number => servers.reduce((sum, s) => sum + cpuUs(s.pid), 0);
@@ -98,7 +107,7 @@ export async function run(o: RunOptions, root: string): Promise<RunResult> {
     const redis0 = target.redis?.();
     const handler0 = handler ? cpuUs(handler.pid) : 0;
     const t0 = performance.now();
-    for (const g of generators) g.child.send({ type: 'go' });
+    for (const g of generators) g.child.send({ type: 'window' });
     await sleep(o.seconds * 1000);
     const serverCpu = serversCpu() - server0;
     const redis1 = target.redis?.();

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../helpers/daemon.ts';
 
-test('npm run bench -- --target baseline --seconds 1 --generators 1: a JSON line with the generator figures', async () => {
-  const args = ['--target', 'baseline', '--seconds', '1', '--generators', '1', '--pairs', '2', '--window', '4'];
+test('npm run bench -- --target baseline --seconds 1 --warmup 0.5 --generators 1: a JSON line with the generator figures', async () => {
+  const args = ['--target', 'baseline', '--seconds', '1', '--warmup', '0.5', '--generators', '1', '--pairs', '2', '--window', '4'];
   const child = spawn(process.execPath, [path.join(ROOT, 'bench/load.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -22,6 +22,8 @@ test('npm run bench -- --target baseline --seconds 1 --generators 1: a JSON line
   assert.ok(line, `no run line in:\n${out}`);
   const run = JSON.parse(line) as {
     target: string;
+    seconds: number;
+    warmup: number;
     generators: number;
     delivered: number;
     lost: number;
@@ -31,6 +33,7 @@ test('npm run bench -- --target baseline --seconds 1 --generators 1: a JSON line
     generatorSaturated: boolean;
   };
   assert.equal(run.target, 'baseline');
+  assert.deepEqual([run.seconds, run.warmup], [1, 0.5]);
   assert.equal(run.generators, 1);
   assert.ok(run.delivered > 0);
   assert.equal(run.lost, 0);
