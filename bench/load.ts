@@ -7,8 +7,9 @@
 //                      [--generators N] [--baseline-connections 2] [--repeat N] [--matrix]
 //
 // Each run puts the load on for --warmup seconds, not counted (the JIT compiles the servers' code
-// then), before its timed window of --seconds. The pairs are driven by --generators child processes (bench/generator.ts), each reporting its
-// CPU and event-loop utilisation; a run where one was above 0.8 is flagged. Prints one JSON line
+// then), before its timed window of --seconds. The pairs are driven by --generators child
+// processes (bench/generator.ts), each reporting its CPU and event-loop utilisation; a run where
+// one was above 0.8 is flagged. Prints one JSON line
 // per run, a table per load, then the medians over the --repeat rounds (targets interleaved) and
 // bester's ratios to each baseline, and bester over TLS and WebSocket to bester over TCP. --matrix runs both
 // handler modes, P=1 W=1 and P=8 W=16, 100 B and 4 KiB (docs/performance.md). bester-ws is besterd over

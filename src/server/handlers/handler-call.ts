@@ -11,7 +11,7 @@ import { BesterError } from '../../protocol/errors.ts';
 import { encodeJsonPieces, parseFrameText, type OutFrame, type ParseFrameOptions } from '../../protocol/frame.ts';
 import { jsonSourceOf, type JsonData } from '../../protocol/json-text.ts';
 import { isGreeting } from '../../protocol/handler-multiplex.ts';
-import { callBySend, type CallReceiver } from './handler-link.ts';
+import { AbortWatch, callBySend, type CallReceiver } from './handler-link.ts';
 
 export interface HandlerCallOptions {
   /** The whole call (connect, send, reply) must finish within this many ms. */
@@ -57,37 +57,30 @@ export function callOnConnectedSocket(
 
 /**
  * The calls in flight of one link (original-link.ts), so that closing it settles them: a doubly
- * linked list through the calls themselves, nothing allocated per call. It also listens for the
- * calls' abort signals, once per distinct signal (in the daemon: the one shutdown signal) rather
- * than once per call: an AbortSignal's listeners are a list that adding and removing one walks,
- * so a listener per call would cost every call in proportion to the calls in flight.
+ * linked list through the calls themselves, nothing allocated per call. It listens for the calls'
+ * abort signals once per signal (AbortWatch), not once per call.
  */
 export class CallList {
   head: OriginalCall | null = null;
   closed = false;
-  readonly #aborts = new Map<AbortSignal, () => void>();
+  readonly #aborts = new AbortWatch((signal) => {
+    for (let call = this.head; call !== null; ) {
+      const next = call.next; // a settled call leaves the list
+      if (call.signal === signal) call.handleEvent();
+      call = next;
+    }
+  });
 
   /** Settles every call in flight with handler_bad_reply; later calls are refused by the link. */
   close(): void {
     this.closed = true;
-    for (const [signal, onAbort] of this.#aborts) signal.removeEventListener('abort', onAbort);
     this.#aborts.clear();
     for (let call = this.head; call !== null; call = this.head) call.abandon();
   }
 
   /** Listens for `signal` (once for all calls carrying it): aborting it ends those calls with shutting_down. */
   watch(signal: AbortSignal): void {
-    if (this.#aborts.has(signal)) return;
-    const onAbort = (): void => {
-      this.#aborts.delete(signal);
-      for (let call = this.head; call !== null; ) {
-        const next = call.next; // a settled call leaves the list
-        if (call.signal === signal) call.handleEvent();
-        call = next;
-      }
-    };
-    this.#aborts.set(signal, onAbort);
-    signal.addEventListener('abort', onAbort, { once: true });
+    this.#aborts.watch(signal);
   }
 }
 

@@ -63,3 +63,35 @@ export function tellWhenSettled(call: Promise<JsonData>, receiver: CallReceiver)
 export function callBySend(send: (receiver: CallReceiver) => void): Promise<JsonData> {
   return new Promise<JsonData>((resolve, reject) => send({ reply: resolve, fail: reject }));
 }
+
+/**
+ * The abort signals of a link's calls, listened for once per distinct signal (in the daemon: the
+ * one shutdown signal) rather than once per call: an AbortSignal keeps its listeners in a list that
+ * every add and remove walks, so a listener per call would cost each call in proportion to the
+ * calls in flight. `onAbort` is told which signal fired and ends the calls that carried it.
+ */
+export class AbortWatch {
+  readonly #onAbort: (signal: AbortSignal) => void;
+  readonly #listeners = new Map<AbortSignal, () => void>();
+
+  constructor(onAbort: (signal: AbortSignal) => void) {
+    this.#onAbort = onAbort;
+  }
+
+  /** Listens for `signal`, unless it already does. */
+  watch(signal: AbortSignal): void {
+    if (this.#listeners.has(signal)) return;
+    const listener = (): void => {
+      this.#listeners.delete(signal);
+      this.#onAbort(signal);
+    };
+    this.#listeners.set(signal, listener);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+
+  /** Stops listening for every signal (the link is closed). */
+  clear(): void {
+    for (const [signal, listener] of this.#listeners) signal.removeEventListener('abort', listener);
+    this.#listeners.clear();
+  }
+}

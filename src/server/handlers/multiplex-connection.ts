@@ -17,7 +17,7 @@ import {
   readMultiplexReply,
 } from '../../protocol/handler-multiplex.ts';
 import { REPLY_DATA } from './handler-call.ts';
-import { callBySend, type CallReceiver } from './handler-link.ts';
+import { AbortWatch, callBySend, type CallReceiver } from './handler-link.ts';
 
 /** The reply inside the {"id", "reply"} wrapper (§4.5.3), and where its result is: read as text when big. */
 const REPLY = Object.freeze(['reply']);
@@ -60,7 +60,9 @@ export class MultiplexConnection implements FrameConnectionEvents {
    * Abort listeners, one per distinct signal its calls carried (in the daemon: the one shutdown
    * signal), not one per call: aborting settles every waiting call that carried that signal.
    */
-  readonly #aborts = new Map<AbortSignal, () => void>();
+  readonly #aborts = new AbortWatch((signal) => {
+    for (const [id, pending] of this.#pending) if (pending.signal === signal) this.#settle(id, shuttingDown(this.#o.socketPath));
+  });
   #state: State = 'greeting';
   #connected = false;
   #nextId = 1;
@@ -163,7 +165,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
     const { timeoutMs } = options;
     const deadline = performance.now() + timeoutMs;
     if (deadline < this.#sweepAt) this.#armSweeper(deadline);
-    if (signal !== undefined && !this.#aborts.has(signal)) this.#watch(signal);
+    if (signal !== undefined) this.#aborts.watch(signal);
     this.#pending.set(id, { receiver, deadline, timeoutMs, signal });
     this.#conn.sendFrame(frame);
   }
@@ -238,15 +240,6 @@ export class MultiplexConnection implements FrameConnectionEvents {
     if (next !== Number.POSITIVE_INFINITY && this.#state === 'open') this.#armSweeper(next);
   }
 
-  #watch(signal: AbortSignal): void {
-    const onAbort = (): void => {
-      this.#aborts.delete(signal);
-      for (const [id, pending] of this.#pending) if (pending.signal === signal) this.#settle(id, shuttingDown(this.#o.socketPath));
-    };
-    this.#aborts.set(signal, onAbort);
-    signal.addEventListener('abort', onAbort, { once: true });
-  }
-
   #clearGreetTimer(): void {
     if (this.#greetTimer !== null) clearTimeout(this.#greetTimer);
     this.#greetTimer = null;
@@ -277,7 +270,6 @@ export class MultiplexConnection implements FrameConnectionEvents {
     // A rejection nobody awaits (a connection closed after it opened) must not crash the daemon.
     this.#greeted.promise.catch(() => undefined);
     for (const [id] of this.#pending) this.#settle(id, err);
-    for (const [signal, onAbort] of this.#aborts) signal.removeEventListener('abort', onAbort);
     this.#aborts.clear();
     this.#o.onClosed(this);
   }
