@@ -148,7 +148,7 @@ export function summary(rows: Comparison[]): string {
   );
   return [
     'medians of the rounds; CPU ratio: bester server µs/msg over the baseline\'s, and bester (daemon + handler) over NATS (nats-server + relay service)',
-    'targets: persistent mode >= 100% of NATS, original mode >= 85% of the baseline; over TLS >= 70% of plain TCP at 4 KiB, over WebSocket >= 70% at 100 B',
+    'targets (docs/performance.md, Targets): persistent mode at P=8 W=16 >= 100% of NATS with server CPU <= 1.3x the baseline\'s, original mode >= 90% of the baseline; over TLS >= 70% of plain TCP at 4 KiB, over WebSocket >= 70% at 100 B',
     head,
     ...lines,
     ...transports,

@@ -110,6 +110,9 @@ export class FrameDecoder {
   maxFrameBytes: number;
   readonly #sink: FrameSink;
   readonly #chunks: Buffer[] = [];
+  /** Bytes at the start of #chunks[0] already handed out (read past by index, not cut off with a new view). */
+  #offset = 0;
+  /** Bytes in #chunks not handed out yet. */
   #buffered = 0;
   /** Body length of the frame being read, or -1 while waiting for a length prefix. */
   #need = -1;
@@ -137,6 +140,7 @@ export class FrameDecoder {
   stop(): void {
     this.#stopped = true;
     this.#chunks.length = 0;
+    this.#offset = 0;
     this.#buffered = 0;
     this.#body = null;
     this.#filled = 0;
@@ -162,7 +166,7 @@ export class FrameDecoder {
     while (!this.#stopped) {
       if (this.#need < 0) {
         if (this.#buffered < FRAME_HEADER_BYTES) return;
-        const length = this.#take(FRAME_HEADER_BYTES).readUInt32LE(0);
+        const length = this.#takeLength();
         if (length === 0) {
           this.#fail(new BesterError('malformed_frame', 'zero-length frame'));
           return;
@@ -203,8 +207,9 @@ export class FrameDecoder {
   /** Moves every buffered byte to the start of `out`. */
   #copyBuffered(out: Buffer): void {
     let offset = 0;
-    for (const chunk of this.#chunks) offset += chunk.copy(out, offset);
+    for (let i = 0; i < this.#chunks.length; i++) offset += this.#chunks[i]!.copy(out, offset, i === 0 ? this.#offset : 0);
     this.#chunks.length = 0;
+    this.#offset = 0;
     this.#buffered = 0;
   }
 
@@ -213,30 +218,51 @@ export class FrameDecoder {
     this.#sink.error(err);
   }
 
-  /** Removes exactly n buffered bytes (n <= #buffered) and returns them. */
+  /**
+   * Removes a frame's length prefix (#buffered >= FRAME_HEADER_BYTES) and returns it. Read in place
+   * when the first chunk holds it (the usual case: no view made for four bytes).
+   */
+  #takeLength(): number {
+    const head = this.#chunks[0]!;
+    const at = this.#offset;
+    if (head.length - at < FRAME_HEADER_BYTES) return this.#take(FRAME_HEADER_BYTES).readUInt32LE(0);
+    this.#buffered -= FRAME_HEADER_BYTES;
+    this.#advance(head, at + FRAME_HEADER_BYTES);
+    return (head[at]! | (head[at + 1]! << 8) | (head[at + 2]! << 16)) + head[at + 3]! * 0x1000000;
+  }
+
+  /** The first chunk was read up to `to`: dropped when all of it was. */
+  #advance(head: Buffer, to: number): void {
+    if (to < head.length) {
+      this.#offset = to;
+      return;
+    }
+    this.#chunks.shift();
+    this.#offset = 0;
+  }
+
+  /** Removes exactly n buffered bytes (n <= #buffered) and returns them: a view when one chunk holds them, else a copy. */
   #take(n: number): Buffer {
     this.#buffered -= n;
     const head = this.#chunks[0]!;
-    if (head.length > n) {
-      this.#chunks[0] = head.subarray(n);
-      return head.subarray(0, n);
-    }
-    if (head.length === n) {
-      this.#chunks.shift();
-      return head;
+    const at = this.#offset;
+    if (head.length - at >= n) {
+      this.#advance(head, at + n);
+      return at === 0 && n === head.length ? head : head.subarray(at, at + n);
     }
     const out = Buffer.allocUnsafe(n);
     let offset = 0;
     while (offset < n) {
       const chunk = this.#chunks[0]!;
+      const from = this.#offset;
       const wanted = n - offset;
-      if (chunk.length <= wanted) {
-        chunk.copy(out, offset);
-        offset += chunk.length;
+      if (chunk.length - from <= wanted) {
+        offset += chunk.copy(out, offset, from);
         this.#chunks.shift();
+        this.#offset = 0;
       } else {
-        chunk.copy(out, offset, 0, wanted);
-        this.#chunks[0] = chunk.subarray(wanted);
+        chunk.copy(out, offset, from, from + wanted);
+        this.#offset = from + wanted;
         offset += wanted;
       }
     }
