@@ -48,7 +48,15 @@ export function deliveryJson(type: string, data: unknown, dataJson?: string): st
 
 const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
 
+/** The last type's tail: a daemon's deliveries are mostly of a few types, often one after another of the same. */
+let lastTail = { type: '', tail: deliveryTailOf('') };
+
 function deliveryTail(type: string): string {
+  if (type !== lastTail.type) lastTail = { type, tail: deliveryTailOf(type) };
+  return lastTail.tail;
+}
+
+function deliveryTailOf(type: string): string {
   return `,"type":${JSON.stringify(type)}}}`;
 }
 

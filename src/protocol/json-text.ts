@@ -128,7 +128,7 @@ export class JsonData {
   member(path: readonly string[] | null, value: unknown): JsonData {
     if (path === null) return new JsonData(value);
     // Not sliced yet itself: its member is found in the same source, by the joined path.
-    if (this.#in !== undefined) return JsonData.#memberIn(value, this.#in, [...this.#path, ...path]);
+    if (this.#in !== undefined) return JsonData.#memberIn(value, this.#in, joinPaths(this.#path, path));
     const whole = this.#bytes ?? this.#text;
     if (whole === undefined) return new JsonData(value);
     const hole = this.#hole;
@@ -158,6 +158,14 @@ export class JsonData {
 }
 
 const NO_PATH: readonly string[] = Object.freeze([]);
+
+/** `outer` then `inner`, in a new array: with a plain loop (a spread makes iterators, concat looks up a species). */
+function joinPaths(outer: readonly string[], inner: readonly string[]): string[] {
+  const joined = new Array<string>(outer.length + inner.length);
+  for (let i = 0; i < outer.length; i++) joined[i] = outer[i]!;
+  for (let i = 0; i < inner.length; i++) joined[outer.length + i] = inner[i]!;
+  return joined;
+}
 
 /** What to write for `value`: `text` when known, its source when it is JsonData, else JSON.stringify. Throws if not serialisable. */
 export function jsonSourceOf(value: unknown, text?: string): JsonSource {

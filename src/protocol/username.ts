@@ -46,6 +46,7 @@ export function canonicalUsername(raw: string): CanonicalName {
 
 /** The canonical form, or the trimmed input when it is not a valid username (it then matches no account). */
 export function usernameKey(raw: string): string {
+  if (typeof raw === 'string' && CANONICAL_ASCII.test(raw)) return raw; // canonicalUsername's common case, without its result object
   const canonical = canonicalUsername(raw);
   return canonical.ok ? canonical.name : raw.trim();
 }

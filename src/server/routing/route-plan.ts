@@ -80,7 +80,10 @@ export function planRoute(answer: unknown, context: PlanContext): Planned {
  * listed twice twice).
  */
 export function recipients(users: readonly string[]): readonly string[] {
-  if (users.length === 1) return [usernameKey(users[0]!)];
+  if (users.length === 1) {
+    const key = usernameKey(users[0]!);
+    return key === users[0] ? users : [key];
+  }
   return [...new Set(users.map(usernameKey))];
 }
 
