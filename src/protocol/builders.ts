@@ -49,15 +49,15 @@ export function deliveryJson(type: string, data: unknown, dataJson?: string): st
 const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
 
 /** The last type's tail: a daemon's deliveries are mostly of a few types, often one after another of the same. */
-let lastTail = { type: '', tail: deliveryTailOf('') };
+let lastType = '';
+let lastTail = ',"type":""}}';
 
 function deliveryTail(type: string): string {
-  if (type !== lastTail.type) lastTail = { type, tail: deliveryTailOf(type) };
-  return lastTail.tail;
-}
-
-function deliveryTailOf(type: string): string {
-  return `,"type":${JSON.stringify(type)}}}`;
+  if (type !== lastType) {
+    lastTail = `,"type":${JSON.stringify(type)}}}`;
+    lastType = type;
+  }
+  return lastTail;
 }
 
 /** deliveryJson in pieces (frame.ts encodeJsonPieces): big data that came as bytes is written on as those bytes. */

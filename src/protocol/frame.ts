@@ -228,7 +228,7 @@ export class FrameDecoder {
     if (head.length - at < FRAME_HEADER_BYTES) return this.#take(FRAME_HEADER_BYTES).readUInt32LE(0);
     this.#buffered -= FRAME_HEADER_BYTES;
     this.#advance(head, at + FRAME_HEADER_BYTES);
-    return (head[at]! | (head[at + 1]! << 8) | (head[at + 2]! << 16)) + head[at + 3]! * 0x1000000;
+    return head.readUInt32LE(at);
   }
 
   /** The first chunk was read up to `to`: dropped when all of it was. */
