@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // What the parts of one relayed message cost the daemon when measured alone (docs/performance.md,
 // "Targets"): the checks Bester makes and the minimal relay does not (the depth limit, the
-// slices that pass data on as it was written), the JSON.parse both make, and a handler call's
-// promises through the async layers of the message path against a plain callback. Frames are
+// slices that pass data on as it was written), the JSON.parse both make, a connection's queue as
+// an array against a Fifo, and a handler call's promises through the async layers of the message
+// path against a plain callback. Frames are
 // the bench's own at 100 B (bench/message-template.ts), as a client and a multiplex handler send them.
 //
 //   node bench/path-costs.ts [--ms 300]
@@ -10,6 +11,7 @@
 // Each line is the median of 5 timed runs of about `ms` each, in ns per call, after a warm-up.
 import { parseArgs } from 'node:util';
 import { encodeJsonFrame, parseFrameText } from '../src/protocol/frame.ts';
+import { Fifo } from '../src/protocol/fifo.ts';
 import { JsonData, jsonNestingDepth, jsonValueDeeper } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
 
@@ -92,6 +94,10 @@ async function callbacks(messages: number): Promise<number> {
   return ((performance.now() - started) * 1000) / messages;
 }
 
+/** A connection's queues between reads: empty, then one chunk or message, then empty again. */
+const arrayQueue: Buffer[] = [];
+const fifo = new Fifo<Buffer>();
+
 const rows: Array<[string, number]> = [
   ['client frame: UTF-8 decode + JSON.parse + depth check (parseFrameText)', time(() => parseFrameText(clientBytes, { maxDepth: 64 }))],
   ['client frame: JSON.parse alone', time(() => JSON.parse(client))],
@@ -108,6 +114,8 @@ const rows: Array<[string, number]> = [
   ['data: JSON.stringify (what a relay does instead of slicing)', time(() => JSON.stringify(clientValue.payload.data))],
   ['delivery frame: encodeJsonFrame (one pass into a slab)', time(() => encodeJsonFrame(delivery))],
   ['delivery frame: byteLength, allocUnsafe, write (the way before)', time(() => measuredFrame(delivery))],
+  ['queue: one pushed and taken, an array (the decoder and pipeline before)', time(() => (arrayQueue.push(clientBytes), arrayQueue.shift()))],
+  ['queue: one pushed and taken, a Fifo', time(() => (fifo.push(clientBytes), fifo.shift()))],
 ];
 for (const [what, ns] of rows) console.log(`${what.padEnd(72)} ${ns.toFixed(0).padStart(6)} ns`);
 await asyncLayers(200_000);

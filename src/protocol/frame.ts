@@ -2,6 +2,7 @@
 // No I/O here: the decoder is fed chunks and pushes frame bodies to a sink.
 import { BesterError } from './errors.ts';
 import { isUtf8 } from 'node:buffer';
+import { Fifo } from './fifo.ts';
 import { isJsonBytes } from './json-bytes.ts';
 import { jsonMemberSpan, jsonNestingDepth, jsonValueDeeper, JsonData, type JsonSource } from './json-text.ts';
 
@@ -109,7 +110,8 @@ export class FrameDecoder {
   /** May be changed between frames, e.g. raised after login. */
   maxFrameBytes: number;
   readonly #sink: FrameSink;
-  readonly #chunks: Buffer[] = [];
+  /** A Fifo, not an array: one chunk pushed and dropped per read would regrow an array's store each time. */
+  readonly #chunks = new Fifo<Buffer>();
   /** Bytes at the start of #chunks[0] already handed out (read past by index, not cut off with a new view). */
   #offset = 0;
   /** Bytes in #chunks not handed out yet. */
@@ -139,7 +141,7 @@ export class FrameDecoder {
   /** Ignore all further input (the connection is closing). */
   stop(): void {
     this.#stopped = true;
-    this.#chunks.length = 0;
+    this.#chunks.clear();
     this.#offset = 0;
     this.#buffered = 0;
     this.#body = null;
@@ -207,8 +209,8 @@ export class FrameDecoder {
   /** Moves every buffered byte to the start of `out`. */
   #copyBuffered(out: Buffer): void {
     let offset = 0;
-    for (let i = 0; i < this.#chunks.length; i++) offset += this.#chunks[i]!.copy(out, offset, i === 0 ? this.#offset : 0);
-    this.#chunks.length = 0;
+    for (let i = 0; i < this.#chunks.length; i++) offset += this.#chunks.at(i)!.copy(out, offset, i === 0 ? this.#offset : 0);
+    this.#chunks.clear();
     this.#offset = 0;
     this.#buffered = 0;
   }
@@ -223,7 +225,7 @@ export class FrameDecoder {
    * when the first chunk holds it (the usual case: no view made for four bytes).
    */
   #takeLength(): number {
-    const head = this.#chunks[0]!;
+    const head = this.#chunks.at(0)!;
     const at = this.#offset;
     if (head.length - at < FRAME_HEADER_BYTES) return this.#take(FRAME_HEADER_BYTES).readUInt32LE(0);
     this.#buffered -= FRAME_HEADER_BYTES;
@@ -244,7 +246,7 @@ export class FrameDecoder {
   /** Removes exactly n buffered bytes (n <= #buffered) and returns them: a view when one chunk holds them, else a copy. */
   #take(n: number): Buffer {
     this.#buffered -= n;
-    const head = this.#chunks[0]!;
+    const head = this.#chunks.at(0)!;
     const at = this.#offset;
     if (head.length - at >= n) {
       this.#advance(head, at + n);
@@ -253,7 +255,7 @@ export class FrameDecoder {
     const out = Buffer.allocUnsafe(n);
     let offset = 0;
     while (offset < n) {
-      const chunk = this.#chunks[0]!;
+      const chunk = this.#chunks.at(0)!;
       const from = this.#offset;
       const wanted = n - offset;
       if (chunk.length - from <= wanted) {

@@ -7,6 +7,7 @@
 // router (PlanReceiver), and its turn from the message before it.
 // With depth 1 the messages are handled strictly one at a time, as the original did.
 import { dummyReply, goodReportJson, statusReport } from '../../protocol/builders.ts';
+import { Fifo } from '../../protocol/fifo.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { builtinCommand } from '../../protocol/messages.ts';
 import type { ServerConfig } from '../config/types.ts';
@@ -54,7 +55,8 @@ export class MessagePipeline {
   readonly #o: PipelineOptions;
   readonly #depth: number;
   /** Read, not started yet. */
-  readonly #queue: InboundMessage[] = [];
+  /** A Fifo, not an array: a message pushed and taken at once would regrow an array's store each time. */
+  readonly #queue = new Fifo<InboundMessage>();
   /** Started (handler calls in progress, or waiting for their turn), not answered yet. */
   #running = 0;
   /**
@@ -92,7 +94,7 @@ export class MessagePipeline {
   /** The connection is closing: queued messages are dropped; those in progress finish. */
   stop(): void {
     this.#open = false;
-    this.#queue.length = 0;
+    this.#queue.clear();
   }
 
   push(msg: InboundMessage): void {
