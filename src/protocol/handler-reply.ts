@@ -33,14 +33,11 @@ function readStatus(header: JsonObject): number | null {
   return null;
 }
 
-function stringList(value: unknown): string[] | null {
+/** `value` itself when it is a list of strings: the reply was parsed for this call alone, so no copy is needed. */
+function stringList(value: unknown): readonly string[] | null {
   if (!Array.isArray(value)) return null;
-  const out: string[] = [];
-  for (const item of value) {
-    if (typeof item !== 'string') return null;
-    out.push(item);
-  }
-  return out;
+  for (const item of value) if (typeof item !== 'string') return null;
+  return value as string[];
 }
 
 const CODE_FORM_DATA = Object.freeze(['data']);

@@ -52,10 +52,10 @@ export interface Forwarder {
 }
 
 export interface DeliveryResult {
-  /** Names that got the message on at least one connection. */
-  readonly delivered: string[];
+  /** Names that got the message on at least one connection (the recipients' own list when all did). */
+  readonly delivered: readonly string[];
   /** Names with no open connection here (offline or unknown). */
-  readonly undelivered: string[];
+  readonly undelivered: readonly string[];
 }
 
 export interface DeliveryOptions {
@@ -72,17 +72,24 @@ export interface DeliveryOptions {
   readonly remote?: RemoteDelivery;
 }
 
+const NOBODY: readonly string[] = Object.freeze([]);
+
 /**
  * sendClients to the sessions connected here: `users` (already trimmed and deduplicated) each get
  * one encoding of `delivery` (the delivery's JSON text, builders.ts deliveryJson, or its pieces,
  * deliveryPieces) on every connection.
  */
 export function deliverToUsers(registry: SessionRegistry, users: readonly string[], delivery: string | ReadonlyArray<JsonSource>): DeliveryResult {
-  const delivered: string[] = [];
-  const undelivered: string[] = [];
-  if (users.length === 0) return { delivered, undelivered };
+  if (users.length === 0) return { delivered: users, undelivered: NOBODY };
   const frame = typeof delivery === 'string' ? encodeJsonFrame(delivery) : encodeJsonPieces(delivery);
-  for (const name of users) (registry.sendTo(name, frame) ? delivered : undelivered).push(name);
+  // Most deliveries reach every recipient: their list is handed back as it is, and lists are made
+  // only when some were not connected (each array pushed to while empty grows a 17-slot store).
+  let i = 0;
+  while (i < users.length && registry.sendTo(users[i]!, frame)) i++;
+  if (i === users.length) return { delivered: users, undelivered: NOBODY };
+  const delivered = users.slice(0, i);
+  const undelivered = [users[i]!];
+  for (i++; i < users.length; i++) (registry.sendTo(users[i]!, frame) ? delivered : undelivered).push(users[i]!);
   return { delivered, undelivered };
 }
 
@@ -159,7 +166,7 @@ export class Delivery {
   }
 
   /** Recipients connected nowhere: kept for their next login when offline delivery is on (§4.3.1). */
-  #notHere(plan: DeliverPlan, context: DispatchContext, queued: number, users: string[]): Outcome | Promise<Outcome> {
+  #notHere(plan: DeliverPlan, context: DispatchContext, queued: number, users: readonly string[]): Outcome | Promise<Outcome> {
     const { offline } = this.#o;
     if (offline === undefined) {
       this.#told(plan.type, queued, 0, users.length);
