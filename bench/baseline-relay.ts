@@ -6,6 +6,7 @@
 // Prints "listening PORT". Messages of one connection may be in flight together.
 import net from 'node:net';
 import { encodeJsonFrame, FrameDecoder } from '../src/protocol/frame.ts';
+import { callOnce } from './relay-call.ts';
 
 const [handlerSocket, mode = 'original', connectionsArg = '2'] = process.argv.slice(2);
 /** Pooled handler connections in persistent mode: bester keeps 2 per handler by default (handlers.typeMap.T.connections). */
@@ -35,13 +36,9 @@ function send(socket: net.Socket, frame: Buffer): void {
   socket.write(frame);
 }
 
-/** Original mode: a new connection per call. */
-function callOnce(data: string, done: Reply): void {
-  const s = net.connect(handlerSocket!);
-  s.on('error', () => s.destroy());
-  const d = new FrameDecoder({ frame: (b) => { done(b.toString('utf8')); s.destroy(); }, error: () => s.destroy() }, 1 << 26);
-  s.on('data', (c: Buffer) => d.push(c));
-  s.write(encodeJsonFrame(data));
+/** Original mode: a new connection per call (bench/relay-call.ts). */
+function callNew(data: string, done: Reply): void {
+  callOnce(handlerSocket!, data, done);
 }
 
 /** Persistent mode: one connection per pool slot, replies in order. */
@@ -60,7 +57,7 @@ function callPooled(data: string, done: Reply): void {
   send(slot.socket, encodeJsonFrame(data));
 }
 
-const call = mode === 'persistent' ? callPooled : callOnce;
+const call = mode === 'persistent' ? callPooled : callNew;
 
 const server = net.createServer({ noDelay: true }, (socket) => {
   socket.on('error', () => socket.destroy());

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // A handler call made the original way, measured alone (docs/performance.md, "Figures again, 2 Dec
 // 2026, evening"): the daemon's call (src/server/handlers/handler-call.ts sendToHandler: a new
-// connection, one frame, one reply, close) against the minimal relay's (bench/baseline-relay.ts
-// callOnce), both to the same bench/relay-handler.ts process, in interleaved rounds. Each side gets
-// the message's data as it has it on the message path: the daemon as a JsonData with the client's
-// text, the relay as a parsed value it serialises. The reply is parsed by both.
+// connection, one frame, one reply, close) against the minimal relay's (bench/relay-call.ts
+// callOnce, which bench/baseline-relay.ts uses), both to the same bench/relay-handler.ts process,
+// in interleaved rounds. Each side gets the message's data as it has it on the message path: the
+// daemon as a JsonData with the client's text, the relay as a parsed value it serialises. The
+// reply is parsed by both.
 //
 //   node bench/original-call.ts [--size 100] [--window 128] [--calls 20000] [--rounds 7]
 //
@@ -13,14 +14,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CallList, sendToHandler } from '../src/server/handlers/handler-call.ts';
-import { encodeJsonFrame, FrameDecoder } from '../src/protocol/frame.ts';
 import { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
+import { callOnce } from './relay-call.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,27 +61,15 @@ const daemon: Call = (done, failed) => {
   sendToHandler(socketPath, data, options, { reply: () => done(), fail: failed }, list);
 };
 const relay: Call = (done, failed) => {
-  const socket = net.connect(socketPath);
-  socket.on('error', (error) => {
-    socket.destroy();
-    failed(error);
-  });
-  const decoder = new FrameDecoder(
-    {
-      frame: (body) => {
-        JSON.parse(body.toString('utf8'));
-        socket.destroy();
-        done();
-      },
-      error: (error) => {
-        socket.destroy();
-        failed(error);
-      },
+  callOnce(
+    socketPath,
+    JSON.stringify(value),
+    (reply) => {
+      JSON.parse(reply);
+      done();
     },
-    1 << 26,
+    failed,
   );
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  socket.write(encodeJsonFrame(JSON.stringify(value)));
 };
 
 /** µs of this process's CPU per call: `calls` calls, `window` in flight. */
