@@ -112,7 +112,7 @@ export class FrameDecoder {
   readonly #sink: FrameSink;
   /** A Fifo, not an array: one chunk pushed and dropped per read would regrow an array's store each time. */
   readonly #chunks = new Fifo<Buffer>();
-  /** Bytes at the start of #chunks[0] already handed out (read past by index, not cut off with a new view). */
+  /** Bytes at the start of the first chunk already handed out (read past by index, not cut off with a new view). */
   #offset = 0;
   /** Bytes in #chunks not handed out yet. */
   #buffered = 0;

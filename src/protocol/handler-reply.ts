@@ -105,7 +105,8 @@ function readCommand(
     }
     case 'sendHandler': {
       // The original named one handler; a one-element list is read the same way.
-      const handler = typeof args === 'string' ? args : (stringList(args)?.length === 1 ? stringList(args)![0] : undefined);
+      const list = typeof args === 'string' ? null : stringList(args);
+      const handler = typeof args === 'string' ? args : list?.length === 1 ? list[0] : undefined;
       if (handler === undefined || handler === '') {
         return { ok: false, code: 'handler_bad_reply', reason: '"sendHandler" needs the name of a handler type' };
       }
