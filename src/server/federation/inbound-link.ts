@@ -9,6 +9,7 @@
 // only once the message in progress on the link it replaces is settled.
 import { errorFrame } from '../../protocol/builders.ts';
 import { isBesterError, type ErrorCode } from '../../protocol/errors.ts';
+import { Fifo } from '../../protocol/fifo.ts';
 import {
   ACK, HELLO, open, payloadDigestAsync, PING, PONG, readPeerMessage, readSeal, ReplayCache, seal, senderProblem, WELCOME,
   type AckStatus, type PeerMessage,
@@ -76,7 +77,8 @@ export class InboundLink {
   readonly #io: LinkIo;
   #peer: (PeerConfig & { secret: string }) | null = null;
   #log: Logger;
-  #queue: Queued[] = [];
+  /** A Fifo, not an array: a message pushed and taken at once would regrow an array's store each time. */
+  readonly #queue = new Fifo<Queued>();
   #queuedBytes = 0;
   #busy = false;
   #closed = false;
@@ -159,7 +161,7 @@ export class InboundLink {
   /** The connection is gone: nothing more is processed (the message in progress is settled in its lane). */
   closed(): void {
     this.#closed = true;
-    this.#queue.length = 0;
+    this.#queue.clear();
     this.#queuedBytes = 0;
     this.#stopKeepAlive();
   }
