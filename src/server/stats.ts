@@ -11,8 +11,8 @@ export interface StatsSnapshot {
 
 export class Stats {
   readonly closes = new CloseCounters();
-  readonly #logins = new Map<string, number>();
-  readonly #messages = new Map<string, number>();
+  readonly #logins = new Map<string, Count>();
+  readonly #messages = new Map<string, Count>();
 
   /** Starts counting `events`; returns the function that stops. */
   listen(events: ServerEvents): () => void {
@@ -37,12 +37,19 @@ export class Stats {
   }
 }
 
-function bump(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
+/** A count changed in place: one lookup per event (every message is one), not a get and a set. */
+interface Count {
+  n: number;
 }
 
-function sorted(counts: Map<string, number>): Record<string, number> {
+function bump(counts: Map<string, Count>, key: string): void {
+  const count = counts.get(key);
+  if (count === undefined) counts.set(key, { n: 1 });
+  else count.n++;
+}
+
+function sorted(counts: Map<string, Count>): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const key of [...counts.keys()].toSorted()) out[key] = counts.get(key) ?? 0;
+  for (const key of [...counts.keys()].toSorted()) out[key] = counts.get(key)?.n ?? 0;
   return out;
 }

@@ -23,19 +23,18 @@ export interface HandlerPoolOptions {
   readonly processOf: (type: string) => number | null | undefined;
 }
 
-/** One handler's link, and the process it was made for. */
+/** One handler's link, the process it was made for, and its calls in progress (so that a retired link is closed only once they have ended). */
 interface Entry {
   readonly process: number | null | undefined;
   readonly link: HandlerLink;
+  calls: number;
 }
 
 export class HandlerPool {
   readonly #o: HandlerPoolOptions;
   readonly #entries = new Map<string, Entry>();
-  /** Calls in progress per link, so that a retired link is closed only once they have ended. */
-  readonly #calls = new Map<HandlerLink, number>();
   /** Retired links waiting for their calls to end. */
-  readonly #retiring = new Set<HandlerLink>();
+  readonly #retiring = new Set<Entry>();
   #closed = false;
 
   constructor(options: HandlerPoolOptions) {
@@ -50,20 +49,16 @@ export class HandlerPool {
   /** call(), its end told to `receiver` (handler-link.ts CallReceiver): the message path's form. */
   send(handler: HandlerConfig, data: unknown, options: HandlerCallOptions, receiver: CallReceiver): void {
     const input = data instanceof JsonData ? data : new JsonData(data);
-    const link = this.linkOf(handler);
-    this.#calls.set(link, (this.#calls.get(link) ?? 0) + 1);
-    link.send(input, options, new PoolCall(this, link, receiver));
+    // The count travels with the call (its entry): no lookup per call to count it or to give it back.
+    const entry = this.#entryOf(handler);
+    entry.calls++;
+    entry.link.send(input, options, new PoolCall(this, entry, receiver));
   }
 
-  /** A call on `link` ended: a retired link is closed once its last call has. */
-  ended(link: HandlerLink): void {
-    const left = (this.#calls.get(link) ?? 1) - 1;
-    if (left > 0) {
-      this.#calls.set(link, left);
-      return;
-    }
-    this.#calls.delete(link);
-    if (this.#retiring.delete(link)) link.close();
+  /** A call on `entry`'s link ended: a retired link is closed once its last call has. */
+  ended(entry: Entry): void {
+    if (--entry.calls > 0) return;
+    if (this.#retiring.delete(entry)) entry.link.close();
   }
 
   /** What the daemon speaks with the handler's current process, and over how many open connections. Read-only. */
@@ -79,17 +74,21 @@ export class HandlerPool {
 
   /** The handler's link for its current process: made on first use, and anew when the process changed. */
   linkOf(handler: HandlerConfig): HandlerLink {
+    return this.#entryOf(handler).link;
+  }
+
+  #entryOf(handler: HandlerConfig): Entry {
     let entry = this.#entries.get(handler.type);
     // The original way learns nothing about the process: no need to ask which one runs (the hot path).
-    if (entry !== undefined && handler.protocol === 'original') return entry.link;
+    if (entry !== undefined && handler.protocol === 'original') return entry;
     const process = this.#o.processOf(handler.type);
-    if (entry !== undefined && entry.process === process) return entry.link;
+    if (entry !== undefined && entry.process === process) return entry;
     // A new handler process: forget what the last one spoke; its connections are gone or going.
     entry?.link.close();
-    entry = { process, link: this.#newLink(handler, process) };
+    entry = { process, link: this.#newLink(handler, process), calls: 0 };
     if (this.#closed) entry.link.close();
     else this.#entries.set(handler.type, entry);
-    return entry.link;
+    return entry;
   }
 
   /**
@@ -100,15 +99,15 @@ export class HandlerPool {
     const entry = this.#entries.get(type);
     if (entry === undefined) return;
     this.#entries.delete(type);
-    if ((this.#calls.get(entry.link) ?? 0) === 0) entry.link.close();
-    else this.#retiring.add(entry.link);
+    if (entry.calls === 0) entry.link.close();
+    else this.#retiring.add(entry);
   }
 
   /** Closes every link; calls waiting on them get `handler_bad_reply`. Idempotent. */
   close(): void {
     this.#closed = true;
     for (const entry of this.#entries.values()) entry.link.close();
-    for (const link of this.#retiring) link.close();
+    for (const entry of this.#retiring) entry.link.close();
     this.#entries.clear();
     this.#retiring.clear();
   }
@@ -123,22 +122,22 @@ export class HandlerPool {
 /** One call through the pool: counted on its link until it ends, then told to the caller's receiver. */
 class PoolCall implements CallReceiver {
   readonly #pool: HandlerPool;
-  readonly #link: HandlerLink;
+  readonly #entry: Entry;
   readonly #receiver: CallReceiver;
 
-  constructor(pool: HandlerPool, link: HandlerLink, receiver: CallReceiver) {
+  constructor(pool: HandlerPool, entry: Entry, receiver: CallReceiver) {
     this.#pool = pool;
-    this.#link = link;
+    this.#entry = entry;
     this.#receiver = receiver;
   }
 
   reply(reply: JsonData): void {
-    this.#pool.ended(this.#link);
+    this.#pool.ended(this.#entry);
     this.#receiver.reply(reply);
   }
 
   fail(err: BesterError): void {
-    this.#pool.ended(this.#link);
+    this.#pool.ended(this.#entry);
     this.#receiver.fail(err);
   }
 }

@@ -9,7 +9,7 @@ import type { HandlerCallOptions } from '../handlers/handler-call.ts';
 import type { ServerEvents } from '../events.ts';
 import { describeThrown, type Logger } from '../log.ts';
 import type { DispatchContext } from './delivery.ts';
-import { FairHandlerGate } from './in-flight.ts';
+import { FairHandlerGate, type GateSlot } from './in-flight.ts';
 import { planRoute, refuse, type RoutePlan } from './route-plan.ts';
 
 /** Told how a handler call ended, exactly once (a CallReceiver, handlers/handler-link.ts, that takes any value). */
@@ -144,7 +144,8 @@ class ChainRun implements AnswerReceiver {
   /** The handler called now, and the sendHandler hops taken before it. */
   #handler: HandlerConfig | null = null;
   #hops = 0;
-  #user = '';
+  /** The gate's slot the call in progress holds (given back when it ends). */
+  #slot: GateSlot | null = null;
   #events: ServerEvents | null = null;
   #started = 0;
 
@@ -165,9 +166,9 @@ class ChainRun implements AnswerReceiver {
       this.#receiver.planned(refuse('unknown_type', `no handler for type ${JSON.stringify(type)}`));
       return;
     }
-    const user = userKey(context);
-    const full = this.#core.gate.tryEnter(type, handler.maxInFlight, user, handler.maxInFlightPerUser);
-    if (full !== null) {
+    const slot = this.#core.gate.tryEnter(type, handler.maxInFlight, userKey(context), handler.maxInFlightPerUser);
+    if (typeof slot === 'string') {
+      const full = slot;
       logger.warn({ handler: type, maxInFlight: handler.maxInFlight, full, sender: context.sender, id: context.id }, 'handler overloaded');
       if (full === 'user') {
         const share = handler.maxInFlightPerUser;
@@ -178,7 +179,7 @@ class ChainRun implements AnswerReceiver {
       return;
     }
     this.#handler = handler;
-    this.#user = user;
+    this.#slot = slot;
     this.#events = this.#core.o.events?.has('handler.called') === true ? this.#core.o.events : null;
     this.#started = this.#events === null ? 0 : performance.now();
     const hops = this.#hops;
@@ -241,9 +242,11 @@ class ChainRun implements AnswerReceiver {
   /** The call in progress ended: its slot given back. Null if none was in progress (a caller that told twice). */
   #ended(): HandlerConfig | null {
     const handler = this.#handler;
-    if (handler === null) return null;
+    const slot = this.#slot;
+    if (handler === null || slot === null) return null;
     this.#handler = null;
-    this.#core.gate.leave(handler.type, this.#user);
+    this.#slot = null;
+    this.#core.gate.leave(slot);
     return handler;
   }
 }

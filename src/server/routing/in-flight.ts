@@ -5,7 +5,17 @@
 /** One handler's calls in progress, in all and per user key. */
 interface HandlerCount {
   count: number;
-  readonly users: Map<string, number>;
+  readonly users: Map<string, GateSlot>;
+}
+
+/**
+ * One user's calls in progress to one handler, changed in place; it is also the slot tryEnter gives
+ * out (leave() looks nothing up, and taking a slot allocates nothing once the user has an entry).
+ */
+export interface GateSlot {
+  readonly handler: HandlerCount;
+  readonly user: string;
+  held: number;
 }
 
 /**
@@ -24,29 +34,31 @@ export class FairHandlerGate {
   /** Per handler type (the configured types: never dropped). */
   readonly #handlers = new Map<string, HandlerCount>();
 
-  /** Takes a slot: null when taken, else which cap refused it (nothing taken then). */
-  tryEnter(type: string, max: number, user: string, maxPerUser: number): 'handler' | 'user' | null {
+  /** Takes a slot, to be given back with leave(); else which cap refused it (nothing taken then). */
+  tryEnter(type: string, max: number, user: string, maxPerUser: number): GateSlot | 'handler' | 'user' {
     let handler = this.#handlers.get(type);
     if (handler === undefined) {
       handler = { count: 0, users: new Map() };
       this.#handlers.set(type, handler);
     }
-    const held = handler.users.get(user) ?? 0;
-    if (held >= maxPerUser) return 'user';
+    let slot = handler.users.get(user);
+    if (slot !== undefined && slot.held >= maxPerUser) return 'user';
     if (handler.count >= max) return 'handler';
+    if (slot === undefined) {
+      slot = { handler, user, held: 0 };
+      handler.users.set(user, slot);
+    }
     handler.count++;
-    handler.users.set(user, held + 1);
-    return null;
+    slot.held++;
+    return slot;
   }
 
-  /** Gives back a slot taken by tryEnter. */
-  leave(type: string, user: string): void {
-    const handler = this.#handlers.get(type);
-    if (handler === undefined) return;
+  /** Gives back a slot taken by tryEnter (once for each time it was taken). */
+  leave(slot: GateSlot): void {
+    const { handler } = slot;
     handler.count--;
-    const held = (handler.users.get(user) ?? 1) - 1;
-    if (held > 0 || handler.users.size <= KEPT_IDLE_USERS) handler.users.set(user, held);
-    else handler.users.delete(user);
+    // At 0 nobody holds the slot any more: the entry may go (tryEnter makes a new one).
+    if (--slot.held === 0 && handler.users.size > KEPT_IDLE_USERS) handler.users.delete(slot.user);
   }
 
   /** Calls to the handler for `type` in progress now. */
