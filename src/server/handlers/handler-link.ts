@@ -73,6 +73,8 @@ export function callBySend(send: (receiver: CallReceiver) => void): Promise<Json
 export class AbortWatch {
   readonly #onAbort: (signal: AbortSignal) => void;
   readonly #listeners = new Map<AbortSignal, () => void>();
+  /** The signal watched last, while it is listened for: every call carries the same one, found without a lookup. */
+  #last: AbortSignal | null = null;
 
   constructor(onAbort: (signal: AbortSignal) => void) {
     this.#onAbort = onAbort;
@@ -80,12 +82,14 @@ export class AbortWatch {
 
   /** Listens for `signal`, unless it already does. */
   watch(signal: AbortSignal): void {
-    if (this.#listeners.has(signal)) return;
+    if (signal === this.#last || this.#listeners.has(signal)) return;
     const listener = (): void => {
       this.#listeners.delete(signal);
+      if (this.#last === signal) this.#last = null;
       this.#onAbort(signal);
     };
     this.#listeners.set(signal, listener);
+    this.#last = signal;
     signal.addEventListener('abort', listener, { once: true });
   }
 
@@ -93,5 +97,6 @@ export class AbortWatch {
   clear(): void {
     for (const [signal, listener] of this.#listeners) signal.removeEventListener('abort', listener);
     this.#listeners.clear();
+    this.#last = null;
   }
 }
