@@ -65,18 +65,14 @@ export class HandlerPool {
   describe(handler: HandlerConfig): HandlerProtocolStatus {
     if (handler.protocol === 'original') return { protocol: 'original', connections: 0 };
     const entry = this.#entries.get(handler.type);
-    // A link left from an earlier process says nothing about this one (linkOf replaces it on the next call).
+    // A link left from an earlier process says nothing about this one (#entryOf replaces it on the next call).
     if (entry === undefined || entry.process !== this.#o.processOf(handler.type)) {
       return { protocol: handler.protocol === 'multiplex' ? 'multiplex' : 'unknown', connections: 0 };
     }
     return entry.link.status();
   }
 
-  /** The handler's link for its current process: made on first use, and anew when the process changed. */
-  linkOf(handler: HandlerConfig): HandlerLink {
-    return this.#entryOf(handler).link;
-  }
-
+  /** The handler's entry (its link) for its current process: made on first use, and anew when the process changed. */
   #entryOf(handler: HandlerConfig): Entry {
     let entry = this.#entries.get(handler.type);
     // The original way learns nothing about the process: no need to ask which one runs (the hot path).

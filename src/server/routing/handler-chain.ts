@@ -168,9 +168,8 @@ class ChainRun implements AnswerReceiver {
     }
     const slot = this.#core.gate.tryEnter(type, handler.maxInFlight, userKey(context), handler.maxInFlightPerUser);
     if (typeof slot === 'string') {
-      const full = slot;
-      logger.warn({ handler: type, maxInFlight: handler.maxInFlight, full, sender: context.sender, id: context.id }, 'handler overloaded');
-      if (full === 'user') {
+      logger.warn({ handler: type, maxInFlight: handler.maxInFlight, full: slot, sender: context.sender, id: context.id }, 'handler overloaded');
+      if (slot === 'user') {
         const share = handler.maxInFlightPerUser;
         this.#receiver.planned(refuse('overloaded', `handler ${JSON.stringify(type)}: you have ${share} calls to it in progress, the most one user may (maxInFlightPerUser), try again later`));
       } else {
