@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { encodeFrame, parseFrameJson } from '../../src/protocol/frame.ts';
+import { readMultiplexReply } from '../../src/protocol/handler-multiplex.ts';
 import { parseHandlerReply } from '../../src/protocol/handler-reply.ts';
 import { builtinCommand, validateClientMessage, validateFirstMessage } from '../../src/protocol/messages.ts';
 
@@ -79,6 +80,49 @@ describe('validation never throws and always answers with a typed result', () =>
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** A deep copy whose objects have no prototype: a plain read of a key there can only be an own read. */
+function withoutPrototypes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutPrototypes);
+  if (typeof value !== 'object' || value === null) return value;
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(value)) copy[key] = withoutPrototypes((value as Record<string, unknown>)[key]);
+  return copy;
+}
+
+/** What a result says, as JSON text (prototypes aside: data copied without them reads the same). */
+function said(result: unknown): string {
+  return JSON.stringify(result);
+}
+
+describe('the validators on the message path read own keys only', () => {
+  // A value from JSON.parse with hostile keys ('__proto__', 'constructor', 'toString' as own
+  // members) must validate exactly as its prototype-free copy does: anything read from
+  // Object.prototype instead of the value itself would make the two differ.
+  test('validateClientMessage, parseHandlerReply and readMultiplexReply agree with a prototype-free copy', () => {
+    fc.assert(
+      fc.property(parsed, (value) => {
+        const bare = withoutPrototypes(value);
+        assert.equal(said(validateClientMessage(value)), said(validateClientMessage(bare)));
+        assert.equal(said(parseHandlerReply(value)), said(parseHandlerReply(bare)));
+        assert.equal(said(readMultiplexReply(value)), said(readMultiplexReply(bare)));
+        const wrapped = JSON.parse(JSON.stringify({ id: 1, reply: value })) as unknown;
+        assert.equal(said(readMultiplexReply(wrapped)), said(readMultiplexReply(withoutPrototypes(wrapped))));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('a member named __proto__ supplies nothing', () => {
+    const message = JSON.parse('{"header":{},"payload":{"id":"1","type":"t","__proto__":{"data":1}}}') as unknown;
+    const r = validateClientMessage(message);
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /"payload\.data" is required/);
+    const reply = JSON.parse('{"__proto__":{"header":{"status":"0","command":{"type":"sendClients","data":["a"]}}}}') as unknown;
+    assert.deepEqual(parseHandlerReply(reply), { ok: false, code: 'handler_bad_reply', reason: 'the handler reply has no "header" object' });
+    assert.equal(readMultiplexReply(JSON.parse('{"id":1,"__proto__":{"reply":{}}}')), null);
   });
 });
 

@@ -4,6 +4,8 @@
 // is optional and does not come in time, 'released': the socket is handed back untouched for
 // a call the original way (§4.1), because an original handler must never get an empty connection.
 import net from 'node:net';
+// Imported, not the global: `globalThis.performance` is a getter, read again at each call's deadline.
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { FrameConnection, UNBOUNDED, type FrameConnectionEvents } from '../../framing/frame-connection.ts';
 import { BesterError } from '../../protocol/errors.ts';

@@ -156,7 +156,8 @@ class MessageTask implements PlanReceiver, DispatchContext {
   #answer: object | string | null = null;
   #plan: RoutePlan | null = null;
   #work: Work | null = null;
-  #started = 0;
+  /** When the handler chain began, if anybody listened to `message.handled` then; else -1 (no clock read, no event). */
+  #started = -1;
   readonly sender: string | null;
   readonly id: string;
   readonly later: () => boolean;
@@ -304,8 +305,10 @@ class MessageTask implements PlanReceiver, DispatchContext {
   #carried(outcome: Outcome): void {
     this.#endWork();
     try {
-      const { events } = this.#core.o;
-      events?.emit('message.handled', { type: this.#msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
+      // The event and its clock read only when somebody listened as the message began (the usual daemon has no listener).
+      if (this.#started !== -1) {
+        this.#core.o.events?.emit('message.handled', { type: this.#msg.type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
+      }
       if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportJson(this.id);
       else this.#answer = statusReport(this.id, outcome.good, outcome);
     } catch (err) {
