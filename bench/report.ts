@@ -59,6 +59,17 @@ export interface Comparison {
    * relay service), since NATS has no separate handler.
    */
   readonly cpuRatios: Partial<Record<'baseline' | 'nats', number>>;
+  /**
+   * The same ratios taken round by round (bester's run over the other target's run of the same
+   * round), their median: the rounds are interleaved, so a phase of the machine that slows one
+   * round slows both sides of its ratio, where the ratio of the medians can pair a fast round of
+   * one side with a slow one of the other.
+   */
+  readonly roundRatios: {
+    readonly baseline?: number;
+    readonly nats?: number;
+    readonly cpuBaseline?: number;
+  };
   /** bester-tls's median msgs/s over bester's (the same daemon, clients over TLS vs plain TCP), percent. */
   readonly tlsRatio: number | null;
   /** Each other transport of besterd (bester-ws) in msgs/s over bester's on TCP, in percent. */
@@ -93,6 +104,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     if (nats && nats.msgsPerSec > 0) ratios.nats = pct(bester.msgsPerSec, nats.msgsPerSec);
     if (nats?.totalCpuUsPerMsg && bester.totalCpuUsPerMsg !== null) cpuRatios.nats = pct(bester.totalCpuUsPerMsg, nats.totalCpuUsPerMsg);
   }
+  const roundRatios = roundByRound(targets, results, pct);
   const overTls = medians['bester-tls'];
   const tlsRatio = overTls && bester && bester.msgsPerSec > 0 ? pct(overTls.msgsPerSec, bester.msgsPerSec) : null;
   const overTcp: Comparison['overTcp'] = {};
@@ -108,12 +120,34 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     medians,
     ratios,
     cpuRatios,
+    roundRatios,
     tlsRatio,
     overTcp,
     lost: results.reduce((sum, r) => sum + r.lost, 0),
     generatorLimitedRuns: results.filter((r) => r.generatorSaturated).length,
     generatorMaxElu: Math.max(...results.map((r) => r.generator.maxElu)),
   };
+}
+
+/** Comparison.roundRatios: the i-th run of bester against the i-th of each other target (the same round). */
+function roundByRound(targets: TargetName[], results: RunResult[], pct: (a: number, b: number) => number): Comparison['roundRatios'] {
+  const runsOf = (target: TargetName): RunResult[] => results.filter((r) => r.target === target);
+  const bester = runsOf('bester');
+  if (!targets.includes('bester') || bester.length === 0) return {};
+  const paired = (other: RunResult[], of: (r: RunResult) => number): number | undefined => {
+    const each: number[] = [];
+    for (let i = 0; i < Math.min(bester.length, other.length); i++) if (of(other[i]!) > 0) each.push(of(bester[i]!) / of(other[i]!));
+    return each.length === 0 ? undefined : pct(median(each), 1);
+  };
+  const ratios: { baseline?: number; nats?: number; cpuBaseline?: number } = {};
+  const baseline = runsOf('baseline');
+  const nats = runsOf('nats');
+  if (baseline.length > 0) {
+    ratios.baseline = paired(baseline, (r) => r.deliveredPerSec);
+    ratios.cpuBaseline = paired(baseline, (r) => r.serverCpuUsPerMsg);
+  }
+  if (nats.length > 0) ratios.nats = paired(nats, (r) => r.deliveredPerSec);
+  return ratios;
 }
 
 export function summary(rows: Comparison[]): string {
@@ -139,6 +173,12 @@ export function summary(rows: Comparison[]): string {
       c.lost,
     ].join(' | '),
   );
+  // The same ratios round by round (Comparison.roundRatios), where there was more than one round.
+  const byRound = rows.flatMap((c) => {
+    const r = c.roundRatios;
+    if (r.baseline === undefined && r.nats === undefined) return [];
+    return [`round by round (median of each round's ratio), ${c.handlerMode} P=${c.pairs} W=${c.window} ${c.size} B: bester / baseline ${cell(r.baseline, '%')}, bester / NATS ${cell(r.nats, '%')}, CPU vs baseline ${cell(r.cpuBaseline, '%')}`];
+  });
   // besterd over its other transports, beside TCP in the same rounds (goal: WebSocket >= 70% at 100 B).
   const transports = rows.flatMap((c) =>
     Object.entries(c.overTcp).map(([target, ratio]) => {
@@ -151,6 +191,7 @@ export function summary(rows: Comparison[]): string {
     'targets (docs/performance.md, Targets): persistent mode at P=8 W=16 >= 100% of NATS with server CPU <= 1.3x the baseline\'s, original mode >= 90% of the baseline; over TLS >= 70% of plain TCP at 4 KiB, over WebSocket >= 70% at 100 B',
     head,
     ...lines,
+    ...byRound,
     ...transports,
   ].join('\n');
 }
