@@ -9,8 +9,9 @@
 //
 //   node bench/original-call.ts [--size 100] [--window 128] [--calls 20000] [--rounds 7]
 //
-// Prints this process's CPU per call (user + system, µs) for each round, and the medians. The
-// handler's CPU is the same for both and not counted.
+// Prints this process's CPU per call (user + system, µs) for each round, and the medians; and the
+// handler process's CPU per call in the same rounds (from /proc), which a difference in how the
+// two sides talk to it would move.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { CallList, sendToHandler } from '../src/server/handlers/handler-call.ts';
 import { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
+import { cpuUs } from './measure.ts';
 import { callOnce } from './relay-call.ts';
 
 const { values } = parseArgs({
@@ -72,12 +74,13 @@ const relay: Call = (done, failed) => {
   );
 };
 
-/** µs of this process's CPU per call: `calls` calls, `window` in flight. */
-function round(call: Call): Promise<number> {
+/** µs of CPU per call, this process's and the handler's: `calls` calls, `window` in flight. */
+function round(call: Call): Promise<{ own: number; handler: number }> {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let answered = 0;
     const started = process.cpuUsage();
+    const handlerStarted = cpuUs(handler.pid!);
     const next = (): void => {
       answered++;
       if (sent < calls) {
@@ -85,7 +88,7 @@ function round(call: Call): Promise<number> {
         call(next, reject);
       } else if (answered === calls) {
         const used = process.cpuUsage(started);
-        resolve((used.user + used.system) / calls);
+        resolve({ own: (used.user + used.system) / calls, handler: (cpuUs(handler.pid!) - handlerStarted) / calls });
       }
     };
     for (; sent < window; ) {
@@ -96,12 +99,17 @@ function round(call: Call): Promise<number> {
 }
 
 const results = { daemon: [] as number[], relay: [] as number[] };
+const handlerResults = { daemon: [] as number[], relay: [] as number[] };
 try {
   await round(daemon); // warm-up, not counted
   await round(relay);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? (['daemon', 'relay'] as const) : (['relay', 'daemon'] as const);
-    for (const name of order) results[name].push(await round(name === 'daemon' ? daemon : relay));
+    for (const name of order) {
+      const used = await round(name === 'daemon' ? daemon : relay);
+      results[name].push(used.own);
+      handlerResults[name].push(used.handler);
+    }
   }
 } finally {
   abort.abort();
@@ -113,3 +121,8 @@ for (const [name, runs] of Object.entries(results)) {
   console.log(`${name.padEnd(7)} ${runs.map((x) => x.toFixed(1)).join(' ')}  median ${median(runs).toFixed(1)}`);
 }
 console.log(`daemon / relay: ${(median(results.daemon) / median(results.relay)).toFixed(2)}x`);
+console.log('the handler process, µs of CPU per call in the same rounds');
+for (const [name, runs] of Object.entries(handlerResults)) {
+  console.log(`${name.padEnd(7)} ${runs.map((x) => x.toFixed(1)).join(' ')}  median ${median(runs).toFixed(1)}`);
+}
+console.log(`handler called by the daemon / by the relay: ${(median(handlerResults.daemon) / median(handlerResults.relay)).toFixed(2)}x`);
