@@ -116,13 +116,13 @@ try {
   stopHandler();
 }
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
-console.log(`original-mode call, ${size} B, ${window} in flight, ${calls} calls per round, µs of CPU per call`);
-for (const [name, runs] of Object.entries(results)) {
-  console.log(`${name.padEnd(7)} ${runs.map((x) => x.toFixed(1)).join(' ')}  median ${median(runs).toFixed(1)}`);
+/** Each side's rounds and median, then the daemon's median over the relay's. */
+function print(title: string, byName: { daemon: number[]; relay: number[] }, ratio: string): void {
+  console.log(title);
+  for (const [name, runs] of Object.entries(byName)) {
+    console.log(`${name.padEnd(7)} ${runs.map((x) => x.toFixed(1)).join(' ')}  median ${median(runs).toFixed(1)}`);
+  }
+  console.log(`${ratio}: ${(median(byName.daemon) / median(byName.relay)).toFixed(2)}x`);
 }
-console.log(`daemon / relay: ${(median(results.daemon) / median(results.relay)).toFixed(2)}x`);
-console.log('the handler process, µs of CPU per call in the same rounds');
-for (const [name, runs] of Object.entries(handlerResults)) {
-  console.log(`${name.padEnd(7)} ${runs.map((x) => x.toFixed(1)).join(' ')}  median ${median(runs).toFixed(1)}`);
-}
-console.log(`handler called by the daemon / by the relay: ${(median(handlerResults.daemon) / median(handlerResults.relay)).toFixed(2)}x`);
+print(`original-mode call, ${size} B, ${window} in flight, ${calls} calls per round, µs of CPU per call`, results, 'daemon / relay');
+print('the handler process, µs of CPU per call in the same rounds', handlerResults, 'handler called by the daemon / by the relay');

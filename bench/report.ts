@@ -104,7 +104,7 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
     if (nats && nats.msgsPerSec > 0) ratios.nats = pct(bester.msgsPerSec, nats.msgsPerSec);
     if (nats?.totalCpuUsPerMsg && bester.totalCpuUsPerMsg !== null) cpuRatios.nats = pct(bester.totalCpuUsPerMsg, nats.totalCpuUsPerMsg);
   }
-  const roundRatios = roundByRound(targets, results, pct);
+  const roundRatios = roundByRound(results);
   const overTls = medians['bester-tls'];
   const tlsRatio = overTls && bester && bester.msgsPerSec > 0 ? pct(overTls.msgsPerSec, bester.msgsPerSec) : null;
   const overTcp: Comparison['overTcp'] = {};
@@ -130,14 +130,14 @@ export function compareRuns(base: Omit<RunOptions, 'target'>, targets: TargetNam
 }
 
 /** Comparison.roundRatios: the i-th run of bester against the i-th of each other target (the same round). */
-function roundByRound(targets: TargetName[], results: RunResult[], pct: (a: number, b: number) => number): Comparison['roundRatios'] {
+function roundByRound(results: RunResult[]): Comparison['roundRatios'] {
   const runsOf = (target: TargetName): RunResult[] => results.filter((r) => r.target === target);
   const bester = runsOf('bester');
-  if (!targets.includes('bester') || bester.length === 0) return {};
+  if (bester.length === 0) return {};
   const paired = (other: RunResult[], of: (r: RunResult) => number): number | undefined => {
     const each: number[] = [];
     for (let i = 0; i < Math.min(bester.length, other.length); i++) if (of(other[i]!) > 0) each.push(of(bester[i]!) / of(other[i]!));
-    return each.length === 0 ? undefined : pct(median(each), 1);
+    return each.length === 0 ? undefined : Math.round(median(each) * 100);
   };
   const ratios: { baseline?: number; nats?: number; cpuBaseline?: number } = {};
   const baseline = runsOf('baseline');

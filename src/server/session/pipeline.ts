@@ -110,7 +110,7 @@ export class MessagePipeline {
       this.#running++;
       const task = new MessageTask(this.#core, next, this.#tail);
       this.#tail = task;
-      task.begin();
+      task.begin(next.data);
     }
     if (this.#running === 0 && this.#queue.length === 0) this.#o.host.pipelineIdle();
   }
@@ -146,12 +146,11 @@ type Step = 'answer' | 'close' | 'route';
 class MessageTask implements PlanReceiver, DispatchContext {
   readonly #core: TaskCore;
   /**
-   * The message, until its data was handed to the handler chain: from then on only its type is
-   * kept (#type), so that the data's text and value (the client's whole frame) are not held while
-   * the handler works. With many messages in flight and slow handlers they would live long enough
-   * to be moved to the old generation, where only a full collection frees them.
+   * The message's type (its id is `id`); not its data, which begin() hands on, so that the data's
+   * text and value (the client's whole frame) are not held while the handler works. With many
+   * messages in flight and slow handlers they would live long enough to be moved to the old
+   * generation, where only a full collection frees them.
    */
-  #msg: InboundMessage | null;
   readonly #type: string;
   /** The task before this one, until its turn was seen done (then null: no chain of old tasks is kept). */
   #before: MessageTask | null;
@@ -171,7 +170,6 @@ class MessageTask implements PlanReceiver, DispatchContext {
 
   constructor(core: TaskCore, msg: InboundMessage, before: MessageTask | null) {
     this.#core = core;
-    this.#msg = msg;
     this.#type = msg.type;
     this.#before = before;
     this.sender = core.o.host.username;
@@ -179,32 +177,32 @@ class MessageTask implements PlanReceiver, DispatchContext {
     this.later = core.later;
   }
 
-  /** Starts the message's work; its side effects wait for its turn. */
-  begin(): void {
-    const msg = this.#msg!;
+  /** Starts the message's work with its data; its side effects wait for its turn. */
+  begin(data: JsonData): void {
+    const type = this.#type;
     const { config, router } = this.#core.o;
     try {
-      if (msg.type === 'dummy') {
-        this.#answer = dummyReply(msg.id);
-      } else if (msg.type === 'ping' && !config.handlers.has('ping')) {
+      if (type === 'dummy') {
+        this.#answer = dummyReply(this.id);
+      } else if (type === 'ping' && !config.handlers.has('ping')) {
         // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
-        this.#answer = goodReportJson(msg.id);
-      } else if (msg.type === 'pong' && !config.handlers.has('pong')) {
+        this.#answer = goodReportJson(this.id);
+      } else if (type === 'pong' && !config.handlers.has('pong')) {
         this.#answer = null; // answers our ping: no report
-      } else if (msg.type === 'builtin') {
-        const command = builtinCommand(msg.data.value);
+      } else if (type === 'builtin') {
+        const command = builtinCommand(data.value);
         if (command === 'close') this.#step = 'close';
-        else this.#answer = statusReport(msg.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
+        else this.#answer = statusReport(this.id, false, { code: 'unknown_builtin', reason: `unknown builtin command ${JSON.stringify(command)}` });
       } else {
         // A message for a handler: its chain at once, what it decided carried out in its turn (§3.1).
         this.#work = router.begin();
         if (this.#work === null) {
-          this.#answer = statusReport(msg.id, false, SHUTTING_DOWN);
+          this.#answer = statusReport(this.id, false, SHUTTING_DOWN);
         } else {
           this.#step = 'route';
           const events = this.#core.o.events;
           if (events?.has('message.handled') === true) this.#started = performance.now();
-          this.#route(router);
+          this.#route(router, data);
           return;
         }
       }
@@ -214,11 +212,9 @@ class MessageTask implements PlanReceiver, DispatchContext {
     this.#waitTurn();
   }
 
-  #route(router: Router): void {
+  #route(router: Router, data: JsonData): void {
     try {
-      const msg = this.#msg!;
-      this.#msg = null;
-      router.routeTo(msg.type, msg.data, this, this);
+      router.routeTo(this.#type, data, this, this);
     } catch (err) {
       // Thrown after the plan was told (it is being carried out): only logged.
       if (this.#plan !== null || this.#ended !== undefined) this.#core.o.log.error({ err: describeThrown(err), id: this.id }, 'message handling failed');
