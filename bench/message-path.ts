@@ -12,6 +12,7 @@
 // Prints the CPU µs per message of each round (process.cpuUsage, user + system), the least and the median.
 import { duplexPair } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { applyDaemonV8Flags } from '../src/cli/daemon-node-flags.ts';
 import { MemoryAccountStore } from '../src/server/accounts/memory-store.ts';
 import { parseConfig } from '../src/server/config/load.ts';
 import { ServerEvents } from '../src/server/events.ts';
@@ -23,6 +24,9 @@ import type { PeerInfo } from '../src/server/transport/listener.ts';
 import { encodeFrame, FrameDecoder, parseFrameText } from '../src/protocol/frame.ts';
 import type { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
+
+// The V8 flags the daemon sets itself (src/cli/besterd.ts), so that the path runs as it does there.
+applyDaemonV8Flags();
 
 const { values } = parseArgs({
   options: { messages: { type: 'string', default: '200000' }, window: { type: 'string', default: '16' }, rounds: { type: 'string', default: '5' } },

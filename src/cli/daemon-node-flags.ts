@@ -1,12 +1,16 @@
-// Node.js flags the daemon process is started with (docs/operations.md "Tuning"). They must be
-// given when Node starts (V8 sizes its heap then), so they live in the places that start the
-// daemon: bin/besterd.js's first line, the systemd unit in docs/operations.md, and the bench
+// Node.js flags the daemon process runs with (docs/operations.md "Tuning"). DAEMON_NODE_FLAGS
+// must be given when Node starts (V8 sizes its heap then), so they live in the places that start
+// the daemon: bin/besterd.js's first line, the systemd unit in docs/operations.md, and the bench
 // scripts, which take them from here (with DAEMON_ENV below). A test keeps those places in step.
-//
-// --max-semi-space-size=16: on a machine with much memory V8 lets its young generation grow to
-// 64 MiB semi-spaces (128 MiB reserved, ~65 MiB resident after a burst of logins) and keeps them
-// while idle; 16 MiB holds 10,000 idle connections in ~170 MB instead of ~210 MB, with no loss of
-// throughput measured (docs/performance.md).
+// DAEMON_V8_FLAGS (below) the daemon sets itself when it starts.
+import v8 from 'node:v8';
+
+/**
+ * --max-semi-space-size=16: on a machine with much memory V8 lets its young generation grow to
+ * 64 MiB semi-spaces (128 MiB reserved, ~65 MiB resident after a burst of logins) and keeps them
+ * while idle; 16 MiB holds 10,000 idle connections in ~170 MB instead of ~210 MB, with no loss of
+ * throughput measured (docs/performance.md).
+ */
 export const DAEMON_NODE_FLAGS: readonly string[] = Object.freeze(['--max-semi-space-size=16']);
 
 /**
@@ -25,4 +29,43 @@ export const DAEMON_ENV: Readonly<Record<string, string>> = Object.freeze({ MALL
 export function daemonShebang(): string {
   const env = Object.entries(DAEMON_ENV).map(([name, value]) => `${name}=${value}`);
   return `#!/usr/bin/env -S ${[...env, 'node', ...DAEMON_NODE_FLAGS].join(' ')}`;
+}
+
+/**
+ * V8 flags the daemon sets itself when it starts (src/cli/besterd.ts), before any of its code is
+ * optimised: they are read by the optimising compiler at each compilation, so unlike
+ * DAEMON_NODE_FLAGS they need not be on the command line (whose first line in bin/besterd.js has
+ * no room left: Linux before 5.1 cuts a script's first line at 128 bytes).
+ *
+ * --max-inlined-bytecode-size=920 --max-inlined-bytecode-size-cumulative=2760, twice and three
+ * times V8's defaults: the compiler may inline larger functions into the message path (reading a
+ * frame, validating, routing, writing are small functions calling each other across modules).
+ * Fewer calls per message: 97% of the instructions (bench/path-instructions.ts) and less daemon
+ * CPU per message in interleaved runs of bench/load.ts; idle memory unchanged (docs/performance.md,
+ * "A larger inlining budget").
+ */
+export const DAEMON_V8_FLAGS: readonly string[] = Object.freeze([
+  '--max-inlined-bytecode-size=920',
+  '--max-inlined-bytecode-size-cumulative=2760',
+]);
+
+/**
+ * The DAEMON_V8_FLAGS that the operator did not give (on node's command line or in NODE_OPTIONS,
+ * with `-` or `_` in the name): a flag given there is theirs to tune and is left alone.
+ */
+export function v8FlagsToSet(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].map((arg) => flagName(arg));
+  return DAEMON_V8_FLAGS.filter((flag) => !given.includes(flagName(flag)));
+}
+
+/** Sets the DAEMON_V8_FLAGS this process was not started with; returns those it set. */
+export function applyDaemonV8Flags(): string[] {
+  const flags = v8FlagsToSet(process.execArgv, process.env.NODE_OPTIONS);
+  for (const flag of flags) v8.setFlagsFromString(flag);
+  return flags;
+}
+
+function flagName(arg: string): string {
+  const eq = arg.indexOf('=');
+  return (eq === -1 ? arg : arg.slice(0, eq)).replaceAll('_', '-');
 }
