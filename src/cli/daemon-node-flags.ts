@@ -35,7 +35,10 @@ export function daemonShebang(): string {
  * V8 flags the daemon sets itself when it starts (src/cli/besterd.ts), before any of its code is
  * optimised: they are read by the optimising compiler at each compilation, so unlike
  * DAEMON_NODE_FLAGS they need not be on the command line (whose first line in bin/besterd.js has
- * no room left: Linux before 5.1 cuts a script's first line at 128 bytes).
+ * no room left: Linux before 5.1 cuts a script's first line at 128 bytes). Node's documentation
+ * warns that a flag changed after start may do nothing or misbehave; these two are plain numbers
+ * that each optimising compilation reads, and a test (test/unit/daemon-node-flags.test.ts) checks
+ * that V8 uses them when set this way.
  *
  * --max-inlined-bytecode-size=920 --max-inlined-bytecode-size-cumulative=2760, twice and three
  * times V8's defaults: the compiler may inline larger functions into the message path (reading a
