@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { CallList, sendToHandler } from '../src/server/handlers/handler-call.ts';
 import { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
-import { cpuUs } from './measure.ts';
+import { cpuUs, median } from './measure.ts';
 import { callOnce } from './relay-call.ts';
 
 const { values } = parseArgs({
@@ -115,7 +115,6 @@ try {
   abort.abort();
   stopHandler();
 }
-const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 /** Each side's rounds and median, then the daemon's median over the relay's. */
 function print(title: string, byName: { daemon: number[]; relay: number[] }, ratio: string): void {
   console.log(title);

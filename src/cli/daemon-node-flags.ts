@@ -61,11 +61,9 @@ export function v8FlagsToSet(execArgv: readonly string[], nodeOptions: string | 
   return DAEMON_V8_FLAGS.filter((flag) => !given.includes(flagName(flag)));
 }
 
-/** Sets the DAEMON_V8_FLAGS this process was not started with; returns those it set. */
-export function applyDaemonV8Flags(): string[] {
-  const flags = v8FlagsToSet(process.execArgv, process.env.NODE_OPTIONS);
-  for (const flag of flags) v8.setFlagsFromString(flag);
-  return flags;
+/** Sets the DAEMON_V8_FLAGS this process was not started with. */
+export function applyDaemonV8Flags(): void {
+  for (const flag of v8FlagsToSet(process.execArgv, process.env.NODE_OPTIONS)) v8.setFlagsFromString(flag);
 }
 
 function flagName(arg: string): string {

@@ -102,4 +102,3 @@ describe('daemon Node.js flags', () => {
     assert.equal(inlined(true), true);
   });
 });
-

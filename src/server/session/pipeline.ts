@@ -6,6 +6,9 @@
 // one's turn). A message is carried by callbacks, not promises: its task receives its plan from the
 // router (PlanReceiver), and its turn from the message before it.
 // With depth 1 the messages are handled strictly one at a time, as the original did.
+// Imported, not the global (a getter), as in handlers/multiplex-connection.ts: it is read for
+// every message while `message.handled` has a listener.
+import { performance } from 'node:perf_hooks';
 import { dummyReply, goodReportJson, statusReport } from '../../protocol/builders.ts';
 import { Fifo } from '../../protocol/fifo.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
