@@ -12,7 +12,8 @@
 import { parseArgs } from 'node:util';
 import { encodeJsonFrame, parseFrameText } from '../src/protocol/frame.ts';
 import { Fifo } from '../src/protocol/fifo.ts';
-import { JsonData, jsonNestingDepth, jsonValueDeeper } from '../src/protocol/json-text.ts';
+import { jsonNestingDepth, jsonValueDeeper } from '../src/protocol/json-scan.ts';
+import { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
 
 const { values } = parseArgs({ options: { ms: { type: 'string', default: '300' } } });

@@ -5,7 +5,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { ErrorCode } from './errors.ts';
 import { isObject, own, type JsonObject } from './json.ts';
-import { JsonData, jsonMemberSource, type JsonSource } from './json-text.ts';
+import { jsonMemberSource } from './json-scan.ts';
+import { JsonData, type JsonSource } from './json-text.ts';
 import { LAZY_MIN_BYTES } from './frame.ts';
 import { canonicalUsername } from './username.ts';
 

@@ -4,7 +4,8 @@ import { BesterError } from './errors.ts';
 import { isUtf8 } from 'node:buffer';
 import { Fifo } from './fifo.ts';
 import { isJsonBytes } from './json-bytes.ts';
-import { jsonMemberSpan, jsonNestingDepth, jsonValueDeeper, JsonData, type JsonSource } from './json-text.ts';
+import { jsonMemberSpan, jsonNestingDepth, jsonValueDeeper, scanMember } from './json-scan.ts';
+import { JsonData, type JsonSource } from './json-text.ts';
 
 
 export const FRAME_HEADER_BYTES = 4;
@@ -290,6 +291,8 @@ export interface ParseFrameOptions {
   readonly lazy?: ReadonlyArray<readonly string[]>;
   /** Shortest member left as bytes (default LAZY_MIN_BYTES); shorter ones are parsed as usual. */
   readonly lazyMinBytes?: number;
+  /** A member to pass on as written (JsonData.withMember): found in the pass that reads the depth. */
+  readonly find?: readonly string[];
 }
 
 /** Members shorter than this are parsed with the rest of their frame (building them is cheap). */
@@ -331,12 +334,14 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   } catch (cause) {
     throw new BesterError('malformed_json', NOT_UTF8, { cause });
   }
-  // A big frame's depth is read from its text before JSON.parse builds anything: a hostile frame
-  // never becomes a deep object. A small one (the common case) is parsed first and its value
-  // walked, four times cheaper than reading its text; it cannot build more than a few thousand levels.
+  // The depth is read from the text before JSON.parse builds anything, so a hostile frame never
+  // becomes a deep object: in the pass that finds the member to `find` when there is one, else by
+  // itself for a big frame. A small frame read for no member is parsed first and its value walked,
+  // four times cheaper than reading its text; it cannot build more than a few thousand levels.
   const check = maxDepth !== undefined && !depthChecked;
-  const walk = check && body.length <= WALK_DEPTH_MAX_BYTES;
-  if (check && !walk && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
+  const scan = options.find === undefined ? null : scanMember(text, options.find);
+  const walk = check && scan === null && body.length <= WALK_DEPTH_MAX_BYTES;
+  if (check && !walk && (scan !== null ? scan.depth : jsonNestingDepth(text, maxDepth)) > maxDepth) throw tooDeep(maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
@@ -346,7 +351,8 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
     throw new BesterError('malformed_json', NOT_JSON, { cause });
   }
   if (walk && jsonValueDeeper(value, maxDepth)) throw tooDeep(maxDepth);
-  return new JsonData(value, text);
+  if (scan === null || scan.start === -1) return new JsonData(value, text);
+  return JsonData.withMember(value, text, options.find!, text.slice(scan.start, scan.end));
 }
 
 const NOT_UTF8 = 'frame is not valid UTF-8';

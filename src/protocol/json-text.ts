@@ -1,12 +1,9 @@
-// Reading JSON text without building values (docs/protocol.md §1.3, docs/performance.md):
-// the nesting depth of a frame before JSON.parse sees it, and the exact text of one member of a
-// frame that was parsed, so that data the daemon only passes on (a client's `payload.data` to
-// its handler, a handler's result to the recipients) is not serialised again; and whether bytes
-// are JSON at all (isJsonBytes, json-bytes.ts), for a big member that is passed on without being parsed or decoded.
-// Each reader takes a text or its UTF-8 bytes (JsonSource): JSON's syntax is ASCII, the same in
-// both. Strings are skipped with indexOf: the long strings typical of payloads cost one native scan.
+// The one payload type carried end to end (docs/architecture.md): a JSON value with, where it came
+// from a frame, the exact text it was parsed from, so that data the daemon only passes on (a
+// client's `payload.data` to its handler, a handler's result to the recipients) is not serialised
+// again (docs/protocol.md §4.1). The members' texts are found by json-scan.ts.
 
-import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, COMMA, isJsonSpace, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './json-bytes.ts';
+import { jsonMemberSource } from './json-scan.ts';
 
 /**
  * JSON as it came from a socket: its text, or its UTF-8 bytes when it is big and only passed on
@@ -41,6 +38,12 @@ export class JsonData {
    */
   #in: JsonSource | undefined;
   #path: readonly string[] = NO_PATH;
+  /**
+   * A member whose text was found as the frame was read (withMember: parseFrameText's `find`), by
+   * its path from here, and that text: member() hands it on without reading the frame again.
+   */
+  #foundPath: readonly string[] | null = null;
+  #foundText = '';
 
   constructor(value: unknown, text?: string) {
     this.#value = value;
@@ -75,6 +78,17 @@ export class JsonData {
   static withHole(shallow: unknown, whole: JsonSource, path: readonly string[], member: JsonSource): JsonData {
     const data = JsonData.#of(shallow, whole);
     data.#hole = { path, data: JsonData.ofSource(member) };
+    return data;
+  }
+
+  /**
+   * A frame's value and text, with the text of its member at `path` (found as the frame was read:
+   * parseFrameText's `find`), which member() then hands on as it is.
+   */
+  static withMember(value: unknown, text: string, path: readonly string[], memberText: string): JsonData {
+    const data = new JsonData(value, text);
+    data.#foundPath = path;
+    data.#foundText = memberText;
     return data;
   }
 
@@ -127,6 +141,19 @@ export class JsonData {
    */
   member(path: readonly string[] | null, value: unknown): JsonData {
     if (path === null) return new JsonData(value);
+    const found = this.#foundPath;
+    if (found !== null && startsWithPath(found, path)) {
+      if (found.length === path.length) return new JsonData(value, this.#foundText);
+      // On the way to the found member: itself as any member, the found one from here on.
+      const data = this.#memberOf(path, value);
+      data.#foundPath = found.slice(path.length);
+      data.#foundText = this.#foundText;
+      return data;
+    }
+    return this.#memberOf(path, value);
+  }
+
+  #memberOf(path: readonly string[], value: unknown): JsonData {
     // Not sliced yet itself: its member is found in the same source, by the joined path.
     if (this.#in !== undefined) return JsonData.#memberIn(value, this.#in, joinPaths(this.#path, path));
     const whole = this.#bytes ?? this.#text;
@@ -159,6 +186,13 @@ export class JsonData {
 
 const NO_PATH: readonly string[] = Object.freeze([]);
 
+/** Whether `path` begins with `prefix`. */
+function startsWithPath(path: readonly string[], prefix: readonly string[]): boolean {
+  if (prefix.length > path.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (path[i] !== prefix[i]) return false;
+  return true;
+}
+
 /** `outer` then `inner`, in a new array: with a plain loop (a spread makes iterators, concat looks up a species). */
 function joinPaths(outer: readonly string[], inner: readonly string[]): string[] {
   const joined = new Array<string>(outer.length + inner.length);
@@ -187,192 +221,4 @@ export function jsonTextOf(value: unknown, text?: string): string {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError('value is not JSON-serialisable');
   return json;
-}
-
-/** The code unit (text) or byte (UTF-8 bytes) at `i`: JSON's syntax is ASCII, the same in both; NaN or undefined past the end. */
-function at(src: JsonSource, i: number): number {
-  return typeof src === 'string' ? src.charCodeAt(i) : src[i]!;
-}
-
-/**
- * The index just past the string that opens at `start` (`src[start]` is a quote), or -1 when it
- * never ends. A quote ends the string when an even number of backslashes precede it.
- */
-function skipString(src: JsonSource, start: number): number {
-  const text = typeof src === 'string';
-  let close = text ? src.indexOf('"', start + 1) : src.indexOf(QUOTE, start + 1);
-  while (close !== -1) {
-    let before = close - 1;
-    while (at(src, before) === BACKSLASH) before--;
-    if ((close - 1 - before) % 2 === 0) return close + 1;
-    close = text ? src.indexOf('"', close + 1) : src.indexOf(QUOTE, close + 1);
-  }
-  return -1;
-}
-
-/**
- * How deeply the JSON text (or its UTF-8 bytes) nests objects and arrays (`{}` is 1, `{"a":[1]}`
- * is 2, a scalar 0). Brackets inside strings (escapes included) do not count. Stops early and
- * returns a number above `stopAbove` once the depth passes it. Does not validate: invalid text
- * gets some number and is refused by JSON.parse afterwards; for any text JSON.parse accepts the answer is exact.
- */
-export function jsonNestingDepth(src: JsonSource, stopAbove = Number.POSITIVE_INFINITY): number {
-  let depth = 0;
-  let deepest = 0;
-  for (let i = 0; i < src.length; i++) {
-    const c = at(src, i);
-    if (c === QUOTE) {
-      const end = skipString(src, i);
-      if (end === -1) return deepest;
-      i = end - 1;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      depth++;
-      if (depth > deepest) {
-        deepest = depth;
-        if (deepest > stopAbove) return deepest;
-      }
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      depth--;
-    }
-  }
-  return deepest;
-}
-
-/**
- * Whether a parsed JSON value nests objects and arrays deeper than `limit` (depth as
- * jsonNestingDepth counts it): stops `limit` levels down, so its recursion is bounded whatever the value.
- */
-export function jsonValueDeeper(value: unknown, limit: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (limit === 0) return true;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (jsonValueDeeper(value[i], limit - 1)) return true;
-    return false;
-  }
-  for (const key in value) if (jsonValueDeeper((value as Record<string, unknown>)[key], limit - 1)) return true;
-  return false;
-}
-
-function skipSpace(src: JsonSource, i: number): number {
-  while (isJsonSpace(at(src, i))) i++;
-  return i;
-}
-
-/** The index just past the value that starts at `i` (no leading space), or -1 if it does not end. */
-function skipValue(src: JsonSource, i: number): number {
-  const first = at(src, i);
-  if (first === QUOTE) return skipString(src, i);
-  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
-    let depth = 0;
-    for (; i < src.length; i++) {
-      const c = at(src, i);
-      if (c === QUOTE) {
-        const end = skipString(src, i);
-        if (end === -1) return -1;
-        i = end - 1;
-      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-        depth++;
-      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-        if (--depth === 0) return i + 1;
-      }
-    }
-    return -1;
-  }
-  // A number, true, false or null: up to the next delimiter.
-  for (; i < src.length; i++) {
-    const c = at(src, i);
-    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || isJsonSpace(c)) break;
-  }
-  return i;
-}
-
-/** Whether the key string `src[start, end)` (quotes included) names `key`, escapes read as JSON does. */
-function keyIs(src: JsonSource, start: number, end: number, key: string): boolean {
-  if (typeof src !== 'string') return keyIs(src.toString('utf8', start, end), 0, end - start, key); // keys are short
-  const length = end - start - 2;
-  if (length === key.length && src.startsWith(key, start + 1)) return !key.includes('\\') || JSON.parse(src.slice(start, end)) === key;
-  if (length < key.length) return false; // an escape only makes the text longer than what it means
-  for (let i = start + 1; i < end - 1; i++) {
-    if (src.charCodeAt(i) === BACKSLASH) return JSON.parse(src.slice(start, end)) === key;
-  }
-  return false;
-}
-
-/** Where readObject found its member: [foundStart, foundEnd), or foundStart -1 (none). */
-let foundStart = -1;
-let foundEnd = -1;
-
-/**
- * Reads the object at `i` to its end and returns the index just past it, or -1 when there is no
- * object at `i` or it cannot be read. On the way it finds the member at `path[level..]`: a
- * member on the path is read (to its own end) as it is met, so the text is read once however
- * deep the path goes. Like JSON.parse, a repeated key means its last occurrence: each occurrence
- * of a key on the path forgets what an earlier one found.
- */
-function readObject(src: JsonSource, i: number, path: readonly string[], level: number): number {
-  if (at(src, i) !== OPEN_BRACE) return -1;
-  i = skipSpace(src, i + 1);
-  if (at(src, i) === CLOSE_BRACE) return i + 1;
-  const key = path[level]!;
-  const last = level === path.length - 1;
-  for (;;) {
-    if (at(src, i) !== QUOTE) return -1;
-    const keyEnd = skipString(src, i);
-    if (keyEnd === -1) return -1;
-    const matches = keyIs(src, i, keyEnd, key);
-    i = skipSpace(src, keyEnd);
-    if (at(src, i) !== COLON) return -1;
-    const start = skipSpace(src, i + 1);
-    let end: number;
-    if (!matches) end = skipValue(src, start);
-    else if (last) {
-      end = skipValue(src, start);
-      foundStart = start;
-      foundEnd = end;
-    } else {
-      foundStart = -1; // this occurrence decides: what an earlier one held is not the member
-      end = readObject(src, start, path, level + 1);
-      if (end === -1) {
-        // Not an object (or not one that reads): no member down this way, whatever it met first.
-        foundStart = -1;
-        end = skipValue(src, start);
-      }
-    }
-    if (end === -1 || end === start) return -1;
-    i = skipSpace(src, end);
-    const c = at(src, i);
-    if (c === CLOSE_BRACE) return i + 1;
-    if (c !== COMMA) return -1;
-    i = skipSpace(src, i + 1);
-  }
-}
-
-/**
- * The exact text of the value at `path` (object keys, outermost first) in `src`, a text or its
- * UTF-8 bytes (then a view of them, not a copy), which must be JSON that JSON.parse accepted;
- * undefined when some step is not an object or lacks the key. Agrees with JSON.parse: a repeated
- * key means its last occurrence, escaped keys are decoded. JSON.parse of the result equals the
- * parsed value at that path.
- */
-export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly string[]): S | undefined {
-  let span: [number, number] | undefined;
-  if (path.length > 0) span = jsonMemberSpan(src, path);
-  else {
-    let end = src.length;
-    while (end > 0 && isJsonSpace(at(src, end - 1))) end--;
-    span = [Math.min(skipSpace(src, 0), end), end];
-  }
-  if (span === undefined) return undefined;
-  return (typeof src === 'string' ? src.slice(span[0], span[1]) : src.subarray(span[0], span[1])) as S;
-}
-
-/**
- * Where jsonMemberSource's member is: its span [start, end) in `src` (`path` not empty). On text
- * JSON.parse did not accept, some span or undefined, or a SyntaxError from a broken escaped key:
- * a caller that has not parsed the text checks what it gets (frame.ts, parseFrameText's `lazy`).
- */
-export function jsonMemberSpan(src: JsonSource, path: readonly string[]): [number, number] | undefined {
-  foundStart = -1;
-  if (readObject(src, skipSpace(src, 0), path, 0) === -1 || foundStart === -1) return undefined;
-  return [foundStart, foundEnd];
 }

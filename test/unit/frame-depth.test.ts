@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BesterError } from '../../src/protocol/errors.ts';
 import { encodeFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
-import { jsonNestingDepth, jsonValueDeeper } from '../../src/protocol/json-text.ts';
+import { jsonNestingDepth, jsonValueDeeper } from '../../src/protocol/json-scan.ts';
 
 function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { deliveryJson } from '../../src/protocol/builders.ts';
-import { JsonData, jsonMemberSource, jsonMemberSpan, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
+import { jsonMemberSource, jsonMemberSpan } from '../../src/protocol/json-scan.ts';
+import { JsonData, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
 import { multiplexRequestPieces } from '../../src/protocol/handler-multiplex.ts';
 
 /** The value at `path` as JSON.parse sees it (own keys only, as the daemon reads them). */

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { BesterError } from '../../src/protocol/errors.ts';
 import { parseFrameText } from '../../src/protocol/frame.ts';
 import { isJsonBytes } from '../../src/protocol/json-bytes.ts';
-import { jsonMemberSource } from '../../src/protocol/json-text.ts';
+import { jsonMemberSource } from '../../src/protocol/json-scan.ts';
 
 /** isJsonBytes on the text's UTF-8 (offsets: the text is ASCII where a test gives them). */
 function isJson(text: string, start?: number, end?: number): boolean {

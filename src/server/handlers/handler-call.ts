@@ -136,7 +136,7 @@ class OriginalCall implements FrameConnectionEvents {
   constructor(socketPath: string, stream: Duplex, options: HandlerCallOptions, list: CallList | null, receiver: CallReceiver) {
     this.#receiver = receiver;
     this.#socketPath = socketPath;
-    this.#parseOptions = options.maxJsonDepth === undefined ? REPLY_OPTIONS : { maxDepth: options.maxJsonDepth, lazy: REPLY_DATA };
+    this.#parseOptions = options.maxJsonDepth === undefined ? REPLY_OPTIONS : { maxDepth: options.maxJsonDepth, lazy: REPLY_DATA, find: REPLY_DATA[0] };
     this.signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
     this.#conn = new FrameConnection(stream, socketPath, this, { maxFrameBytes: options.maxReplyBytes, maxOutboundBytes: UNBOUNDED });
@@ -240,7 +240,9 @@ class OriginalCall implements FrameConnectionEvents {
 
 /** Where a reply's result is (docs/protocol.md §4.2): read as text when big, since it is only passed on. */
 export const REPLY_DATA: ReadonlyArray<readonly string[]> = Object.freeze([['data'], ['payload', 'data']]);
-const REPLY_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: REPLY_DATA });
+// The result is looked for where the code form has it (`data`, §4.2) while the reply is read; the
+// spec form's `payload.data` is found when asked for.
+const REPLY_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: REPLY_DATA, find: REPLY_DATA[0] });
 
 export function shuttingDown(socketPath: string): BesterError {
   return new BesterError('shutting_down', `call to handler socket ${socketPath} cancelled: shutting down`);

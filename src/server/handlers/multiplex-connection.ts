@@ -24,7 +24,7 @@ import { AbortWatch, callBySend, type CallReceiver } from './handler-link.ts';
 /** The reply inside the {"id", "reply"} wrapper (§4.5.3), and where its result is: read as text when big. */
 const REPLY = Object.freeze(['reply']);
 const MULTIPLEX_REPLY_DATA: ReadonlyArray<readonly string[]> = Object.freeze(REPLY_DATA.map((path) => Object.freeze([...REPLY, ...path])));
-const MULTIPLEX_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: MULTIPLEX_REPLY_DATA });
+const MULTIPLEX_OPTIONS: ParseFrameOptions = Object.freeze({ lazy: MULTIPLEX_REPLY_DATA, find: MULTIPLEX_REPLY_DATA[0] });
 
 export interface MultiplexConnectionOptions {
   readonly socketPath: string;
@@ -180,7 +180,7 @@ export class MultiplexConnection implements FrameConnectionEvents {
   #onFrame(body: Buffer, depth: number | undefined): void {
     let frame: JsonData;
     try {
-      frame = parseFrameText(body, depth === undefined ? MULTIPLEX_OPTIONS : { maxDepth: depth, lazy: MULTIPLEX_REPLY_DATA });
+      frame = parseFrameText(body, depth === undefined ? MULTIPLEX_OPTIONS : { maxDepth: depth, lazy: MULTIPLEX_REPLY_DATA, find: MULTIPLEX_REPLY_DATA[0] });
     } catch (cause) {
       const why = (cause as BesterError).message;
       this.#close(this.#bad(`an unreadable frame (${why}; the {"id", "reply"} wrapper counts as one level); connection dropped`, cause));

@@ -156,8 +156,9 @@ export class Session implements PipelineHost, FrameConnectionEvents {
     }
     let frame: JsonData;
     try {
-      // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything.
-      frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth });
+      // §1.3: the nesting depth is checked on the text, before JSON.parse builds anything, in the
+      // pass that finds the data's text to hand on (§4.1).
+      frame = parseFrameText(body, { maxDepth: this.#ctx.config.limits.maxJsonDepth, find: PAYLOAD_DATA });
     } catch (err) {
       const e = err as BesterError;
       this.#fatal(e.code, e.message);
