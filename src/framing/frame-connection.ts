@@ -51,15 +51,22 @@ export interface FrameConnectionOptions {
    */
   writeStallMs?: number;
   /**
-   * Frames sent during one turn of the event loop go out in one write: the stream is corked at the
-   * first and uncorked in a setImmediate, after the I/O callbacks of that turn (the daemon's many
-   * small reports and deliveries: fewer syscalls). Off when absent.
+   * Frames sent during one turn of the event loop go out in one write, in a setImmediate after the
+   * I/O callbacks of that turn (the daemon's many small reports and deliveries: fewer syscalls).
+   * The connection gathers them itself and copies small ones into one buffer: one stream.write a
+   * turn instead of one per frame. Off when absent.
    */
   coalesceWrites?: boolean;
 }
 
 /** The protocolError message (code malformed_frame) when the peer half-closed in the middle of a frame. */
 export const ENDED_MID_FRAME = 'the connection ended in the middle of a frame';
+
+/** A turn's frames up to this many bytes in all are copied into one buffer; more go out as they are, in one writev. */
+const COPY_TURN_BYTES = 64 * 1024;
+
+/** Told to a frame's `written` when the connection was gone before the turn's write. */
+const GONE = new Error('the connection closed before the frame was written');
 
 /** No per-connection limit on queued bytes (an owner that bounds its writes itself, e.g. one request per call). */
 export const UNBOUNDED = Number.MAX_SAFE_INTEGER;
@@ -88,15 +95,21 @@ export class FrameConnection implements FrameSink {
   readonly #maxOutboundBytes: number;
   readonly #closeTimeoutMs: number;
   readonly #writeStallMs: number;
-  /** The setImmediate that ends a turn's cork, bound once when coalescing (no allocation per turn); null otherwise. */
-  readonly #uncork: (() => void) | null;
+  /** The setImmediate that writes a turn's frames, bound once when coalescing (no allocation per turn); null otherwise. */
+  readonly #flushTurn: (() => void) | null;
+  /** This turn's frames (their pieces), not yet handed to the stream, and their bytes (coalesceWrites). */
+  readonly #turn: Buffer[] = [];
+  #turnBytes = 0;
+  /** The `written` callbacks of this turn's frames, in order; null when none asked. */
+  #turnWritten: Array<(err: Error | null | undefined) => void> | null = null;
   #stallTimer: NodeJS.Timeout | null = null;
   /** Bytes ever queued, and how many of them had been handed to the OS when the stall timer was armed. */
   #queuedTotal = 0;
   #flushedAtArm = 0;
   #closing = false;
   #closed = false;
-  #corked = false;
+  /** A turn's write is scheduled (coalesceWrites). */
+  #flushing = false;
   /** OWNER_HOLD | TURN_HOLD: reading resumes when neither holds it. */
   #holds = 0;
 
@@ -107,7 +120,7 @@ export class FrameConnection implements FrameSink {
     this.#maxOutboundBytes = options.maxOutboundBytes;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 2000;
     this.#writeStallMs = options.writeStallMs ?? 0;
-    this.#uncork = options.coalesceWrites === true ? () => this.#endCork() : null;
+    this.#flushTurn = options.coalesceWrites === true ? () => this.#flush() : null;
     // The connection is the decoder's sink itself: no sink object or closures per connection.
     this.#decoder = new FrameDecoder(this, options.maxFrameBytes);
     (stream as Owned)[OWNER] = this;
@@ -199,7 +212,7 @@ export class FrameConnection implements FrameSink {
     if (this.#closed || stream.writableEnded) return false;
     if (this.#closing && stream.destroyed) return false;
     const length = frameLength(frame);
-    if (stream.writableLength + length > this.#maxOutboundBytes) {
+    if (stream.writableLength + this.#turnBytes + length > this.#maxOutboundBytes) {
       // Cut first, then tell the owner: nothing more can be queued to a peer that is not reading.
       this.destroy();
       this.#events.protocolError(
@@ -207,26 +220,69 @@ export class FrameConnection implements FrameSink {
       );
       return false;
     }
-    if (this.#uncork !== null && !this.#corked) {
-      this.#corked = true;
-      stream.cork();
-      setImmediate(this.#uncork);
-    }
-    writeFrame(stream, frame, written);
+    if (this.#flushTurn !== null) {
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(this.#flushTurn);
+      }
+      if (Array.isArray(frame)) for (const piece of frame as readonly Buffer[]) this.#turn.push(piece);
+      else this.#turn.push(frame as Buffer);
+      this.#turnBytes += length;
+      if (written !== undefined) (this.#turnWritten ??= []).push(written);
+    } else writeFrame(stream, frame, written);
     if (this.#writeStallMs > 0) {
       this.#queuedTotal += length;
-      if (this.#stallTimer === null && stream.writableLength > 0) this.#armStallTimer();
+      // Armed when bytes wait in the stream, the OS not taking them (a turn's frames: once written).
+      if (this.#flushTurn === null && this.#stallTimer === null && stream.writableLength > 0) this.#armStallTimer();
     }
     return true;
   }
 
-  #endCork(): void {
-    this.#corked = false;
-    this.#stream.uncork();
+  /** Bytes sent and not yet handed to the OS: the stream's, and this turn's not yet given to it. */
+  #waiting(): number {
+    return this.#stream.writableLength + this.#turnBytes;
+  }
+
+  /** Hands this turn's frames to the stream: copied into one buffer when small, else in one writev. */
+  #flush(): void {
+    this.#flushing = false;
+    const turn = this.#turn;
+    if (turn.length === 0) return;
+    const stream = this.#stream;
+    const bytes = this.#turnBytes;
+    const callbacks = this.#turnWritten;
+    this.#turnBytes = 0;
+    this.#turnWritten = null;
+    if (this.#closed || stream.destroyed || stream.writableEnded) {
+      turn.length = 0;
+      if (callbacks !== null) process.nextTick(tell, callbacks, GONE);
+      return;
+    }
+    const written = callbacks === null ? undefined : (err: Error | null | undefined) => tell(callbacks, err);
+    if (turn.length === 1 || bytes > COPY_TURN_BYTES) {
+      writeFrame(stream, turn.length === 1 ? turn[0]! : turn.slice(), written);
+    } else {
+      const one = Buffer.allocUnsafe(bytes);
+      let at = 0;
+      for (let i = 0; i < turn.length; i++) at += turn[i]!.copy(one, at);
+      if (written === undefined) stream.write(one);
+      else stream.write(one, written);
+    }
+    turn.length = 0;
+    if (this.#writeStallMs > 0 && this.#stallTimer === null && stream.writableLength > 0) this.#armStallTimer();
+  }
+
+  /** This turn's frames are not written (the connection is gone): those that asked are told, later, as a stream tells its writes. */
+  #dropTurn(): void {
+    this.#turn.length = 0;
+    this.#turnBytes = 0;
+    const callbacks = this.#turnWritten;
+    this.#turnWritten = null;
+    if (callbacks !== null) process.nextTick(tell, callbacks, GONE);
   }
 
   #armStallTimer(): void {
-    this.#flushedAtArm = this.#queuedTotal - this.#stream.writableLength;
+    this.#flushedAtArm = this.#queuedTotal - this.#waiting();
     this.#stallTimer = setTimeout(FrameConnection.#checkStall, this.#writeStallMs, this);
     this.#stallTimer.unref();
   }
@@ -239,7 +295,7 @@ export class FrameConnection implements FrameSink {
   /** docs/protocol.md §7 `slow_consumer`: bytes waited a whole writeStallMs and none of them were sent. */
   static #checkStall(conn: FrameConnection): void {
     conn.#stallTimer = null;
-    const waiting = conn.#stream.writableLength;
+    const waiting = conn.#waiting();
     if (conn.#closed || waiting === 0) return;
     if (conn.#queuedTotal - waiting > conn.#flushedAtArm) {
       conn.#armStallTimer(); // slow, but moving
@@ -278,6 +334,7 @@ export class FrameConnection implements FrameSink {
     if (this.#closing || this.#closed) return;
     this.#closing = true;
     this.#decoder.stop();
+    this.#flush(); // this turn's frames before the end
     this.#stream.end();
     const timer = setTimeout(destroyLingering, this.#closeTimeoutMs, this);
     timer.unref();
@@ -288,6 +345,7 @@ export class FrameConnection implements FrameSink {
     this.#closing = true;
     this.#decoder.stop();
     this.#stream.destroy();
+    this.#dropTurn();
   }
 
   /**
@@ -298,6 +356,7 @@ export class FrameConnection implements FrameSink {
    */
   release(): Duplex | null {
     if (this.#closed || this.#closing || this.#decoder.midFrame) return null;
+    this.#flush(); // handed back with everything sent on it written
     this.#closing = true;
     this.#closed = true;
     this.#clearStallTimer();
@@ -320,9 +379,14 @@ export class FrameConnection implements FrameSink {
     this.#closing = true;
     this.#clearStallTimer();
     this.#decoder.stop();
+    this.#dropTurn();
     if (!this.#stream.destroyed) this.#stream.destroy();
     this.#events.closed(err);
   }
+}
+
+function tell(callbacks: ReadonlyArray<(err: Error | null | undefined) => void> | null, err: Error | null | undefined): void {
+  if (callbacks !== null) for (const written of callbacks) written(err);
 }
 
 function destroyLingering(conn: FrameConnection): void {
