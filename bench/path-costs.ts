@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { encodeJsonFrame, parseFrameText } from '../src/protocol/frame.ts';
 import { Fifo } from '../src/protocol/fifo.ts';
-import { jsonNestingDepth, jsonValueDeeper } from '../src/protocol/json-scan.ts';
+import { jsonNestingDepth, jsonValueDeeper, scanMember } from '../src/protocol/json-scan.ts';
 import { JsonData } from '../src/protocol/json-text.ts';
 import { dataText } from './message-template.ts';
 
@@ -27,6 +27,13 @@ const clientValue = JSON.parse(client) as { payload: { data: unknown } };
 const replyValue = JSON.parse(reply) as { reply: { data: unknown } };
 const delivery = `{"header":{"messageType":"receivedMessage"},"payload":{"data":${data},"type":"relay"}}`;
 let sink = 0;
+const PAYLOAD_DATA = ['payload', 'data'];
+const REPLY_DATA = ['reply', 'data'];
+const CLIENT_OPTIONS = { maxDepth: 64, find: PAYLOAD_DATA };
+/** The client's data as the session takes it from its parsed frame. */
+function clientData(frame: JsonData): JsonData {
+  return frame.member(PAYLOAD_DATA, (frame.value as { payload: { data: unknown } }).payload.data);
+}
 
 /** A frame as encodeJsonFrame made it before it wrote into slabs: measured, allocated, then encoded. */
 function measuredFrame(json: string): Buffer {
@@ -112,6 +119,10 @@ const rows: Array<[string, number]> = [
     'handler reply: slice reply.data (one pass)',
     time(() => new JsonData(replyValue, reply).member(['reply'], replyValue.reply).member(['data'], replyValue.reply.data).source),
   ],
+  ['client frame: payload.data found and depth read in one pass (scanMember)', time(() => scanMember(client, PAYLOAD_DATA)?.end)],
+  ['handler reply: reply.data found and depth read in one pass (scanMember)', time(() => scanMember(reply, REPLY_DATA)?.end)],
+  ['client frame: parseFrameText with find, data handed on (the daemon now)', time(() => clientData(parseFrameText(clientBytes, CLIENT_OPTIONS)).source)],
+  ['client frame: parseFrameText, then data sliced (the daemon before)', time(() => clientData(parseFrameText(clientBytes, { maxDepth: 64 })).source)],
   ['data: JSON.stringify (what a relay does instead of slicing)', time(() => JSON.stringify(clientValue.payload.data))],
   ['delivery frame: encodeJsonFrame (one pass into a slab)', time(() => encodeJsonFrame(delivery))],
   ['delivery frame: byteLength, allocUnsafe, write (the way before)', time(() => measuredFrame(delivery))],
