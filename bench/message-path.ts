@@ -60,10 +60,10 @@ function later(done: (reply: JsonData) => void): void {
   waiting.push(done);
 }
 
-// The handler caller in the form this checkout's router takes: a receiver (promisedCaller exists)
-// or, in a checkout before it, a promise. Either way no promise is made here beyond what the path makes.
 /** The length of the data texts handed to the handler (read as a link reads them, to write them). */
 let written = 0;
+// The handler caller in the form this checkout's router takes: a receiver (promisedCaller exists)
+// or, in a checkout before it, a promise. Either way no promise is made here beyond what the path makes.
 const r = routing as unknown as { promisedCaller?: unknown; Router: typeof routing.Router };
 const callHandler =
   r.promisedCaller !== undefined

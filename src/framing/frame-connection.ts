@@ -249,15 +249,14 @@ export class FrameConnection implements FrameSink {
     const turn = this.#turn;
     if (turn.length === 0) return;
     const stream = this.#stream;
+    if (this.#closed || stream.destroyed || stream.writableEnded) {
+      this.#dropTurn();
+      return;
+    }
     const bytes = this.#turnBytes;
     const callbacks = this.#turnWritten;
     this.#turnBytes = 0;
     this.#turnWritten = null;
-    if (this.#closed || stream.destroyed || stream.writableEnded) {
-      turn.length = 0;
-      if (callbacks !== null) process.nextTick(tell, callbacks, GONE);
-      return;
-    }
     const written = callbacks === null ? undefined : (err: Error | null | undefined) => tell(callbacks, err);
     if (turn.length === 1 || bytes > COPY_TURN_BYTES) {
       writeFrame(stream, turn.length === 1 ? turn[0]! : turn.slice(), written);

@@ -78,7 +78,7 @@ function skipSpace(src: JsonSource, i: number): number {
 
 /**
  * The index just past the value that starts at `i` (no leading space), or -1 if it does not end.
- * `outer` is how deeply the value is nested (the depth of the object holding it): `deepest` is
+ * `outer` is how deeply the value is nested (the depth of the object holding it): `scanDeepest` is
  * raised to the deepest level it reaches.
  */
 function skipValue(src: JsonSource, i: number, outer: number): number {
@@ -93,7 +93,7 @@ function skipValue(src: JsonSource, i: number, outer: number): number {
         if (end === -1) return -1;
         i = end - 1;
       } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-        if (++depth > deepest) deepest = depth;
+        if (++depth > scanDeepest) scanDeepest = depth;
       } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         if (--depth === outer) return i + 1;
       }
@@ -123,8 +123,8 @@ function keyIs(src: JsonSource, start: number, end: number, key: string): boolea
 /** Where readObject found its member: [foundStart, foundEnd), or foundStart -1 (none). */
 let foundStart = -1;
 let foundEnd = -1;
-/** The deepest nesting readObject and skipValue met (jsonNestingDepth's count: `{}` is 1), for scanMember. */
-let deepest = 0;
+/** The scanDeepest nesting readObject and skipValue met (jsonNestingDepth's count: `{}` is 1), for scanMember. */
+let scanDeepest = 0;
 
 /**
  * Reads the object at `i` to its end and returns the index just past it, or -1 when there is no
@@ -135,7 +135,7 @@ let deepest = 0;
  */
 function readObject(src: JsonSource, i: number, path: readonly string[], level: number): number {
   if (at(src, i) !== OPEN_BRACE) return -1;
-  if (level >= deepest) deepest = level + 1;
+  if (level >= scanDeepest) scanDeepest = level + 1;
   i = skipSpace(src, i + 1);
   if (at(src, i) === CLOSE_BRACE) return i + 1;
   const key = path[level]!;
@@ -197,9 +197,15 @@ export function jsonMemberSource<S extends JsonSource>(src: S, path: readonly st
  * a caller that has not parsed the text checks what it gets (frame.ts, parseFrameText's `lazy`).
  */
 export function jsonMemberSpan(src: JsonSource, path: readonly string[]): [number, number] | undefined {
-  foundStart = -1;
-  if (readObject(src, skipSpace(src, 0), path, 0) === -1 || foundStart === -1) return undefined;
+  if (readRoot(src, path) === -1 || foundStart === -1) return undefined;
   return [foundStart, foundEnd];
+}
+
+/** readObject over the whole of `src`, what it finds and how deep it goes counted afresh. */
+function readRoot(src: JsonSource, path: readonly string[]): number {
+  foundStart = -1;
+  scanDeepest = 0;
+  return readObject(src, skipSpace(src, 0), path, 0);
 }
 
 /** What scanMember found: the member's span [start, end) (start -1: not there) and how deeply the text nests. */
@@ -217,13 +223,11 @@ export interface MemberScan {
  * answer may be anything; on text it accepts, both are exact.
  */
 export function scanMember(src: JsonSource, path: readonly string[]): MemberScan | null {
-  foundStart = -1;
-  deepest = 0;
   let end: number;
   try {
-    end = readObject(src, skipSpace(src, 0), path, 0);
+    end = readRoot(src, path);
   } catch {
     return null; // keyIs: an escaped key JSON.parse refuses
   }
-  return end === -1 ? null : { start: foundStart, end: foundEnd, depth: deepest };
+  return end === -1 ? null : { start: foundStart, end: foundEnd, depth: scanDeepest };
 }
