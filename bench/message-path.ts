@@ -44,7 +44,7 @@ const replyBytes = Buffer.from(replyText);
  * The reply as the multiplex link gives it: its frame parsed, the result's text found as it is
  * read (`find`, which a checkout before it ignores), the reply member taken.
  */
-const REPLY_OPTIONS = { maxDepth: 65, find: ['reply', 'data'] };
+const REPLY_OPTIONS = { maxDepth: 65, find: Object.freeze(['reply', 'data']) }; // frozen, as the link's constant is
 function reply(): JsonData {
   const frame = parseFrameText(replyBytes, REPLY_OPTIONS);
   return frame.member(['reply'], (frame.value as { reply: unknown }).reply);

@@ -40,9 +40,11 @@ export class JsonData {
   #path: readonly string[] = NO_PATH;
   /**
    * A member whose text was found as the frame was read (withMember: parseFrameText's `find`), by
-   * its path from here, and that text: member() hands it on without reading the frame again.
+   * its path from here (`#foundPath` from index `#foundFrom` on: a member on the way shares its
+   * holder's path array, no copy per frame), and that text: member() hands it on without reading the frame again.
    */
   #foundPath: readonly string[] | null = null;
+  #foundFrom = 0;
   #foundText = '';
 
   constructor(value: unknown, text?: string) {
@@ -142,11 +144,13 @@ export class JsonData {
   member(path: readonly string[] | null, value: unknown): JsonData {
     if (path === null) return new JsonData(value);
     const found = this.#foundPath;
-    if (found !== null && startsWithPath(found, path)) {
-      if (found.length === path.length) return new JsonData(value, this.#foundText);
+    const from = this.#foundFrom;
+    if (found !== null && startsWithPath(found, from, path)) {
+      if (found.length - from === path.length) return new JsonData(value, this.#foundText);
       // On the way to the found member: itself as any member, the found one from here on.
       const data = this.#memberOf(path, value);
-      data.#foundPath = found.slice(path.length);
+      data.#foundPath = found;
+      data.#foundFrom = from + path.length;
       data.#foundText = this.#foundText;
       return data;
     }
@@ -186,10 +190,10 @@ export class JsonData {
 
 const NO_PATH: readonly string[] = Object.freeze([]);
 
-/** Whether `path` begins with `prefix`. */
-function startsWithPath(path: readonly string[], prefix: readonly string[]): boolean {
-  if (prefix.length > path.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (path[i] !== prefix[i]) return false;
+/** Whether `path` from index `from` on begins with `prefix`. */
+function startsWithPath(path: readonly string[], from: number, prefix: readonly string[]): boolean {
+  if (prefix.length > path.length - from) return false;
+  for (let i = 0; i < prefix.length; i++) if (path[from + i] !== prefix[i]) return false;
   return true;
 }
 
