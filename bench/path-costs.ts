@@ -23,6 +23,7 @@ const data = dataText('user3', 100).replaceAll('#', '0');
 const client = `{"payload":{"type":"relay","id":"0000000123","data":${data}}}`;
 const reply = `{"id":1234,"reply":{"header":{"status":"0","command":{"type":"sendClients","data":["user3"]}},"data":${data}}}`;
 const clientBytes = Buffer.from(client);
+const replyBytes = Buffer.from(reply);
 const clientValue = JSON.parse(client) as { payload: { data: unknown } };
 const replyValue = JSON.parse(reply) as { reply: { data: unknown } };
 const delivery = `{"header":{"messageType":"receivedMessage"},"payload":{"data":${data},"type":"relay"}}`;
@@ -109,18 +110,18 @@ const fifo = new Fifo<Buffer>();
 const rows: Array<[string, number]> = [
   ['client frame: UTF-8 decode + JSON.parse + depth check (parseFrameText)', time(() => parseFrameText(clientBytes, { maxDepth: 64 }))],
   ['client frame: JSON.parse alone', time(() => JSON.parse(client))],
-  ['client frame: depth read from the text', time(() => jsonNestingDepth(client, 64))],
+  ['client frame: depth read from its bytes', time(() => jsonNestingDepth(clientBytes, 64))],
   ['client frame: depth walked on the value', time(() => jsonValueDeeper(clientValue, 64))],
   ['client frame: slice payload.data', time(() => new JsonData(clientValue, client).member(['payload', 'data'], clientValue.payload.data).source)],
   ['handler reply: JSON.parse alone', time(() => JSON.parse(reply))],
-  ['handler reply: depth read from the text', time(() => jsonNestingDepth(reply, 65))],
+  ['handler reply: depth read from its bytes', time(() => jsonNestingDepth(replyBytes, 65))],
   ['handler reply: depth walked on the value', time(() => jsonValueDeeper(replyValue, 65))],
   [
     'handler reply: slice reply.data (one pass)',
     time(() => new JsonData(replyValue, reply).member(['reply'], replyValue.reply).member(['data'], replyValue.reply.data).source),
   ],
-  ['client frame: payload.data found and depth read in one pass (scanMember)', time(() => scanMember(client, PAYLOAD_DATA)?.end)],
-  ['handler reply: reply.data found and depth read in one pass (scanMember)', time(() => scanMember(reply, REPLY_DATA)?.end)],
+  ['client frame: payload.data found and depth read in one pass (scanMember)', time(() => scanMember(clientBytes, PAYLOAD_DATA)?.end)],
+  ['handler reply: reply.data found and depth read in one pass (scanMember)', time(() => scanMember(replyBytes, REPLY_DATA)?.end)],
   ['client frame: parseFrameText with find, data handed on (the daemon now)', time(() => clientData(parseFrameText(clientBytes, CLIENT_OPTIONS)).source)],
   ['client frame: parseFrameText, then data sliced (the daemon before)', time(() => clientData(parseFrameText(clientBytes, { maxDepth: 64 })).source)],
   ['data: JSON.stringify (what a relay does instead of slicing)', time(() => JSON.stringify(clientValue.payload.data))],

@@ -7,7 +7,6 @@ import { isJsonBytes } from './json-bytes.ts';
 import { jsonMemberSpan, jsonNestingDepth, jsonValueDeeper, scanMember } from './json-scan.ts';
 import { JsonData, type JsonSource } from './json-text.ts';
 
-
 export const FRAME_HEADER_BYTES = 4;
 /** The largest length the 4-byte prefix can hold; the original read it as a signed int. */
 export const MAX_FRAME_LENGTH = 0xffff_ffff;
@@ -338,21 +337,24 @@ export function parseFrameText(body: Buffer, options: ParseFrameOptions = {}): J
   // becomes a deep object: in the pass that finds the member to `find` when there is one, else by
   // itself for a big frame. A small frame read for no member is parsed first and its value walked,
   // four times cheaper than reading its text; it cannot build more than a few thousand levels.
+  const bytes = withoutBom(body); // what the scans read (json-scan.ts): UTF-8, as checked above
   const check = maxDepth !== undefined && !depthChecked;
-  const scan = options.find === undefined ? null : scanMember(text, options.find);
+  const scan = options.find === undefined ? null : scanMember(bytes, options.find);
   const walk = check && scan === null && body.length <= WALK_DEPTH_MAX_BYTES;
-  if (check && !walk && (scan !== null ? scan.depth : jsonNestingDepth(text, maxDepth)) > maxDepth) throw tooDeep(maxDepth);
+  if (check && !walk && (scan !== null ? scan.depth : jsonNestingDepth(bytes, maxDepth)) > maxDepth) throw tooDeep(maxDepth);
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch (cause) {
     // Named for its depth, as a big frame's would be, when it is (an unfinished deep text).
-    if (walk && jsonNestingDepth(text, maxDepth) > maxDepth) throw tooDeep(maxDepth);
+    if (walk && jsonNestingDepth(bytes, maxDepth) > maxDepth) throw tooDeep(maxDepth);
     throw new BesterError('malformed_json', NOT_JSON, { cause });
   }
   if (walk && jsonValueDeeper(value, maxDepth)) throw tooDeep(maxDepth);
   if (scan === null || scan.start === -1) return new JsonData(value, text);
-  return JsonData.withMember(value, text, options.find!, text.slice(scan.start, scan.end));
+  // The member's text: a slice of the frame's when it is ASCII (as long as its bytes), else its bytes decoded.
+  const member = text.length === bytes.length ? text.slice(scan.start, scan.end) : utf8.decode(bytes.subarray(scan.start, scan.end));
+  return JsonData.withMember(value, text, options.find!, member);
 }
 
 const NOT_UTF8 = 'frame is not valid UTF-8';

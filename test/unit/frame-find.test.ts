@@ -11,6 +11,8 @@ import { jsonMemberSource, jsonNestingDepth, scanMember } from '../../src/protoc
 const PAYLOAD_DATA = ['payload', 'data'] as const;
 const REPLY_DATA = ['reply', 'data'] as const;
 const INDENTS = [undefined, 2, '\t'] as const;
+/** ASCII text, and text of any code point: the scanner reads UTF-8 bytes, and indexes in a text are not byte offsets once it is not ASCII. */
+const UNITS = ['grapheme-ascii', 'binary'] as const;
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
 
 /** A client's frame holding `data`, written with `indent`, maybe with members after it. */
@@ -19,9 +21,9 @@ function clientFrame(data: unknown, after: Record<string, unknown>, indent: (typ
 }
 
 describe('scanMember', () => {
-  test('property: the span jsonMemberSource finds and the depth jsonNestingDepth counts, in one pass', () => {
+  for (const unit of UNITS) test(`property (strings of ${unit}): the span jsonMemberSource finds and the depth jsonNestingDepth counts, in one pass`, () => {
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 6 }), fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 3 }), fc.constantFrom(...INDENTS), (data, after, indent) => {
+      fc.property(fc.jsonValue({ maxDepth: 6, stringUnit: unit }), fc.dictionary(fc.string({ unit }), fc.jsonValue({ maxDepth: 3, stringUnit: unit }), { maxKeys: 3 }), fc.constantFrom(...INDENTS), (data, after, indent) => {
         const text = clientFrame(data, after, indent);
         const scan = scanMember(text, PAYLOAD_DATA);
         assert.notEqual(scan, null);
@@ -40,15 +42,29 @@ describe('scanMember', () => {
     assert.equal(scan.depth, 6);
   });
 
+  test('keys are compared as JSON reads them, whatever their bytes: multi-byte characters, escapes, a text that is not ASCII', () => {
+    // "é" is two bytes (C3 A9) that, taken one by one as code units, would spell "Ã©".
+    const text = '{"Ã©":1,"é":{"data":"ü"},"\\u00e9x":3}';
+    assert.equal(jsonMemberSource(text, ['é', 'data']), '"ü"');
+    assert.equal(jsonMemberSource(text, ['Ã©']), '1');
+    assert.equal(jsonMemberSource(text, ['éx']), '3');
+    const scan = scanMember(text, ['é', 'data'])!;
+    assert.equal(text.slice(scan.start, scan.end), '"ü"', 'indexes of the text, not of its bytes');
+    const frame = parseFrameText(bytes(`{"payload":{"type":"ü","data":{"t":"€ and 😀"}}}`), { maxDepth: 64, find: PAYLOAD_DATA });
+    assert.equal(frame.member(PAYLOAD_DATA, null).text, '{"t":"€ and 😀"}');
+    // An escaped backslash in a key as long as the one looked for is not that key.
+    assert.equal(jsonMemberSource(String.raw`{"a\b":1,"a\\b":2}`, ['a\\b']), '2');
+  });
+
   test('null for what is not an object that reads to its end: an array, a scalar, a cut text, a broken escaped key', () => {
     for (const text of ['[{"payload":{"data":1}}]', '42', '{"payload":{"data":1}', '{"\\xpayloadxx":1}']) assert.equal(scanMember(text, PAYLOAD_DATA), null, text);
   });
 });
 
 describe('parseFrameText with find', () => {
-  test('property: the member handed on is the text JSON.parse read there, and equals what is found without find', () => {
+  for (const unit of UNITS) test(`property (strings of ${unit}): the member handed on is the text JSON.parse read there, and equals what is found without find`, () => {
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 5 }), fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 2 }), fc.constantFrom(...INDENTS), (data, after, indent) => {
+      fc.property(fc.jsonValue({ maxDepth: 5, stringUnit: unit }), fc.dictionary(fc.string({ unit }), fc.jsonValue({ maxDepth: 2, stringUnit: unit }), { maxKeys: 2 }), fc.constantFrom(...INDENTS), (data, after, indent) => {
         const text = clientFrame(data, after, indent);
         const found = parseFrameText(bytes(text), { maxDepth: 64, find: PAYLOAD_DATA });
         const plain = parseFrameText(bytes(text), { maxDepth: 64 });
