@@ -4,17 +4,20 @@
 // string of that size and a copy of every string in it, while the value is only passed on as
 // bytes. Agrees with JSON.parse on every text's UTF-8 (a property test checks it against
 // JSON.parse); whether the bytes are UTF-8 at all is the caller's check (buffer.isUtf8); nesting
-// depth is not limited here (jsonNestingDepth, json-text.ts, is).
+// depth is not limited here (jsonNestingDepth, json-scan.ts, is).
 
-/** JSON's structural characters, the same in a text (code units) and in its UTF-8 (bytes). */
-export const QUOTE = 0x22;
-export const BACKSLASH = 0x5c;
-export const COMMA = 0x2c;
-export const COLON = 0x3a;
-export const OPEN_BRACE = 0x7b;
-export const CLOSE_BRACE = 0x7d;
-export const OPEN_BRACKET = 0x5b;
-export const CLOSE_BRACKET = 0x5d;
+/**
+ * JSON's structural characters, the same in a text (code units) and in its UTF-8 (bytes). Not
+ * exported: a module that scans declares its own (json-scan.ts says why).
+ */
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 
 const IN_ARRAY = 0;
 const IN_OBJECT = 1;
