@@ -1,7 +1,7 @@
 // Frames the server sends, in the original's shapes (docs/protocol.md §3.3, §3.4, §5).
 // Our additions are extra header fields only: `reason`, `code`, and the lists on partial delivery.
 import type { ErrorCode } from './errors.ts';
-import { jsonSourceOf, jsonTextOf, type JsonSource } from './json-text.ts';
+import { jsonTextOf } from './json-text.ts';
 
 /** The id of the status report that answers a login (§2.2). */
 export const AUTH_ID = 'auth_special';
@@ -26,14 +26,16 @@ export function statusReport(id: string, good: boolean, extra?: StatusExtra): ob
   return { header, payload: { id } };
 }
 
-const GOOD_REPORT_HEAD = '{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":';
+/** goodReportJson's text before the id, and after it (frame-pieces.ts writes them as bytes). */
+export const GOOD_REPORT_HEAD = '{"header":{"status":"good","messageType":"statusReport"},"payload":{"id":';
+export const GOOD_REPORT_END = '}}';
 
 /**
  * statusReport(id, true) as its JSON text, the same bytes JSON.stringify gives for it, written
  * without building the object and serialising it (the answer to nearly every message).
  */
 export function goodReportJson(id: string): string {
-  return `${GOOD_REPORT_HEAD}${JSON.stringify(id)}}}`;
+  return `${GOOD_REPORT_HEAD}${JSON.stringify(id)}${GOOD_REPORT_END}`;
 }
 
 /**
@@ -46,23 +48,20 @@ export function deliveryJson(type: string, data: unknown, dataJson?: string): st
   return `${DELIVERY_HEAD}${jsonTextOf(data, dataJson)}${deliveryTail(type)}`;
 }
 
-const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
+/** The text of every delivery before its data (deliveryJson; routing/delivery.ts's pieces). */
+export const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
 
 /** The last type's tail: a daemon's deliveries are mostly of a few types, often one after another of the same. */
 let lastType = '';
 let lastTail = ',"type":""}}';
 
-function deliveryTail(type: string): string {
+/** The text of a delivery of `type` after its data. */
+export function deliveryTail(type: string): string {
   if (type !== lastType) {
     lastTail = `,"type":${JSON.stringify(type)}}}`;
     lastType = type;
   }
   return lastTail;
-}
-
-/** deliveryJson in pieces (frame.ts encodeJsonPieces): big data that came as bytes is written on as those bytes. */
-export function deliveryPieces(type: string, data: unknown): JsonSource[] {
-  return [DELIVERY_HEAD, jsonSourceOf(data), deliveryTail(type)];
 }
 
 /** Ours (§5.3): the server asks a quiet client whether it is still there; it answers with a `pong` message. */

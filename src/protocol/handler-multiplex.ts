@@ -34,8 +34,13 @@ export function offersMultiplex(env: string | undefined): boolean {
  * Throws if `input` is not serialisable.
  */
 export function multiplexRequestPieces(id: number, input: unknown): JsonSource[] {
-  return [`{"id":${id},"input":`, jsonSourceOf(input), '}'];
+  return [REQUEST_ID, `${id}`, REQUEST_INPUT, jsonSourceOf(input), REQUEST_END];
 }
+
+// A request's fixed parts encoded once (copied into each frame as they are).
+const REQUEST_ID = Buffer.from('{"id":', 'utf8');
+const REQUEST_INPUT = Buffer.from(',"input":', 'utf8');
+const REQUEST_END = Buffer.from('}', 'utf8');
 
 /** §4.5.2: a request as the handler reads it; null if the frame is not one. */
 export function readMultiplexRequest(value: unknown): { id: number; input: unknown } | null {

@@ -23,7 +23,10 @@ const utf8 = new TextDecoder('utf-8');
 export class JsonData {
   #value: unknown;
   #text: string | undefined;
-  /** The UTF-8 bytes of the text, when the data came as bytes (ofSource, withHole): written as they are. */
+  /**
+   * The UTF-8 bytes of the text, when the data came as bytes (ofSource, withHole) or is a member
+   * found in a frame's bytes (withMember, beside its text): written as they are.
+   */
   #bytes: Buffer | undefined;
   /** False while only the text is known (ofSource): the value is parsed from it when first asked for. */
   #parsed = true;
@@ -46,6 +49,13 @@ export class JsonData {
   #foundPath: readonly string[] | null = null;
   #foundFrom = 0;
   #foundText = '';
+  /**
+   * That member's bytes in the frame (a view: what source() hands to frame.ts encodeJsonPieces, which
+   * copies them into the frames it writes). While the member is held, so is the chunk the frame
+   * was read in (one read of its stream: at most 64 KiB over TCP), or the frame's own buffer when
+   * it spanned reads, much as its text, a slice, holds the frame's whole text.
+   */
+  #foundBytes: Buffer | undefined = undefined;
 
   constructor(value: unknown, text?: string) {
     this.#value = value;
@@ -85,12 +95,14 @@ export class JsonData {
 
   /**
    * A frame's value and text, with the text of its member at `path` (found as the frame was read:
-   * parseFrameText's `find`), which member() then hands on as it is.
+   * parseFrameText's `find`) and that text's bytes in the frame, which member() then hands on as
+   * they are.
    */
-  static withMember(value: unknown, text: string, path: readonly string[], memberText: string): JsonData {
+  static withMember(value: unknown, text: string, path: readonly string[], memberText: string, memberBytes?: Buffer): JsonData {
     const data = new JsonData(value, text);
     data.#foundPath = path;
     data.#foundText = memberText;
+    data.#foundBytes = memberBytes;
     return data;
   }
 
@@ -146,12 +158,17 @@ export class JsonData {
     const found = this.#foundPath;
     const from = this.#foundFrom;
     if (found !== null && startsWithPath(found, from, path)) {
-      if (found.length - from === path.length) return new JsonData(value, this.#foundText);
+      if (found.length - from === path.length) {
+        const member = new JsonData(value, this.#foundText);
+        member.#bytes = this.#foundBytes;
+        return member;
+      }
       // On the way to the found member: itself as any member, the found one from here on.
       const data = this.#memberOf(path, value);
       data.#foundPath = found;
       data.#foundFrom = from + path.length;
       data.#foundText = this.#foundText;
+      data.#foundBytes = this.#foundBytes;
       return data;
     }
     return this.#memberOf(path, value);

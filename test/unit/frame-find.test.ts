@@ -72,6 +72,8 @@ describe('parseFrameText with find', () => {
         const member = found.member(PAYLOAD_DATA, value);
         assert.equal(member.text, plain.member(PAYLOAD_DATA, value).text);
         assert.deepEqual(JSON.parse(member.text), value);
+        // What is written for it (its source: the frame's own bytes there) is that text's UTF-8.
+        assert.equal(Buffer.from(member.source).toString('utf8'), member.text);
       }),
     );
   });
@@ -83,6 +85,9 @@ describe('parseFrameText with find', () => {
     const replyValue = (frame.value as { reply: Record<string, unknown> }).reply;
     const reply = frame.member(['reply'], replyValue);
     assert.equal(reply.member(['data'], replyValue.data).text, result);
+    const source = reply.member(['data'], replyValue.data).source;
+    assert.ok(Buffer.isBuffer(source), 'the result is written as the bytes it came as');
+    assert.equal(source.toString('utf8'), result);
     // The reply itself and its other members are still sliced from the frame when asked for.
     assert.equal(reply.text, text.slice(text.indexOf('{"header"'), -1));
     assert.equal(reply.member(['header'], replyValue.header).text, '{"status":"0","command":{"type":"sendClients","data":["bob"]}}');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BesterError } from '../../src/protocol/errors.ts';
-import { encodeFrame, encodeJsonFrame, FrameDecoder, parseFrameJson } from '../../src/protocol/frame.ts';
+import { encodeFrame, encodeJsonFrame, encodeJsonPieces, FrameDecoder, LAZY_MIN_BYTES, parseFrameJson, type OutFrame } from '../../src/protocol/frame.ts';
 
 function collect(max = 1 << 20): { decoder: FrameDecoder; frames: unknown[]; errors: BesterError[] } {
   const frames: unknown[] = [];
@@ -49,6 +49,52 @@ describe('encodeJsonFrame', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+/** All the bytes of a frame to write (one buffer, or its pieces). */
+function frameBytes(frame: OutFrame): Buffer {
+  return Buffer.isBuffer(frame) ? frame : Buffer.concat(frame);
+}
+
+describe('encodeJsonPieces', () => {
+  // A piece is a text or the UTF-8 bytes of one; the frame must hold their texts in order,
+  // whatever the mix: small frames are written piece by piece into slabs, big ones joined.
+  const piece = fc
+    .tuple(fc.string({ unit: fc.constantFrom('a', 'é', '✓', '𝄞', '"', '\\', '\u0000'), maxLength: 3000 }), fc.boolean(), fc.nat({ max: 20 }))
+    .map(([text, asBytes, big]) => {
+      // Now and then a piece of LAZY_MIN_BYTES or more: it stays a piece of its own when it is bytes.
+      const full = big === 0 ? text + 'z'.repeat(LAZY_MIN_BYTES) : text;
+      return asBytes ? Buffer.from(full, 'utf8') : full;
+    });
+
+  test('property: the frame holds the pieces\' texts in order, and keeps them however many frames follow', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(piece, { maxLength: 6 }), { minLength: 1, maxLength: 20 }), (framesPieces) => {
+        const frames = framesPieces.map((pieces) => encodeJsonPieces(pieces));
+        for (let i = 0; i < 300; i++) encodeJsonPieces([Buffer.from('"'), 'x'.repeat(i * 7), Buffer.from('"')]); // fills and replaces slabs
+        framesPieces.forEach((pieces, i) => {
+          const text = pieces.map((p) => (typeof p === 'string' ? p : p.toString('utf8'))).join('');
+          const bytes = frameBytes(frames[i]!);
+          assert.equal(bytes.readUInt32LE(0), Buffer.byteLength(text));
+          assert.equal(bytes.length, 4 + Buffer.byteLength(text));
+          assert.equal(bytes.toString('utf8', 4), text);
+        });
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('big bytes are written as they are, not copied; small ones are copied into the frame', () => {
+    const big = Buffer.from(`"${'b'.repeat(LAZY_MIN_BYTES)}"`, 'utf8');
+    const frame = encodeJsonPieces(['[', big, ',', Buffer.from('"é"', 'utf8'), ']']);
+    assert.ok(Array.isArray(frame), 'a frame with a big piece is written in pieces');
+    assert.ok((frame as readonly Buffer[]).includes(big));
+    const small = Buffer.from('"é"', 'utf8');
+    const one = encodeJsonPieces(['[', small, ']']);
+    assert.ok(Buffer.isBuffer(one));
+    small.fill(0x20); // the frame holds its own copy
+    assert.equal(frameBytes(one).toString('utf8', 4), '["é"]');
   });
 });
 

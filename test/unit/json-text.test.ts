@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { deliveryJson } from '../../src/protocol/builders.ts';
+import { encodeJsonPieces } from '../../src/protocol/frame.ts';
+import { deliveryPieces } from '../../src/protocol/frame-pieces.ts';
 import { jsonMemberSource, jsonMemberSpan } from '../../src/protocol/json-scan.ts';
 import { JsonData, jsonTextOf, jsonTextOfPieces } from '../../src/protocol/json-text.ts';
 import { multiplexRequestPieces } from '../../src/protocol/handler-multiplex.ts';
@@ -145,6 +147,20 @@ describe('JSON text spliced into frames', () => {
         assert.deepEqual(JSON.parse(deliveryJson(type, data, JSON.stringify(data, null, indent))), JSON.parse(JSON.stringify(delivery(type, data))));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  test('a delivery in pieces, written as a frame, is the delivery text, whichever type came before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('chat', 'échange', '', 'a"b')), { minLength: 1, maxLength: 8 }), (items) => {
+        for (const [data, type] of items) {
+          const text = JSON.stringify(data, null, 1);
+          const frame = encodeJsonPieces(deliveryPieces(type, new JsonData(data, text))) as Buffer;
+          assert.equal(frame.toString('utf8', 4), deliveryJson(type, data, text));
+          assert.equal(jsonTextOfPieces(deliveryPieces(type, data)), deliveryJson(type, data));
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { goodReportJson, statusReport } from '../../src/protocol/builders.ts';
+import { goodReportFrame } from '../../src/protocol/frame-pieces.ts';
 import { parseHandlerReply } from '../../src/protocol/handler-reply.ts';
 import { builtinCommand, validateClientMessage, validateFirstMessage } from '../../src/protocol/messages.ts';
 
@@ -120,5 +121,15 @@ describe('goodReportJson', () => {
   test('is, byte for byte, the JSON text of statusReport(id, true) for any id', () => {
     const ids = ['m1', '', 'auth_special', 'a "quoted" \\ id', 'üñíçødé', 'line\nbreak', '\u2028\u2029', '😀', '\u0000\u001f', '</script>'];
     for (const id of ids) assert.equal(goodReportJson(id), JSON.stringify(statusReport(id, true)), JSON.stringify(id));
+  });
+
+  test('goodReportFrame is its frame: the length, then those bytes', () => {
+    const ids = ['m1', '', 'a "quoted" \\ id', 'üñíçødé', '😀', '\u0000\u001f'];
+    for (const id of ids) {
+      const frame = goodReportFrame(id);
+      const text = JSON.stringify(statusReport(id, true));
+      assert.equal(frame.readUInt32LE(0), Buffer.byteLength(text), JSON.stringify(id));
+      assert.equal(frame.toString('utf8', 4), text, JSON.stringify(id));
+    }
   });
 });

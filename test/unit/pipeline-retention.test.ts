@@ -30,7 +30,7 @@ function pipelineWithHeldCalls(): { pipeline: MessagePipeline; tell: (id: string
   const answers: unknown[] = [];
   const host: PipelineHost = {
     username: 'alice',
-    answer: (value) => void answers.push(typeof value === 'string' ? JSON.parse(value) : value),
+    answer: (value) => void answers.push(Buffer.isBuffer(value) ? JSON.parse(value.toString('utf8', 4)) : value), // a frame: its text after the length
     closeFor: () => undefined,
     pauseReading: () => undefined,
     resumeReading: () => undefined,

@@ -1,9 +1,9 @@
 // Delivery does (docs/architecture.md): carrying out a route plan (route-plan.ts). Deliverers: the
 // sessions connected here (the registry's one fan-out loop), the offline store for known users who
 // are not connected (§4.3.1), and federation peers (§4.3.2). Enqueues only: never waits on a socket.
-import { deliveryPieces } from '../../protocol/builders.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { encodeJsonFrame, encodeJsonPieces } from '../../protocol/frame.ts';
+import { deliveryPieces } from '../../protocol/frame-pieces.ts';
 import { jsonTextOfPieces, type JsonSource } from '../../protocol/json-text.ts';
 import type { ForwardRequest, ForwardResult } from '../federation/federation.ts';
 import type { ServerEvents } from '../events.ts';

@@ -266,7 +266,8 @@ const ENVELOPE_END = Buffer.from('}');
 function envelopeOf(context: DispatchContext, type: string, data: JsonData, self: string | null): JsonData {
   const origin = context.origin ?? self;
   const head = `{"sender":${JSON.stringify(context.sender)},"origin":${JSON.stringify(origin)},"type":${JSON.stringify(type)},"id":${JSON.stringify(context.id)},"data":`;
-  const source = data.source;
+  // Data with its value takes its text (a found member also has its frame's bytes, for frames written from it).
+  const source = data.hasValue ? data.text : data.source;
   // Data that came as bytes (a big one of a peer's or a handler's) stays bytes, copied once behind the head.
   if (typeof source !== 'string') return JsonData.ofSource(Buffer.concat([Buffer.from(head), source, ENVELOPE_END]));
   const text = `${head}${source}}`;

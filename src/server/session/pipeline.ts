@@ -9,7 +9,8 @@
 // Imported, not the global (a getter), as in handlers/multiplex-connection.ts: it is read for
 // every message while `message.handled` has a listener.
 import { performance } from 'node:perf_hooks';
-import { dummyReply, goodReportJson, statusReport } from '../../protocol/builders.ts';
+import { dummyReply, statusReport } from '../../protocol/builders.ts';
+import { goodReportFrame } from '../../protocol/frame-pieces.ts';
 import { Fifo } from '../../protocol/fifo.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { builtinCommand } from '../../protocol/messages.ts';
@@ -34,8 +35,8 @@ export interface InboundMessage {
 export interface PipelineHost {
   /** The user the connection logged in as. */
   readonly username: string | null;
-  /** Queues one answer on the connection: a value, or its JSON text. */
-  answer(value: object | string): void;
+  /** Queues one answer on the connection: a value, or its frame already encoded. */
+  answer(value: object | Buffer): void;
   /** `builtin close` (§5.2): closes once the answers before it are written. */
   closeFor(reason: CloseReason): void;
   /** Stops and restarts reading the connection (the pipeline's queue is full, then half empty). */
@@ -162,7 +163,7 @@ class MessageTask implements PlanReceiver, DispatchContext {
   /** The task waiting for this one's turn to end. */
   #waiter: MessageTask | null = null;
   #step: Step = 'answer';
-  #answer: object | string | null = null;
+  #answer: object | Buffer | null = null;
   #plan: RoutePlan | null = null;
   #work: Work | null = null;
   /** When the handler chain began, if anybody listened to `message.handled` then; else -1 (no clock read, no event). */
@@ -189,7 +190,7 @@ class MessageTask implements PlanReceiver, DispatchContext {
         this.#answer = dummyReply(this.id);
       } else if (type === 'ping' && !config.handlers.has('ping')) {
         // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
-        this.#answer = goodReportJson(this.id);
+        this.#answer = goodReportFrame(this.id);
       } else if (type === 'pong' && !config.handlers.has('pong')) {
         this.#answer = null; // answers our ping: no report
       } else if (type === 'builtin') {
@@ -318,7 +319,7 @@ class MessageTask implements PlanReceiver, DispatchContext {
       if (this.#started !== -1) {
         this.#core.o.events?.emit('message.handled', { type: this.#type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
       }
-      if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportJson(this.id);
+      if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportFrame(this.id);
       else this.#answer = statusReport(this.id, outcome.good, outcome);
     } catch (err) {
       this.#internalError(err);

@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { AUTH_ID, errorFrame, pingFrame, statusReport } from '../../protocol/builders.ts';
 import { BesterError } from '../../protocol/errors.ts';
-import { encodeJsonFrame, parseFrameText, type OutFrame } from '../../protocol/frame.ts';
+import { parseFrameText, type OutFrame } from '../../protocol/frame.ts';
 import type { JsonData } from '../../protocol/json-text.ts';
 import { validateClientMessage, type Credentials } from '../../protocol/messages.ts';
 import type { Logger } from '../log.ts';
@@ -127,8 +127,8 @@ export class Session implements PipelineHost, FrameConnectionEvents {
   }
 
   // PipelineHost (pipeline.ts): what the pipeline may do with this connection.
-  answer(value: object | string): void {
-    if (typeof value === 'string') this.#conn.sendFrame(encodeJsonFrame(value));
+  answer(value: object | Buffer): void {
+    if (Buffer.isBuffer(value)) this.#conn.sendFrame(value);
     else this.#conn.send(value);
   }
 
