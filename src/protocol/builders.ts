@@ -48,7 +48,7 @@ export function deliveryJson(type: string, data: unknown, dataJson?: string): st
   return `${DELIVERY_HEAD}${jsonTextOf(data, dataJson)}${deliveryTail(type)}`;
 }
 
-/** The text of every delivery before its data (deliveryJson; routing/delivery.ts's pieces). */
+/** The text of every delivery before its data (deliveryJson; frame-pieces.ts deliveryPieces). */
 export const DELIVERY_HEAD = '{"header":{"messageType":"receivedMessage"},"payload":{"data":';
 
 /** The last type's tail: a daemon's deliveries are mostly of a few types, often one after another of the same. */

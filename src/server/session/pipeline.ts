@@ -142,6 +142,9 @@ interface TaskCore {
  */
 type Step = 'answer' | 'close' | 'route';
 
+/** A task's answer that is the good status report for its id (frame-pieces.ts goodReportFrame). */
+const GOOD_REPORT: object = Object.freeze({});
+
 /**
  * One message: its work at once, its answer in its turn, then the next one's go. It is also the
  * message's DispatchContext (sender, id, later) and receives its plan (PlanReceiver): the common
@@ -163,7 +166,11 @@ class MessageTask implements PlanReceiver, DispatchContext {
   /** The task waiting for this one's turn to end. */
   #waiter: MessageTask | null = null;
   #step: Step = 'answer';
-  #answer: object | Buffer | null = null;
+  /**
+   * The answer to send in the message's turn: a status report or reply, or GOOD_REPORT (its frame
+   * encoded only then: a frame held while earlier messages finish would hold the slab it is in).
+   */
+  #answer: object | null = null;
   #plan: RoutePlan | null = null;
   #work: Work | null = null;
   /** When the handler chain began, if anybody listened to `message.handled` then; else -1 (no clock read, no event). */
@@ -190,7 +197,7 @@ class MessageTask implements PlanReceiver, DispatchContext {
         this.#answer = dummyReply(this.id);
       } else if (type === 'ping' && !config.handlers.has('ping')) {
         // §5.3 [ours]: ping and pong are built in unless the config has a handler for them.
-        this.#answer = goodReportFrame(this.id);
+        this.#answer = GOOD_REPORT;
       } else if (type === 'pong' && !config.handlers.has('pong')) {
         this.#answer = null; // answers our ping: no report
       } else if (type === 'builtin') {
@@ -319,7 +326,7 @@ class MessageTask implements PlanReceiver, DispatchContext {
       if (this.#started !== -1) {
         this.#core.o.events?.emit('message.handled', { type: this.#type, outcome: outcome.good ? 'good' : outcome.code, ms: performance.now() - this.#started });
       }
-      if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = goodReportFrame(this.id);
+      if (outcome.good && outcome.servers === undefined && outcome.stored === undefined) this.#answer = GOOD_REPORT;
       else this.#answer = statusReport(this.id, outcome.good, outcome);
     } catch (err) {
       this.#internalError(err);
@@ -331,7 +338,8 @@ class MessageTask implements PlanReceiver, DispatchContext {
   #finish(): void {
     const core = this.#core;
     try {
-      if (this.#answer !== null) core.o.host.answer(this.#answer);
+      const answer = this.#answer;
+      if (answer !== null) core.o.host.answer(answer === GOOD_REPORT ? goodReportFrame(this.id) : answer);
     } catch (err) {
       core.o.log.error({ err: describeThrown(err), id: this.id }, 'answering a message failed');
     }
