@@ -37,10 +37,22 @@ export function multiplexRequestPieces(id: number, input: unknown): JsonSource[]
   return [REQUEST_ID, `${id}`, REQUEST_INPUT, jsonSourceOf(input), REQUEST_END];
 }
 
-// A request's fixed parts encoded once (copied into each frame as they are).
+// A request's fixed parts encoded once (copied into each frame as they are); a reply's begin and end the same way.
 const REQUEST_ID = Buffer.from('{"id":', 'utf8');
 const REQUEST_INPUT = Buffer.from(',"input":', 'utf8');
 const REQUEST_END = Buffer.from('}', 'utf8');
+
+/**
+ * §4.5.3: one reply, `{"id": n, "reply": <reply>}`, in pieces (frame.ts encodeJsonPieces), the
+ * reply serialised. Throws if `reply` is not serialisable.
+ */
+export function multiplexReplyPieces(id: number, reply: unknown): JsonSource[] {
+  const json = JSON.stringify(reply);
+  if (json === undefined) throw new TypeError('the reply is not JSON-serialisable');
+  return [REQUEST_ID, `${id}`, REPLY_REPLY, json, REQUEST_END];
+}
+
+const REPLY_REPLY = Buffer.from(',"reply":', 'utf8');
 
 /** §4.5.2: a request as the handler reads it; null if the frame is not one. */
 export function readMultiplexRequest(value: unknown): { id: number; input: unknown } | null {

@@ -2,8 +2,8 @@
 // daemon accepted the greeting, every request `{"id", "input"}` runs at once and is answered
 // `{"id", "reply"}` as soon as it settles, in any order.
 import type { FrameConnection } from '../framing/frame-connection.ts';
-import { encodeJsonFrame, parseFrameJson } from '../protocol/frame.ts';
-import { readMultiplexRequest } from '../protocol/handler-multiplex.ts';
+import { encodeJsonPieces, parseFrameJson, type OutFrame } from '../protocol/frame.ts';
+import { multiplexReplyPieces, readMultiplexRequest } from '../protocol/handler-multiplex.ts';
 
 /** Requests running at once on one connection before reading pauses (the daemon bounds its calls too). */
 const MAX_RUNNING = 1024;
@@ -55,12 +55,12 @@ export class MultiplexSession {
 
   async #run(id: number, input: unknown): Promise<void> {
     const reply = await this.#answer(input);
-    let frame: Buffer;
+    let frame: OutFrame;
     try {
-      frame = encodeJsonFrame(`{"id":${id},"reply":${JSON.stringify(reply)}}`);
+      frame = encodeJsonPieces(multiplexReplyPieces(id, reply));
     } catch (err) {
       this.#onError(err);
-      frame = encodeJsonFrame(`{"id":${id},"reply":${JSON.stringify(this.#refuse(err))}}`);
+      frame = encodeJsonPieces(multiplexReplyPieces(id, this.#refuse(err)));
     }
     this.#running--;
     if (!this.#conn.sendFrame(frame)) return; // the connection is gone

@@ -5,6 +5,7 @@ import {
   isGreeting,
   isSupportedGreeting,
   MULTIPLEX_GREETING_JSON,
+  multiplexReplyPieces,
   multiplexRequestPieces,
   offersMultiplex,
   readMultiplexReply,
@@ -39,6 +40,10 @@ test('requests and replies carry an id; anything else is refused', () => {
   }
   assert.equal(readMultiplexRequest({ id: 1 }), null);
   assert.throws(() => multiplexRequestPieces(1, undefined), /not JSON-serialisable/);
+  const reply = { header: { status: '0', command: { type: 'sendClients', data: ['bób'] } }, data: { t: '😀' } };
+  assert.equal(jsonTextOfPieces(multiplexReplyPieces(12, reply)), JSON.stringify({ id: 12, reply }));
+  assert.throws(() => multiplexReplyPieces(1, undefined), /not JSON-serialisable/);
+  assert.throws(() => multiplexReplyPieces(1, { n: 1n }), TypeError);
 });
 
 test('handlers.typeMap.T.protocol: "auto" by default; a wrong value names its path', () => {
