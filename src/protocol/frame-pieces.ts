@@ -8,8 +8,8 @@ import { encodeJsonPieces } from './frame.ts';
 import { jsonSourceOf, type JsonSource } from './json-text.ts';
 
 const DELIVERY_HEAD_BYTES = Buffer.from(DELIVERY_HEAD, 'utf8');
-/** The last type's tail (builders.ts deliveryTail), with its bytes. */
-let lastTail = '';
+/** The last type's tail (builders.ts deliveryTail) as bytes: deliveries are mostly of a few types, often one after another of the same. */
+let lastType: string | null = null;
 let lastTailBytes = Buffer.alloc(0);
 
 /**
@@ -18,10 +18,9 @@ let lastTailBytes = Buffer.alloc(0);
  */
 export function deliveryPieces(type: string, data: unknown): JsonSource[] {
   const source = jsonSourceOf(data);
-  const tail = deliveryTail(type);
-  if (tail !== lastTail) {
-    lastTailBytes = Buffer.from(tail, 'utf8');
-    lastTail = tail;
+  if (type !== lastType) {
+    lastTailBytes = Buffer.from(deliveryTail(type), 'utf8');
+    lastType = type;
   }
   return [DELIVERY_HEAD_BYTES, source, lastTailBytes];
 }

@@ -39,14 +39,22 @@ export function encodeJsonFrame(json: string): Buffer {
     frame.write(json, FRAME_HEADER_BYTES, 'utf8');
     return frame;
   }
+  const start = slabRoom(most);
+  return slabFrame(start, start + FRAME_HEADER_BYTES + slab.write(json, start + FRAME_HEADER_BYTES, 'utf8'));
+}
+
+/** Where a frame of at most `most` bytes starts in the slab (a fresh slab when the current one lacks the room). */
+function slabRoom(most: number): number {
   if (slabUsed + most > slab.length) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
   }
-  const start = slabUsed;
-  const length = slab.write(json, start + FRAME_HEADER_BYTES, 'utf8');
-  slab.writeUInt32LE(length, start);
-  const end = start + FRAME_HEADER_BYTES + length;
+  return slabUsed;
+}
+
+/** The frame written into the slab at [start, end): its length prefixed, the slab's room taken. */
+function slabFrame(start: number, end: number): Buffer {
+  slab.writeUInt32LE(end - start - FRAME_HEADER_BYTES, start);
   slabUsed = (end + 7) & ~7; // the next frame 8-byte aligned, as the pool does
   return slab.subarray(start, end);
 }
@@ -77,11 +85,7 @@ export function encodeJsonPieces(pieces: ReadonlyArray<JsonSource>): OutFrame {
   let most = FRAME_HEADER_BYTES;
   for (const piece of pieces) most += typeof piece === 'string' ? piece.length * 3 : piece.length;
   if (most > SLAB_BYTES / 4) return encodeBigPieces(pieces);
-  if (slabUsed + most > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const start = slabUsed;
+  const start = slabRoom(most);
   let end = start + FRAME_HEADER_BYTES;
   for (const piece of pieces) {
     if (typeof piece === 'string') end += slab.write(piece, end, 'utf8');
@@ -90,9 +94,7 @@ export function encodeJsonPieces(pieces: ReadonlyArray<JsonSource>): OutFrame {
       end += piece.length;
     }
   }
-  slab.writeUInt32LE(end - start - FRAME_HEADER_BYTES, start);
-  slabUsed = (end + 7) & ~7;
-  return slab.subarray(start, end);
+  return slabFrame(start, end);
 }
 
 /** encodeJsonPieces for a frame too big for a slab: texts and small bytes joined, big bytes kept as pieces. */

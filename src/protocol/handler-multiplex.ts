@@ -34,13 +34,14 @@ export function offersMultiplex(env: string | undefined): boolean {
  * Throws if `input` is not serialisable.
  */
 export function multiplexRequestPieces(id: number, input: unknown): JsonSource[] {
-  return [REQUEST_ID, `${id}`, REQUEST_INPUT, jsonSourceOf(input), REQUEST_END];
+  return [ID_OPEN, `${id}`, INPUT_KEY, jsonSourceOf(input), OBJECT_END];
 }
 
-// A request's fixed parts encoded once (copied into each frame as they are); a reply's begin and end the same way.
-const REQUEST_ID = Buffer.from('{"id":', 'utf8');
-const REQUEST_INPUT = Buffer.from(',"input":', 'utf8');
-const REQUEST_END = Buffer.from('}', 'utf8');
+// The fixed parts of requests and replies, encoded once (copied into each frame as they are).
+const ID_OPEN = Buffer.from('{"id":', 'utf8');
+const INPUT_KEY = Buffer.from(',"input":', 'utf8');
+const REPLY_KEY = Buffer.from(',"reply":', 'utf8');
+const OBJECT_END = Buffer.from('}', 'utf8');
 
 /**
  * §4.5.3: one reply, `{"id": n, "reply": <reply>}`, in pieces (frame.ts encodeJsonPieces), the
@@ -49,10 +50,8 @@ const REQUEST_END = Buffer.from('}', 'utf8');
 export function multiplexReplyPieces(id: number, reply: unknown): JsonSource[] {
   const json = JSON.stringify(reply);
   if (json === undefined) throw new TypeError('the reply is not JSON-serialisable');
-  return [REQUEST_ID, `${id}`, REPLY_REPLY, json, REQUEST_END];
+  return [ID_OPEN, `${id}`, REPLY_KEY, json, OBJECT_END];
 }
-
-const REPLY_REPLY = Buffer.from(',"reply":', 'utf8');
 
 /** §4.5.2: a request as the handler reads it; null if the frame is not one. */
 export function readMultiplexRequest(value: unknown): { id: number; input: unknown } | null {

@@ -98,7 +98,7 @@ export class JsonData {
    * parseFrameText's `find`) and that text's bytes in the frame, which member() then hands on as
    * they are.
    */
-  static withMember(value: unknown, text: string, path: readonly string[], memberText: string, memberBytes?: Buffer): JsonData {
+  static withMember(value: unknown, text: string, path: readonly string[], memberText: string, memberBytes: Buffer): JsonData {
     const data = new JsonData(value, text);
     data.#foundPath = path;
     data.#foundText = memberText;
